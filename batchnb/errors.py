@@ -1,0 +1,51 @@
+"""The one exception hierarchy of batchnb.
+
+Every error batchnb raises on purpose is a ``BatchnbError``; catch that to catch them all::
+
+    BatchnbError
+    ├── InputError         bad inputs or options, raised before anything is sent or spent
+    ├── BudgetError        a cost limit that cannot be enforced or would be exceeded
+    ├── StateError         a state file that is locked, corrupted or belongs to other inputs
+    ├── ProviderError      the provider (or emulator) refused or failed a batch-level call
+    └── JobTimeoutError    ``BatchJob.wait(timeout=...)`` ran out of time (the batch goes on)
+
+Messages say what is wrong *and* what to do about it. Item-level failures (an errored request, an
+expired one, output that does not validate) are never exceptions: they are ``ItemResult``s with
+``status == "failed"``, so that one bad item never fails the others.
+"""
+
+from __future__ import annotations
+
+
+class BatchnbError(Exception):
+    """Base class of every error batchnb raises on purpose."""
+
+
+class InputError(BatchnbError, ValueError):
+    """An input or option is unusable; raised before any request is sent, so nothing is spent.
+
+    ``item`` is the index of the offending input when one is to blame.
+    """
+
+    def __init__(self, message: str, *, item: int | None = None) -> None:
+        super().__init__(message if item is None else f"input {item}: {message}")
+        self.item = item
+
+
+class BudgetError(BatchnbError):
+    """A budget cannot be enforced (no price for the model) or would be exceeded."""
+
+
+class StateError(BatchnbError):
+    """A state file cannot be used as it is; the file is always left untouched."""
+
+
+class ProviderError(BatchnbError):
+    """A batch-level call to the provider failed after the SDK's own retries.
+
+    The original SDK exception is chained as ``__cause__``.
+    """
+
+
+class JobTimeoutError(BatchnbError, TimeoutError):
+    """``wait(timeout=...)`` elapsed before the batch ended. The batch is still running."""

@@ -1,0 +1,273 @@
+"""Turn what the user hands us (message lists, file paths, bytes) into validated ``Item``s.
+
+Everything that can be known about an input without calling the API is checked here, so that a bad
+input is an ``InputError`` naming the item *before* any request is sent: missing or unreadable files,
+unsupported types, encrypted PDFs, inputs over the per-request size limit, malformed message lists.
+File contents are not kept in memory: an ``Item`` records where to read them and a fingerprint.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Sequence, Union
+
+from .errors import InputError
+from .limits import DEFAULT_LIMITS, ProviderLimits
+
+FileInput = Union[str, "os.PathLike[str]", bytes, bytearray]
+
+TEXT_SUFFIXES = frozenset(
+    {".txt", ".md", ".markdown", ".rst", ".csv", ".tsv", ".json", ".jsonl", ".xml", ".html", ".htm", ".log",
+     ".yaml", ".yml", ".tex", ".py", ".sql", ".ini", ".cfg", ".toml"}
+)
+IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+ROLES = ("user", "assistant")
+
+Kind = Literal["messages", "pdf", "text", "image"]
+
+
+@dataclass(frozen=True)
+class Item:
+    """One input, validated. ``index`` is its position in the user's list (the ``original_index``)."""
+
+    index: int
+    kind: Kind
+    fingerprint: str
+    messages: list[dict[str, Any]] | None = None
+    path: Path | None = None
+    data: bytes | None = field(default=None, repr=False)  # only for bytes inputs
+    media_type: str | None = None
+    size: int = 0
+    pdf_pages: int = 0
+
+    @property
+    def label(self) -> str:
+        """How the item is recorded in the state file: the path, ``<bytes length=N>``, or ``messages``."""
+        if self.kind == "messages":
+            return "messages"
+        return str(self.path) if self.path is not None else f"<bytes length={self.size}>"
+
+    @property
+    def images(self) -> int:
+        return 1 if self.kind == "image" else 0
+
+    def read_bytes(self) -> bytes:
+        if self.data is not None:
+            return self.data
+        assert self.path is not None
+        try:
+            return self.path.read_bytes()
+        except OSError as exc:  # the file changed since validation
+            raise InputError(f"cannot read {self.path}: {exc.strerror}. Restore the file and run again.",
+                             item=self.index) from exc
+
+    def content_block(self, *, citations: bool) -> dict[str, Any]:
+        """The document or image block that carries this file in a request."""
+        raw = self.read_bytes()
+        title = self.path.name if self.path is not None else None
+        if self.kind == "image":
+            return {"type": "image",
+                    "source": {"type": "base64", "media_type": self.media_type, "data": _b64(raw)}}
+        if self.kind == "pdf":
+            source: dict[str, Any] = {"type": "base64", "media_type": "application/pdf", "data": _b64(raw)}
+        else:
+            source = {"type": "text", "media_type": "text/plain", "data": _decode_text(raw, self.index)}
+        block: dict[str, Any] = {"type": "document", "source": source}
+        if title:
+            block["title"] = title
+        if citations:
+            block["citations"] = {"enabled": True}
+        return block
+
+
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
+def _decode_text(raw: bytes, index: int) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"text file is not UTF-8 (byte {exc.start}). Convert it to UTF-8 first.", item=index) from exc
+
+
+# ----------------------------------------------------------------------------------------------- messages
+
+def items_from_messages(messages: Sequence[Any], *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
+    """One ``Item`` per conversation. A plain string is accepted as a one-turn user conversation."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise InputError("messages must be a list of conversations (each a list of {'role', 'content'} dicts), "
+                         f"got {type(messages).__name__}.")
+    if not messages:
+        raise InputError("messages is empty: pass at least one conversation.")
+    if all(isinstance(m, dict) and "role" in m for m in messages):
+        raise InputError("messages looks like a single conversation (a list of role/content dicts). "
+                         "Pass a list of conversations instead: messages=[conversation].")
+    items = []
+    for index, conversation in enumerate(messages):
+        turns = _normalise_conversation(conversation, index)
+        encoded = json.dumps(turns, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        if len(encoded) > limits.max_request_bytes:
+            raise InputError(f"conversation is {len(encoded):,} bytes, over the per-request limit of "
+                             f"{limits.max_request_bytes:,} bytes. Shorten or split it.", item=index)
+        items.append(Item(index=index, kind="messages", messages=turns, size=len(encoded),
+                          fingerprint=hashlib.sha256(encoded).hexdigest()))
+    return items
+
+
+def _normalise_conversation(conversation: Any, index: int) -> list[dict[str, Any]]:
+    if isinstance(conversation, str):
+        conversation = [{"role": "user", "content": conversation}]
+    if not isinstance(conversation, (list, tuple)) or not conversation:
+        raise InputError("each conversation must be a non-empty list of {'role', 'content'} dicts "
+                         f"(or a string), got {_describe(conversation)}.", item=index)
+    turns = []
+    for turn_no, turn in enumerate(conversation):
+        where = f"message {turn_no}"
+        if not isinstance(turn, dict):
+            raise InputError(f"{where} must be a dict with 'role' and 'content', got {_describe(turn)}.", item=index)
+        if turn.get("role") not in ROLES:
+            raise InputError(f"{where} has role {turn.get('role')!r}; use 'user' or 'assistant' "
+                             "(a system prompt goes in system=...).", item=index)
+        content = turn.get("content")
+        if isinstance(content, str):
+            if not content.strip():
+                raise InputError(f"{where} has empty content.", item=index)
+        elif isinstance(content, list):
+            if not content or not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in content):
+                raise InputError(f"{where} content must be a string or a non-empty list of blocks with a 'type'.",
+                                 item=index)
+        else:
+            raise InputError(f"{where} content must be a string or a list of blocks, got {_describe(content)}.",
+                             item=index)
+        extra = set(turn) - {"role", "content"}
+        if extra:
+            raise InputError(f"{where} has unknown keys {sorted(extra)}; a message has only 'role' and 'content'.",
+                             item=index)
+        turns.append({"role": turn["role"], "content": content})
+    if turns[0]["role"] != "user":
+        raise InputError("the first message must have role 'user'.", item=index)
+    return turns
+
+
+def _describe(value: Any) -> str:
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60] + '...' if len(text) > 60 else text}"
+
+
+# -------------------------------------------------------------------------------------------------- files
+
+def items_from_files(files: Sequence[FileInput], *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
+    """One ``Item`` per file path or bytes object, each sniffed, size-checked and fingerprinted."""
+    if isinstance(files, (str, bytes, bytearray, os.PathLike)) or not isinstance(files, Sequence):
+        raise InputError("files must be a list of paths or bytes objects; wrap a single file: files=[path].")
+    if not files:
+        raise InputError("files is empty: pass at least one file.")
+    return [_file_item(index, f, limits) for index, f in enumerate(files)]
+
+
+def _file_item(index: int, source: Any, limits: ProviderLimits) -> Item:
+    if isinstance(source, (bytes, bytearray)):
+        raw, path = bytes(source), None
+        if not raw:
+            raise InputError("bytes input is empty.", item=index)
+        _check_size(len(raw), index, limits, what="bytes input")
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise InputError(f"file not found: {path}. Check the path (relative paths start at {os.getcwd()}).",
+                             item=index) from None
+        except OSError as exc:
+            raise InputError(f"cannot access {path}: {exc.strerror}.", item=index) from exc
+        if not path.is_file():
+            raise InputError(f"{path} is not a regular file; pass files, not directories.", item=index)
+        if stat.st_size == 0:
+            raise InputError(f"{path} is empty.", item=index)
+        _check_size(stat.st_size, index, limits, what=str(path))
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read {path}: {exc.strerror}. Fix its permissions.", item=index) from exc
+    else:
+        raise InputError(f"a file must be a path or bytes, got {_describe(source)}.", item=index)
+
+    name = str(path) if path is not None else f"<bytes length={len(raw)}>"
+    kind, media_type = _sniff(raw, path, index, name)
+    pages = _pdf_pages(raw, index, name, limits) if kind == "pdf" else 0
+    if kind == "text":
+        _decode_text(raw, index)
+    return Item(index=index, kind=kind, path=path.resolve() if path is not None else None,
+                data=raw if path is None else None, media_type=media_type, size=len(raw), pdf_pages=pages,
+                fingerprint=hashlib.sha256(raw).hexdigest())
+
+
+def _check_size(size: int, index: int, limits: ProviderLimits, *, what: str) -> None:
+    encoded = 4 * math.ceil(size / 3)  # binary files travel base64-encoded
+    if encoded > limits.max_request_bytes:
+        raise InputError(f"{what} is {size:,} bytes ({encoded:,} once encoded), over the per-request limit of "
+                         f"{limits.max_request_bytes:,} bytes. Split or compress it.", item=index)
+
+
+def _sniff(raw: bytes, path: Path | None, index: int, name: str) -> tuple[Kind, str | None]:
+    """Decide the kind from the content's magic bytes; the file name only decides for text."""
+    head = raw[:16]
+    if head.startswith(b"%PDF-"):
+        return "pdf", "application/pdf"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image", "image/png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image", "image/jpeg"
+    if head.startswith((b"GIF87a", b"GIF89a")):
+        return "image", "image/gif"
+    if head.startswith(b"RIFF") and raw[8:12] == b"WEBP":
+        return "image", "image/webp"
+    suffix = path.suffix.lower() if path is not None else ""
+    if suffix == ".pdf":
+        raise InputError(f"{name} is named .pdf but is not a PDF (no %PDF- header).", item=index)
+    if suffix in {".png", ".jpg", ".jpeg", ".gif", ".webp"}:
+        raise InputError(f"{name} is named {suffix} but its content is not that image type.", item=index)
+    if (suffix in TEXT_SUFFIXES or path is None or not suffix) and _looks_like_text(raw):
+        return "text", "text/plain"
+    raise InputError(f"{name} has an unsupported type. Supported: PDF, text (UTF-8: .txt, .md, ...), "
+                     "PNG, JPEG, GIF, WebP.", item=index)
+
+
+def _looks_like_text(raw: bytes) -> bool:
+    if b"\x00" in raw[:8192]:
+        return False
+    try:
+        raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _pdf_pages(raw: bytes, index: int, name: str, limits: ProviderLimits) -> int:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        reader = PdfReader(io.BytesIO(raw), strict=False)
+        if reader.is_encrypted:
+            raise InputError(f"{name} is an encrypted PDF; the API accepts only unencrypted PDFs. "
+                             "Remove the password first.", item=index)
+        pages = len(reader.pages)
+    except InputError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
+        raise InputError(f"{name} is not a readable PDF ({exc}). Re-save or repair it.", item=index) from exc
+    if pages == 0:
+        raise InputError(f"{name} has no pages.", item=index)
+    if pages > limits.max_pdf_pages:
+        raise InputError(f"{name} has {pages} pages, over the limit of {limits.max_pdf_pages} per request. "
+                         "Split it.", item=index)
+    return pages

@@ -1,0 +1,253 @@
+"""``batch()`` and ``BatchJob``: one provider batch — submit, poll, stream results, cancel.
+
+This layer knows nothing of managers. It reaches the provider only through the ``anthropic`` SDK client
+(default ``anthropic.Anthropic()``, so ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL`` work) and relies on
+the SDK's retries for transient HTTP errors. Results are matched to inputs by ``custom_id``, never by
+position, and come back in input order.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+
+import anthropic
+import pydantic
+
+from ._files import write_atomic
+from .errors import InputError, JobTimeoutError, ProviderError
+from .inputs import FileInput, Item, items_from_files, items_from_messages
+from .limits import DEFAULT_LIMITS, ProviderLimits
+from .parsing import ItemResult, missing_result, parse_result_line
+from .pricing import Usage, default_table
+from .requests import PreparedRequest, RequestBuilder, RequestOptions, make_custom_id
+
+T = TypeVar("T")
+
+#: Polling starts at this interval and grows by ``POLL_GROWTH`` up to ``POLL_MAX`` when none is given.
+POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 60.0
+
+
+def load_items(messages: Sequence[Any] | None, files: Sequence[FileInput] | None, prompt: str | None,
+               *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
+    """Validate ``messages`` XOR ``files`` + ``prompt`` and turn them into items."""
+    if messages is not None and files is not None:
+        raise InputError("pass either messages=... or files=... + prompt=..., not both.")
+    if messages is None and files is None:
+        raise InputError("nothing to do: pass messages=[...] or files=[...] with prompt='...'.")
+    if messages is not None:
+        if prompt is not None:
+            raise InputError("prompt goes with files=...; with messages, put the prompt in the messages.")
+        return items_from_messages(messages, limits=limits)
+    if prompt is None:
+        raise InputError("files need a prompt: pass prompt='What to do with each file'.")
+    assert files is not None
+    return items_from_files(files, limits=limits)
+
+
+def check_model(model: str) -> None:
+    """Refuse a model the price table knows to be retired: every request would come back errored."""
+    price = default_table().price(model)
+    if price is not None and price.retired:
+        raise InputError(f"model {model!r} is retired and the API rejects it. "
+                         "Use a current model such as 'claude-haiku-4-5'.")
+
+
+def batch(messages: Sequence[Any] | None = None, files: Sequence[FileInput] | None = None,
+          prompt: str | None = None, *, model: str, max_tokens: int = 1024,
+          system: str | list[dict[str, Any]] | None = None, response_model: type[pydantic.BaseModel] | None = None,
+          enable_citations: bool = False, raw_results_dir: str | os.PathLike[str] | None = None,
+          client: anthropic.Anthropic | None = None, limits: ProviderLimits | None = None,
+          **params: Any) -> "BatchJob":
+    """Submit one provider batch and return its ``BatchJob``.
+
+    Every input and option is checked first; any problem is an ``InputError`` and nothing is sent.
+    ``params`` are passed through to each request (``metadata``, ``stop_sequences``, ``thinking``, ...),
+    except sampling parameters, which API version 2026-10-21 rejects. ``limits`` overrides the provider's
+    published limits (tests use small ones).
+    """
+    options = RequestOptions(model=model, max_tokens=max_tokens, system=system, prompt=prompt,
+                             response_model=response_model, enable_citations=enable_citations, extra=params)
+    limits = limits or DEFAULT_LIMITS
+    check_model(model)
+    items = load_items(messages, files, prompt, limits=limits)
+    builder = RequestBuilder(options, limits=limits)
+    prefix = uuid.uuid4().hex[:16]
+    requests = [builder.request(item, make_custom_id(prefix, item.index)) for item in items]
+    check_batch_limits(requests, limits)
+    return BatchJob.create(client or anthropic.Anthropic(), requests, options=options,
+                           raw_results_dir=raw_results_dir)
+
+
+def check_batch_limits(requests: Sequence[PreparedRequest], limits: ProviderLimits) -> None:
+    if len(requests) > limits.max_requests_per_batch:
+        raise InputError(f"{len(requests):,} requests exceed the provider's {limits.max_requests_per_batch:,} per "
+                         "batch; use BatchManager, which slices them into several batches.")
+    total = sum(r.nbytes for r in requests) + 16 + len(requests)
+    if total > limits.max_batch_bytes:
+        raise InputError(f"the batch would be {total:,} bytes, over the provider's {limits.max_batch_bytes:,}; "
+                         "use BatchManager, which slices by size too.")
+
+
+class BatchJob:
+    """One provider batch. Build it with ``batch()``; constructing one with a known ``batch_id`` and its
+    ``custom_id -> index`` map re-attaches to a batch submitted earlier (nothing is resubmitted)."""
+
+    def __init__(self, client: anthropic.Anthropic, batch_id: str, custom_ids: Mapping[str, int],
+                 options: RequestOptions, *, raw_results_dir: str | os.PathLike[str] | None = None,
+                 raw_name: Callable[[int], str] = lambda index: f"item_{index}.json",
+                 stop_event: threading.Event | None = None) -> None:
+        self.client = client
+        self.batch_id = batch_id
+        self.options = options
+        self._index_of = dict(custom_ids)
+        self._raw_dir = Path(raw_results_dir) if raw_results_dir is not None else None
+        self._raw_name = raw_name
+        self._stop = stop_event or threading.Event()
+        self._batch: Any = None  # last MessageBatch seen
+        self._results: list[ItemResult] | None = None
+
+    # ------------------------------------------------------------------------------------------ creation
+
+    @classmethod
+    def create(cls, client: anthropic.Anthropic, requests: Sequence[PreparedRequest], *, options: RequestOptions,
+               **kwargs: Any) -> "BatchJob":
+        """``batches.create`` for ``requests`` (already validated and within the limits)."""
+        batch = _provider_call("create a batch", lambda: client.messages.batches.create(
+            requests=[r.body for r in requests]))  # type: ignore[misc]
+        job = cls(client, batch.id, {r.custom_id: r.index for r in requests}, options, **kwargs)
+        job._batch = batch
+        return job
+
+    # ---------------------------------------------------------------------------------------------- status
+
+    def refresh(self) -> Any:
+        """Retrieve the batch (one HTTP call) and return the SDK's ``MessageBatch``."""
+        self._batch = _provider_call(f"retrieve batch {self.batch_id}",
+                                     lambda: self.client.messages.batches.retrieve(self.batch_id))
+        return self._batch
+
+    def status(self) -> str:
+        """``in_progress``, ``canceling`` or ``ended`` (asks the provider)."""
+        return self.refresh().processing_status
+
+    def is_complete(self) -> bool:
+        return self.status() == "ended"
+
+    @property
+    def created_at(self) -> datetime | None:
+        return self._batch.created_at if self._batch is not None else None
+
+    def wait(self, poll_interval: float | None = None, timeout: float | None = None) -> "BatchJob":
+        """Block until the batch has ended. Polls every ``poll_interval`` seconds (default: from 1 s,
+        growing to 60 s). ``JobTimeoutError`` after ``timeout`` seconds; the batch keeps running."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        interval = poll_interval or POLL_START
+        while self.status() != "ended":
+            if deadline is not None and time.monotonic() >= deadline:
+                raise JobTimeoutError(f"batch {self.batch_id} still {self._batch.processing_status} after "
+                                      f"{timeout} s; call wait() again or results() later.")
+            pause = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
+            if self._stop.wait(pause):
+                raise JobTimeoutError(f"waiting for batch {self.batch_id} was interrupted")
+            if poll_interval is None:
+                interval = min(interval * POLL_GROWTH, POLL_MAX)
+        return self
+
+    def cancel(self) -> str:
+        """Ask the provider to cancel; requests not yet run come back ``canceled``. Returns the new status."""
+        self._batch = _provider_call(f"cancel batch {self.batch_id}",
+                                     lambda: self.client.messages.batches.cancel(self.batch_id))
+        return self._batch.processing_status
+
+    # --------------------------------------------------------------------------------------------- results
+
+    def iter_results(self) -> Iterator[ItemResult]:
+        """Stream the ended batch's results as they are read (provider order), then any missing ones."""
+        pending = dict(self._index_of)
+        day = self._pricing_day()
+        table, model, response_model = default_table(), self.options.model, self.options.response_model
+
+        def cost_of(usage: Usage) -> float | None:
+            return table.cost(model, usage, on=day)
+
+        for line in self._raw_lines():
+            index = pending.pop(line.get("custom_id"), None)
+            if index is None:
+                continue  # not ours (or a duplicate line): never let it displace an input
+            if self._raw_dir is not None:
+                self._save_raw(index, line)
+            yield parse_result_line(line, index=index, response_model=response_model, cost_of=cost_of,
+                                    batch_id=self.batch_id)
+        for custom_id, index in pending.items():
+            yield missing_result(index, custom_id, self.batch_id)
+
+    def results(self) -> list[ItemResult]:
+        """All results, in input order. Waits for the batch to end first; fetched once, then cached."""
+        if self._results is None:
+            if self._batch is None or self._batch.processing_status != "ended":
+                self.wait()
+            self._results = sorted(self.iter_results(), key=lambda r: r.index)
+        return list(self._results)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts and cost. Request counts come from the provider; cost once results are fetched."""
+        batch = self._batch or self.refresh()
+        stats: dict[str, Any] = {"batch_id": self.batch_id, "processing_status": batch.processing_status,
+                                 "requests": len(self._index_of),
+                                 "request_counts": batch.request_counts.to_dict()}
+        if self._results is not None:
+            costs = [r.cost for r in self._results]
+            stats.update(succeeded=sum(r.ok for r in self._results),
+                         failed=sum(not r.ok for r in self._results),
+                         cost=None if None in costs else sum(costs),  # type: ignore[arg-type]
+                         usage=sum((r.usage for r in self._results if r.usage), Usage()).to_dict())
+        return stats
+
+    # ------------------------------------------------------------------------------------------- internals
+
+    def _raw_lines(self) -> Iterator[dict[str, Any]]:
+        """Raw JSON lines of the results file. The SDK does the HTTP (retrieve, then follow ``results_url``);
+        lines are split here, tolerating blank lines and ``\\r\\n`` that trip the SDK's JSONL reader."""
+        decoder = _provider_call(f"fetch results of batch {self.batch_id}",
+                                 lambda: self.client.messages.batches.results(self.batch_id))
+        response = decoder.http_response
+        try:
+            for raw in response.iter_lines():
+                raw = raw.strip()
+                if raw:
+                    yield json.loads(raw)
+        except anthropic.APIError as exc:  # pragma: no cover - a stream cut mid-way
+            raise ProviderError(f"reading results of batch {self.batch_id} failed: {exc}") from exc
+        finally:
+            response.close()
+
+    def _save_raw(self, index: int, line: dict[str, Any]) -> None:
+        assert self._raw_dir is not None
+        self._raw_dir.mkdir(parents=True, exist_ok=True)
+        write_atomic(self._raw_dir / self._raw_name(index), json.dumps(line, ensure_ascii=False).encode("utf-8"))
+
+    def _pricing_day(self) -> date:
+        created = self.created_at
+        return created.date() if created is not None else datetime.now(timezone.utc).date()
+
+    def __repr__(self) -> str:
+        status = self._batch.processing_status if self._batch is not None else "unknown"
+        return f"<BatchJob {self.batch_id} {status} requests={len(self._index_of)}>"
+
+
+def _provider_call(what: str, call: Callable[[], T]) -> T:
+    """Run an SDK call (with the SDK's own retries) and turn its failure into a ``ProviderError``."""
+    try:
+        return call()
+    except anthropic.APIStatusError as exc:
+        raise ProviderError(f"could not {what}: HTTP {exc.status_code} {exc.message}"
+                            f" (request-id {exc.request_id})") from exc
+    except anthropic.APIError as exc:
+        raise ProviderError(f"could not {what}: {exc}") from exc

@@ -1,0 +1,23 @@
+"""The provider's published limits, as public constants (the emulator mirrors them independently)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MiB = 2**20
+
+
+@dataclass(frozen=True)
+class ProviderLimits:
+    """Limits of one batch and one request. Tests pass smaller ones to hit them cheaply."""
+
+    max_requests_per_batch: int = 100_000
+    max_batch_bytes: int = 256 * MiB
+    max_request_bytes: int = 32 * MiB
+    max_pdf_pages: int = 600
+
+
+DEFAULT_LIMITS = ProviderLimits()
+
+#: ``custom_id`` must match this pattern (1-64 characters).
+CUSTOM_ID_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"

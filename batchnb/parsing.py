@@ -1,0 +1,224 @@
+"""One raw result line -> one ``ItemResult``: text, validated ``response_model``, field-level citations.
+
+Failures are values, not exceptions: an errored, expired or canceled request, or output that does not
+validate, gives ``status == "failed"`` with a typed ``ItemError``, and the raw line is always kept.
+
+Citations with a ``response_model``: the text blocks are concatenated and each block's span is known; a
+span-tracking JSON parse gives every leaf value's path (``items[0].total``) and span; a block's citations
+belong to exactly the leaf values whose spans it overlaps.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]
+from typing import Any, Callable, Literal
+
+import pydantic
+
+from .pricing import Usage
+
+Status = Literal["succeeded", "failed"]
+Span = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ItemError:
+    """Why an item failed. ``reason`` is ``errored:<type>``, ``expired``, ``canceled``, ``invalid_output``
+    or ``missing`` (the provider returned no line for it)."""
+
+    reason: str
+    message: str
+
+    @property
+    def transient(self) -> bool:
+        """Worth resubmitting as it is (the request itself was fine)."""
+        return self.reason in {"expired", "errored:api_error", "errored:overloaded_error", "errored:rate_limit_error",
+                               "errored:timeout_error", "missing"}
+
+    def to_dict(self) -> dict[str, str]:
+        return {"reason": self.reason, "message": self.message}
+
+
+@dataclass
+class ItemResult:
+    """The outcome of one input, at its ``index`` in the input list."""
+
+    index: int
+    status: Status
+    value: Any = None  # a validated response_model instance, or the text
+    text: str | None = None
+    citations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    usage: Usage | None = None
+    cost: float | None = None
+    error: ItemError | None = None
+    custom_id: str | None = None
+    batch_id: str | None = None
+    raw: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "succeeded"
+
+    def data(self) -> Any:
+        """The value as plain JSON-able data (a model is dumped), for files and DataFrames."""
+        if isinstance(self.value, pydantic.BaseModel):
+            return self.value.model_dump(mode="json")
+        return self.value
+
+
+def parse_result_line(line: dict[str, Any], *, index: int, response_model: type[pydantic.BaseModel] | None,
+                      cost_of: Callable[[Usage], float | None], batch_id: str | None = None) -> ItemResult:
+    """Interpret one ``{"custom_id", "result"}`` line of a batch's results."""
+    result = line.get("result") or {}
+    kind = result.get("type")
+    common = {"index": index, "custom_id": line.get("custom_id"), "batch_id": batch_id, "raw": line}
+    if kind == "succeeded":
+        return _parse_message(result.get("message") or {}, response_model, cost_of, common)
+    if kind == "errored":
+        body = (result.get("error") or {}).get("error") or {}
+        error = ItemError(f"errored:{body.get('type', 'unknown')}", str(body.get("message", "")))
+    elif kind in ("expired", "canceled"):
+        message = ("the batch hit its 24-hour limit before this request ran" if kind == "expired"
+                   else "the batch was canceled before this request ran")
+        error = ItemError(kind, message)
+    else:
+        error = ItemError("errored:unknown_result", f"unexpected result type {kind!r}")
+    return ItemResult(status="failed", error=error, cost=0.0, **common)
+
+
+def missing_result(index: int, custom_id: str, batch_id: str | None) -> ItemResult:
+    return ItemResult(index=index, status="failed", custom_id=custom_id, batch_id=batch_id, cost=0.0,
+                      error=ItemError("missing", "the ended batch returned no result line for this request"))
+
+
+def _parse_message(message: dict[str, Any], response_model: type[pydantic.BaseModel] | None,
+                   cost_of: Callable[[Usage], float | None], common: dict[str, Any]) -> ItemResult:
+    usage = Usage.from_api(message.get("usage"))
+    cost = cost_of(usage)
+    blocks = [b for b in message.get("content") or [] if b.get("type") == "text"]
+    text = "".join(b.get("text") or "" for b in blocks)
+    paid = {"text": text, "usage": usage, "cost": cost, **common}
+    if response_model is None:
+        cited = [c for b in blocks for c in (b.get("citations") or [])]
+        return ItemResult(status="succeeded", value=text, citations={"text": cited} if cited else {}, **paid)
+    try:
+        start, end = find_json_object(text)
+        value = response_model.model_validate_json(text[start:end])
+    except (ValueError, pydantic.ValidationError) as exc:
+        hint = " (the output hit max_tokens; raise max_tokens)" if message.get("stop_reason") == "max_tokens" else ""
+        return ItemResult(status="failed", error=ItemError("invalid_output", f"{_short(exc)}{hint}"), **paid)
+    citations = field_citations(blocks, text, start, end) if any(b.get("citations") for b in blocks) else {}
+    return ItemResult(status="succeeded", value=value, citations=citations, **paid)
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 2000 else text[:2000] + "..."
+
+
+# ------------------------------------------------------------------------------------------ JSON with spans
+
+_FENCE = re.compile(r"```(?:json)?\s*\n?", re.IGNORECASE)
+_NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
+_WS = re.compile(r"[ \t\n\r]*")
+
+
+def find_json_object(text: str) -> Span:
+    """The span of the first complete JSON object in ``text``; tolerates code fences and prose around it."""
+    decoder = json.JSONDecoder()
+    position = text.find("{")
+    while position != -1:
+        try:
+            _, end = decoder.raw_decode(text, position)
+            return position, end
+        except json.JSONDecodeError:
+            position = text.find("{", position + 1)
+    raise ValueError("the output contains no JSON object" + (" (code fence without JSON)" if _FENCE.search(text) else ""))
+
+
+def leaf_spans(text: str, start: int = 0) -> dict[str, Span]:
+    """Path -> span of every leaf value (scalar, empty list or empty object) of the JSON value at ``start``."""
+    spans: dict[str, Span] = {}
+    end = _parse_value(text, _skip_ws(text, start), "", spans)
+    _ = end
+    return spans
+
+
+def _skip_ws(text: str, pos: int) -> int:
+    return _WS.match(text, pos).end()  # type: ignore[union-attr]
+
+
+def _parse_value(text: str, pos: int, path: str, spans: dict[str, Span]) -> int:
+    char = text[pos] if pos < len(text) else ""
+    if char == "{":
+        return _parse_object(text, pos, path, spans)
+    if char == "[":
+        return _parse_array(text, pos, path, spans)
+    if char == '"':
+        _, end = scanstring(text, pos + 1)
+    elif text.startswith(("true", "null"), pos):
+        end = pos + 4
+    elif text.startswith("false", pos):
+        end = pos + 5
+    else:
+        match = _NUMBER.match(text, pos)
+        if not match:
+            raise ValueError(f"invalid JSON at character {pos}")
+        end = match.end()
+    spans[path] = (pos, end)
+    return end
+
+
+def _parse_object(text: str, pos: int, path: str, spans: dict[str, Span]) -> int:
+    start, pos = pos, _skip_ws(text, pos + 1)
+    if text[pos] == "}":
+        spans[path] = (start, pos + 1)
+        return pos + 1
+    while True:
+        key, pos = scanstring(text, pos + 1)
+        pos = _skip_ws(text, pos)
+        if text[pos] != ":":
+            raise ValueError(f"expected ':' at character {pos}")
+        pos = _parse_value(text, _skip_ws(text, pos + 1), f"{path}.{key}" if path else key, spans)
+        pos = _skip_ws(text, pos)
+        if text[pos] == "}":
+            return pos + 1
+        if text[pos] != ",":
+            raise ValueError(f"expected ',' or '}}' at character {pos}")
+        pos = _skip_ws(text, pos + 1)
+
+
+def _parse_array(text: str, pos: int, path: str, spans: dict[str, Span]) -> int:
+    start, pos = pos, _skip_ws(text, pos + 1)
+    if text[pos] == "]":
+        spans[path] = (start, pos + 1)
+        return pos + 1
+    number = 0
+    while True:
+        pos = _skip_ws(text, _parse_value(text, pos, f"{path}[{number}]", spans))
+        if text[pos] == "]":
+            return pos + 1
+        if text[pos] != ",":
+            raise ValueError(f"expected ',' or ']' at character {pos}")
+        pos, number = _skip_ws(text, pos + 1), number + 1
+
+
+def field_citations(blocks: list[dict[str, Any]], text: str, start: int, end: int) -> dict[str, list[dict[str, Any]]]:
+    """Give each leaf path of the JSON at ``text[start:end]`` the citations of the blocks overlapping it."""
+    spans = leaf_spans(text, start)
+    result: dict[str, list[dict[str, Any]]] = {path: [] for path in spans}
+    offset = 0
+    for block in blocks:
+        block_text = block.get("text") or ""
+        block_start, block_end = offset, offset + len(block_text)
+        offset = block_end
+        citations = block.get("citations") or []
+        if not citations or block_end <= start or block_start >= end:
+            continue
+        for path, (leaf_start, leaf_end) in spans.items():
+            if block_start < leaf_end and leaf_start < block_end:
+                result[path].extend(citations)
+    return result

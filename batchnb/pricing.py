@@ -1,0 +1,214 @@
+"""Prices: a dated table read from ``data/prices.csv``, the cost of a usage, conservative estimates.
+
+Prices move (a cache-read cut landed on 2026-10-07), so they live in a data file with a source and a
+date per row rather than in constants. Costs are in USD. Batch requests are billed at
+``BATCH_DISCOUNT`` (50%) of list price, cache writes and reads included.
+
+An unknown model has no price: ``cost`` returns ``None`` and warns once, and a budget for it is
+refused by the caller (``require_price``), because a cap cannot be enforced without a price.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Mapping
+
+from .errors import BudgetError
+
+BATCH_DISCOUNT = 0.5
+PER_TOKEN = 1e-6  # table prices are per million tokens
+
+#: Worst-case tokens per PDF page (text + page image); real pages bill roughly 1,500-3,000.
+PDF_PAGE_TOKENS = 3_000
+#: Worst-case tokens per image block (the API caps an image at about 1,600 tokens).
+IMAGE_TOKENS = 1_600
+#: Fixed overhead per request (role markers, system framing, structured-output instructions).
+REQUEST_OVERHEAD_TOKENS = 400
+
+
+@dataclass(frozen=True)
+class Price:
+    """One row of the price table: list prices per million tokens."""
+
+    model: str
+    effective_from: date
+    min_prompt_tokens: int
+    input: float
+    cache_write_5m: float
+    cache_write_1h: float
+    cache_read: float
+    output: float
+    status: str
+    source: str
+    as_of: date
+
+    @property
+    def retired(self) -> bool:
+        return self.status == "retired"
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one response, as billed."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_5m_tokens: int = 0
+    cache_write_1h_tokens: int = 0
+    cache_read_tokens: int = 0
+
+    @property
+    def prompt_tokens(self) -> int:
+        return self.input_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens + self.cache_read_tokens
+
+    @classmethod
+    def from_api(cls, usage: Mapping[str, Any] | None) -> "Usage":
+        """Read the API's ``usage`` object (as a dict). Cache writes without a breakdown count as 5-minute."""
+        if not usage:
+            return cls()
+        breakdown = usage.get("cache_creation") or {}
+        write_1h = int(breakdown.get("ephemeral_1h_input_tokens") or 0)
+        write_total = int(usage.get("cache_creation_input_tokens") or 0)
+        write_5m = int(breakdown.get("ephemeral_5m_input_tokens") or 0) if breakdown else write_total
+        return cls(
+            input_tokens=int(usage.get("input_tokens") or 0),
+            output_tokens=int(usage.get("output_tokens") or 0),
+            cache_write_5m_tokens=write_5m,
+            cache_write_1h_tokens=write_1h,
+            cache_read_tokens=int(usage.get("cache_read_input_tokens") or 0),
+        )
+
+    def to_dict(self) -> dict[str, int]:
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_write_5m_tokens": self.cache_write_5m_tokens,
+            "cache_write_1h_tokens": self.cache_write_1h_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+        }
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(*(a + b for a, b in zip(self.to_dict().values(), other.to_dict().values())))
+
+
+class PriceTable:
+    """All rows of a price file, looked up by model, day and prompt size."""
+
+    def __init__(self, prices: list[Price]) -> None:
+        self._rows: dict[str, list[Price]] = {}
+        for price in prices:
+            self._rows.setdefault(price.model, []).append(price)
+        self._warned: set[str] = set()
+
+    @classmethod
+    def from_csv(cls, text: str) -> "PriceTable":
+        lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        rows = []
+        for row in csv.DictReader(io.StringIO("\n".join(lines))):
+            rows.append(
+                Price(
+                    model=row["model"],
+                    effective_from=date.fromisoformat(row["effective_from"]),
+                    min_prompt_tokens=int(row["min_prompt_tokens"]),
+                    input=float(row["input"]),
+                    cache_write_5m=float(row["cache_write_5m"]),
+                    cache_write_1h=float(row["cache_write_1h"]),
+                    cache_read=float(row["cache_read"]),
+                    output=float(row["output"]),
+                    status=row["status"],
+                    source=row["source"],
+                    as_of=date.fromisoformat(row["as_of"]),
+                )
+            )
+        return cls(rows)
+
+    @property
+    def models(self) -> list[str]:
+        return sorted(self._rows)
+
+    def knows(self, model: str) -> bool:
+        return model in self._rows
+
+    def price(self, model: str, *, on: date | None = None, prompt_tokens: int = 0) -> Price | None:
+        """The row in effect for ``model`` on day ``on`` (default: today, UTC) at this prompt size."""
+        rows = self._rows.get(model)
+        if not rows:
+            return None
+        day = on or datetime.now(timezone.utc).date()
+        dated = [r for r in rows if r.effective_from <= day] or [min(rows, key=lambda r: r.effective_from)]
+        latest = max(r.effective_from for r in dated)
+        bands = [r for r in dated if r.effective_from == latest and r.min_prompt_tokens <= max(prompt_tokens, 0)]
+        return max(bands, key=lambda r: r.min_prompt_tokens) if bands else None
+
+    def cost(self, model: str, usage: Usage, *, on: date | None = None, batch: bool = True) -> float | None:
+        """USD billed for ``usage``; ``None`` (with one warning per model) when the model has no price."""
+        price = self.price(model, on=on, prompt_tokens=usage.prompt_tokens + usage.output_tokens)
+        if price is None:
+            self._warn_unknown(model)
+            return None
+        total = (
+            usage.input_tokens * price.input
+            + usage.output_tokens * price.output
+            + usage.cache_write_5m_tokens * price.cache_write_5m
+            + usage.cache_write_1h_tokens * price.cache_write_1h
+            + usage.cache_read_tokens * price.cache_read
+        ) * PER_TOKEN
+        return total * BATCH_DISCOUNT if batch else total
+
+    def worst_case_cost(self, model: str, input_tokens: int, max_tokens: int, *, batch: bool = True) -> float | None:
+        """Upper bound for one request: every input token at the dearest input rate, full ``max_tokens`` out."""
+        return self.cost(model, Usage(input_tokens=input_tokens, output_tokens=max_tokens), batch=batch)
+
+    def require_price(self, model: str) -> Price:
+        """The current price of ``model``, or a ``BudgetError`` explaining why a budget cannot hold."""
+        price = self.price(model)
+        if price is None:
+            raise BudgetError(
+                f"No price is known for model {model!r}, so max_cost cannot be enforced. "
+                f"Use a priced model ({', '.join(m for m in self.models if not self._rows[m][0].retired)}), "
+                "add a row to batchnb/data/prices.csv, or run without max_cost."
+            )
+        return price
+
+    def _warn_unknown(self, model: str) -> None:
+        if model not in self._warned:
+            self._warned.add(model)
+            warnings.warn(f"batchnb: no price known for model {model!r}; its cost is reported as unknown (None).",
+                          stacklevel=3)
+
+
+@lru_cache(maxsize=1)
+def default_table() -> PriceTable:
+    """The table shipped in ``batchnb/data/prices.csv``."""
+    text = resources.files("batchnb").joinpath("data/prices.csv").read_text(encoding="utf-8")
+    return PriceTable.from_csv(text)
+
+
+def estimate_input_tokens(params: Mapping[str, Any], *, pdf_pages: int = 0, images: int = 0) -> int:
+    """A conservative (high) input-token estimate for one request, without calling the API.
+
+    Text is counted at one token per two UTF-8 bytes of its JSON (real tokenizers give 3-4 characters per
+    token in English and about one token per CJK character, which is three bytes); binary sources are left
+    out of the text and counted per page / image instead.
+    """
+    text_bytes = len(json.dumps(_without_binary(params), ensure_ascii=False).encode("utf-8"))
+    return (REQUEST_OVERHEAD_TOKENS + math.ceil(text_bytes / 2) + pdf_pages * PDF_PAGE_TOKENS + images * IMAGE_TOKENS)
+
+
+def _without_binary(value: Any) -> Any:
+    """``params`` with base64 sources blanked, so their bytes are not counted as text."""
+    if isinstance(value, dict):
+        if value.get("type") == "base64":
+            return {k: v for k, v in value.items() if k != "data"}
+        return {k: _without_binary(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_binary(v) for v in value]
+    return value

@@ -1,0 +1,180 @@
+"""Item + options -> the ``params`` of one Message Batches request.
+
+All option checks live in ``RequestOptions.__post_init__`` so they run before anything is sent:
+sampling parameters (rejected by API version 2026-10-21), a ``response_model`` that is not a pydantic
+model, keys that batchnb sets itself. Structured output uses ``output_config.format`` with the SDK's
+``transform_schema``; with citations (which the API refuses together with ``output_config.format``) the
+schema goes into the instructions instead and the answer is parsed from the cited text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import anthropic
+import pydantic
+
+from .errors import InputError
+from .inputs import Item
+from .limits import CUSTOM_ID_PATTERN, DEFAULT_LIMITS, ProviderLimits
+
+SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
+#: Keys batchnb fills in itself; passing them through ``**params`` would be ambiguous.
+OWN_KEYS = ("messages", "model", "max_tokens", "system", "stream", "response_model", "enable_citations")
+
+_CUSTOM_ID = re.compile(CUSTOM_ID_PATTERN)
+
+JSON_INSTRUCTIONS = (
+    "Answer with one JSON object that matches the JSON schema below, and nothing else. "
+    "Quote values from the documents where you can.\nJSON schema:\n{schema}"
+)
+
+
+@dataclass(frozen=True)
+class RequestOptions:
+    """Everything that is the same for every request of a run."""
+
+    model: str
+    max_tokens: int = 1024
+    system: str | list[dict[str, Any]] | None = None
+    prompt: str | None = None
+    response_model: type[pydantic.BaseModel] | None = None
+    enable_citations: bool = False
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise InputError("model must be a non-empty model id such as 'claude-haiku-4-5'.")
+        if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
+            raise InputError(f"max_tokens must be an integer >= 1 (batches do not allow 0), got {self.max_tokens!r}.")
+        sampling = [k for k in SAMPLING_PARAMS if k in self.extra]
+        if sampling:
+            raise InputError(
+                f"{', '.join(sampling)} cannot be sent: API version 2026-10-21 (what the anthropic SDK 2.x "
+                "speaks) rejects temperature, top_p and top_k on every request, batch requests included. "
+                "Remove them; steer the output with the prompt or system instead."
+            )
+        own = [k for k in self.extra if k in OWN_KEYS]
+        if own:
+            raise InputError(f"{', '.join(own)} cannot be passed as an extra parameter; use the named argument.")
+        if self.response_model is not None and not (
+            isinstance(self.response_model, type) and issubclass(self.response_model, pydantic.BaseModel)
+        ):
+            raise InputError(f"response_model must be a pydantic BaseModel subclass, got {self.response_model!r}.")
+        if self.response_model is not None and ("output_config" in self.extra and
+                                                "format" in (self.extra.get("output_config") or {})):
+            raise InputError("pass either response_model or output_config.format, not both.")
+        if self.enable_citations and "output_config" in self.extra and "format" in (self.extra["output_config"] or {}):
+            raise InputError("citations cannot be combined with output_config.format (the API rejects it); "
+                             "use response_model=..., which batchnb handles with citations.")
+        if self.prompt is not None and (not isinstance(self.prompt, str) or not self.prompt.strip()):
+            raise InputError("prompt must be a non-empty string.")
+        try:
+            json.dumps(dict(self.extra))
+        except TypeError as exc:
+            raise InputError(f"extra parameters must be JSON-serialisable: {exc}.") from exc
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        return anthropic.transform_schema(self.response_model) if self.response_model is not None else None
+
+    def recorded(self) -> dict[str, Any]:
+        """A JSON-safe description of the options, for state files (no secrets are ever part of it)."""
+        return {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "system": self.system,
+            "prompt": self.prompt,
+            "response_model": None if self.response_model is None
+            else f"{self.response_model.__module__}.{self.response_model.__qualname__}",
+            "enable_citations": self.enable_citations,
+            **dict(self.extra),
+        }
+
+
+@dataclass(frozen=True)
+class PreparedRequest:
+    """A request ready for ``batches.create``, with its size (for slicing by the batch byte limit)."""
+
+    index: int
+    custom_id: str
+    body: dict[str, Any]
+    nbytes: int
+
+
+class RequestBuilder:
+    """Builds request params for items; the schema and system text are computed once per run."""
+
+    def __init__(self, options: RequestOptions, *, limits: ProviderLimits = DEFAULT_LIMITS) -> None:
+        self.options = options
+        self.limits = limits
+        schema = options.output_schema
+        self._system = options.system
+        self._output_config: dict[str, Any] | None = None
+        if schema is not None and options.enable_citations:
+            instructions = JSON_INSTRUCTIONS.format(schema=json.dumps(schema, indent=1))
+            self._system = _join_system(options.system, instructions)
+        elif schema is not None:
+            self._output_config = {**dict(options.extra.get("output_config") or {}),
+                                   "format": {"type": "json_schema", "schema": schema}}
+
+    def params(self, item: Item) -> dict[str, Any]:
+        opts = self.options
+        params: dict[str, Any] = {"model": opts.model, "max_tokens": opts.max_tokens,
+                                  "messages": self._messages(item)}
+        if self._system:
+            params["system"] = self._system
+        params.update(opts.extra)
+        if self._output_config is not None:
+            params["output_config"] = self._output_config
+        return params
+
+    def request(self, item: Item, custom_id: str) -> "PreparedRequest":
+        """One entry of ``requests`` for ``batches.create``; refuses one over the per-request size limit."""
+        body = {"custom_id": custom_id, "params": self.params(item)}
+        nbytes = len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+        if nbytes > self.limits.max_request_bytes:
+            raise InputError(f"the request is {nbytes:,} bytes, over the per-request limit of "
+                             f"{self.limits.max_request_bytes:,} bytes. Shorten the input or the prompt.",
+                             item=item.index)
+        return PreparedRequest(index=item.index, custom_id=custom_id, body=body, nbytes=nbytes)
+
+    def _messages(self, item: Item) -> list[dict[str, Any]]:
+        if item.kind == "messages":
+            assert item.messages is not None
+            if not self.options.enable_citations:
+                return item.messages
+            return [_with_citations(m) for m in item.messages]
+        if self.options.prompt is None:
+            raise InputError("files need a prompt: pass prompt='What to do with each file'.")
+        block = item.content_block(citations=self.options.enable_citations)
+        return [{"role": "user", "content": [block, {"type": "text", "text": self.options.prompt}]}]
+
+
+def _join_system(system: str | list[dict[str, Any]] | None, text: str) -> str | list[dict[str, Any]]:
+    if system is None:
+        return text
+    if isinstance(system, str):
+        return f"{system}\n\n{text}"
+    return [*system, {"type": "text", "text": text}]
+
+
+def _with_citations(message: dict[str, Any]) -> dict[str, Any]:
+    """Turn citations on for every document block of a user message (the API wants all or none)."""
+    content = message["content"]
+    if message["role"] != "user" or isinstance(content, str):
+        return message
+    blocks = [{**b, "citations": {"enabled": True}} if b.get("type") == "document" else b for b in content]
+    return {"role": message["role"], "content": blocks}
+
+
+def make_custom_id(prefix: str, index: int, attempt: int = 0) -> str:
+    """``{prefix}-{index}`` (``-r{attempt}`` for retries), checked against the API's pattern."""
+    custom_id = f"{prefix}-{index}" if attempt == 0 else f"{prefix}-{index}-r{attempt}"
+    if not _CUSTOM_ID.match(custom_id):
+        raise InputError(f"custom_id {custom_id!r} does not match {CUSTOM_ID_PATTERN}; "
+                         "use a shorter prefix of letters, digits, '_' or '-'.")
+    return custom_id

@@ -1,0 +1,16 @@
+"""A local emulator of the Anthropic Message Batches API, served over real HTTP.
+
+Users rehearse a run offline and for free; tests drive the unmodified ``anthropic`` SDK against it.
+It is a stand-in for a server someone else wrote, so it imports nothing from the rest of ``batchnb``.
+
+Module map (one job each): ``_simulator`` (public handle), ``_server`` (sockets), ``_app`` (routing,
+faults, auth, endpoints), ``_store`` (state, counters), ``_batch`` (one batch and its clock),
+``_results`` (results file), ``_validate`` (what the API rejects), ``_responder`` / ``_schema_values``
+(what the model says), ``_tokens`` (usage), ``_catalog`` (models, prices), ``_persist`` (disk).
+"""
+
+from ._config import Faults, SimCounters, SimLimits
+from ._responder import default_responder
+from ._simulator import Simulator
+
+__all__ = ["Simulator", "Faults", "SimLimits", "SimCounters", "default_responder"]

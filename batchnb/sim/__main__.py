@@ -1,0 +1,42 @@
+"""``python -m batchnb.sim``: run the emulator in the foreground until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from typing import Sequence
+
+from ._config import Faults
+from ._simulator import Simulator
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m batchnb.sim", description="Local Message Batches API emulator.")
+    p.add_argument("--port", type=int, default=0, help="port to listen on (0 picks a free one)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--latency", type=float, default=1.0, help="seconds from create until a batch ends")
+    p.add_argument("--store", default=None, help="directory to keep batches in across restarts")
+    p.add_argument("--error-rate", type=float, default=0.0, help="fraction of calls answered 429/500/529")
+    p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections dropped unanswered")
+    p.add_argument("--extra-model", action="append", default=[], metavar="ID", help="also accept this model id")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    faults = Faults(http_error_rate=args.error_rate, drop_rate=args.drop_rate)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    with Simulator(latency=args.latency, faults=faults, store_path=args.store, host=args.host, port=args.port,
+                   extra_models=args.extra_model) as sim:
+        print(f"batchnb emulator listening on {sim.base_url}", flush=True)
+        while not stop.wait(0.5):
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""One batch's stored state and the clock-derived view of it.
+
+Nothing runs in the background: a batch's status, and which items finished before a cancel, follow from
+its timestamps each time someone asks. Item k (in a seeded shuffled order) finishes at
+``created_at + latency * (k + 1) / n``, so a cancel half-way leaves about half the items with results.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+DAY = 24 * 3600.0
+HOLD = "hold"
+
+
+def rfc3339(timestamp: float | None) -> str | None:
+    """RFC 3339 UTC with microseconds and a ``Z``, like ``2024-08-20T18:37:24.100435Z``."""
+    if timestamp is None:
+        return None
+    return _dt.datetime.fromtimestamp(timestamp, _dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass
+class Billing:
+    """Usage billed for a batch's succeeded items."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_read_tokens: int = 0
+    usd: float = 0.0
+
+
+@dataclass
+class Materialized:
+    """A batch's results, built once when it ends: the JSONL body and what it adds to the counters."""
+
+    jsonl: bytes
+    counts: dict[str, int]
+    billing: Billing
+
+
+@dataclass
+class BatchRecord:
+    """Everything the emulator keeps about one batch (also what ``store_path`` persists)."""
+
+    id: str
+    created_at: float
+    latency: float
+    requests: list[tuple[str, dict]]
+    api_version: str
+    body_bytes: int
+    seed: int
+    errored_rate: float = 0.0
+    expired_rate: float = 0.0
+    outcomes: dict[str, str] = field(default_factory=dict)
+    """Forced outcomes from ``Faults.item_outcome`` by custom_id (only non-None ones)."""
+    cancel_initiated_at: float | None = None
+    cancel_latency: float = 0.0
+    materialized: Materialized | None = None
+    deleted: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    @property
+    def held(self) -> bool:
+        return HOLD in self.outcomes.values()
+
+    def ended_at(self) -> float | None:
+        """When processing ends (or ended); None while it cannot end on its own (held items, no cancel)."""
+        if self.cancel_initiated_at is not None:
+            return self.cancel_initiated_at + self.cancel_latency
+        return None if self.held else self.created_at + min(self.latency, DAY)
+
+    def status(self, now: float) -> str:
+        ended = self.ended_at()
+        if ended is not None and now >= ended:
+            return "ended"
+        return "in_progress" if self.cancel_initiated_at is None else "canceling"
+
+    def finish_times(self) -> list[float]:
+        """Completion time of each request (same order as ``requests``); seeded, so stable across restarts."""
+        n = len(self.requests)
+        ranks = list(range(n))
+        random.Random(self.seed).shuffle(ranks)
+        step = self.latency / n
+        return [self.created_at + step * (rank + 1) for rank in ranks]
+
+    def to_json(self, base_url: str, now: float) -> dict[str, Any]:
+        """The ``MessageBatch`` object, every key present; ``results_url`` built from the current base URL."""
+        status = self.status(now)
+        n = len(self.requests)
+        counts = {"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
+        if status == "ended" and self.materialized is not None:
+            counts = {"processing": 0, **self.materialized.counts}
+        return {
+            "id": self.id,
+            "type": "message_batch",
+            "processing_status": status,
+            "request_counts": counts,
+            "ended_at": rfc3339(self.ended_at()) if status == "ended" else None,
+            "created_at": rfc3339(self.created_at),
+            "expires_at": rfc3339(self.created_at + DAY),
+            "archived_at": None,
+            "cancel_initiated_at": rfc3339(self.cancel_initiated_at),
+            "results_url": f"{base_url}/v1/messages/batches/{self.id}/results" if status == "ended" else None,
+        }

@@ -1,0 +1,88 @@
+"""``Simulator``: the public face of the emulator (start, stop, base URL, SDK client, counters)."""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Callable, Collection
+
+from ._app import App
+from ._config import Faults, SimCounters, SimLimits
+from ._responder import default_responder
+from ._server import EmulatorServer
+from ._store import BatchStore
+
+if TYPE_CHECKING:
+    import anthropic
+
+
+class Simulator:
+    """A local Message Batches API on a real port, served from a background thread.
+
+    >>> with Simulator(latency=0.2) as sim:          # doctest: +SKIP
+    ...     client = sim.client(max_retries=0)
+    ...     batch = client.messages.batches.create(requests=[...])
+    """
+
+    def __init__(self, *, latency: float = 1.0, responder: Callable[[dict], str | list[dict]] | None = None,
+                 faults: Faults | None = None, limits: SimLimits | None = None,
+                 store_path: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 0,
+                 api_keys: Collection[str] | None = None, extra_models: Collection[str] = ()) -> None:
+        self.faults = faults or Faults()
+        self.limits = limits or SimLimits()
+        self.host, self.port = host, port
+        self._store = BatchStore(latency=latency, responder=responder or default_responder, faults=self.faults,
+                                 limits=self.limits, extra_models=extra_models, store_path=store_path)
+        self._app = App(self._store, limits=self.limits, api_keys=api_keys, base_url=lambda: self.base_url)
+        self._server: EmulatorServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://HOST:PORT`` of the running server (the real port when started with ``port=0``)."""
+        if self._server is None:
+            raise RuntimeError("Simulator is not running; call start() or use it as a context manager")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def start(self) -> "Simulator":
+        if self._server is None:
+            self._server = EmulatorServer((self.host, self.port), self._app)
+            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                            name=f"batchnb-sim-{self._server.server_address[1]}", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and cut open connections (stored batches stay on disk when ``store_path`` is set)."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.close_all()
+            server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> "Simulator":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def client(self, **kwargs: Any) -> "anthropic.Anthropic":
+        """An ``anthropic.Anthropic`` pointed at this emulator with strict response validation."""
+        import anthropic
+
+        options: dict[str, Any] = {"base_url": self.base_url, "api_key": "sim-key",
+                                   "_strict_response_validation": True}
+        options.update(kwargs)
+        return anthropic.Anthropic(**options)
+
+    @property
+    def counters(self) -> SimCounters:
+        """What the emulator has seen and billed so far (ended batches are billed before the snapshot)."""
+        return self._store.counters()
+
+    def reset_counters(self) -> None:
+        self._store.reset_counters()

@@ -1,0 +1,242 @@
+"""All batches of one emulator, behind one lock: create, look up, list, cancel, delete, results, counters.
+
+Results are materialized lazily the first time anyone looks at an ended batch (or reads the counters),
+under the batch's own lock so a big batch does not stall calls about other batches.
+"""
+
+from __future__ import annotations
+
+import bisect
+import random
+import secrets
+import string
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Callable, Collection
+
+from ._batch import BatchRecord
+from ._catalog import CURRENT_MODELS
+from ._config import Faults, SimCounters, SimLimits
+from ._errors import invalid, not_found
+from ._persist import load_all, save
+from ._results import Responder, materialize
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+class BatchStore:
+    """The emulator's state. Thread-safe; ``now`` is injectable for tests of the clock logic."""
+
+    def __init__(self, *, latency: float, responder: Responder, faults: Faults, limits: SimLimits,
+                 extra_models: Collection[str] = (), store_path: str | Path | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.latency = latency
+        self.responder = responder
+        self.faults = faults
+        self.limits = limits
+        self.known_models = frozenset(CURRENT_MODELS) | frozenset(extra_models)
+        self.clock = clock
+        self.rng = random.Random(faults.seed)
+        self.rng_lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._batches: dict[str, BatchRecord] = {}
+        self._order: list[str] = []  # creation order, oldest first (deleted ones removed)
+        self._dir = Path(store_path) if store_path is not None else None
+        self.reset_counters()
+        if self._dir is not None:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            for record in load_all(self._dir):
+                self._batches[record.id] = record
+                self._account_create(record)
+                if not record.deleted:
+                    self._order.append(record.id)
+                if record.materialized is not None:
+                    self._account_results(record)
+
+    # -- randomness ---------------------------------------------------------------------------------
+    def chance(self, probability: float) -> bool:
+        """One seeded draw: True with ``probability``."""
+        if probability <= 0:
+            return False
+        with self.rng_lock:
+            return self.rng.random() < probability
+
+    def choice(self, options: tuple):
+        with self.rng_lock:
+            return self.rng.choice(options)
+
+    # -- counters -----------------------------------------------------------------------------------
+    def reset_counters(self) -> None:
+        """Start counting from zero (batches already stored are not re-counted)."""
+        with self._lock:
+            self._creates = 0
+            self._by_endpoint: Counter[str] = Counter()
+            self._submissions: Counter[str] = Counter()
+            self._in_flight: list[BatchRecord] = []
+            self._billed = [0, 0, 0, 0]
+            self._usd = 0.0
+            self._by_result: Counter[str] = Counter()
+
+    def count_request(self, endpoint: str) -> None:
+        with self._lock:
+            self._by_endpoint[endpoint] += 1
+
+    def _account_create(self, record: BatchRecord) -> None:
+        self._creates += 1
+        self._submissions.update(cid for cid, _ in record.requests)
+        self._in_flight.append(record)
+
+    def _account_results(self, record: BatchRecord) -> None:
+        m = record.materialized
+        assert m is not None
+        b = m.billing
+        for i, n in enumerate((b.input_tokens, b.output_tokens, b.cache_write_tokens, b.cache_read_tokens)):
+            self._billed[i] += n
+        self._usd += b.usd
+        self._by_result.update({k: v for k, v in m.counts.items() if v})
+
+    def counters(self) -> SimCounters:
+        """A snapshot; every batch that has ended by now is materialized (and so billed) first."""
+        now = self.clock()
+        for record in list(self._batches.values()):
+            self._ensure_results(record, now)
+        with self._lock:
+            events = []
+            for record in self._in_flight:
+                end = record.ended_at()
+                events.append((record.created_at, 1))
+                events.append((end if end is not None else float("inf"), -1))
+            events.sort()  # at a tie, -1 sorts first: a batch ending as another starts does not overlap it
+            peak = level = 0
+            for _, delta in events:
+                level += delta
+                peak = max(peak, level)
+            return SimCounters(
+                creates=self._creates,
+                requests_by_endpoint=dict(self._by_endpoint),
+                submissions=dict(self._submissions),
+                duplicate_submissions=sorted(cid for cid, n in self._submissions.items() if n > 1),
+                max_in_flight=peak,
+                billed_input_tokens=self._billed[0],
+                billed_output_tokens=self._billed[1],
+                billed_cache_write_tokens=self._billed[2],
+                billed_cache_read_tokens=self._billed[3],
+                billed_usd=self._usd,
+                items_by_result=dict(self._by_result),
+            )
+
+    # -- batches ------------------------------------------------------------------------------------
+    def _new_id(self) -> str:
+        while True:
+            batch_id = "msgbatch_01" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(22))
+            if batch_id not in self._batches:
+                return batch_id
+
+    def _save(self, record: BatchRecord) -> None:
+        if self._dir is not None:
+            save(self._dir, record)
+
+    def create(self, requests: list[tuple[str, dict]], *, api_version: str, body_bytes: int) -> BatchRecord:
+        """Store a new batch (requests already validated) and count its submissions."""
+        hook = self.faults.item_outcome
+        outcomes = {}
+        if hook is not None:
+            for custom_id, params in requests:
+                outcome = hook(custom_id, params)
+                if outcome is not None:
+                    outcomes[custom_id] = outcome
+        with self.rng_lock:
+            seed = self.rng.getrandbits(62)
+            slow = self.faults.slow_rate > 0 and self.rng.random() < self.faults.slow_rate
+        with self._lock:
+            record = BatchRecord(
+                id=self._new_id(), created_at=self.clock(),
+                latency=self.latency * (self.faults.slow_factor if slow else 1.0),
+                requests=requests, api_version=api_version, body_bytes=body_bytes, seed=seed,
+                errored_rate=self.faults.errored_rate, expired_rate=self.faults.expired_rate, outcomes=outcomes)
+            self._batches[record.id] = record
+            self._order.append(record.id)
+            self._account_create(record)
+            self._save(record)
+        return record
+
+    def get(self, batch_id: str) -> BatchRecord:
+        """The batch, with its results built if it has ended; 404 if unknown or deleted."""
+        with self._lock:
+            record = self._batches.get(batch_id)
+        if record is None or record.deleted:
+            raise not_found(f"message_batch: {batch_id} not found")
+        self._ensure_results(record, self.clock())
+        return record
+
+    def _ensure_results(self, record: BatchRecord, now: float) -> None:
+        if record.materialized is not None or record.status(now) != "ended":
+            return
+        with record.lock:
+            if record.materialized is not None:
+                return
+            record.materialized = materialize(record, responder=self.responder, known_models=self.known_models,
+                                              max_request_bytes=self.limits.max_request_bytes)
+            with self._lock:
+                self._account_results(record)
+                self._save(record)
+
+    def view(self, record: BatchRecord, base_url: str) -> dict:
+        """The ``MessageBatch`` JSON of ``record`` now (results built first if it has just ended)."""
+        now = self.clock()
+        self._ensure_results(record, now)
+        return record.to_json(base_url, now)
+
+    def page(self, *, after_id: str | None, before_id: str | None, limit: int) -> tuple[list[BatchRecord], bool]:
+        """One page of the newest-first listing and whether more lie beyond it in that direction."""
+        with self._lock:
+            newest_first = self._order[::-1]
+            position = {bid: i for i, bid in enumerate(newest_first)}
+            for name, cursor in (("after_id", after_id), ("before_id", before_id)):
+                if cursor is not None and cursor not in position:
+                    raise invalid(f"{name}: {cursor} is not a known message batch id")
+            start = position[after_id] + 1 if after_id is not None else 0
+            end = position[before_id] if before_id is not None else len(newest_first)
+            if before_id is not None and after_id is None:
+                first = max(start, end - limit)
+                ids, has_more = newest_first[first:end], first > start
+            else:
+                ids, has_more = newest_first[start:min(end, start + limit)], start + limit < end
+            records = [self._batches[bid] for bid in ids]
+        now = self.clock()
+        for record in records:
+            self._ensure_results(record, now)
+        return records, has_more
+
+    def cancel(self, batch_id: str) -> BatchRecord:
+        """Start canceling an in-progress batch; an ended or canceling batch is returned unchanged."""
+        record = self.get(batch_id)
+        with self._lock:
+            now = self.clock()
+            if record.status(now) == "in_progress":
+                record.cancel_initiated_at = now
+                record.cancel_latency = self.limits.cancel_latency
+                self._save(record)
+        return record
+
+    def delete(self, batch_id: str) -> None:
+        """Delete an ended batch (kept on disk as a tombstone so counters survive a restart)."""
+        record = self.get(batch_id)
+        with self._lock:
+            status = record.status(self.clock())
+            if status != "ended":
+                raise invalid(f"message_batch: {batch_id} is {status}; "
+                              "only batches that have ended can be deleted. Cancel it first.")
+            record.deleted = True
+            self._order.remove(batch_id)
+            self._save(record)
+
+    def results(self, batch_id: str) -> bytes:
+        """The JSONL results of an ended batch (400 while it is still processing)."""
+        record = self.get(batch_id)
+        if record.materialized is None:
+            raise invalid(f"message_batch: {batch_id} has not finished processing; "
+                          "results are available once processing_status is 'ended'")
+        return record.materialized.jsonl

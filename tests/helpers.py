@@ -1,0 +1,34 @@
+"""Small builders shared by the tests: real files of each supported type."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+
+def make_pdf(path: Path, pages: list[str]) -> Path:
+    """A real PDF with one text page per entry (fpdf2)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=12)
+    for text in pages:
+        pdf.add_page()
+        pdf.multi_cell(0, 8, text)
+    pdf.output(str(path))
+    return path
+
+
+def png_bytes(width: int = 2, height: int = 2) -> bytes:
+    """A valid RGB PNG."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def conversations(n: int, text: str = "Say something about item {i}.") -> list[list[dict]]:
+    return [[{"role": "user", "content": text.format(i=i)}] for i in range(n)]

@@ -1,0 +1,130 @@
+"""Every bad input is a typed error naming the problem, raised before anything reaches the provider."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import pydantic
+import pytest
+
+from batchnb import BatchnbError, InputError, batch
+from batchnb.limits import ProviderLimits
+from batchnb.sim import Simulator
+
+from .helpers import conversations, make_pdf, png_bytes
+
+MODEL = "claude-haiku-4-5"
+
+
+@pytest.fixture(scope="module")
+def sim():
+    with Simulator(latency=0.02) as simulator:
+        yield simulator
+
+
+def _encrypted_pdf(tmp_path: Path) -> Path:
+    from pypdf import PdfReader, PdfWriter
+
+    plain = make_pdf(tmp_path / "plain.pdf", ["secret"])
+    writer = PdfWriter()
+    for page in PdfReader(plain).pages:
+        writer.add_page(page)
+    writer.encrypt("pw")
+    out = tmp_path / "locked.pdf"
+    with out.open("wb") as handle:
+        writer.write(handle)
+    return out
+
+
+class Model(pydantic.BaseModel):
+    a: int
+
+
+ONE = conversations(1)
+
+CASES: dict[str, tuple[Callable[[Path], dict[str, Any]], str]] = {
+    "both messages and files": (lambda p: dict(messages=ONE, files=[b"x"], prompt="p"), "not both"),
+    "neither messages nor files": (lambda p: dict(), "nothing to do"),
+    "prompt with messages": (lambda p: dict(messages=ONE, prompt="p"), "prompt goes with files"),
+    "files without prompt": (lambda p: dict(files=[b"hello"]), "files need a prompt"),
+    "empty messages": (lambda p: dict(messages=[]), "messages is empty"),
+    "empty files": (lambda p: dict(files=[], prompt="p"), "files is empty"),
+    "a single conversation instead of a list": (
+        lambda p: dict(messages=[{"role": "user", "content": "hi"}]), "single conversation"),
+    "messages is a string": (lambda p: dict(messages="hello"), "list of conversations"),
+    "system role in messages": (
+        lambda p: dict(messages=[[{"role": "system", "content": "x"}, {"role": "user", "content": "y"}]]),
+        "input 0: message 0 has role 'system'"),
+    "empty content": (lambda p: dict(messages=[*ONE, [{"role": "user", "content": "  "}]]),
+                      "input 1: message 0 has empty content"),
+    "content of the wrong type": (lambda p: dict(messages=[[{"role": "user", "content": 42}]]), "content must be"),
+    "first message from the assistant": (
+        lambda p: dict(messages=[[{"role": "assistant", "content": "a"}, {"role": "user", "content": "b"}]]),
+        "first message must have role 'user'"),
+    "unknown message key": (lambda p: dict(messages=[[{"role": "user", "content": "a", "name": "x"}]]),
+                            "unknown keys"),
+    "conversation is not a list": (lambda p: dict(messages=[*ONE, 12]), "input 1: each conversation"),
+    "missing file": (lambda p: dict(files=[p / "nope.pdf"], prompt="p"), "input 0: file not found"),
+    "directory instead of a file": (lambda p: dict(files=[p], prompt="p"), "not a regular file"),
+    "unsupported file type": (lambda p: dict(files=[_write(p / "a.zip", b"PK\x03\x04\x00\x01\x02")], prompt="p"),
+                              "unsupported type"),
+    "a .pdf that is not a PDF": (lambda p: dict(files=[_write(p / "fake.pdf", b"hello")], prompt="p"),
+                                 "not a PDF"),
+    "a .png that is not a PNG": (lambda p: dict(files=[_write(p / "fake.png", b"hello")], prompt="p"),
+                                 "not that image type"),
+    "encrypted PDF": (lambda p: dict(files=[_encrypted_pdf(p)], prompt="p"), "encrypted PDF"),
+    "empty file": (lambda p: dict(files=[_write(p / "e.txt", b"")], prompt="p"), "is empty"),
+    "bytes of no known type": (lambda p: dict(files=[b"\x00\x01\x02\xff\xfe"], prompt="p"), "<bytes length=5>"),
+    "empty bytes": (lambda p: dict(files=[b""], prompt="p"), "bytes input is empty"),
+    "text that is not UTF-8": (lambda p: dict(files=[_write(p / "latin.txt", "café".encode("latin-1"))],
+                                              prompt="p"), "unsupported type"),
+    "a file that is neither a path nor bytes": (lambda p: dict(files=[3.5], prompt="p"), "path or bytes"),
+    "oversized file": (lambda p: dict(files=[_write(p / "big.txt", b"a" * 2000)], prompt="p",
+                                      limits=ProviderLimits(max_request_bytes=1000)), "over the per-request limit"),
+    "oversized conversation": (lambda p: dict(messages=conversations(1, "x" * 2000),
+                                              limits=ProviderLimits(max_request_bytes=1000)), "per-request limit"),
+    "temperature": (lambda p: dict(messages=ONE, temperature=0.2), "temperature cannot be sent: API version 2026-10-21"),
+    "top_p and top_k": (lambda p: dict(messages=ONE, top_p=0.9, top_k=5), "top_p, top_k cannot be sent"),
+    "response_model that is not a pydantic model": (lambda p: dict(messages=ONE, response_model=dict),
+                                                    "pydantic BaseModel subclass"),
+    "response_model instance": (lambda p: dict(messages=ONE, response_model=Model(a=1)), "pydantic BaseModel"),
+    "max_tokens of 0": (lambda p: dict(messages=ONE, max_tokens=0), "max_tokens must be an integer >= 1"),
+    "max_tokens not an int": (lambda p: dict(messages=ONE, max_tokens="10"), "max_tokens must be an integer"),
+    "empty model": (lambda p: dict(messages=ONE, model=" "), "model must be a non-empty"),
+    "retired model": (lambda p: dict(messages=ONE, model="claude-3-haiku-20240307"), "retired"),
+    "response_model and output_config.format": (
+        lambda p: dict(messages=ONE, response_model=Model, output_config={"format": {"type": "json_schema"}}),
+        "not both"),
+    "citations with output_config.format": (
+        lambda p: dict(messages=ONE, enable_citations=True, output_config={"format": {"type": "json_schema"}}),
+        "citations cannot be combined"),
+    "stream passed through": (lambda p: dict(messages=ONE, stream=True), "stream cannot be passed"),
+    "parameter that is not JSON": (lambda p: dict(messages=ONE, metadata={"user_id": object()}),
+                                   "JSON-serialisable"),
+}
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_is_refused_before_anything_is_sent(case, sim, tmp_path):
+    make_kwargs, expected = CASES[case]
+    kwargs = {"model": MODEL, **make_kwargs(tmp_path), "client": sim.client()}
+    before = sim.counters.requests_by_endpoint
+    with pytest.raises(InputError) as raised:
+        batch(**kwargs)
+    assert expected in str(raised.value)
+    assert isinstance(raised.value, BatchnbError) and isinstance(raised.value, ValueError)
+    assert sim.counters.requests_by_endpoint == before, "nothing may reach the provider"
+
+
+def test_the_error_names_the_offending_item_among_good_ones(sim, tmp_path):
+    good = _write(tmp_path / "ok.txt", b"fine")
+    with pytest.raises(InputError) as raised:
+        batch(files=[good, png_bytes(), tmp_path / "gone.txt", good], prompt="p", model=MODEL, client=sim.client())
+    assert raised.value.item == 2 and "gone.txt" in str(raised.value)
+    assert sim.counters.creates == 0
