@@ -44,7 +44,8 @@ class Item:
     path: Path | None = None
     data: bytes | None = field(default=None, repr=False)  # only for bytes inputs
     media_type: str | None = None
-    size: int = 0
+    size: int = 0            # bytes of the content (JSON of the messages, or the file)
+    payload_bytes: int = 0   # bytes the content adds to a request body (JSON-escaped or base64)
     pdf_pages: int = 0
 
     @property
@@ -118,7 +119,7 @@ def items_from_messages(messages: Sequence[Any], *, limits: ProviderLimits = DEF
             raise InputError(f"conversation is {len(encoded):,} bytes, over the per-request limit of "
                              f"{limits.max_request_bytes:,} bytes. Shorten or split it.", item=index)
         items.append(Item(index=index, kind="messages", messages=turns, size=len(encoded),
-                          fingerprint=hashlib.sha256(encoded).hexdigest()))
+                          payload_bytes=len(encoded), fingerprint=hashlib.sha256(encoded).hexdigest()))
     return items
 
 
@@ -204,10 +205,12 @@ def _file_item(index: int, source: Any, limits: ProviderLimits) -> Item:
     kind, media_type = _sniff(raw, path, index, name)
     pages = _pdf_pages(raw, index, name, limits) if kind == "pdf" else 0
     if kind == "text":
-        _decode_text(raw, index)
+        payload = len(json.dumps(_decode_text(raw, index), ensure_ascii=False).encode("utf-8"))
+    else:
+        payload = 4 * math.ceil(len(raw) / 3)
     return Item(index=index, kind=kind, path=path.resolve() if path is not None else None,
                 data=raw if path is None else None, media_type=media_type, size=len(raw), pdf_pages=pages,
-                fingerprint=hashlib.sha256(raw).hexdigest())
+                payload_bytes=payload, fingerprint=hashlib.sha256(raw).hexdigest())
 
 
 def _check_size(size: int, index: int, limits: ProviderLimits, *, what: str) -> None:

@@ -56,6 +56,7 @@ class ItemResult:
     error: ItemError | None = None
     custom_id: str | None = None
     batch_id: str | None = None
+    job: int | None = None  # the manager's job index, when run by a BatchManager
     raw: dict[str, Any] | None = field(default=None, repr=False)
 
     @property

@@ -112,24 +112,24 @@ class RequestBuilder:
         self.options = options
         self.limits = limits
         schema = options.output_schema
-        self._system = options.system
-        self._output_config: dict[str, Any] | None = None
+        self.system = options.system
+        self.output_config: dict[str, Any] | None = None
         if schema is not None and options.enable_citations:
             instructions = JSON_INSTRUCTIONS.format(schema=json.dumps(schema, indent=1))
-            self._system = _join_system(options.system, instructions)
+            self.system = _join_system(options.system, instructions)
         elif schema is not None:
-            self._output_config = {**dict(options.extra.get("output_config") or {}),
+            self.output_config = {**dict(options.extra.get("output_config") or {}),
                                    "format": {"type": "json_schema", "schema": schema}}
 
     def params(self, item: Item) -> dict[str, Any]:
         opts = self.options
         params: dict[str, Any] = {"model": opts.model, "max_tokens": opts.max_tokens,
                                   "messages": self._messages(item)}
-        if self._system:
-            params["system"] = self._system
+        if self.system:
+            params["system"] = self.system
         params.update(opts.extra)
-        if self._output_config is not None:
-            params["output_config"] = self._output_config
+        if self.output_config is not None:
+            params["output_config"] = self.output_config
         return params
 
     def request(self, item: Item, custom_id: str) -> "PreparedRequest":

@@ -15,7 +15,7 @@ def req(custom_id: str, model: str = "claude-haiku-4-5") -> dict:
 
 
 def test_counters_track_creates_submissions_and_billing():
-    with Simulator(latency=0.1) as sim:
+    with Simulator(latency=0.5) as sim:
         client = sim.client(max_retries=0)
         assert sim.counters == SimCounters()
         client.messages.batches.create(requests=[req("a"), req("b")])
@@ -24,7 +24,7 @@ def test_counters_track_creates_submissions_and_billing():
         assert before_end.creates == 2 and before_end.submissions == {"a": 1, "b": 2, "c": 1}
         assert before_end.duplicate_submissions == ["b"] and before_end.billed_input_tokens == 0
         assert before_end.max_in_flight == 2
-        time.sleep(0.15)
+        time.sleep(0.55)
         after = sim.counters  # reading counters materializes (and bills) ended batches
         assert after.items_by_result == {"succeeded": 3, "errored": 1}
         assert after.billed_input_tokens > 0 and after.billed_output_tokens > 0

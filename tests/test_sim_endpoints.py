@@ -8,7 +8,7 @@ import time
 import anthropic
 import pytest
 
-from batchnb.sim import Faults, Simulator
+from batchnb.sim import Faults, SimLimits, Simulator
 
 
 def req(custom_id: str, text: str = "Hello", **params) -> dict:
@@ -124,32 +124,44 @@ def test_cancel_lifecycle_with_held_item():
 
 
 def test_cancel_midway_leaves_some_succeeded_some_canceled():
-    with Simulator(latency=0.4) as sim:
+    with Simulator(latency=2.0) as sim:  # wide margins: a loaded machine must not make this flaky
         client = sim.client(max_retries=0)
         batch = client.messages.batches.create(requests=[req(f"r{i}") for i in range(40)])
-        time.sleep(0.2)
+        time.sleep(0.4)
         client.messages.batches.cancel(batch.id)
         counts = wait_ended(client, batch.id).request_counts
         assert counts.succeeded > 0 and counts.canceled > 0 and counts.succeeded + counts.canceled == 40
 
 
-def test_delete_only_when_ended(sim):
-    client = sim.client(max_retries=0)
-    batch = client.messages.batches.create(requests=[req("a")])
-    with pytest.raises(anthropic.BadRequestError) as exc:
-        client.messages.batches.delete(batch.id)
-    assert exc.value.status_code == 400 and exc.value.type == "invalid_request_error"
-    wait_ended(client, batch.id)
-    deleted = client.messages.batches.delete(batch.id)
-    assert deleted.id == batch.id and deleted.type == "message_batch_deleted"
-    with pytest.raises(anthropic.NotFoundError):
-        client.messages.batches.retrieve(batch.id)
-    assert client.messages.batches.list().data == []
+HOLD_X = Faults(item_outcome=lambda custom_id, params: "hold" if custom_id == "x" else None)
 
 
-def test_results_before_end_is_400_not_409(sim):
+def test_delete_only_when_ended():
+    with Simulator(latency=0.02, faults=HOLD_X, limits=SimLimits(cancel_latency=0.5)) as sim:
+        client = sim.client(max_retries=0)
+        batch = client.messages.batches.create(requests=[req("a"), req("x")])
+        for _ in range(2):  # in_progress, then canceling
+            with pytest.raises(anthropic.BadRequestError) as exc:
+                client.messages.batches.delete(batch.id)
+            assert exc.value.status_code == 400 and exc.value.type == "invalid_request_error"
+            assert "Cancel" in exc.value.message or "cancel" in exc.value.message
+            client.messages.batches.cancel(batch.id)
+        wait_ended(client, batch.id)
+        deleted = client.messages.batches.delete(batch.id)
+        assert deleted.id == batch.id and deleted.type == "message_batch_deleted"
+        with pytest.raises(anthropic.NotFoundError):
+            client.messages.batches.retrieve(batch.id)
+        assert client.messages.batches.list().data == []
+
+
+def test_results_before_end_is_400_not_409():
+    with Simulator(latency=0.02, faults=HOLD_X) as sim:
+        _results_before_end(sim)
+
+
+def _results_before_end(sim):
     client = sim.client(max_retries=0)
-    batch = client.messages.batches.create(requests=[req("a")])
+    batch = client.messages.batches.create(requests=[req("x")])
     import httpx2
 
     resp = httpx2.get(f"{sim.base_url}/v1/messages/batches/{batch.id}/results",

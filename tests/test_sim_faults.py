@@ -122,13 +122,13 @@ def test_errored_and_expired_rates():
 
 
 def test_slow_batches():
-    with Simulator(latency=0.05, faults=Faults(slow_rate=1.0, slow_factor=6)) as sim:
+    with Simulator(latency=0.05, faults=Faults(slow_rate=1.0, slow_factor=4)) as sim:
         client = sim.client(max_retries=0)
         batch = client.messages.batches.create(requests=[req("a")])
-        time.sleep(0.1)
-        assert client.messages.batches.retrieve(batch.id).processing_status == "in_progress"
         time.sleep(0.25)
-        assert client.messages.batches.retrieve(batch.id).processing_status == "ended"
+        ended = client.messages.batches.retrieve(batch.id)
+        assert ended.processing_status == "ended"
+        assert (ended.ended_at - ended.created_at).total_seconds() == pytest.approx(0.2, abs=1e-5)
 
 
 def test_responder_exception_is_errored_api_error():

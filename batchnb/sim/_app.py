@@ -67,14 +67,19 @@ def route(method: str, path: str) -> tuple[str | None, str | None, str]:
     match = _BATCHES_RE.match(path)
     if match is None:
         return None, None, prefix
-    batch_id, action = match.group("id"), match.group("action")
-    batch_id = unquote(batch_id) if batch_id else None
-    table = {(None, None, "POST"): "create", (None, None, "GET"): "list"}
-    if batch_id is not None:
-        table = {("id", None, "GET"): "retrieve", ("id", None, "DELETE"): "delete",
-                 ("id", "cancel", "POST"): "cancel", ("id", "results", "GET"): "results"}
-        return table.get(("id", action, method)), batch_id, prefix
-    return table.get((None, None, method)), None, prefix
+    batch_id = unquote(match.group("id")) if match.group("id") else None
+    key = ("batch" if batch_id else "collection", match.group("action"), method)
+    return _ROUTES.get(key), batch_id, prefix
+
+
+_ROUTES = {
+    ("collection", None, "POST"): "create",
+    ("collection", None, "GET"): "list",
+    ("batch", None, "GET"): "retrieve",
+    ("batch", None, "DELETE"): "delete",
+    ("batch", "cancel", "POST"): "cancel",
+    ("batch", "results", "GET"): "results",
+}
 
 
 class App:
@@ -105,6 +110,9 @@ class App:
                                       self.base_url() + prefix)
         except ApiError as error:
             return error_response(error, request_id)
+        except Exception as exc:  # an emulator bug must still answer like a server would, not hang up
+            return error_response(ApiError(500, "api_error", f"Internal emulator error: {type(exc).__name__}: {exc}"),
+                                  request_id)
         if store.chance(faults.rate("lost_response_rate", endpoint)):
             response.drop = True
         return response
@@ -126,7 +134,7 @@ class App:
                                f"Request exceeds the maximum allowed number of bytes ({self.limits.max_batch_bytes}).")
             requests = parse_create_body(body, max_requests=self.limits.max_requests)
             record = store.create(requests, api_version=version, body_bytes=len(body))
-            return _json(200, store.view(record, base_url), request_id)
+            return _json(200, record.to_json(base_url, record.created_at), request_id)
         if endpoint == "list":
             return _json(200, self._list(query, base_url), request_id)
         if endpoint == "count_tokens":

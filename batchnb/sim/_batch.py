@@ -77,7 +77,9 @@ class BatchRecord:
 
     def status(self, now: float) -> str:
         ended = self.ended_at()
-        if ended is not None and now >= ended:
+        # "> created_at": even at zero latency a batch is in progress at the instant it is created,
+        # so create answers in_progress (like the real API) and results are built on the next look
+        if ended is not None and now >= ended and now > self.created_at:
             return "ended"
         return "in_progress" if self.cancel_initiated_at is None else "canceling"
 

@@ -17,7 +17,6 @@ from ._tokens import CHARS_PER_TOKEN, count_input_tokens
 from ._validate import check_params
 
 Responder = Callable[[dict], "str | list[dict]"]
-_ID_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 _DUMP = json.JSONEncoder(separators=(",", ":")).encode
 
 
@@ -63,7 +62,7 @@ def _succeeded(custom_id: str, params: dict, responder: Responder, rng: random.R
     blocks, output_tokens, stop_reason = _fit_output(blocks, params["max_tokens"])
     input_tokens = count_input_tokens(params)
     message = {
-        "id": "msg_" + "".join(rng.choices(_ID_CHARS, k=24)),
+        "id": f"msg_01{rng.getrandbits(128):032x}"[:28],
         "type": "message",
         "role": "assistant",
         "model": params["model"],

@@ -6,7 +6,6 @@ under the batch's own lock so a big batch does not stall calls about other batch
 
 from __future__ import annotations
 
-import bisect
 import random
 import secrets
 import string
@@ -100,7 +99,9 @@ class BatchStore:
     def counters(self) -> SimCounters:
         """A snapshot; every batch that has ended by now is materialized (and so billed) first."""
         now = self.clock()
-        for record in list(self._batches.values()):
+        with self._lock:
+            records = list(self._batches.values())
+        for record in records:
             self._ensure_results(record, now)
         with self._lock:
             events = []

@@ -1,0 +1,130 @@
+"""Engine events: what happened, as values. The state store, result store and progress model listen.
+
+Every event but ``ItemFinished`` is journaled as one JSON line (``to_record``); finished items go to the
+results log instead, with their raw provider line, so a restart rebuilds them without the API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, ClassVar
+
+from ..parsing import ItemResult
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: ClassVar[str] = "event"
+
+    def to_record(self) -> dict[str, Any]:
+        return {"type": self.kind, **asdict(self)}
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    kind: ClassVar[str] = "run_started"
+    at: str
+    max_cost: float | None
+
+
+@dataclass(frozen=True)
+class JobsPlanned(Event):
+    """New jobs (the first plan, a retry, a budget split). ``jobs`` = list of (index, attempt, items)."""
+
+    kind: ClassVar[str] = "jobs_planned"
+    jobs: list[tuple[int, int, list[int]]]
+    reason: str
+
+
+@dataclass(frozen=True)
+class JobCut(Event):
+    """A job shrunk to the items that fit the budget; the rest moved to job ``moved_to``."""
+
+    kind: ClassVar[str] = "job_cut"
+    job: int
+    keep: int
+    moved_to: int
+
+
+@dataclass(frozen=True)
+class SubmitIntent(Event):
+    """Journaled (and fsynced) *before* ``batches.create``, with the budget it reserves."""
+
+    kind: ClassVar[str] = "submit_intent"
+    job: int
+    at: str
+    reservation: float
+    requests: int
+
+
+@dataclass(frozen=True)
+class Submitted(Event):
+    kind: ClassVar[str] = "submitted"
+    job: int
+    batch_id: str
+    at: str
+    reconciled: bool = False
+
+
+@dataclass(frozen=True)
+class SubmitAbandoned(Event):
+    """The create certainly did not happen (refused, or not found when reconciled): back to pending."""
+
+    kind: ClassVar[str] = "submit_abandoned"
+    job: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ItemFinished(Event):
+    kind: ClassVar[str] = "item_finished"
+    job: int
+    result: ItemResult = field(compare=False)
+    completed_at: str
+
+    def to_record(self) -> dict[str, Any]:  # pragma: no cover - never journaled
+        raise TypeError("ItemFinished goes to the results log, not the journal")
+
+
+@dataclass(frozen=True)
+class JobEnded(Event):
+    kind: ClassVar[str] = "job_ended"
+    job: int
+    at: str
+    status: str  # completed | failed
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BudgetStopped(Event):
+    kind: ClassVar[str] = "budget_stopped"
+    reason: str
+
+
+@dataclass(frozen=True)
+class CancelRequested(Event):
+    kind: ClassVar[str] = "cancel_requested"
+    at: str
+    jobs: list[int]
+
+
+@dataclass(frozen=True)
+class RunEnded(Event):
+    kind: ClassVar[str] = "run_ended"
+    at: str
+
+
+JOURNALED: dict[str, type[Event]] = {
+    cls.kind: cls for cls in (RunStarted, JobsPlanned, JobCut, SubmitIntent, Submitted, SubmitAbandoned, JobEnded,
+                              BudgetStopped, CancelRequested, RunEnded)
+}
+
+
+def event_from_record(record: dict[str, Any]) -> Event:
+    """Inverse of ``to_record`` for journaled events (lists come back as lists, tuples as lists)."""
+    cls = JOURNALED[record["type"]]
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in record.items() if k in names}
+    if cls is JobsPlanned:
+        values["jobs"] = [tuple(job) for job in values["jobs"]]
+    return cls(**values)

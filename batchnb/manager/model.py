@@ -1,0 +1,249 @@
+"""The manager's in-memory state: jobs and items, changed only by applying events.
+
+``apply`` is idempotent for finished items (an outcome for a (job, item) pair is recorded once), so a
+restart can replay the whole results log over a snapshot without double counting. The snapshot is the
+seed's JSON schema plus what resuming needs (fingerprint, custom_id prefix, reservations, intents).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..parsing import ItemError, ItemResult
+from .events import (BudgetStopped, CancelRequested, Event, ItemFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
+                     RunStarted, SubmitAbandoned, SubmitIntent, Submitted)
+
+STATE_FORMAT = "batchnb-state/1"
+ITEM_STATES = ("pending", "processing", "succeeded", "failed")
+
+
+@dataclass
+class Outcome:
+    status: str
+    error: ItemError | None
+    cost: float | None
+    completed_at: str
+
+
+@dataclass
+class JobRecord:
+    """One slice of items submitted (or to be submitted) as one provider batch."""
+
+    index: int
+    attempt: int
+    items: list[int]
+    status: str = "pending"  # pending | submitting | processing | completed | failed
+    batch_id: str | None = None
+    reservation: float = 0.0
+    submit_intent_at: str | None = None
+    started_at: str | None = None
+    completed_at: str | None = None
+    message: str = ""
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+
+    @property
+    def job_cost(self) -> float:
+        return sum(o.cost or 0.0 for o in self.outcomes.values())
+
+    @property
+    def unfinished(self) -> bool:
+        return self.status not in ("completed", "failed")
+
+    @property
+    def holds_reservation(self) -> bool:
+        """A job between its submit intent and its end keeps its worst case reserved."""
+        return self.status in ("submitting", "processing")
+
+
+@dataclass
+class ManagerState:
+    """Everything a run knows; the single place events are applied."""
+
+    manager_id: str
+    created_at: str
+    custom_id_prefix: str
+    input_fingerprint: str
+    options_fingerprint: str
+    model: str
+    items_per_job: int
+    max_cost: float | None
+    save_results_dir: str | None
+    batch_kwargs: dict[str, Any]
+    contents: list[Any]  # per item: the message list, the path or "<bytes length=N sha256=...>"
+    jobs: list[JobRecord] = field(default_factory=list)
+    budget_stop: str | None = None
+    last_updated: str = ""
+    journal_seq: int = 0
+    total_cost: float = 0.0
+    unknown_cost: bool = False
+    results: dict[int, ItemResult] = field(default_factory=dict)
+    item_job: list[int] = field(default_factory=list)
+    item_status: list[str] = field(default_factory=list)
+    counts: Counter = field(default_factory=Counter)
+
+    def __post_init__(self) -> None:
+        if not self.item_status:
+            self.item_status = ["pending"] * len(self.contents)
+            self.item_job = [-1] * len(self.contents)
+        self.counts = Counter(self.item_status)
+
+    # ---------------------------------------------------------------------------------------- queries
+
+    @property
+    def item_count(self) -> int:
+        return len(self.contents)
+
+    @property
+    def reserved(self) -> float:
+        return sum(job.reservation for job in self.jobs if job.holds_reservation)
+
+    def job(self, index: int) -> JobRecord:
+        return self.jobs[index]
+
+    def custom_ids(self, job: JobRecord) -> dict[str, int]:
+        from ..requests import make_custom_id
+
+        return {make_custom_id(self.custom_id_prefix, i, job.attempt): i for i in job.items}
+
+    # ------------------------------------------------------------------------------------------ apply
+
+    def apply(self, event: Event) -> None:
+        handler = getattr(self, f"_on_{event.kind}")
+        handler(event)
+
+    def _set_item(self, index: int, status: str) -> None:
+        old = self.item_status[index]
+        if old != status:
+            self.counts[old] -= 1
+            self.counts[status] += 1
+            self.item_status[index] = status
+
+    def _on_run_started(self, event: RunStarted) -> None:
+        self.max_cost = event.max_cost
+        self.budget_stop = None
+
+    def _on_jobs_planned(self, event: JobsPlanned) -> None:
+        for index, attempt, items in event.jobs:
+            if index < len(self.jobs):  # replayed over a snapshot that already has it
+                continue
+            assert index == len(self.jobs), f"job {index} planned out of order"
+            self.jobs.append(JobRecord(index=index, attempt=attempt, items=list(items)))
+            for item in items:
+                self._set_item(item, "pending")
+                self.item_job[item] = index
+
+    def _on_job_cut(self, event: JobCut) -> None:
+        job = self.jobs[event.job]
+        moved = job.items[event.keep:]
+        if not moved:
+            return
+        job.items = job.items[:event.keep]
+        self._on_jobs_planned(JobsPlanned(jobs=[(event.moved_to, job.attempt, moved)], reason="budget cut"))
+
+    def _on_submit_intent(self, event: SubmitIntent) -> None:
+        job = self.jobs[event.job]
+        job.status, job.submit_intent_at, job.reservation = "submitting", event.at, event.reservation
+
+    def _on_submitted(self, event: Submitted) -> None:
+        job = self.jobs[event.job]
+        job.status, job.batch_id, job.started_at = "processing", event.batch_id, event.at
+        for item in job.items:
+            if item not in job.outcomes and self.item_job[item] == job.index:
+                self._set_item(item, "processing")
+
+    def _on_submit_abandoned(self, event: SubmitAbandoned) -> None:
+        job = self.jobs[event.job]
+        job.status, job.submit_intent_at, job.batch_id, job.message = "pending", None, None, event.reason
+
+    def _on_item_finished(self, event: ItemFinished) -> None:
+        job = self.jobs[event.job]
+        result = event.result
+        if result.index in job.outcomes:
+            return  # already recorded (replay, or a duplicate line)
+        job.outcomes[result.index] = Outcome(result.status, result.error, result.cost, event.completed_at)
+        if result.cost is None:
+            self.unknown_cost = True
+        self.total_cost += result.cost or 0.0
+        if self.item_job[result.index] == job.index or result.index not in self.results:
+            result.job = job.index
+            self.results[result.index] = result
+            self._set_item(result.index, result.status)
+
+    def _on_job_ended(self, event: JobEnded) -> None:
+        job = self.jobs[event.job]
+        job.status, job.completed_at, job.message = event.status, event.at, event.message
+
+    def _on_budget_stopped(self, event: BudgetStopped) -> None:
+        self.budget_stop = event.reason
+
+    def _on_cancel_requested(self, event: CancelRequested) -> None:
+        pass  # the jobs keep their batch ids: a resume re-attaches and collects what was paid for
+
+    def _on_run_ended(self, event: RunEnded) -> None:
+        pass
+
+    # -------------------------------------------------------------------------------------- snapshot
+
+    def to_snapshot(self) -> dict[str, Any]:
+        """The seed's state schema, plus the fields resuming needs."""
+        return {
+            "format": STATE_FORMAT,
+            "manager_id": self.manager_id,
+            "created_at": self.created_at,
+            "model": self.model,
+            "items_per_job": self.items_per_job,
+            "max_cost": self.max_cost,
+            "save_results_dir": self.save_results_dir,
+            "batch_kwargs": self.batch_kwargs,
+            "input_fingerprint": self.input_fingerprint,
+            "options_fingerprint": self.options_fingerprint,
+            "custom_id_prefix": self.custom_id_prefix,
+            "item_count": self.item_count,
+            "jobs": [self._job_snapshot(job) for job in self.jobs],
+            "total_cost": self.total_cost,
+            "reserved": self.reserved,
+            "budget_stop": self.budget_stop,
+            "journal_seq": self.journal_seq,
+            "last_updated": self.last_updated,
+        }
+
+    def _job_snapshot(self, job: JobRecord) -> dict[str, Any]:
+        items = []
+        for index in job.items:
+            outcome = job.outcomes.get(index)
+            if outcome is not None:
+                status, error, cost, done = (outcome.status, outcome.error.to_dict() if outcome.error else None,
+                                             outcome.cost, outcome.completed_at)
+            else:
+                status, error, cost, done = ("processing" if job.status == "processing" else "pending", None, None, None)
+            items.append({"original_index": index, "content": self.contents[index], "status": status,
+                          "error": error, "cost": cost, "completed_at": done})
+        return {"index": job.index, "batch_id": job.batch_id, "status": job.status, "attempt": job.attempt,
+                "reservation": job.reservation, "submit_intent_at": job.submit_intent_at, "items": items,
+                "job_cost": job.job_cost, "started_at": job.started_at, "completed_at": job.completed_at,
+                "message": job.message}
+
+    @classmethod
+    def from_snapshot(cls, data: dict[str, Any], contents: list[Any]) -> "ManagerState":
+        """Rebuild jobs from a snapshot; item outcomes come from the results log afterwards."""
+        state = cls(manager_id=data["manager_id"], created_at=data["created_at"],
+                    custom_id_prefix=data["custom_id_prefix"], input_fingerprint=data["input_fingerprint"],
+                    options_fingerprint=data["options_fingerprint"], model=data["model"],
+                    items_per_job=data["items_per_job"], max_cost=data["max_cost"],
+                    save_results_dir=data["save_results_dir"], batch_kwargs=data["batch_kwargs"],
+                    contents=contents, budget_stop=data.get("budget_stop"), journal_seq=data["journal_seq"],
+                    last_updated=data["last_updated"])
+        for raw in data["jobs"]:
+            job = JobRecord(index=raw["index"], attempt=raw["attempt"],
+                            items=[i["original_index"] for i in raw["items"]], status=raw["status"],
+                            batch_id=raw["batch_id"], reservation=raw["reservation"],
+                            submit_intent_at=raw["submit_intent_at"], started_at=raw["started_at"],
+                            completed_at=raw["completed_at"], message=raw.get("message", ""))
+            state.jobs.append(job)
+            for item in job.items:
+                state.item_job[item] = job.index
+                if job.status == "processing":
+                    state._set_item(item, "processing")
+        return state

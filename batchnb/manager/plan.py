@@ -1,0 +1,72 @@
+"""Slicing: items -> jobs, by ``items_per_job`` and by the provider's per-batch limits.
+
+The plan depends only on the inputs and the options, so a resumed run plans the same jobs. Sizes are
+estimated from item metadata (no file is read here): messages by their JSON size, files by their size
+(base64 adds a third), plus the per-run overhead of the prompt, system text and schema.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..inputs import Item
+from ..limits import ProviderLimits
+from ..pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS
+from ..requests import RequestBuilder
+
+#: Envelope bytes per request beyond its content: custom_id, model, keys, punctuation.
+REQUEST_ENVELOPE_BYTES = 256
+
+
+@dataclass(frozen=True)
+class ItemCosting:
+    """What the planner and the budget need to know about one item, computed once."""
+
+    index: int
+    nbytes: int          # upper bound of the request's size in the create body
+    input_tokens: int    # conservative (high) input-token estimate
+
+
+def cost_items(items: Sequence[Item], builder: RequestBuilder) -> list[ItemCosting]:
+    """Size and token estimates for every item, from metadata plus the run's fixed overhead."""
+    fixed = _fixed_text(builder)
+    fixed_bytes = len(fixed.encode("utf-8")) + REQUEST_ENVELOPE_BYTES
+    fixed_tokens = REQUEST_OVERHEAD_TOKENS + math.ceil(len(fixed.encode("utf-8")) / 2)
+    out = []
+    for item in items:
+        if item.kind in ("pdf", "image"):
+            tokens = item.pdf_pages * PDF_PAGE_TOKENS + item.images * IMAGE_TOKENS
+        else:  # messages and text files: one token per two UTF-8 bytes at most
+            tokens = math.ceil(item.size / 2)
+        out.append(ItemCosting(item.index, fixed_bytes + item.payload_bytes, fixed_tokens + tokens))
+    return out
+
+
+def _fixed_text(builder: RequestBuilder) -> str:
+    """Everything a request carries besides its item: system text, prompt, schema, extra params."""
+    options = builder.options
+    parts = [json.dumps(builder.system, ensure_ascii=False) if builder.system else "", options.prompt or "",
+             json.dumps(builder.output_config) if builder.output_config else "",
+             json.dumps(dict(options.extra), ensure_ascii=False, sort_keys=True)]
+    return "".join(parts)
+
+
+def slice_jobs(costings: Sequence[ItemCosting], items_per_job: int, limits: ProviderLimits) -> list[list[int]]:
+    """Consecutive runs of item indices, each within ``items_per_job``, the request cap and the byte cap."""
+    per_job = min(items_per_job, limits.max_requests_per_batch)
+    budget_bytes = limits.max_batch_bytes - 64
+    jobs: list[list[int]] = []
+    current: list[int] = []
+    current_bytes = 0
+    for costing in costings:
+        if current and (len(current) >= per_job or current_bytes + costing.nbytes > budget_bytes):
+            jobs.append(current)
+            current, current_bytes = [], 0
+        current.append(costing.index)
+        current_bytes += costing.nbytes
+    if current:
+        jobs.append(current)
+    return jobs

@@ -1,0 +1,58 @@
+"""The one place shared state changes: persist an event, apply it, tell the listeners — under one lock.
+
+Write-ahead: an event reaches the journal (or the results log) before it is applied, and before the
+engine takes the next action, so a kill at any instant leaves files that describe at least what the
+provider has seen.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from .events import Event, ItemFinished, JobEnded
+from .model import ManagerState
+from .results import result_record
+from .state import StateStore
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class Recorder:
+    def __init__(self, state: ManagerState, store: StateStore | None, listeners: list[Any]) -> None:
+        self.state = state
+        self.store = store
+        self.listeners = listeners
+        self.lock = threading.RLock()
+
+    def emit(self, event: Event, *, durable: bool = False) -> None:
+        with self.lock:
+            state, store = self.state, self.store
+            if store is not None:
+                if isinstance(event, ItemFinished):
+                    store.append_result(result_record(event.job, event.result, event.completed_at))
+                else:
+                    if isinstance(event, JobEnded):
+                        store.flush_results(durable=True)  # a job is ended only once its results are on disk
+                    state.journal_seq += 1
+                    store.append_event({"seq": state.journal_seq, **event.to_record()}, durable=durable)
+            state.apply(event)
+            state.last_updated = utc_now()
+            for listener in self.listeners:
+                listener.on_event(event, state)
+            if store is not None and isinstance(event, JobEnded) and store.snapshot_due():
+                store.write_snapshot(state.to_snapshot())
+
+    def snapshot_now(self) -> None:
+        with self.lock:
+            if self.store is not None:
+                self.state.last_updated = utc_now()
+                self.store.write_snapshot(self.state.to_snapshot())
+
+    def read(self, query: Callable[[ManagerState], Any]) -> Any:
+        """Run ``query`` on the state under the lock (for consistent multi-field reads)."""
+        with self.lock:
+            return query(self.state)

@@ -1,0 +1,63 @@
+"""Finished results: records for the results log, rebuilding them on load, and the seed's saved files.
+
+``save_results_dir`` layout (the seed's)::
+
+    raw/job_{j}_item_{i}.json        the provider's line for item i of job j, as received
+    processed/job_{j}_results.json   {"results": [...], "citations": [...]}, one entry per item of the job
+                                     in job order; a failed item is null / {}
+
+Every file is written atomically, so a reader never sees half of one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import pydantic
+
+from .._files import write_atomic
+from ..parsing import ItemResult, missing_result, parse_result_line
+from ..pricing import Usage
+
+
+def result_record(job: int, result: ItemResult, completed_at: str) -> dict[str, Any]:
+    """The results-log line of one finished item: enough to rebuild it without the API."""
+    record: dict[str, Any] = {"j": job, "i": result.index, "t": completed_at, "b": result.batch_id}
+    if result.raw is not None:
+        record["raw"] = result.raw
+    else:
+        record["missing"] = result.custom_id
+    return record
+
+
+def rebuild_result(record: dict[str, Any], *, response_model: type[pydantic.BaseModel] | None,
+                   cost_of: Callable[[Usage], float | None]) -> ItemResult:
+    """Parse a results-log line again, exactly as it was parsed when it arrived."""
+    if "raw" in record:
+        result = parse_result_line(record["raw"], index=record["i"], response_model=response_model, cost_of=cost_of,
+                                   batch_id=record.get("b"))
+    else:
+        result = missing_result(record["i"], record["missing"], record.get("b"))
+    result.job = record["j"]
+    return result
+
+
+def raw_file_name(job: int) -> Callable[[int], str]:
+    return lambda index: f"job_{job}_item_{index}.json"
+
+
+def write_processed(directory: Path, job: int, items: Iterable[int], results: dict[int, ItemResult]) -> Path:
+    """``processed/job_{job}_results.json`` for the job's items, in job order."""
+    values, citations = [], []
+    for index in items:
+        result = results.get(index)
+        ok = result is not None and result.ok and result.job == job
+        values.append(result.data() if ok else None)  # type: ignore[union-attr]
+        citations.append(result.citations if ok else {})  # type: ignore[union-attr]
+    target = directory / "processed" / f"job_{job}_results.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, json.dumps({"results": values, "citations": citations}, ensure_ascii=False,
+                                    indent=1).encode("utf-8"))
+    return target

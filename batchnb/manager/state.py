@@ -1,0 +1,206 @@
+"""Crash-safe state on disk: snapshot + journal + results log, and the lock.
+
+Files beside ``state_path`` (``S``):
+
+- ``S``                 the snapshot, in the seed's JSON schema; replaced atomically (temp file, fsync,
+                        ``os.replace``, fsync of the directory), never edited in place.
+- ``S.journal``         one JSON line per engine event since the snapshot (``seq`` numbered); restarted
+                        after each snapshot. Lines at or below the snapshot's ``journal_seq`` are stale.
+- ``S.results.jsonl``   one JSON line per finished item with its raw provider line; append-only.
+- ``S.lock``            held while a manager drives the state, so a second one is refused.
+
+Cost per item is O(1): an item appends one results line; the snapshot is rewritten only when what was
+appended since the last one outgrows it (amortised, like log compaction), and at the end of a run.
+Loading = snapshot + replay of complete journal lines + the results log; a torn last line (a kill in
+the middle of a write) is ignored, and trimmed before appending again. Anything else that does not parse
+is a ``StateError``, and the files are left exactly as they were.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from filelock import FileLock, Timeout
+
+from .._files import fsync_dir, write_atomic
+from ..errors import StateError
+from .model import STATE_FORMAT
+
+REQUIRED_KEYS = ("format", "manager_id", "created_at", "model", "items_per_job", "max_cost", "save_results_dir",
+                 "batch_kwargs", "jobs", "total_cost", "last_updated", "input_fingerprint", "options_fingerprint",
+                 "custom_id_prefix", "item_count", "journal_seq")
+
+#: Rewrite the snapshot once the lines appended since the last one exceed this multiple of its size.
+COMPACTION_RATIO = 1.0
+
+
+@dataclass
+class LoadedState:
+    snapshot: dict[str, Any]
+    journal: list[dict[str, Any]]
+    results: list[dict[str, Any]]
+
+
+class StateStore:
+    """The files of one state; every method is called under the manager's recorder lock."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.journal_path = self.path.with_name(self.path.name + ".journal")
+        self.results_path = self.path.with_name(self.path.name + ".results.jsonl")
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self._lock = FileLock(str(self.lock_path), timeout=0, thread_local=False)
+        self._journal: IO[bytes] | None = None
+        self._results: IO[bytes] | None = None
+        self._snapshot_bytes = 0
+        self._appended = 0
+        self.bytes_written = 0  # all state bytes written by this process (benchmarks read it)
+
+    # ------------------------------------------------------------------------------------------- lock
+
+    def check_location(self) -> None:
+        """The state's directory must exist and be writable, before anything is spent."""
+        parent = self.path.parent
+        if not parent.is_dir():
+            raise StateError(f"state_path {self.path}: directory {parent} does not exist. Create it first.")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise StateError(f"state_path {self.path}: directory {parent} is not writable. Choose another place.")
+        if self.path.exists() and self.path.is_dir():
+            raise StateError(f"state_path {self.path} is a directory; give a file name such as run.state.json.")
+
+    def acquire(self) -> None:
+        try:
+            self._lock.acquire()
+        except Timeout:
+            raise StateError(f"{self.path} is being driven by another manager (lock {self.lock_path} is held). "
+                             "Wait for that run to end or stop it; two runs on one state would submit twice.") from None
+
+    def release(self) -> None:
+        self.close()
+        if self._lock.is_locked:
+            self._lock.release()
+
+    def probe_lock(self) -> None:
+        """Raise ``StateError`` if another manager holds the lock right now (without keeping it)."""
+        self.acquire()
+        self._lock.release()
+
+    # ------------------------------------------------------------------------------------------- load
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def load(self) -> LoadedState:
+        """Read all three files without changing any of them."""
+        try:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc.strerror}.") from exc
+        try:
+            snapshot = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StateError(f"state file {self.path} is corrupted ({exc}); it was left untouched. Restore it, or "
+                             "move it away to start a new run (finished results would be fetched again).") from None
+        if not isinstance(snapshot, dict) or any(key not in snapshot for key in REQUIRED_KEYS):
+            missing = [k for k in REQUIRED_KEYS if not isinstance(snapshot, dict) or k not in snapshot]
+            raise StateError(f"state file {self.path} is not a batchnb state (missing {', '.join(missing[:5])}); "
+                             "it was left untouched. Use another state_path or restore the file.")
+        if snapshot["format"] != STATE_FORMAT:
+            raise StateError(f"state file {self.path} has format {snapshot['format']!r}; this batchnb reads "
+                             f"{STATE_FORMAT!r}.")
+        self._snapshot_bytes = len(raw)
+        journal = [r for r in _read_lines(self.journal_path) if r.get("seq", 0) > snapshot["journal_seq"]]
+        return LoadedState(snapshot, journal, _read_lines(self.results_path))
+
+    # ------------------------------------------------------------------------------------------ write
+
+    def open_for_append(self) -> None:
+        """Trim torn tails left by a kill, then open the journal and results log for appending."""
+        for path in (self.journal_path, self.results_path):
+            _trim_torn_tail(path)
+        self._journal = open(self.journal_path, "ab")
+        self._results = open(self.results_path, "ab")
+
+    def append_event(self, record: dict[str, Any], *, durable: bool = False) -> None:
+        """Journal one event; it reaches the OS before the caller acts on it (``durable``: the disk)."""
+        assert self._journal is not None, "open_for_append() first"
+        self._write(self._journal, record)
+        self._journal.flush()
+        if durable:
+            os.fsync(self._journal.fileno())
+
+    def append_result(self, record: dict[str, Any]) -> None:
+        """Append one finished item (buffered; ``flush_results`` before the job is marked ended)."""
+        assert self._results is not None, "open_for_append() first"
+        self._write(self._results, record)
+
+    def flush_results(self, *, durable: bool = False) -> None:
+        if self._results is not None:
+            self._results.flush()
+            if durable:
+                os.fsync(self._results.fileno())
+
+    def snapshot_due(self) -> bool:
+        return self._appended >= COMPACTION_RATIO * self._snapshot_bytes
+
+    def write_snapshot(self, snapshot: dict[str, Any]) -> None:
+        """Atomically replace the snapshot, then restart the journal (its lines are now in the snapshot)."""
+        self.flush_results(durable=True)
+        data = json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        write_atomic(self.path, data, durable=True)
+        self._snapshot_bytes, self._appended = len(data), 0
+        self.bytes_written += len(data)
+        if self._journal is not None:
+            self._journal.truncate(0)
+            self._journal.seek(0)
+        elif self.journal_path.exists():
+            self.journal_path.write_bytes(b"")
+        fsync_dir(self.path.parent)
+
+    def close(self) -> None:
+        for handle in (self._journal, self._results):
+            if handle is not None:
+                handle.flush()
+                handle.close()
+        self._journal = self._results = None
+
+    def _write(self, handle: IO[bytes], record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+        handle.write(line)
+        self._appended += len(line)
+        self.bytes_written += len(line)
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """Complete JSON lines of ``path``; a torn *last* line is ignored, a bad line elsewhere is corruption."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StateError(f"cannot read {path}: {exc.strerror}.") from exc
+    lines = data.split(b"\n")
+    lines.pop()  # text after the last newline: empty, or a write cut short by a kill
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            raise StateError(f"{path} line {number} is corrupted; the files were left untouched. Restore them or "
+                             "move the state away to start over.") from None
+    return records
+
+
+def _trim_torn_tail(path: Path) -> None:
+    try:
+        with open(path, "rb+") as handle:
+            data = handle.read()
+            end = data.rfind(b"\n") + 1
+            if end != len(data):
+                handle.truncate(end)
+    except FileNotFoundError:
+        pass
