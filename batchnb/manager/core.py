@@ -275,17 +275,21 @@ class BatchManager:
     def _execute(self, print_progress: bool, *, retry: bool) -> None:
         if not self._run_lock.acquire(blocking=False):
             raise StateError("this manager is already running; wait() for it or cancel() it first.")
-        console = None
+        try:
+            if self._store is not None:
+                self._store.acquire()
+        except BaseException:
+            self._run_lock.release()
+            raise
+        console = ConsoleView(self._progress) if print_progress else None
         try:
             self._stop.clear()
             if self._store is not None:
-                self._store.acquire()
                 self._recorder.state = self._load_or_new()  # what is on disk now is the truth
                 self._progress.attach(self._recorder.state)
                 self._store.open_for_append()
                 self._recorder.snapshot_now()
-            if print_progress:
-                console = ConsoleView(self._progress)
+            if console is not None:
                 self._recorder.listeners.append(console)
             if self.save_results_dir is not None:
                 self.save_results_dir.mkdir(parents=True, exist_ok=True)
@@ -297,12 +301,12 @@ class BatchManager:
             except KeyboardInterrupt:
                 self.cancel()
                 raise
+            self._recorder.emit(RunEnded(at=utc_now()))
         finally:
             try:
-                self._recorder.emit(RunEnded(at=utc_now()))
                 self._recorder.snapshot_now()
             finally:
-                if console is not None:
+                if console is not None and console in self._recorder.listeners:
                     self._recorder.listeners.remove(console)
                     console.close()
                 if self._store is not None:

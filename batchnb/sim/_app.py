@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import secrets
 import string
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ class Response:
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    line_delay: float = 0.0  # seconds between body lines (slow results downloads)
 
 
 def new_request_id() -> str:
@@ -113,6 +115,11 @@ class App:
         except Exception as exc:  # an emulator bug must still answer like a server would, not hang up
             return error_response(ApiError(500, "api_error", f"Internal emulator error: {type(exc).__name__}: {exc}"),
                                   request_id)
+        pause = faults.rate("delay", endpoint)
+        if pause > 0:
+            time.sleep(pause)
+        if endpoint == "results" and response.status == 200:
+            response.line_delay = faults.results_line_delay
         if store.chance(faults.rate("lost_response_rate", endpoint)):
             response.drop = True
         return response

@@ -37,6 +37,11 @@ class Faults:
     slow_rate: float = 0.0
     """Fraction of batches that take ``latency * slow_factor`` to end."""
     slow_factor: float = 10.0
+    delay: float | dict[str, float] = 0.0
+    """Seconds a call takes on the server after it has been applied (a slow create, a slow poll): a client
+    killed meanwhile leaves work done that it never heard of."""
+    results_line_delay: float = 0.0
+    """Seconds between the lines of a results download, so a client can be stopped mid-stream."""
     item_outcome: Callable[[str, dict], str | None] | None = None
     """Called with ``(custom_id, params)`` at create time. Return None (normal), ``"errored:<type>"``,
     ``"expired"`` or ``"hold"`` (never finishes on its own: the batch stays in progress until canceled)."""

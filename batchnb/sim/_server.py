@@ -7,6 +7,7 @@ responses reach the client as ``APIConnectionError``.
 from __future__ import annotations
 
 import socket
+import time
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -38,8 +39,15 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("content-length", str(len(response.body)))
         self.end_headers()
-        if self.command != "HEAD":
+        if self.command == "HEAD":
+            return
+        if response.line_delay <= 0:
             self.wfile.write(response.body)
+            return
+        for line in response.body.splitlines(keepends=True):
+            self.wfile.write(line)
+            self.wfile.flush()
+            time.sleep(response.line_delay)
 
     def _drop(self) -> None:
         """Close without a single byte of response."""
