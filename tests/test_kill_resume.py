@@ -1,0 +1,151 @@
+"""SIGKILL a run at chosen moments, run the same script again: every item once, nothing submitted twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+from batchnb.sim import Faults, Simulator
+
+WORKER = Path(__file__).with_name("kill_worker.py")
+COUNT = 200
+OPTIONS = dict(count=COUNT, items_per_job=20, max_parallel_jobs=4, poll_interval=0.01)
+
+
+def start(sim: Simulator, state: Path, **extra) -> subprocess.Popen:
+    options = {**OPTIONS, "base_url": sim.base_url, "state_path": str(state), **extra}
+    return subprocess.Popen([sys.executable, str(WORKER), json.dumps(options)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def kill_when(process: subprocess.Popen, condition: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert process.poll() is None, f"the run ended before the kill point: {process.stderr.read()}"
+        assert time.monotonic() < deadline, "kill point never reached"
+        time.sleep(0.002)
+    process.kill()
+    process.wait()
+
+
+def finish(sim: Simulator, state: Path, **extra) -> dict:
+    process = start(sim, state, **extra)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def journal_has(state: Path, kind: str, at_least: int = 1) -> Callable[[], bool]:
+    journal = state.with_name(state.name + ".journal")
+    return lambda: journal.exists() and journal.read_text().count(f'"type":"{kind}"') >= at_least
+
+
+@pytest.fixture(scope="module")
+def reference_cost(tmp_path_factory) -> float:
+    """The cost of the same run, never interrupted."""
+    with Simulator(latency=0.01) as sim:
+        summary = finish(sim, tmp_path_factory.mktemp("reference") / "s.json")
+        assert summary["statuses"] == ["succeeded"] * COUNT
+        return summary["cost"]
+
+
+def check(sim: Simulator, summary: dict, reference_cost: float) -> None:
+    counters = sim.counters
+    assert summary["indices"] == list(range(COUNT)) and summary["statuses"] == ["succeeded"] * COUNT
+    assert counters.duplicate_submissions == [], "a custom_id was submitted twice"
+    assert len(counters.submissions) == COUNT and counters.items_by_result.get("succeeded") == COUNT
+    assert summary["cost"] == pytest.approx(reference_cost, rel=1e-9)
+    assert counters.billed_usd == pytest.approx(reference_cost, rel=1e-9)
+
+
+def test_kill_before_any_submit(tmp_path, reference_cost):
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.05, faults=Faults(delay={"create": 0.2})) as sim:
+        kill_when(start(sim, state), lambda: state.exists())
+        assert sim.counters.creates == 0
+        check(sim, finish(sim, state), reference_cost)
+
+
+def test_kill_during_a_create(tmp_path, reference_cost):
+    """The provider made the batch but the client died before hearing of it: reconciled, not resubmitted."""
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.05, faults=Faults(delay={"create": 0.2})) as sim:
+        kill_when(start(sim, state), lambda: sim.counters.creates >= 1)
+        assert not journal_has(state, "submitted")()
+        check(sim, finish(sim, state), reference_cost)
+
+
+def test_kill_while_batches_are_in_flight(tmp_path, reference_cost):
+    state = tmp_path / "s.json"
+    with Simulator(latency=1.0) as sim:
+        kill_when(start(sim, state), journal_has(state, "submitted", at_least=3))
+        check(sim, finish(sim, state), reference_cost)
+
+
+def test_kill_while_results_stream(tmp_path, reference_cost):
+    state = tmp_path / "s.json"
+    results_log = state.with_name(state.name + ".results.jsonl")
+    with Simulator(latency=0.05, faults=Faults(results_line_delay=0.004)) as sim:
+        kill_when(start(sim, state), lambda: results_log.exists() and results_log.stat().st_size > 0)
+        assert not journal_has(state, "job_ended")()
+        check(sim, finish(sim, state), reference_cost)
+
+
+def test_killed_again_and_again_at_random_instants(tmp_path, reference_cost):
+    """Kills land anywhere in the run, snapshot writes included (one is written at many job ends)."""
+    state = tmp_path / "s.json"
+    rng = random.Random(5)
+    killed_mid_run = 0
+    with Simulator(latency=0.02) as sim:
+        for _ in range(5):
+            began = time.time()
+            process = start(sim, state, items_per_job=5)
+            deadline = time.monotonic() + 30
+            while not (state.exists() and state.stat().st_mtime >= began) and process.poll() is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0.0, 0.6))  # the run has started: kill it somewhere inside
+            killed_mid_run += process.poll() is None
+            process.kill()
+            process.wait()
+        assert killed_mid_run >= 3
+        check(sim, finish(sim, state, items_per_job=5), reference_cost)
+
+
+def test_the_budget_holds_across_a_kill_and_resume(tmp_path):
+    state = tmp_path / "s.json"
+    max_cost = 0.006
+    with Simulator(latency=0.2) as sim:
+        kill_when(start(sim, state, max_cost=max_cost), journal_has(state, "submitted", at_least=2))
+        summary = finish(sim, state, max_cost=max_cost)
+        counters = sim.counters
+    assert counters.billed_usd <= max_cost and summary["cost"] == pytest.approx(counters.billed_usd)
+    assert summary["budget_stop"] and 0 < summary["statuses"].count("succeeded") < COUNT
+    assert not counters.duplicate_submissions
+
+
+def test_kill_while_the_snapshot_is_written(tmp_path, reference_cost):
+    """Caught with the temp file of an atomic snapshot replace on disk: the old snapshot still stands."""
+    state = tmp_path / "s.json"
+    caught = 0
+    with Simulator(latency=0.01) as sim:
+        for _ in range(4):
+            process = start(sim, state, items_per_job=5)
+            while process.poll() is None:
+                if any(name.startswith(".s.json.") and name.endswith(".tmp") for name in os.listdir(tmp_path)):
+                    process.kill()
+                    caught += 1
+                    break
+            process.wait()
+            if caught >= 2:
+                break
+        assert caught >= 1, "never caught a snapshot being written"
+        check(sim, finish(sim, state, items_per_job=5), reference_cost)
