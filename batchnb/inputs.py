@@ -31,6 +31,8 @@ IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 ROLES = ("user", "assistant")
 
 Kind = Literal["messages", "pdf", "text", "image"]
+#: One encoder, built once: ``json.dumps`` with options builds a new one per call.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def items_from_messages(messages: Sequence[Any], *, limits: ProviderLimits = DEF
     items = []
     for index, conversation in enumerate(messages):
         turns = _normalise_conversation(conversation, index)
-        encoded = json.dumps(turns, sort_keys=True, ensure_ascii=False).encode("utf-8")
+        encoded = _CANONICAL_JSON.encode(turns).encode("utf-8")
         if len(encoded) > limits.max_request_bytes:
             raise InputError(f"conversation is {len(encoded):,} bytes, over the per-request limit of "
                              f"{limits.max_request_bytes:,} bytes. Shorten or split it.", item=index)

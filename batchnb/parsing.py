@@ -58,6 +58,7 @@ class ItemResult:
     batch_id: str | None = None
     job: int | None = None  # the manager's job index, when run by a BatchManager
     raw: dict[str, Any] | None = field(default=None, repr=False)
+    raw_json: bytes | None = field(default=None, repr=False, compare=False)  # ``raw`` as received, for saving
 
     @property
     def ok(self) -> bool:

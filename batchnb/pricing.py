@@ -107,6 +107,7 @@ class PriceTable:
         for price in prices:
             self._rows.setdefault(price.model, []).append(price)
         self._warned: set[str] = set()
+        self._in_effect: dict[tuple[str, date], list[Price]] = {}  # a cache: rows per (model, day)
 
     @classmethod
     def from_csv(cls, text: str) -> "PriceTable":
@@ -139,14 +140,23 @@ class PriceTable:
 
     def price(self, model: str, *, on: date | None = None, prompt_tokens: int = 0) -> Price | None:
         """The row in effect for ``model`` on day ``on`` (default: today, UTC) at this prompt size."""
+        day = on or datetime.now(timezone.utc).date()
+        key = (model, day)
+        bands = self._in_effect.get(key)
+        if bands is None:
+            bands = self._in_effect[key] = self._bands(model, day)
+        for row in bands:  # largest threshold first
+            if row.min_prompt_tokens <= prompt_tokens:
+                return row
+        return None
+
+    def _bands(self, model: str, day: date) -> list[Price]:
         rows = self._rows.get(model)
         if not rows:
-            return None
-        day = on or datetime.now(timezone.utc).date()
+            return []
         dated = [r for r in rows if r.effective_from <= day] or [min(rows, key=lambda r: r.effective_from)]
         latest = max(r.effective_from for r in dated)
-        bands = [r for r in dated if r.effective_from == latest and r.min_prompt_tokens <= max(prompt_tokens, 0)]
-        return max(bands, key=lambda r: r.min_prompt_tokens) if bands else None
+        return sorted((r for r in dated if r.effective_from == latest), key=lambda r: -r.min_prompt_tokens)
 
     def cost(self, model: str, usage: Usage, *, on: date | None = None, batch: bool = True) -> float | None:
         """USD billed for ``usage``; ``None`` (with one warning per model) when the model has no price."""

@@ -118,13 +118,13 @@ class ProgressModel:
                 self._finished_at_start = state.counts["succeeded"] + state.counts["failed"]
             elif kind == "run_ended":
                 self._ended = time.monotonic()
-            elif kind == "item_finished":
-                result = event.result  # type: ignore[attr-defined]
-                if state.results.get(result.index) is result:
-                    if result.ok:
-                        self._failed.pop(result.index, None)
-                    else:
-                        self._failed[result.index] = _row(result)
+            elif kind == "items_finished":
+                for result in event.results:  # type: ignore[attr-defined]
+                    if state.results.get(result.index) is result:
+                        if result.ok:
+                            self._failed.pop(result.index, None)
+                        else:
+                            self._failed[result.index] = _row(result)
             self.version += 1
 
     def snapshot(self) -> Progress:
@@ -169,7 +169,7 @@ class ConsoleView:
     def on_event(self, event: "Event", state: "ManagerState") -> None:
         if event.kind == "run_started":
             self._open()
-        elif self._bars and (event.kind != "item_finished" or time.monotonic() - self._last >= self.REFRESH):
+        elif self._bars and (event.kind != "items_finished" or time.monotonic() - self._last >= self.REFRESH):
             self._update()
 
     #: Seconds between redraws for per-item events (other events redraw at once).

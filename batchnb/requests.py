@@ -26,6 +26,8 @@ SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
 OWN_KEYS = ("messages", "model", "max_tokens", "system", "stream", "response_model", "enable_citations")
 
 _CUSTOM_ID = re.compile(CUSTOM_ID_PATTERN)
+#: Bytes of the JSON around an item's content: role, block types, source keys, citations flag.
+BLOCK_ENVELOPE_BYTES = 256
 
 JSON_INSTRUCTIONS = (
     "Answer with one JSON object that matches the JSON schema below, and nothing else. "
@@ -120,22 +122,37 @@ class RequestBuilder:
         elif schema is not None:
             self.output_config = {**dict(options.extra.get("output_config") or {}),
                                    "format": {"type": "json_schema", "schema": schema}}
+        self._base = self.params_without_messages()
+        fixed = {"custom_id": "x" * 64, "params": self._base}
+        #: bytes of a request besides its item's content: envelope, options, prompt, block keys
+        self.fixed_bytes = (len(json.dumps(fixed, ensure_ascii=False).encode("utf-8"))
+                            + len(json.dumps(options.prompt or "", ensure_ascii=False).encode("utf-8"))
+                            + BLOCK_ENVELOPE_BYTES)
 
-    def params(self, item: Item) -> dict[str, Any]:
-        opts = self.options
-        params: dict[str, Any] = {"model": opts.model, "max_tokens": opts.max_tokens,
-                                  "messages": self._messages(item)}
+    def params_without_messages(self) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.options.model, "max_tokens": self.options.max_tokens}
         if self.system:
             params["system"] = self.system
-        params.update(opts.extra)
+        params.update(self.options.extra)
         if self.output_config is not None:
             params["output_config"] = self.output_config
         return params
 
+    def size_bound(self, item: Item) -> int:
+        """An upper bound of the item's request size in a create body, without serialising it."""
+        title = len(json.dumps(item.path.name, ensure_ascii=False).encode("utf-8")) if item.path is not None else 0
+        return self.fixed_bytes + item.payload_bytes + title
+
+    def params(self, item: Item) -> dict[str, Any]:
+        params = dict(self._base)
+        params["messages"] = self._messages(item)
+        return params
+
     def request(self, item: Item, custom_id: str) -> "PreparedRequest":
-        """One entry of ``requests`` for ``batches.create``; refuses one over the per-request size limit."""
+        """One entry of ``requests`` for ``batches.create``; refuses one over the per-request size limit
+        (checked against an upper bound of its size, so no request is serialised twice)."""
         body = {"custom_id": custom_id, "params": self.params(item)}
-        nbytes = len(json.dumps(body, ensure_ascii=False).encode("utf-8"))
+        nbytes = self.size_bound(item)
         if nbytes > self.limits.max_request_bytes:
             raise InputError(f"the request is {nbytes:,} bytes, over the per-request limit of "
                              f"{self.limits.max_request_bytes:,} bytes. Shorten the input or the prompt.",

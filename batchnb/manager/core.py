@@ -25,14 +25,14 @@ import pydantic
 
 from ..errors import BudgetError, InputError, JobTimeoutError, ProviderError, StateError
 from ..inputs import FileInput, Item
-from ..job import BatchJob, check_model, load_items
+from ..job import BatchJob, check_model, create_batch, load_items
 from ..limits import DEFAULT_LIMITS, ProviderLimits
 from ..parsing import ItemError, ItemResult
 from ..pricing import Usage, default_table
 from ..progress import ConsoleView, Progress, ProgressModel
 from ..requests import RequestBuilder, RequestOptions
 from .budget import available, fit_prefix
-from .events import (BudgetStopped, CancelRequested, ItemFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
+from .events import (BudgetStopped, CancelRequested, ItemsFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
                      RunStarted, SubmitAbandoned, SubmitIntent, Submitted, event_from_record)
 from .model import JobRecord, ManagerState
 from .plan import cost_items, slice_jobs
@@ -44,6 +44,8 @@ from .state import StateStore
 #: After a create whose response was lost, wait this long (from the intent) before concluding that the
 #: provider never made the batch.
 RECONCILE_GRACE = 3.0
+#: Finished items recorded per event while a job's results stream in.
+RESULTS_CHUNK = 50
 #: Consecutive failed polls of one batch before its job is given up (the SDK already retries each one).
 MAX_POLL_FAILURES = 20
 
@@ -132,6 +134,11 @@ class BatchManager:
     def stats(self) -> Progress:
         """Items and jobs by status, cost spent and reserved, elapsed, ETA, failed rows."""
         return self._progress.snapshot()
+
+    @property
+    def state_bytes_written(self) -> int:
+        """Bytes this process wrote to the state files (snapshot, journal, results log); for benchmarks."""
+        return self._store.bytes_written if self._store is not None else 0
 
     @property
     def progress_model(self) -> ProgressModel:
@@ -251,7 +258,7 @@ class BatchManager:
             for record in loaded.results:
                 job = state.jobs[record["j"]]
                 result = rebuild_result(record, response_model=response_model, cost_of=self._cost_function(job))
-                state.apply(ItemFinished(job=job.index, result=result, completed_at=record["t"]))
+                state.apply(ItemsFinished(job=job.index, results=(result,), completed_at=record["t"]))
         except (KeyError, IndexError, TypeError, ValueError, AssertionError) as exc:
             raise StateError(f"{store.path} and its journal do not fit together ({exc!r}); the files were left "
                              "untouched. Restore them or move them away to start over.") from exc
@@ -439,11 +446,10 @@ class BatchManager:
 
     def _create(self, job: JobRecord, requests: list[Any], claimed: set[str]) -> BatchJob | None:
         client = self.client.with_options(max_retries=0)  # a blind SDK retry of create could submit twice
-        bodies = [r.body for r in requests]
         delay = 0.5
         while True:
             try:
-                batch = client.messages.batches.create(requests=bodies)  # type: ignore[arg-type]
+                batch = create_batch(client, requests)
             except anthropic.RateLimitError as exc:  # refused: certainly not created
                 self._sleep(_retry_after(exc, delay))
             except anthropic.APIStatusError as exc:
@@ -509,8 +515,9 @@ class BatchManager:
             self._recorder.emit(SubmitAbandoned(job=job.index, reason=f"batch {batch_job.batch_id} is not ours"))
             return
         at = utc_now()
-        for result in results:
-            self._recorder.emit(ItemFinished(job=job.index, result=result, completed_at=at))
+        for start in range(0, len(results), RESULTS_CHUNK):
+            self._recorder.emit(ItemsFinished(job=job.index, results=tuple(results[start:start + RESULTS_CHUNK]),
+                                              completed_at=at))
         if self.save_results_dir is not None:
             write_processed(self.save_results_dir, job.index, job.items, self._state.results)
         self._recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed"))

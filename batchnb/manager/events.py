@@ -1,6 +1,6 @@
 """Engine events: what happened, as values. The state store, result store and progress model listen.
 
-Every event but ``ItemFinished`` is journaled as one JSON line (``to_record``); finished items go to the
+Every event but ``ItemsFinished`` is journaled as one JSON line (``to_record``); finished items go to the
 results log instead, with their raw provider line, so a restart rebuilds them without the API.
 """
 
@@ -76,14 +76,16 @@ class SubmitAbandoned(Event):
 
 
 @dataclass(frozen=True)
-class ItemFinished(Event):
-    kind: ClassVar[str] = "item_finished"
+class ItemsFinished(Event):
+    """Results of one job, a chunk at a time as they stream in (one event per chunk keeps per-item cost low)."""
+
+    kind: ClassVar[str] = "items_finished"
     job: int
-    result: ItemResult = field(compare=False)
+    results: tuple[ItemResult, ...] = field(compare=False)
     completed_at: str
 
     def to_record(self) -> dict[str, Any]:  # pragma: no cover - never journaled
-        raise TypeError("ItemFinished goes to the results log, not the journal")
+        raise TypeError("ItemsFinished goes to the results log, not the journal")
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..parsing import ItemError, ItemResult
-from .events import (BudgetStopped, CancelRequested, Event, ItemFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
+from .events import (BudgetStopped, CancelRequested, Event, ItemsFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
                      RunStarted, SubmitAbandoned, SubmitIntent, Submitted)
 
 STATE_FORMAT = "batchnb-state/1"
@@ -157,19 +157,19 @@ class ManagerState:
         job = self.jobs[event.job]
         job.status, job.submit_intent_at, job.batch_id, job.message = "pending", None, None, event.reason
 
-    def _on_item_finished(self, event: ItemFinished) -> None:
+    def _on_items_finished(self, event: ItemsFinished) -> None:
         job = self.jobs[event.job]
-        result = event.result
-        if result.index in job.outcomes:
-            return  # already recorded (replay, or a duplicate line)
-        job.outcomes[result.index] = Outcome(result.status, result.error, result.cost, event.completed_at)
-        if result.cost is None:
-            self.unknown_cost = True
-        self.total_cost += result.cost or 0.0
-        if self.item_job[result.index] == job.index or result.index not in self.results:
-            result.job = job.index
-            self.results[result.index] = result
-            self._set_item(result.index, result.status)
+        for result in event.results:
+            if result.index in job.outcomes:
+                continue  # already recorded (replay, or a duplicate line)
+            job.outcomes[result.index] = Outcome(result.status, result.error, result.cost, event.completed_at)
+            if result.cost is None:
+                self.unknown_cost = True
+            self.total_cost += result.cost or 0.0
+            if self.item_job[result.index] == job.index or result.index not in self.results:
+                result.job = job.index
+                self.results[result.index] = result
+                self._set_item(result.index, result.status)
 
     def _on_job_ended(self, event: JobEnded) -> None:
         job = self.jobs[event.job]

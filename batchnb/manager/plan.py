@@ -7,7 +7,6 @@ estimated from item metadata (no file is read here): messages by their JSON size
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from typing import Sequence
@@ -16,10 +15,6 @@ from ..inputs import Item
 from ..limits import ProviderLimits
 from ..pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS
 from ..requests import RequestBuilder
-
-#: Envelope bytes per request beyond its content: custom_id, model, keys, punctuation.
-REQUEST_ENVELOPE_BYTES = 256
-
 
 @dataclass(frozen=True)
 class ItemCosting:
@@ -32,26 +27,15 @@ class ItemCosting:
 
 def cost_items(items: Sequence[Item], builder: RequestBuilder) -> list[ItemCosting]:
     """Size and token estimates for every item, from metadata plus the run's fixed overhead."""
-    fixed = _fixed_text(builder)
-    fixed_bytes = len(fixed.encode("utf-8")) + REQUEST_ENVELOPE_BYTES
-    fixed_tokens = REQUEST_OVERHEAD_TOKENS + math.ceil(len(fixed.encode("utf-8")) / 2)
+    fixed_tokens = REQUEST_OVERHEAD_TOKENS + math.ceil(builder.fixed_bytes / 2)
     out = []
     for item in items:
         if item.kind in ("pdf", "image"):
             tokens = item.pdf_pages * PDF_PAGE_TOKENS + item.images * IMAGE_TOKENS
         else:  # messages and text files: one token per two UTF-8 bytes at most
             tokens = math.ceil(item.size / 2)
-        out.append(ItemCosting(item.index, fixed_bytes + item.payload_bytes, fixed_tokens + tokens))
+        out.append(ItemCosting(item.index, builder.size_bound(item), fixed_tokens + tokens))
     return out
-
-
-def _fixed_text(builder: RequestBuilder) -> str:
-    """Everything a request carries besides its item: system text, prompt, schema, extra params."""
-    options = builder.options
-    parts = [json.dumps(builder.system, ensure_ascii=False) if builder.system else "", options.prompt or "",
-             json.dumps(builder.output_config) if builder.output_config else "",
-             json.dumps(dict(options.extra), ensure_ascii=False, sort_keys=True)]
-    return "".join(parts)
 
 
 def slice_jobs(costings: Sequence[ItemCosting], items_per_job: int, limits: ProviderLimits) -> list[list[int]]:

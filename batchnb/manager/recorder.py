@@ -11,9 +11,9 @@ import threading
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from .events import Event, ItemFinished, JobEnded
+from .events import Event, ItemsFinished, JobEnded
 from .model import ManagerState
-from .results import result_record
+from .results import result_line
 from .state import StateStore
 
 
@@ -32,8 +32,9 @@ class Recorder:
         with self.lock:
             state, store = self.state, self.store
             if store is not None:
-                if isinstance(event, ItemFinished):
-                    store.append_result(result_record(event.job, event.result, event.completed_at))
+                if isinstance(event, ItemsFinished):
+                    store.append_result(b"".join(result_line(event.job, r, event.completed_at)
+                                                 for r in event.results))
                 else:
                     if isinstance(event, JobEnded):
                         store.flush_results(durable=True)  # a job is ended only once its results are on disk

@@ -22,14 +22,17 @@ from ..parsing import ItemResult, missing_result, parse_result_line
 from ..pricing import Usage
 
 
-def result_record(job: int, result: ItemResult, completed_at: str) -> dict[str, Any]:
-    """The results-log line of one finished item: enough to rebuild it without the API."""
-    record: dict[str, Any] = {"j": job, "i": result.index, "t": completed_at, "b": result.batch_id}
+def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
+    """The results-log line of one finished item: enough to rebuild it without the API.
+
+    The provider's line is embedded as the bytes received (it is one JSON object), not encoded again.
+    """
+    head = f'{{"j":{job},"i":{result.index},"t":"{completed_at}","b":{json.dumps(result.batch_id)}'.encode()
+    if result.raw_json is not None:
+        return head + b',"raw":' + result.raw_json + b"}\n"
     if result.raw is not None:
-        record["raw"] = result.raw
-    else:
-        record["missing"] = result.custom_id
-    return record
+        return head + b',"raw":' + json.dumps(result.raw, ensure_ascii=False).encode("utf-8") + b"}\n"
+    return head + b',"missing":' + json.dumps(result.custom_id).encode("utf-8") + b"}\n"
 
 
 def rebuild_result(record: dict[str, Any], *, response_model: type[pydantic.BaseModel] | None,

@@ -35,7 +35,7 @@ REQUIRED_KEYS = ("format", "manager_id", "created_at", "model", "items_per_job",
                  "custom_id_prefix", "item_count", "journal_seq")
 
 #: Rewrite the snapshot once the lines appended since the last one exceed this multiple of its size.
-COMPACTION_RATIO = 1.0
+COMPACTION_RATIO = 2.0
 
 
 @dataclass
@@ -133,10 +133,12 @@ class StateStore:
         if durable:
             os.fsync(self._journal.fileno())
 
-    def append_result(self, record: dict[str, Any]) -> None:
-        """Append one finished item (buffered; ``flush_results`` before the job is marked ended)."""
+    def append_result(self, line: bytes) -> None:
+        """Append one finished item's line (buffered; ``flush_results`` before the job is marked ended)."""
         assert self._results is not None, "open_for_append() first"
-        self._write(self._results, record)
+        self._results.write(line)
+        self._appended += len(line)
+        self.bytes_written += len(line)
 
     def flush_results(self, *, durable: bool = False) -> None:
         if self._results is not None:

@@ -1,0 +1,73 @@
+"""Engine benchmark: N message items through BatchManager against a zero-latency emulator process.
+
+Prints, per N: wall time, client CPU per item, state bytes written per item, peak RSS of the client.
+Each N runs in a fresh client process so peak RSS is its own; the emulator runs in another process so
+its CPU is not counted. Usage: ``python bench/engine.py [N ...]`` (default 10000 100000).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def client_run(base_url: str, count: int, panel: bool = False) -> dict:
+    """One measured run, in this process."""
+    import anthropic
+
+    from batchnb import BatchManager
+
+    with tempfile.TemporaryDirectory() as tmp:
+        messages = [f"item {i}: summarise the quarterly report in one line." for i in range(count)]
+        client = anthropic.Anthropic(base_url=base_url, api_key="bench")
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        manager = BatchManager(messages=messages, model="claude-haiku-4-5", items_per_job=100, max_parallel_jobs=5,
+                               max_cost=1000.0, max_tokens=64, state_path=os.path.join(tmp, "bench.state.json"),
+                               client=client, poll_interval=0.01)
+        if panel:
+            from batchnb.notebook import Panel
+
+            Panel(manager.progress_model).start()
+        results = manager.run()
+        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        assert len(results) == count and all(r.ok for r in results), "the benchmark run failed"
+        files = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp))
+        return {"n": count, "wall_s": wall, "cpu_s": cpu, "cpu_ms_per_item": 1000 * cpu / count,
+                "written_bytes_per_item": manager.state_bytes_written / count, "state_files_bytes": files,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv: list[str]) -> None:
+    if argv and argv[0] == "--child":
+        print(json.dumps(client_run(argv[1], int(argv[2]), panel=len(argv) > 3 and argv[3] == "panel")))
+        return
+    counts = [int(a) for a in argv] or [10_000, 100_000]
+    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        base_url = re.search(r"http://\S+", sim.stdout.readline()).group(0)
+        rows = []
+        for count in counts:
+            out = subprocess.run([sys.executable, __file__, "--child", base_url, str(count)], check=True,
+                                 capture_output=True, text=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+            r = rows[-1]
+            print(f"N={r['n']:>7,}  wall {r['wall_s']:6.1f} s  client CPU {r['cpu_ms_per_item']:.3f} ms/item  "
+                  f"state written {r['written_bytes_per_item']:,.0f} B/item  peak RSS {r['peak_rss_mb']:,.0f} MB",
+                  flush=True)
+        if len(rows) >= 2:
+            print(f"CPU({rows[-1]['n']:,}) / CPU({rows[0]['n']:,}) = {rows[-1]['cpu_s'] / rows[0]['cpu_s']:.2f} "
+                  f"(items ratio {rows[-1]['n'] / rows[0]['n']:.0f})")
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
