@@ -49,6 +49,7 @@ class Item:
     size: int = 0            # bytes of the content (JSON of the messages, or the file)
     payload_bytes: int = 0   # bytes the content adds to a request body (JSON-escaped or base64)
     pdf_pages: int = 0
+    uses_cache: bool = False  # asks for prompt caching (cache writes cost more than plain input)
 
     @property
     def label(self) -> str:
@@ -121,7 +122,8 @@ def items_from_messages(messages: Sequence[Any], *, limits: ProviderLimits = DEF
             raise InputError(f"conversation is {len(encoded):,} bytes, over the per-request limit of "
                              f"{limits.max_request_bytes:,} bytes. Shorten or split it.", item=index)
         items.append(Item(index=index, kind="messages", messages=turns, size=len(encoded),
-                          payload_bytes=len(encoded), fingerprint=hashlib.sha256(encoded).hexdigest()))
+                          payload_bytes=len(encoded), fingerprint=hashlib.sha256(encoded).hexdigest(),
+                          uses_cache=b'"cache_control"' in encoded))
     return items
 
 

@@ -201,10 +201,8 @@ class BatchJob:
                 continue  # not ours (or a duplicate line): never let it displace an input
             if self._raw_dir is not None:
                 self._save_raw(index, raw)
-            result = parse_result_line(line, index=index, response_model=response_model, cost_of=cost_of,
-                                       batch_id=self.batch_id)
-            result.raw_json = raw
-            yield result
+            yield parse_result_line(line, index=index, response_model=response_model, cost_of=cost_of,
+                                    batch_id=self.batch_id, raw_json=raw)
         for custom_id, index in pending.items():
             yield missing_result(index, custom_id, self.batch_id)
 

@@ -57,8 +57,12 @@ class ItemResult:
     custom_id: str | None = None
     batch_id: str | None = None
     job: int | None = None  # the manager's job index, when run by a BatchManager
-    raw: dict[str, Any] | None = field(default=None, repr=False)
-    raw_json: bytes | None = field(default=None, repr=False, compare=False)  # ``raw`` as received, for saving
+    raw_json: bytes | None = field(default=None, repr=False, compare=False)  # the provider's line, as received
+
+    @property
+    def raw(self) -> dict[str, Any] | None:
+        """The provider's result line, parsed on demand (kept as bytes: a third of the memory of a dict)."""
+        return json.loads(self.raw_json) if self.raw_json is not None else None
 
     @property
     def ok(self) -> bool:
@@ -72,11 +76,14 @@ class ItemResult:
 
 
 def parse_result_line(line: dict[str, Any], *, index: int, response_model: type[pydantic.BaseModel] | None,
-                      cost_of: Callable[[Usage], float | None], batch_id: str | None = None) -> ItemResult:
-    """Interpret one ``{"custom_id", "result"}`` line of a batch's results."""
+                      cost_of: Callable[[Usage], float | None], batch_id: str | None = None,
+                      raw_json: bytes | None = None) -> ItemResult:
+    """Interpret one ``{"custom_id", "result"}`` line of a batch's results (``raw_json``: its bytes)."""
+    if raw_json is None:
+        raw_json = json.dumps(line, ensure_ascii=False).encode("utf-8")
     result = line.get("result") or {}
     kind = result.get("type")
-    common = {"index": index, "custom_id": line.get("custom_id"), "batch_id": batch_id, "raw": line}
+    common = {"index": index, "custom_id": line.get("custom_id"), "batch_id": batch_id, "raw_json": raw_json}
     if kind == "succeeded":
         return _parse_message(result.get("message") or {}, response_model, cost_of, common)
     if kind == "errored":

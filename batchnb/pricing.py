@@ -173,9 +173,18 @@ class PriceTable:
         ) * PER_TOKEN
         return total * BATCH_DISCOUNT if batch else total
 
-    def worst_case_cost(self, model: str, input_tokens: int, max_tokens: int, *, batch: bool = True) -> float | None:
-        """Upper bound for one request: every input token at the dearest input rate, full ``max_tokens`` out."""
-        return self.cost(model, Usage(input_tokens=input_tokens, output_tokens=max_tokens), batch=batch)
+    def worst_case_cost(self, model: str, input_tokens: int, max_tokens: int, *, cached: bool = False,
+                        batch: bool = True) -> float | None:
+        """Upper bound for one request: ``max_tokens`` out, and every input token at the input rate, or at
+        the dearest cache-write rate (a 1-hour write costs twice the input) when the request uses
+        ``cache_control``; in the price band of that size."""
+        price = self.price(model, prompt_tokens=input_tokens + max_tokens)
+        if price is None:
+            self._warn_unknown(model)
+            return None
+        dearest_input = max(price.input, price.cache_write_5m, price.cache_write_1h) if cached else price.input
+        total = (input_tokens * dearest_input + max_tokens * price.output) * PER_TOKEN
+        return total * BATCH_DISCOUNT if batch else total
 
     def require_price(self, model: str) -> Price:
         """The current price of ``model``, or a ``BudgetError`` explaining why a budget cannot hold."""

@@ -124,6 +124,8 @@ class RequestBuilder:
                                    "format": {"type": "json_schema", "schema": schema}}
         self._base = self.params_without_messages()
         fixed = {"custom_id": "x" * 64, "params": self._base}
+        #: whether the run's own parameters ask for prompt caching
+        self.uses_cache = "cache_control" in json.dumps(fixed, default=str)
         #: bytes of a request besides its item's content: envelope, options, prompt, block keys
         self.fixed_bytes = (len(json.dumps(fixed, ensure_ascii=False).encode("utf-8"))
                             + len(json.dumps(options.prompt or "", ensure_ascii=False).encode("utf-8"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -149,3 +150,28 @@ def test_kill_while_the_snapshot_is_written(tmp_path, reference_cost):
                 break
         assert caught >= 1, "never caught a snapshot being written"
         check(sim, finish(sim, state, items_per_job=5), reference_cost)
+
+
+def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_path, reference_cost):
+    state = tmp_path / "s.json"
+    with Simulator(latency=1.0) as sim:
+        process = start(sim, state)
+        kill_when_condition = journal_has(state, "submitted", at_least=4)
+        deadline = time.monotonic() + 30
+        while not kill_when_condition():
+            assert time.monotonic() < deadline and process.poll() is None
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+        assert process.returncode != 0 and "KeyboardInterrupt" in err
+        assert sim.counters.requests_by_endpoint.get("cancel", 0) == 4
+        jobs = json.loads(state.read_text())["jobs"]  # the batches stay recorded, to be collected on resume
+        assert sum(job["status"] == "processing" and job["batch_id"] is not None for job in jobs) == 4
+        summary = finish(sim, state)
+        counters = sim.counters
+        assert counters.items_by_result.get("canceled", 0) > 0  # some requests never ran ...
+        resubmitted = [c for c in counters.submissions if c.endswith("-r1")]
+        assert len(resubmitted) == counters.items_by_result["canceled"]  # ... and only those ran again
+        assert summary["statuses"] == ["succeeded"] * COUNT and not counters.duplicate_submissions
+        assert summary["cost"] == pytest.approx(reference_cost, rel=1e-9)
+        assert counters.billed_usd == pytest.approx(reference_cost, rel=1e-9)

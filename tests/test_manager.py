@@ -315,3 +315,20 @@ def test_print_progress_shows_bars_and_the_summary(capsys):
     err = capsys.readouterr().err
     assert "Processing: 30/30 items (100.0%)" in err and "Jobs: 3/3 completed, 0 in progress" in err
     assert "Cost: $0.00" in err and "/ $1.00" in err and "Failed: 0 items" in err and "items" in err
+
+
+def test_files_and_bytes_are_recorded_by_path_and_by_length_plus_hash(tmp_path):
+    import hashlib
+
+    text = tmp_path / "a.txt"
+    text.write_text("Invoice 7 from Acme. Total 12 dollars.")
+    data = b"Receipt 9 from Initech. Total 3 dollars."
+    with Simulator(latency=0.01) as sim:
+        m = BatchManager(files=[text, data], prompt="Summarise.", model=MODEL, client=sim.client(),
+                         poll_interval=0.01, max_tokens=64, state_path=tmp_path / "s.json")
+        results = m.run()
+    assert all(r.ok for r in results)
+    items = json.loads((tmp_path / "s.json").read_text())["jobs"][0]["items"]
+    assert items[0]["content"] == str(text.resolve()) and "sha256" not in items[0]
+    assert items[1]["content"] == f"<bytes length={len(data)}>"
+    assert items[1]["sha256"] == hashlib.sha256(data).hexdigest()

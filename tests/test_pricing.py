@@ -83,3 +83,11 @@ def test_the_estimate_is_never_below_what_the_emulator_bills(tmp_path):
         for params, pages in zip(cases, [0, 0, 3]):
             counted = client.messages.count_tokens(model="claude-haiku-4-5", **params).input_tokens
             assert estimate_input_tokens({"model": "claude-haiku-4-5", **params}, pdf_pages=pages) >= counted
+
+
+def test_the_worst_case_uses_the_cache_write_rate_only_when_caching_is_asked_for():
+    table = default_table()
+    plain = table.worst_case_cost("claude-haiku-4-5", 1_000_000, 0)
+    cached = table.worst_case_cost("claude-haiku-4-5", 1_000_000, 0, cached=True)
+    assert plain == pytest.approx(0.5) and cached == pytest.approx(1.0)  # 1-hour write: 2x input, halved
+    assert table.worst_case_cost("claude-haiku-4-5", 0, 1_000_000) == pytest.approx(2.5)

@@ -112,7 +112,8 @@ class BatchManager:
         self._items: list[Item] = load_items(messages, files, prompt, limits=self.limits)
         self._builder = RequestBuilder(self.options, limits=self.limits)
         self._costings = cost_items(self._items, self._builder)
-        self._worst = [self._worst_case(c.input_tokens) for c in self._costings]
+        self._worst = [self._table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached)
+                       for c in self._costings]
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
             self._store.check_location()
@@ -218,6 +219,10 @@ class BatchManager:
     def _contents(self) -> list[Any]:
         return [item.messages if item.kind == "messages" else item.label for item in self._items]
 
+    def _digests(self) -> dict[int, str]:
+        """Bytes inputs have no path to show, so the state keeps their hash beside ``<bytes length=N>``."""
+        return {item.index: item.fingerprint for item in self._items if item.data is not None}
+
     def _new_state(self) -> ManagerState:
         inputs, options = self._fingerprints()
         manager_id = str(uuid.uuid4())
@@ -225,7 +230,8 @@ class BatchManager:
                              input_fingerprint=inputs, options_fingerprint=options, model=self.options.model,
                              items_per_job=self.items_per_job, max_cost=self.max_cost,
                              save_results_dir=str(self.save_results_dir) if self.save_results_dir else None,
-                             batch_kwargs=self.options.recorded(), contents=self._contents())
+                             batch_kwargs=self.options.recorded(), contents=self._contents(),
+                             digests=self._digests())
         plan = slice_jobs(self._costings, self.items_per_job, self.limits)
         state.apply(JobsPlanned(jobs=[(j, 0, items) for j, items in enumerate(plan)], reason="plan"))
         return state
@@ -249,7 +255,7 @@ class BatchManager:
                              f"response_model, citations, items_per_job or extra parameters): it recorded "
                              f"{json.dumps(snapshot['batch_kwargs'])[:300]} with items_per_job="
                              f"{snapshot['items_per_job']}. Use the same options to resume, or another state_path.")
-        state = ManagerState.from_snapshot(snapshot, self._contents())
+        state = ManagerState.from_snapshot(snapshot, self._contents(), self._digests())
         try:
             for record in loaded.journal:
                 state.apply(event_from_record(record))
@@ -541,9 +547,6 @@ class BatchManager:
         table, model = self._table, self.options.model
         day = _parse_time(job.started_at).date() if job.started_at else date.today()
         return lambda usage: table.cost(model, usage, on=day)
-
-    def _worst_case(self, input_tokens: int) -> float | None:
-        return self._table.worst_case_cost(self.options.model, input_tokens, self.options.max_tokens)
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"

@@ -71,7 +71,8 @@ class ManagerState:
     max_cost: float | None
     save_results_dir: str | None
     batch_kwargs: dict[str, Any]
-    contents: list[Any]  # per item: the message list, the path or "<bytes length=N sha256=...>"
+    contents: list[Any]  # per item: the message list, the path, or "<bytes length=N>"
+    digests: dict[int, str] = field(default_factory=dict)  # sha256 of bytes inputs, recorded beside them
     jobs: list[JobRecord] = field(default_factory=list)
     budget_stop: str | None = None
     last_updated: str = ""
@@ -218,22 +219,25 @@ class ManagerState:
                                              outcome.cost, outcome.completed_at)
             else:
                 status, error, cost, done = ("processing" if job.status == "processing" else "pending", None, None, None)
-            items.append({"original_index": index, "content": self.contents[index], "status": status,
-                          "error": error, "cost": cost, "completed_at": done})
+            entry = {"original_index": index, "content": self.contents[index], "status": status,
+                     "error": error, "cost": cost, "completed_at": done}
+            if index in self.digests:
+                entry["sha256"] = self.digests[index]
+            items.append(entry)
         return {"index": job.index, "batch_id": job.batch_id, "status": job.status, "attempt": job.attempt,
                 "reservation": job.reservation, "submit_intent_at": job.submit_intent_at, "items": items,
                 "job_cost": job.job_cost, "started_at": job.started_at, "completed_at": job.completed_at,
                 "message": job.message}
 
     @classmethod
-    def from_snapshot(cls, data: dict[str, Any], contents: list[Any]) -> "ManagerState":
+    def from_snapshot(cls, data: dict[str, Any], contents: list[Any], digests: dict[int, str]) -> "ManagerState":
         """Rebuild jobs from a snapshot; item outcomes come from the results log afterwards."""
         state = cls(manager_id=data["manager_id"], created_at=data["created_at"],
                     custom_id_prefix=data["custom_id_prefix"], input_fingerprint=data["input_fingerprint"],
                     options_fingerprint=data["options_fingerprint"], model=data["model"],
                     items_per_job=data["items_per_job"], max_cost=data["max_cost"],
                     save_results_dir=data["save_results_dir"], batch_kwargs=data["batch_kwargs"],
-                    contents=contents, budget_stop=data.get("budget_stop"), journal_seq=data["journal_seq"],
+                    contents=contents, digests=digests, budget_stop=data.get("budget_stop"), journal_seq=data["journal_seq"],
                     last_updated=data["last_updated"])
         for raw in data["jobs"]:
             job = JobRecord(index=raw["index"], attempt=raw["attempt"],

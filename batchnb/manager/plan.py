@@ -23,6 +23,7 @@ class ItemCosting:
     index: int
     nbytes: int          # upper bound of the request's size in the create body
     input_tokens: int    # conservative (high) input-token estimate
+    cached: bool         # uses prompt caching: input may be billed at a cache-write rate
 
 
 def cost_items(items: Sequence[Item], builder: RequestBuilder) -> list[ItemCosting]:
@@ -34,7 +35,8 @@ def cost_items(items: Sequence[Item], builder: RequestBuilder) -> list[ItemCosti
             tokens = item.pdf_pages * PDF_PAGE_TOKENS + item.images * IMAGE_TOKENS
         else:  # messages and text files: one token per two UTF-8 bytes at most
             tokens = math.ceil(item.size / 2)
-        out.append(ItemCosting(item.index, builder.size_bound(item), fixed_tokens + tokens))
+        out.append(ItemCosting(item.index, builder.size_bound(item), fixed_tokens + tokens,
+                               builder.uses_cache or item.uses_cache))
     return out
 
 

@@ -30,8 +30,6 @@ def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
     head = f'{{"j":{job},"i":{result.index},"t":"{completed_at}","b":{json.dumps(result.batch_id)}'.encode()
     if result.raw_json is not None:
         return head + b',"raw":' + result.raw_json + b"}\n"
-    if result.raw is not None:
-        return head + b',"raw":' + json.dumps(result.raw, ensure_ascii=False).encode("utf-8") + b"}\n"
     return head + b',"missing":' + json.dumps(result.custom_id).encode("utf-8") + b"}\n"
 
 
