@@ -66,9 +66,9 @@ class Progress:
         lines = [f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)",
                  f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"]
         if self.max_cost is not None:
-            lines.append(f"Cost: ${self.cost:.2f} / ${self.max_cost:.2f} "
+            lines.append(f"Cost: {money(self.cost)} / ${self.max_cost:.2f} "
                          f"({100 * self.cost / self.max_cost if self.max_cost else 100:.1f}% of limit)"
-                         + (f", ${self.reserved:.2f} reserved" if self.reserved else ""))
+                         + (f", {money(self.reserved)} reserved" if self.reserved else ""))
         else:
             lines.append(f"Cost: ${self.cost:.4f} (no limit)")
         lines.append(f"ETA: {format_duration(self.eta_seconds)}" if self.running and self.eta_seconds is not None
@@ -77,6 +77,11 @@ class Progress:
         if self.budget_stop:
             lines.append(f"Stopped: {self.budget_stop}")
         return "\n".join(lines)
+
+
+def money(amount: float) -> str:
+    """Dollars with cents, or four decimals below a dollar (batch runs are often cheap)."""
+    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
 
 
 def format_duration(seconds: float | None) -> str:

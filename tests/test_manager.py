@@ -314,7 +314,7 @@ def test_print_progress_shows_bars_and_the_summary(capsys):
         manager(sim, prompts(30), items_per_job=10, max_cost=1.0).run(print_progress=True)
     err = capsys.readouterr().err
     assert "Processing: 30/30 items (100.0%)" in err and "Jobs: 3/3 completed, 0 in progress" in err
-    assert "Cost: $0.00" in err and "/ $1.00" in err and "Failed: 0 items" in err and "items" in err
+    assert "Cost: $0.0" in err and "/ $1.00" in err and "Failed: 0 items" in err and "items" in err
 
 
 def test_files_and_bytes_are_recorded_by_path_and_by_length_plus_hash(tmp_path):

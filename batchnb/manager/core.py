@@ -122,6 +122,10 @@ class BatchManager:
         self._create_lock = threading.Lock()
         self._promised = 0.0  # reserved by the scheduler, not yet journaled by a worker
         self._run_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._panel: Any = None
+        self._panel_shown = False
         self._recorder = Recorder(self._load_or_new(), self._store, [self._progress])
         self._progress.attach(self._recorder.state)
 
@@ -158,16 +162,86 @@ class BatchManager:
                         max_cost=self.max_cost, already_spent=state.total_cost)
 
     def run(self, print_progress: bool = False) -> list[ItemResult]:
-        """Process everything not yet finished (resuming a state if there is one); results in input order."""
-        self._execute(print_progress, retry=False)
+        """Process everything not yet finished (resuming a state if there is one); results in input order.
+
+        ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
+        """
+        self._show_progress(print_progress)
+        self._execute(print_progress and not self._panel_shown, retry=False)
         return self.results()
 
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
-        failed = self._recorder.read(lambda s: [i for i, r in sorted(s.results.items()) if not r.ok])
-        self._execute(print_progress, retry=True)
+        failed = self._failed_indices()
+        self._show_progress(print_progress)
+        self._execute(print_progress and not self._panel_shown, retry=True)
         results = self.results()
         return [results[i] for i in failed]
+
+    def start(self, *, retry: bool = False, show: bool = True) -> None:
+        """Run in a background thread and return at once; in a notebook the live panel is shown.
+
+        ``wait()`` blocks until it is over (and raises what the run raised); ``done`` tells without blocking.
+        ``retry=True`` runs ``retry_failed()`` instead (the panel's Retry button does that).
+        """
+        if self._thread is not None and self._thread.is_alive():
+            raise StateError("this manager is already running; wait() for it or cancel() it first.")
+        self._show_progress(show)
+        self._error = None
+
+        def target() -> None:
+            try:
+                self._execute(False, retry=retry)
+            except BaseException as exc:  # kept for wait(); a background thread has nobody else to tell
+                self._error = exc
+
+        self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
+        self._thread.start()
+
+    def wait(self, timeout: float | None = None) -> list[ItemResult]:
+        """Block until a ``start()``-ed run is over; its results, or the exception it raised."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise JobTimeoutError(f"the run is still going after {timeout} s; call wait() again.")
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self.results()
+
+    @property
+    def done(self) -> bool:
+        """True when no background run is going on."""
+        return self._thread is None or not self._thread.is_alive()
+
+    def panel(self) -> Any:
+        """The notebook panel of this manager (one per manager, created on first use)."""
+        if self._panel is None:
+            from ..notebook import Panel
+
+            self._panel = Panel(self._progress, title=f"batchnb · {self.options.model} · {self.manager_id[:8]}",
+                                on_retry=lambda: self.start(retry=True, show=False), on_cancel=self.cancel)
+        return self._panel
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from ..notebook import widgets_available
+
+        if widgets_available():
+            return self.panel()._repr_mimebundle_(include=include, exclude=exclude)
+        return {"text/plain": repr(self)}
+
+    def _show_progress(self, wanted: bool) -> None:
+        from ..notebook import widgets_available
+
+        self._panel_shown = False
+        if wanted and widgets_available():
+            from IPython.display import display
+
+            display(self.panel())
+            self._panel_shown = True
+
+    def _failed_indices(self) -> list[int]:
+        return self._recorder.read(lambda s: [i for i, r in sorted(s.results.items()) if not r.ok])
 
     def cancel(self) -> None:
         """Stop scheduling and cancel the provider batches in flight; the state stays resumable."""
