@@ -227,3 +227,25 @@ def test_one_batch_over_a_batch_limit_is_refused_before_sending(limits):
         with pytest.raises(InputError, match="BatchManager"):
             batch(conversations(4), model=MODEL, client=sim.client(), limits=limits)
         assert sim.counters.creates == 0 and sum(sim.counters.requests_by_endpoint.values()) == 0
+
+
+def test_a_response_model_with_citations_gets_citations_per_field(tmp_path):
+    """No output_config (the API refuses it with citations): the schema goes in the instructions and the
+    emulator answers like Claude, JSON spread over blocks with the quoted values cited."""
+    class Note(pydantic.BaseModel):
+        title: str
+        points: list[str]
+        count: int
+
+    text = "Acme Corp sells widgets. Each widget costs five dollars. Shipping is free. Returns take a week."
+    with Simulator(latency=0.02) as sim:
+        results = batch(files=[text.encode()], prompt="Summarise.", model=MODEL, response_model=Note,
+                        enable_citations=True, client=sim.client()).wait(poll_interval=0.02).results()
+    result = results[0]
+    assert result.ok and isinstance(result.value, Note)
+    cited = {path: cs for path, cs in result.citations.items() if cs}
+    assert cited and set(cited) <= {"title", "count"} | {f"points[{i}]" for i in range(len(result.value.points))}
+    for path, citations in cited.items():
+        for c in citations:
+            assert c["type"] == "char_location" and text[c["start_char_index"]:c["end_char_index"]] == c["cited_text"]
+    assert result.citations["title"] == [] or result.value.title == result.citations["title"][0]["cited_text"]

@@ -1,7 +1,8 @@
 """The default responder: what the emulated model "says", deterministically, for one request's params.
 
-Three behaviours, chosen from the request: JSON valid under ``output_config.format`` (structured output),
-cited text blocks when documents have citations enabled, and otherwise a short plain-text reply.
+Four behaviours, chosen from the request: JSON valid under ``output_config.format`` (structured output);
+with citations enabled, JSON spread over cited blocks when the system prompt gives a JSON schema
+(``_cited_json``), else cited text blocks; otherwise a short plain-text reply.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from ._cited_json import cited_json_blocks, schema_in_instructions
 from ._schema_values import value_for_schema
 from ._tokens import decode_pdf, pdf_page_texts
 
@@ -163,6 +165,9 @@ def default_responder(params: dict) -> str | list[dict]:
         tool_id = "toolu_" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789") for _ in range(24))
         return [{"type": "tool_use", "id": tool_id, "name": tool.get("name"), "input": value_for_schema(schema, rng, schema) or {}}]
     cited = [d for d in iter_documents(params) if d.citations_enabled]
+    schema = schema_in_instructions(params) if cited else None
+    if schema is not None:
+        return cited_json_blocks(schema, rng, lambda: _citation(rng.choice(cited), rng))
     if cited:
         return _cited_answer(cited, rng)
     prompt = " ".join(last_user_text(params).split())

@@ -1,0 +1,102 @@
+"""Structured answers with citations, the way Claude gives them when asked for JSON in the instructions.
+
+The API refuses ``output_config.format`` together with citations, so a client that wants both puts the
+JSON schema in the system prompt. Claude then answers with one JSON object spread over text blocks, the
+values it quotes from a document in blocks of their own that carry the citation. This module builds such
+an answer: a schema-valid value whose free-text string leaves (no enum, format, const or pattern) quote
+sentences of the cited documents, each quoted leaf in its own cited block.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from typing import Any, Callable
+
+from ._schema_values import _resolve, value_for_schema
+
+#: Most leaves quoted in one answer (real answers cite a handful of values, not all).
+MAX_CITED_LEAVES = 6
+
+
+def schema_in_instructions(params: dict) -> dict | None:
+    """The JSON schema a request's system prompt asks the answer to follow, if it gives one."""
+    system = params.get("system")
+    if isinstance(system, list):
+        system = "\n".join(b.get("text", "") for b in system if isinstance(b, dict))
+    if not isinstance(system, str) or "json schema" not in system.lower():
+        return None
+    start = system.lower().index("json schema")
+    brace = system.find("{", start)
+    if brace == -1:
+        return None
+    try:
+        schema, _ = json.JSONDecoder().raw_decode(system, brace)
+    except ValueError:
+        return None
+    return schema if isinstance(schema, dict) else None
+
+
+def cited_json_blocks(schema: dict, rng: random.Random, cite: Callable[[], dict | None]) -> list[dict]:
+    """Text blocks whose concatenation is one JSON object valid under ``schema``.
+
+    ``cite()`` returns a fresh citation (its ``cited_text`` becomes the value of a free-text leaf) or None.
+    """
+    value = value_for_schema(schema, rng, schema)
+    segments: list[tuple[str, dict | None]] = []
+    budget = [MAX_CITED_LEAVES]
+    _emit(value, schema, schema, segments, cite, budget)
+    blocks: list[dict] = []
+    for text, citation in segments:  # merge neighbouring plain text into one block
+        if citation is None and blocks and blocks[-1]["citations"] is None:
+            blocks[-1]["text"] += text
+        else:
+            blocks.append({"type": "text", "text": text, "citations": None if citation is None else [citation]})
+    return blocks
+
+
+def _branch(schema: dict, root: dict, value: Any) -> dict:
+    """The sub-schema that produced ``value``: follow ``$ref`` and pick the matching ``anyOf`` branch."""
+    for _ in range(20):
+        if "$ref" in schema:
+            schema = _resolve(schema["$ref"], root)
+            continue
+        options = schema.get("anyOf") or schema.get("oneOf")
+        if options:
+            kinds = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
+            wanted = kinds.get(type(value), "number")
+            schema = next((o for o in options if isinstance(o, dict) and (o.get("type") == wanted or "$ref" in o
+                                                                        and wanted == "object")), options[0])
+            continue
+        return schema
+    return schema
+
+
+def _emit(value: Any, schema: dict, root: dict, out: list[tuple[str, dict | None]],
+          cite: Callable[[], dict | None], budget: list[int]) -> None:
+    schema = _branch(schema, root, value)
+    if isinstance(value, dict):
+        properties = schema.get("properties") or {}
+        out.append(("{", None))
+        for number, (key, item) in enumerate(value.items()):
+            out.append((("" if number == 0 else ", ") + json.dumps(key) + ": ", None))
+            _emit(item, properties.get(key) or {}, root, out, cite, budget)
+        out.append(("}", None))
+    elif isinstance(value, list):
+        out.append(("[", None))
+        for number, item in enumerate(value):
+            if number:
+                out.append((", ", None))
+            _emit(item, schema.get("items") or {}, root, out, cite, budget)
+        out.append(("]", None))
+    elif isinstance(value, str) and budget[0] > 0 and not ({"enum", "const", "format", "pattern"} & set(schema)):
+        citation = cite()
+        if citation is None:
+            out.append((json.dumps(value), None))
+            return
+        budget[0] -= 1
+        out.append(('"', None))
+        out.append((json.dumps(citation["cited_text"])[1:-1], citation))
+        out.append(('"', None))
+    else:
+        out.append((json.dumps(value), None))

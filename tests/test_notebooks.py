@@ -1,0 +1,88 @@
+"""The notebooks run in a real kernel (nbclient), on the emulator, with their widget state stored."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from batchnb.sim import Simulator
+
+NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch):
+    """The kernel inherits this environment: no key, so the notebooks use the emulator."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    monkeypatch.setenv("BATCHNB_DEMO_LATENCY", "1.0")
+
+
+def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
+    shutil.copy(NOTEBOOKS / name, workdir / name)
+    nb = nbformat.read(workdir / name, as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(workdir)}}).execute()
+    return nb
+
+
+def widget_states(nb: nbformat.NotebookNode) -> list[dict]:
+    store = nb.metadata["widgets"]["application/vnd.jupyter.widget-state+json"]["state"]
+    return [model["state"] | {"_model_name": model["model_name"]} for model in store.values()]
+
+
+def stdout_of(nb: nbformat.NotebookNode) -> str:
+    return "".join(out.get("text", "") for cell in nb.cells if cell.cell_type == "code"
+                   for out in cell.get("outputs", []) if out.get("name") == "stdout")
+
+
+def test_the_quickstart_runs_and_its_panel_shows_the_final_state(tmp_path):
+    nb = execute("quickstart.ipynb", tmp_path)
+    states = widget_states(nb)
+    items = [s for s in states if s["_model_name"] == "IntProgressModel" and s.get("description") == "Items"]
+    assert items and items[0]["value"] == items[0]["max"] == 40
+    jobs = [s for s in states if s["_model_name"] == "IntProgressModel" and s.get("description") == "Jobs"]
+    assert jobs[0]["value"] == jobs[0]["max"] >= 4
+    tables = [s for s in states if s["_model_name"] == "HTMLModel" and "batchnb-failed" in s.get("value", "")]
+    assert tables == []  # after the retry nothing is left failed: the table is empty
+    gauge = [s for s in states if s["_model_name"] == "FloatProgressModel" and s.get("description") == "Cost"]
+    assert gauge[0]["max"] == 0.5 and 0 < gauge[0]["value"] < 0.5
+    out = stdout_of(nb)
+    assert "Processing: 40/40 items (100.0%)" in out and "failed now: 0" in out
+    assert (tmp_path / "tickets.csv").exists() and (tmp_path / "tickets.parquet").exists()
+
+
+def test_the_resume_walkthrough_runs(tmp_path):
+    nb = execute("resume_after_restart.ipynb", tmp_path)
+    assert "rows=60 unique=True succeeded=60" in stdout_of(nb)
+
+
+def test_a_killed_kernel_resumes_in_a_new_one_without_submitting_twice(tmp_path):
+    name = "resume_after_restart.ipynb"
+    shutil.copy(NOTEBOOKS / name, tmp_path / name)
+    journal = tmp_path / "resume-demo.state.json.journal"
+    nb = nbformat.read(tmp_path / name, as_version=4)
+    client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with client.setup_kernel():
+        start_cell = next(i for i, c in enumerate(nb.cells) if "manager.start()" in c.source)
+        for index in range(start_cell + 1):
+            client.execute_cell(nb.cells[index], index)
+        deadline = time.monotonic() + 60
+        while not (journal.exists() and journal.read_text().count('"type":"submitted"') >= 2):
+            assert time.monotonic() < deadline, "no batch was submitted"
+            time.sleep(0.01)
+        client.km.signal_kernel(signal.SIGKILL)  # the kernel dies with batches in flight
+        time.sleep(0.5)
+    assert '"type":"run_ended"' not in journal.read_text()  # killed mid-run
+
+    again = execute(name, tmp_path)  # a new kernel runs the whole notebook again
+    assert "rows=60 unique=True succeeded=60" in stdout_of(again)
+    with Simulator(store_path=tmp_path / "resume-demo.sim") as sim:
+        counters = sim.counters
+    assert counters.duplicate_submissions == [] and len(counters.submissions) == 60
+    assert counters.creates == 6 and counters.items_by_result.get("succeeded") == 60
