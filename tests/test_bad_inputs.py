@@ -8,7 +8,7 @@ from typing import Any, Callable
 import pydantic
 import pytest
 
-from batchnb import BatchnbError, InputError, batch
+from batchnb import BatchManager, BatchnbError, BudgetError, InputError, StateError, batch
 from batchnb.limits import ProviderLimits
 from batchnb.sim import Simulator
 
@@ -110,13 +110,16 @@ def _write(path: Path, data: bytes) -> Path:
     return path
 
 
+@pytest.mark.parametrize("entry", [batch, BatchManager], ids=["batch", "BatchManager"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_bad_input_is_refused_before_anything_is_sent(case, sim, tmp_path):
+def test_bad_input_is_refused_before_anything_is_sent(case, entry, sim, tmp_path):
     make_kwargs, expected = CASES[case]
     kwargs = {"model": MODEL, **make_kwargs(tmp_path), "client": sim.client()}
+    if entry is BatchManager:
+        kwargs["state_path"] = tmp_path / "state.json"
     before = sim.counters.requests_by_endpoint
     with pytest.raises(InputError) as raised:
-        batch(**kwargs)
+        entry(**kwargs)
     assert expected in str(raised.value)
     assert isinstance(raised.value, BatchnbError) and isinstance(raised.value, ValueError)
     assert sim.counters.requests_by_endpoint == before, "nothing may reach the provider"
@@ -128,3 +131,34 @@ def test_the_error_names_the_offending_item_among_good_ones(sim, tmp_path):
         batch(files=[good, png_bytes(), tmp_path / "gone.txt", good], prompt="p", model=MODEL, client=sim.client())
     assert raised.value.item == 2 and "gone.txt" in str(raised.value)
     assert sim.counters.creates == 0
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    (dict(items_per_job=0), InputError, "items_per_job must be an integer >= 1"),
+    (dict(items_per_job=2.5), InputError, "items_per_job must be an integer >= 1"),
+    (dict(max_parallel_jobs=0), InputError, "max_parallel_jobs must be an integer >= 1"),
+    (dict(max_cost=0), InputError, "max_cost must be a positive number"),
+    (dict(max_cost=-1), InputError, "max_cost must be a positive number"),
+    (dict(max_cost="10"), InputError, "max_cost must be a positive number"),
+    (dict(max_retries=-2), InputError, "max_retries must be an integer >= 0"),
+    (dict(poll_interval=-1), InputError, "poll_interval must be a positive number"),
+    (dict(model="claude-imaginary-9", max_cost=5.0), BudgetError, "No price is known for model 'claude-imaginary-9'"),
+    (dict(state_path="/proc/batchnb/state.json"), StateError, "does not exist"),
+    (dict(state_path="/proc/state.json"), StateError, "cannot write in /proc"),
+])
+def test_bad_manager_options_are_refused_before_anything_is_sent(kwargs, error, message, sim):
+    options = {"messages": ONE, "model": MODEL, "client": sim.client(), **kwargs}
+    before = sim.counters.requests_by_endpoint
+    with pytest.raises(error, match=message):
+        BatchManager(**options)
+    assert sim.counters.requests_by_endpoint == before
+
+
+def test_state_from_another_run_is_refused_before_anything_is_sent(sim, tmp_path):
+    state = tmp_path / "s.json"
+    BatchManager(messages=conversations(2), model=MODEL, client=sim.client(), state_path=state,
+                 poll_interval=0.01).run()
+    before = sim.counters.requests_by_endpoint
+    with pytest.raises(StateError, match="other inputs"):
+        BatchManager(messages=conversations(3), model=MODEL, client=sim.client(), state_path=state)
+    assert sim.counters.requests_by_endpoint == before

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -67,8 +68,12 @@ class StateStore:
         parent = self.path.parent
         if not parent.is_dir():
             raise StateError(f"state_path {self.path}: directory {parent} does not exist. Create it first.")
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise StateError(f"state_path {self.path}: directory {parent} is not writable. Choose another place.")
+        try:  # a real write: os.access says yes to root even on a read-only mount
+            with tempfile.TemporaryFile(dir=parent):
+                pass
+        except OSError as exc:
+            raise StateError(f"state_path {self.path}: cannot write in {parent} ({exc.strerror}). "
+                             "Choose a writable directory.") from None
         if self.path.exists() and self.path.is_dir():
             raise StateError(f"state_path {self.path} is a directory; give a file name such as run.state.json.")
 
