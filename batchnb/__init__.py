@@ -6,12 +6,12 @@ Public names only; everything else is private to its module.
 from . import errors
 from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
 from .job import BatchJob, batch
-from .manager import BatchManager, Estimate
+from .manager import BatchManager, Estimate, read_csv, read_parquet
 from .parsing import ItemError, ItemResult
 from .pricing import Usage
 
 __all__ = [
-    "batch", "BatchJob", "BatchManager", "Estimate", "ItemResult", "ItemError", "Usage", "errors",
+    "batch", "BatchJob", "BatchManager", "Estimate", "ItemResult", "read_csv", "read_parquet", "ItemError", "Usage", "errors",
     "BatchnbError", "InputError", "BudgetError", "StateError", "ProviderError", "JobTimeoutError",
 ]
 __version__ = "0.1.0"

@@ -76,10 +76,19 @@ class Panel:
             self.failed_title, self.failed_table,
         ])
         self._seen = -1
+        self.last_error: Exception | None = None  # the last exception a background refresh met, if any
         self._failed_seen: tuple[FailedRow, ...] | None = None
         self._closed = threading.Event()
         self.refresh()
+        model.when_run_ends(self.show_final)
         _start_refresher(self)
+
+    def show_final(self) -> None:
+        """Render the final state as soon as a run ends (called from the engine's thread)."""
+        try:
+            self.refresh(force=True)
+        except Exception as exc:  # a view must never break the engine
+            self.last_error = exc
 
     # ------------------------------------------------------------------------------------------ render
 
@@ -96,7 +105,7 @@ class Panel:
         remaining = p.items_total - p.finished
         self.items_bar.max = max(p.items_total, 1)
         self.items_bar.value = p.finished
-        self.items_bar.bar_style = "danger" if p.failed else "success" if p.finished == p.items_total else "info"
+        self.items_bar.bar_style = "warning" if p.failed else "success" if p.finished == p.items_total else "info"
         self.items_label.value = (f"{p.finished:,} / {p.items_total:,} &nbsp; <span style='color:green'>"
                                   f"{p.succeeded:,} succeeded</span> · <span style='color:#c00'>{p.failed:,} failed"
                                   f"</span> · {remaining:,} remaining")
@@ -137,13 +146,15 @@ def failed_table_html(rows: tuple[FailedRow, ...]) -> str:
     if not rows:
         return ""
     shown = rows[:MAX_TABLE_ROWS]
+    td = "<td style='padding:1px 10px 1px 0;text-align:left;vertical-align:top'>"
     cells = "".join(
-        f"<tr><td>{r.index}</td><td>{'' if r.job is None else r.job}</td><td>{html.escape(r.reason)}</td>"
-        f"<td>{html.escape(r.message[:300])}</td></tr>" for r in shown)
+        f"<tr>{td}{r.index}</td>{td}{'' if r.job is None else r.job}</td>{td}{html.escape(r.reason)}</td>"
+        f"{td}{html.escape(r.message[:300])}</td></tr>" for r in shown)
     more = (f"<tr><td colspan=4><i>… {len(rows) - len(shown):,} more (see manager.to_pandas())</i></td></tr>"
             if len(rows) > len(shown) else "")
     return ("<table class='batchnb-failed' style='border-collapse:collapse;font-size:12px'>"
-            "<thead><tr><th>index</th><th>job</th><th>reason</th><th>message</th></tr></thead>"
+            "<thead><tr>" + "".join(f"<th style='padding:1px 10px 1px 0;text-align:left'>{h}</th>"
+                                    for h in ("index", "job", "reason", "message")) + "</tr></thead>"
             f"<tbody>{cells}{more}</tbody></table>")
 
 
@@ -159,8 +170,8 @@ def _start_refresher(panel: Panel) -> None:
                 return
             try:
                 target.refresh()
-            except Exception:  # a closed comm must not kill the kernel's thread silently looping
-                return
+            except Exception as exc:  # keep refreshing: one failed update must not freeze the panel
+                target.last_error = exc
             del target
 
     threading.Thread(target=loop, name="batchnb-panel", daemon=True).start()

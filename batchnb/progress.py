@@ -11,6 +11,7 @@ import math
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -106,6 +107,12 @@ class ProgressModel:
         self._ended: float | None = None
         self._finished_at_start = 0
         self.version = 0  # bumped on every change, so views can skip redraws
+        self._on_run_end: list[weakref.WeakMethod] = []
+
+    def when_run_ends(self, method: Any) -> None:
+        """Call the bound ``method`` (held weakly) when a run ends, so a view shows the final state at once
+        rather than at its next periodic refresh."""
+        self._on_run_end.append(weakref.WeakMethod(method))
 
     def attach(self, state: "ManagerState") -> None:
         """Take the counts of a loaded state (e.g. after a kernel restart) before any event."""
@@ -115,6 +122,7 @@ class ProgressModel:
             self.version += 1
 
     def on_event(self, event: "Event", state: "ManagerState") -> None:
+        ending = False
         with self._lock:
             self._state = state
             kind = event.kind
@@ -123,6 +131,7 @@ class ProgressModel:
                 self._finished_at_start = state.counts["succeeded"] + state.counts["failed"]
             elif kind == "run_ended":
                 self._ended = time.monotonic()
+                ending = True
             elif kind == "items_finished":
                 for result in event.results:  # type: ignore[attr-defined]
                     if state.results.get(result.index) is result:
@@ -131,6 +140,11 @@ class ProgressModel:
                         else:
                             self._failed[result.index] = _row(result)
             self.version += 1
+        if ending:
+            for ref in list(self._on_run_end):
+                method = ref()
+                if method is not None:
+                    method()
 
     def snapshot(self) -> Progress:
         with self._lock:

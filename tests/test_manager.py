@@ -332,3 +332,18 @@ def test_files_and_bytes_are_recorded_by_path_and_by_length_plus_hash(tmp_path):
     assert items[0]["content"] == str(text.resolve()) and "sha256" not in items[0]
     assert items[1]["content"] == f"<bytes length={len(data)}>"
     assert items[1]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_a_batch_the_provider_refuses_fails_the_run_clearly_and_keeps_what_finished(tmp_path):
+    from batchnb import ProviderError
+
+    # our limit check is told the batch fits; the emulator's smaller limit answers 413 for big jobs only
+    with Simulator(latency=0.01, limits=SimLimits(max_batch_bytes=9_000)) as sim:
+        items = prompts(5) + ["x" * 3_000 + str(i) for i in range(5)]
+        m = manager(sim, items, tmp_path, items_per_job=5)
+        with pytest.raises(ProviderError, match="1 job\\(s\\) could not be run.*HTTP 413"):
+            m.run()
+        results = m.results()
+    assert all(r.ok for r in results[:5])
+    assert {r.status for r in results[5:]} == {"pending"}
+    assert all(r.error.reason == "not_submitted" and "413" in r.error.message for r in results[5:])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import time
@@ -76,8 +77,12 @@ def test_a_killed_kernel_resumes_in_a_new_one_without_submitting_twice(tmp_path)
         while not (journal.exists() and journal.read_text().count('"type":"submitted"') >= 2):
             assert time.monotonic() < deadline, "no batch was submitted"
             time.sleep(0.01)
-        client.km.signal_kernel(signal.SIGKILL)  # the kernel dies with batches in flight
-        time.sleep(0.5)
+        pid = client.km.provisioner.pid
+        os.kill(pid, signal.SIGKILL)  # the kernel dies with batches in flight
+        deadline = time.monotonic() + 10
+        while client.km.provisioner.process.poll() is None:
+            assert time.monotonic() < deadline, "the kernel survived SIGKILL"
+            time.sleep(0.05)
     assert '"type":"run_ended"' not in journal.read_text()  # killed mid-run
 
     again = execute(name, tmp_path)  # a new kernel runs the whole notebook again

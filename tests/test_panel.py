@@ -40,7 +40,7 @@ def test_after_a_run_the_widgets_equal_the_engine_stats_and_retry_resubmits_only
         panel.refresh(force=True)
         stats = manager.stats
         assert (panel.items_bar.value, panel.items_bar.max) == (stats.finished, stats.items_total) == (30, 30)
-        assert panel.items_bar.bar_style == "danger" and "27 succeeded" in panel.items_label.value
+        assert panel.items_bar.bar_style == "warning" and "27 succeeded" in panel.items_label.value
         assert "3 failed" in panel.items_label.value and "0 remaining" in panel.items_label.value
         assert (panel.jobs_bar.value, panel.jobs_bar.max) == (stats.jobs_completed, stats.jobs_total) == (3, 3)
         assert panel.cost_gauge.value == pytest.approx(stats.cost) and panel.cost_gauge.max == 0.5

@@ -9,6 +9,7 @@ poll, stream results into the results log -> job ended. Every change goes throug
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import threading
@@ -18,7 +19,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import anthropic
 import pydantic
@@ -32,6 +33,7 @@ from ..pricing import Usage, default_table
 from ..progress import ConsoleView, Progress, ProgressModel
 from ..requests import RequestBuilder, RequestOptions
 from .budget import available, fit_prefix
+from .frame import results_frame, write_csv, write_parquet
 from .events import (BudgetStopped, CancelRequested, ItemsFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
                      RunStarted, SubmitAbandoned, SubmitIntent, Submitted, event_from_record)
 from .model import JobRecord, ManagerState
@@ -41,11 +43,16 @@ from .recorder import Recorder, utc_now
 from .results import raw_file_name, rebuild_result, write_processed
 from .state import StateStore
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 #: After a create whose response was lost, wait this long (from the intent) before concluding that the
 #: provider never made the batch.
 RECONCILE_GRACE = 3.0
 #: Finished items recorded per event while a job's results stream in.
 RESULTS_CHUNK = 50
+#: Create attempts for one job before the run gives up on it (each failure is reconciled first).
+MAX_CREATE_ATTEMPTS = 8
 #: Consecutive failed polls of one batch before its job is given up (the SDK already retries each one).
 MAX_POLL_FAILURES = 20
 
@@ -122,6 +129,7 @@ class BatchManager:
         self._create_lock = threading.Lock()
         self._promised = 0.0  # reserved by the scheduler, not yet journaled by a worker
         self._run_lock = threading.Lock()
+        self._job_errors: dict[int, BaseException] = {}  # this run's jobs that could not be driven
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._panel: Any = None
@@ -264,14 +272,31 @@ class BatchManager:
             for index in range(state.item_count):
                 result = state.results.get(index)
                 if result is None:
-                    reason = "budget" if state.budget_stop else "not_run"
                     status = state.item_status[index]
-                    result = ItemResult(index=index, status=status,  # type: ignore[arg-type]
-                                        error=ItemError(reason, state.budget_stop or "not finished yet")
-                                        if status == "pending" else None)
+                    job = state.jobs[state.item_job[index]] if state.item_job[index] >= 0 else None
+                    error = None
+                    if status == "pending" and job is not None and job.message:
+                        error = ItemError("not_submitted", job.message)
+                    elif status == "pending":
+                        error = ItemError("budget", state.budget_stop) if state.budget_stop else \
+                            ItemError("not_run", "not finished yet")
+                    result = ItemResult(index=index, status=status, error=error)  # type: ignore[arg-type]
                 out.append(result)
             return out
         return self._recorder.read(collect)
+
+    def to_pandas(self, flatten: bool = False) -> "pd.DataFrame":
+        """One row per input (index = original index): model fields, status, error, cost, tokens, job,
+        batch id and per-field citations. Rules in ``batchnb/manager/frame.py``."""
+        return results_frame(self.results(), self.options.response_model, flatten=flatten)
+
+    def to_csv(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
+        """CSV (nested values as JSON) plus a ``.schema.json`` sidecar, so ``batchnb.read_csv`` round-trips."""
+        write_csv(self.to_pandas(flatten=flatten), path)
+
+    def to_parquet(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
+        """Parquet (needs ``pip install 'batchnb[parquet]'``); ``batchnb.read_parquet`` round-trips it."""
+        write_parquet(self.to_pandas(flatten=flatten), path)
 
     @property
     def client(self) -> anthropic.Anthropic:
@@ -371,6 +396,7 @@ class BatchManager:
         console = ConsoleView(self._progress) if print_progress else None
         try:
             self._stop.clear()
+            self._job_errors = {}
             if self._store is not None:
                 self._recorder.state = self._load_or_new()  # what is on disk now is the truth
                 self._progress.attach(self._recorder.state)
@@ -389,6 +415,11 @@ class BatchManager:
                 self.cancel()
                 raise
             self._recorder.emit(RunEnded(at=utc_now()))
+            if self._job_errors:
+                first = next(iter(self._job_errors.values()))
+                raise ProviderError(f"{len(self._job_errors)} job(s) could not be run, e.g. job "
+                                    f"{next(iter(self._job_errors))}: {first}. Finished results are kept; "
+                                    "run() again once the cause is fixed.") from first
         finally:
             try:
                 self._recorder.snapshot_now()
@@ -430,7 +461,7 @@ class BatchManager:
 
     def _next_job(self, busy: set[int]) -> JobRecord | None:
         for job in self._state.jobs:
-            if job.unfinished and job.index not in busy and job.items:
+            if job.unfinished and job.index not in busy and job.items and job.index not in self._job_errors:
                 return job
         return None
 
@@ -526,22 +557,29 @@ class BatchManager:
 
     def _create(self, job: JobRecord, requests: list[Any], claimed: set[str]) -> BatchJob | None:
         client = self.client.with_options(max_retries=0)  # a blind SDK retry of create could submit twice
-        delay = 0.5
-        while True:
+        delay, last_error = 0.5, None
+        for attempt in itertools.count(1):
+            if attempt > MAX_CREATE_ATTEMPTS:
+                self._recorder.emit(SubmitAbandoned(job=job.index, reason=f"create failed {MAX_CREATE_ATTEMPTS} times"))
+                raise ProviderError(f"job {job.index}: creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row "
+                                    f"(last: {last_error})")
             try:
                 batch = create_batch(client, requests)
             except anthropic.RateLimitError as exc:  # refused: certainly not created
+                last_error = exc
                 self._sleep(_retry_after(exc, delay))
             except anthropic.APIStatusError as exc:
                 if exc.status_code < 500:  # refused for good (400, 401, 403, 413, ...)
                     self._recorder.emit(SubmitAbandoned(job=job.index, reason=f"HTTP {exc.status_code}: {exc.message}"))
                     raise ProviderError(f"job {job.index}: the provider refused the batch (HTTP {exc.status_code}): "
                                         f"{exc.message}") from exc
+                last_error = exc
                 found = self._reconcile(job, claimed)  # a 5xx may still have created it
                 if found is not None:
                     return found
                 self._sleep(delay)
-            except anthropic.APIError:  # connection dropped or timed out: unknown outcome
+            except anthropic.APIError as exc:  # connection dropped or timed out: unknown outcome
+                last_error = exc
                 found = self._reconcile(job, claimed)
                 if found is not None:
                     return found
@@ -603,10 +641,11 @@ class BatchManager:
         self._recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed"))
 
     def _fail_job(self, index: int, error: BaseException) -> None:
+        """A job's worker raised: not scheduled again in this run; ``run()`` raises once the others are done."""
+        self._job_errors[index] = error
         job = self._state.jobs[index]
-        if job.status == "pending":
-            return  # abandoned before submission (refused): stays pending, the error is in job.message
-        self._recorder.emit(JobEnded(job=index, at=utc_now(), status="failed", message=repr(error)[:500]))
+        if job.status != "pending":  # submitted, then lost: the batch may have run, never resubmit it blindly
+            self._recorder.emit(JobEnded(job=index, at=utc_now(), status="failed", message=str(error)[:500]))
 
     def _cancel_quietly(self, batch_job: BatchJob) -> None:
         try:

@@ -96,8 +96,8 @@ Parquet (``write_parquet`` / ``read_parquet``; needs ``pip install 'batchnb[parq
     Parquet tool; the index is a column named by the index name. ``object`` columns are stored as JSON
     text in string columns: Arrow's inference of nested types fails or changes values on mixed and
     None data (dicts with different keys become structs padded with nulls). The dtypes and encodings
-    are kept in the file's metadata (key ``batchnb.frame``); a Parquet file without it is read with
-    ``pandas.read_parquet``.
+    are kept in the file's metadata (key ``batchnb.frame``); a Parquet file without it is read as
+    ``pyarrow`` converts it (``Table.to_pandas()``).
 """
 
 from __future__ import annotations
@@ -130,6 +130,7 @@ _BOOKKEEPING_KINDS = {"status": "string", "error": "string", "error_message": "s
 FORMAT = "batchnb.frame"
 FORMAT_VERSION = 1
 SIDECAR_SUFFIX = ".schema.json"
+_JSON = json.JSONDecoder()
 _PARQUET_HINT = "Parquet needs pyarrow: pip install 'batchnb[parquet]'"
 
 
@@ -400,7 +401,8 @@ def _check_frame(frame: pd.DataFrame) -> None:
     if not all(isinstance(c, str) for c in frame.columns):
         raise InputError("column names must be strings to be exported.")
     if frame.columns.has_duplicates:
-        raise InputError(f"duplicate column names cannot be exported: {sorted(set(frame.columns[frame.columns.duplicated()]))}.")
+        duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+        raise InputError(f"duplicate column names cannot be exported: {duplicated}.")
 
 
 def _json_default(value: Any) -> Any:
@@ -486,41 +488,49 @@ def _csv_cells(values: list[Any], family: str, encoding: str, column: Any) -> li
 def read_csv(path: str | os.PathLike[str],
              response_model: type[pydantic.BaseModel] | None = None) -> pd.DataFrame:
     """Read a CSV of ``write_csv`` back to the same frame (see the module docstring for the fallback)."""
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.reader(handle))
-    if not rows:
-        raise InputError(f"{path}: the file is empty (no header row).")
-    header, body = rows[0], rows[1:]
-    for number, row in enumerate(body, start=2):
-        if len(row) != len(header):
-            raise InputError(f"{path}: line {number} has {len(row)} cells, the header has {len(header)}.")
-    columns = [list(c) for c in zip(*body)] if body else [[] for _ in header]
+    header, columns = _csv_cells_of(path)
+    rows = len(columns[0])
     sidecar = sidecar_path(path)
-    if sidecar.exists():
+    has_sidecar = sidecar.exists()
+    if has_sidecar:
         schema = json.loads(sidecar.read_text(encoding="utf-8"))
         if schema.get("format") != FORMAT:
             raise InputError(f"{sidecar} is not a batchnb frame schema.")
         index_spec = _Spec.from_dict(schema["index"])
         by_name = {s["name"]: _Spec.from_dict(s) for s in schema.get("columns", [])}
     else:
-        index_spec = _Spec(header[0] or None, "int64" if all(c.lstrip("-").isdigit() for c in columns[0]) else "str")
+        index_spec = _Spec(header[0] or None, "int64" if all(c.lstrip("-").isdigit() for c in columns[0]) else "object")
         by_name = _expected_specs(response_model)
     index_values = _decode_csv(columns[0], index_spec, "the index")
     frame_columns: dict[str, pd.Series] = {}
     for name, cells in zip(header[1:], columns[1:]):
         spec = by_name.get(name) or _Spec(name, "string")
-        if not sidecar.exists() and _family(_dtype_of(spec.dtype)) == "string" and _looks_json_encoded(cells):
+        if not has_sidecar and _family(_dtype_of(spec.dtype)) == "string" and _looks_json_encoded(cells):
             spec = _Spec(name, spec.dtype, "json")
         frame_columns[name] = _column_of(_decode_csv(cells, spec, name), _dtype_of(spec.dtype), name)
     index = pd.Index(_column_of(index_values, _dtype_of(index_spec.dtype), "the index"), name=index_spec.name)
-    return _assemble(frame_columns, index, len(body))
+    return _assemble(frame_columns, index, rows)
+
+
+def _csv_cells_of(path: str | os.PathLike[str]) -> tuple[list[str], list[list[str]]]:
+    """The header and each column's cells, as the strings in the file (pandas' C parser, nothing inferred)."""
+    try:
+        raw = pd.read_csv(path, header=None, dtype=object, keep_default_na=False, na_filter=False,
+                          skip_blank_lines=False, encoding="utf-8")
+    except pd.errors.EmptyDataError as exc:
+        raise InputError(f"{path}: the file is empty (no header row).") from exc
+    except pd.errors.ParserError as exc:
+        raise InputError(f"{path}: not a CSV of write_csv ({exc}).") from exc
+    columns = [raw[c].tolist() for c in raw.columns]  # a short line is padded with empty (missing) cells
+    return [column[0] for column in columns], [column[1:] for column in columns]
 
 
 def _decode_csv(cells: list[str], spec: _Spec, column: Any) -> list[Any]:
     family = _family(_dtype_of(spec.dtype))
     try:
         if spec.encoding == "json":
-            return [json.loads(c) if c != "" else None for c in cells]
+            decode = _JSON.decode
+            return [decode(c) if c != "" else None for c in cells]
         if family == "int":
             return [int(c) if c != "" else None for c in cells]
         if family == "float":
@@ -606,12 +616,12 @@ def _arrow_array(pa: Any, values: list[Any], dtype: Any, column: Any) -> Any:
 
 
 def read_parquet(path: Any) -> pd.DataFrame:
-    """Read a Parquet file of ``write_parquet`` back to the same frame (others: ``pandas.read_parquet``)."""
+    """Read a Parquet file of ``write_parquet`` back to the same frame (others: as ``Table.to_pandas()``)."""
     _, pq = _pyarrow()
     table = pq.read_table(path)
     raw = (table.schema.metadata or {}).get(FORMAT.encode())
     if raw is None:
-        return pd.read_parquet(path)
+        return table.to_pandas()
     meta = json.loads(raw)
     index_spec = _Spec.from_dict(meta["index"])
     specs = [_Spec.from_dict(s) for s in meta["columns"]]
