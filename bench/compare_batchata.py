@@ -322,7 +322,8 @@ def print_table(a: dict, b: dict) -> None:
 NOT_MATCHED = """\
 Options that could not be matched:
   - poll interval: batchnb 0.05 s; batchata has no option (Provider.get_polling_interval() returns 1.0 s).
-    It checks status right after each create and sleeps 1.0 s only if the batch has not ended yet.
+    It checks status right after each create and sleeps 1.0 s only if the batch has not ended; at latency 0
+    the emulator reports ended on that first retrieve, so batchata never sleeps here.
   - temperature: batchata sends "temperature": 0.7 in every request (Job default, cannot be left out);
     batchnb sends none. Hence batchata speaks anthropic-version 2023-06-01 (via ANTHROPIC_CUSTOM_HEADERS),
     batchnb the SDK's default 2026-10-21.

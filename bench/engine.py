@@ -31,9 +31,7 @@ def client_run(base_url: str, count: int, panel: bool = False) -> dict:
                                max_cost=1000.0, max_tokens=64, state_path=os.path.join(tmp, "bench.state.json"),
                                client=client, poll_interval=0.01)
         if panel:
-            from batchnb.notebook import Panel
-
-            Panel(manager.progress_model).start()
+            manager.panel()  # the notebook panel, refreshing from its own thread while the run goes on
         results = manager.run()
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         assert len(results) == count and all(r.ok for r in results), "the benchmark run failed"

@@ -347,3 +347,11 @@ def test_a_batch_the_provider_refuses_fails_the_run_clearly_and_keeps_what_finis
     assert all(r.ok for r in results[:5])
     assert {r.status for r in results[5:]} == {"pending"}
     assert all(r.error.reason == "not_submitted" and "413" in r.error.message for r in results[5:])
+
+
+def test_a_model_without_a_price_runs_without_a_budget_and_reports_cost_as_unknown():
+    with Simulator(latency=0.01, extra_models=["claude-imaginary-9"]) as sim:
+        with pytest.warns(UserWarning, match="no price known for model 'claude-imaginary-9'"):
+            m = manager(sim, prompts(12), model="claude-imaginary-9", items_per_job=5)
+            results = m.run()
+    assert all(r.ok and r.cost is None for r in results) and m.estimate().worst_case_cost is None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import time
@@ -91,3 +92,14 @@ def test_a_killed_kernel_resumes_in_a_new_one_without_submitting_twice(tmp_path)
         counters = sim.counters
     assert counters.duplicate_submissions == [] and len(counters.submissions) == 60
     assert counters.creates == 6 and counters.items_by_result.get("succeeded") == 60
+
+
+def test_the_invoice_notebook_extracts_every_invoice_with_citations(tmp_path):
+    nb = execute("invoices.ipynb", tmp_path)
+    out = stdout_of(nb)
+    assert "100/100 invoices equal the ground truth" in out and "Processing: 100/100 items (100.0%)" in out
+    assert re.search(r"\d{3,} line items", out) and re.search(r"invoice \d+: INV-\S+, \d+ cited fields", out)
+    states = widget_states(nb)
+    items = [s for s in states if s["_model_name"] == "IntProgressModel" and s.get("description") == "Items"]
+    assert items[0]["value"] == items[0]["max"] == 100
+    assert len(list((tmp_path / "invoice_results" / "processed").iterdir())) == 10

@@ -469,6 +469,8 @@ class BatchManager:
         """The job's reservation, cutting it to what fits; ``None`` = not now (wait, or budget stop)."""
         if job.status != "pending":  # submitted (or intended) before a restart: already reserved
             return job.reservation
+        if self.max_cost is None:
+            return 0.0  # no budget to hold (and perhaps no price: an unknown model's worst case is None)
         with self._recorder.lock:
             state = self._state
             room = available(self.max_cost, state.total_cost, state.reserved + self._promised)
