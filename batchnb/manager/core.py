@@ -129,6 +129,7 @@ class BatchManager:
         self._create_lock = threading.Lock()
         self._promised = 0.0  # reserved by the scheduler, not yet journaled by a worker
         self._run_lock = threading.Lock()
+        self._canceled: set[str] = set()  # batch ids this manager has asked the provider to cancel
         self._job_errors: dict[int, BaseException] = {}  # this run's jobs that could not be driven
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -253,8 +254,11 @@ class BatchManager:
 
     def cancel(self) -> None:
         """Stop scheduling and cancel the provider batches in flight; the state stays resumable."""
-        self._stop.set()
-        in_flight = self._recorder.read(lambda s: [(j.index, j.batch_id) for j in s.jobs if j.status == "processing"])
+        with self._recorder.lock:  # with the workers' check in _drive: each batch is canceled exactly once
+            self._stop.set()
+            in_flight = [(j.index, j.batch_id) for j in self._state.jobs
+                         if j.status == "processing" and j.batch_id not in self._canceled]
+            self._canceled.update(batch_id for _, batch_id in in_flight)
         if not in_flight:
             return
         self._recorder.emit(CancelRequested(at=utc_now(), jobs=[index for index, _ in in_flight]))
@@ -523,8 +527,13 @@ class BatchManager:
         batch_job = self._attach(job) if job.batch_id is not None else self._submit(job, reservation)
         if batch_job is None:
             return
-        if self._stop.is_set():
+        with self._recorder.lock:
+            cancel_it = self._stop.is_set() and batch_job.batch_id not in self._canceled
+            if cancel_it:
+                self._canceled.add(batch_job.batch_id)
+        if cancel_it:  # created while cancel() ran: it did not see this batch
             self._cancel_quietly(batch_job)
+        if self._stop.is_set():
             return
         if not self._wait(batch_job):
             return
