@@ -3,7 +3,7 @@
 Public names only; everything else is private to its module.
 """
 
-from . import errors
+from . import errors, sim
 from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
 from .job import BatchJob, batch
 from .manager import BatchManager, Estimate, read_csv, read_parquet
@@ -11,7 +11,7 @@ from .parsing import ItemError, ItemResult
 from .pricing import Usage
 
 __all__ = [
-    "batch", "BatchJob", "BatchManager", "Estimate", "ItemResult", "read_csv", "read_parquet", "ItemError", "Usage", "errors",
-    "BatchnbError", "InputError", "BudgetError", "StateError", "ProviderError", "JobTimeoutError",
+    "batch", "BatchJob", "BatchManager", "Estimate", "ItemResult", "ItemError", "Usage", "read_csv", "read_parquet",
+    "errors", "sim", "BatchnbError", "InputError", "BudgetError", "StateError", "ProviderError", "JobTimeoutError",
 ]
 __version__ = "0.1.0"

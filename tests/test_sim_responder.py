@@ -10,7 +10,6 @@ import time
 from typing import Optional
 
 import anthropic
-import pytest
 from pydantic import BaseModel
 
 from batchnb.sim import Simulator, default_responder

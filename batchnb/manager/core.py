@@ -13,7 +13,6 @@ import itertools
 import json
 import os
 import threading
-import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -24,12 +23,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 import anthropic
 import pydantic
 
-from ..errors import BudgetError, InputError, JobTimeoutError, ProviderError, StateError
+from ..errors import InputError, JobTimeoutError, ProviderError, StateError
 from ..inputs import FileInput, Item
 from ..job import BatchJob, check_model, create_batch, load_items
 from ..limits import DEFAULT_LIMITS, ProviderLimits
 from ..parsing import ItemError, ItemResult
-from ..pricing import Usage, default_table
+from ..pricing import default_table
 from ..progress import ConsoleView, Progress, ProgressModel
 from ..requests import RequestBuilder, RequestOptions
 from .budget import available, fit_prefix

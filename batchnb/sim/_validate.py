@@ -101,7 +101,7 @@ def _messages_problem(messages: Any, api_version: str) -> str | None:
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
         if message["role"] != expected:
-            return (f"messages: first message must use the \"user\" role" if i == 0
+            return ("messages: first message must use the \"user\" role" if i == 0
                     else f"messages.{i}: roles must alternate between \"user\" and \"assistant\"")
         expected = "assistant" if expected == "user" else "user"
         content = message.get("content")
