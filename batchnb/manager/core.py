@@ -651,11 +651,12 @@ class BatchManager:
         self._recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed"))
 
     def _fail_job(self, index: int, error: BaseException) -> None:
-        """A job's worker raised: not scheduled again in this run; ``run()`` raises once the others are done."""
+        """A job's worker raised: not scheduled again in this run; ``run()`` raises once the others are done.
+
+        The job keeps its state: one never submitted stays pending (with the refusal in its message), one
+        submitted keeps its ``batch_id`` and is re-attached by the next run, never resubmitted blindly.
+        """
         self._job_errors[index] = error
-        job = self._state.jobs[index]
-        if job.status != "pending":  # submitted, then lost: the batch may have run, never resubmit it blindly
-            self._recorder.emit(JobEnded(job=index, at=utc_now(), status="failed", message=str(error)[:500]))
 
     def _cancel_quietly(self, batch_job: BatchJob) -> None:
         try:
