@@ -68,10 +68,14 @@ def check(sim: Simulator, summary: dict, reference_cost: float) -> None:
 
 
 def test_kill_before_any_submit(tmp_path, reference_cost):
+    """Killed with the first job's intent journaled but no batch created (the create was refused with a
+    429 and the client is waiting to retry): nothing was submitted, the rerun submits everything once."""
     state = tmp_path / "s.json"
-    with Simulator(latency=0.05, faults=Faults(delay={"create": 0.2})) as sim:
-        kill_when(start(sim, state), lambda: state.exists())
-        assert sim.counters.creates == 0
+    faults = Faults(http_error_rate={"create": 1.0}, http_error_statuses=(429,), retry_after=30.0)
+    with Simulator(latency=0.05, faults=faults) as sim:
+        kill_when(start(sim, state), lambda: sim.counters.requests_by_endpoint.get("create", 0) >= 1)
+        assert sim.counters.creates == 0 and journal_has(state, "submit_intent")()
+        faults.http_error_rate = 0.0  # the provider accepts creates again
         check(sim, finish(sim, state), reference_cost)
 
 
@@ -92,10 +96,10 @@ def test_kill_while_batches_are_in_flight(tmp_path, reference_cost):
 
 
 def test_kill_while_results_stream(tmp_path, reference_cost):
+    """The first results download takes 0.2 s (20 lines, 10 ms apart): the kill lands inside it."""
     state = tmp_path / "s.json"
-    results_log = state.with_name(state.name + ".results.jsonl")
-    with Simulator(latency=0.05, faults=Faults(results_line_delay=0.004)) as sim:
-        kill_when(start(sim, state), lambda: results_log.exists() and results_log.stat().st_size > 0)
+    with Simulator(latency=0.05, faults=Faults(results_line_delay=0.01)) as sim:
+        kill_when(start(sim, state), lambda: sim.counters.requests_by_endpoint.get("results", 0) >= 1)
         assert not journal_has(state, "job_ended")()
         check(sim, finish(sim, state), reference_cost)
 

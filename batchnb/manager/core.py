@@ -636,16 +636,27 @@ class BatchManager:
         return False
 
     def _collect(self, job: JobRecord, batch_job: BatchJob) -> None:
+        """Record results as they stream in, a chunk at a time (a kill mid-stream loses nothing: the rest
+        is fetched again on resume and what was recorded is skipped)."""
         done = set(job.outcomes)
-        results = [r for r in batch_job.iter_results() if r.index not in done]
-        if results and all(r.error is not None and r.error.reason == "missing" for r in results) and not done:
+        matched, chunk, missing = 0, [], []
+        for result in batch_job.iter_results():  # provider lines first; ours without a line come last
+            if result.index in done:
+                continue
+            if result.error is not None and result.error.reason == "missing":
+                missing.append(result)
+                continue
+            chunk.append(result)
+            matched += 1
+            if len(chunk) == RESULTS_CHUNK:
+                self._recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk), completed_at=utc_now()))
+                chunk = []
+        if missing and not matched and not done:
             # none of our custom_ids is in this batch: a reconciled match that was someone else's batch
             self._recorder.emit(SubmitAbandoned(job=job.index, reason=f"batch {batch_job.batch_id} is not ours"))
             return
-        at = utc_now()
-        for start in range(0, len(results), RESULTS_CHUNK):
-            self._recorder.emit(ItemsFinished(job=job.index, results=tuple(results[start:start + RESULTS_CHUNK]),
-                                              completed_at=at))
+        if chunk or missing:
+            self._recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk + missing), completed_at=utc_now()))
         if self.save_results_dir is not None:
             write_processed(self.save_results_dir, job.index, job.items, self._state.results)
         self._recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed"))
