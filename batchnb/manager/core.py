@@ -32,7 +32,6 @@ from ..pricing import default_table
 from ..progress import ConsoleView, Progress, ProgressModel
 from ..requests import RequestBuilder, RequestOptions
 from .budget import available, fit_prefix
-from .frame import results_frame, write_csv, write_parquet
 from .events import (BudgetStopped, CancelRequested, ItemsFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
                      RunStarted, SubmitAbandoned, SubmitIntent, Submitted, event_from_record)
 from .model import JobRecord, ManagerState
@@ -291,14 +290,20 @@ class BatchManager:
     def to_pandas(self, flatten: bool = False) -> "pd.DataFrame":
         """One row per input (index = original index): model fields, status, error, cost, tokens, job,
         batch id and per-field citations. Rules in ``batchnb/manager/frame.py``."""
+        from .frame import results_frame  # pandas is imported on first use
+
         return results_frame(self.results(), self.options.response_model, flatten=flatten)
 
     def to_csv(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
         """CSV (nested values as JSON) plus a ``.schema.json`` sidecar, so ``batchnb.read_csv`` round-trips."""
+        from .frame import write_csv
+
         write_csv(self.to_pandas(flatten=flatten), path)
 
     def to_parquet(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
         """Parquet (needs ``pip install 'batchnb[parquet]'``); ``batchnb.read_parquet`` round-trips it."""
+        from .frame import write_parquet
+
         write_parquet(self.to_pandas(flatten=flatten), path)
 
     @property
