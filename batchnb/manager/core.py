@@ -173,6 +173,7 @@ class BatchManager:
 
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
         """
+        self._stop.clear()
         self._show_progress(print_progress)
         self._execute(print_progress and not self._panel_shown, retry=False)
         return self.results()
@@ -180,6 +181,7 @@ class BatchManager:
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         failed = self._failed_indices()
+        self._stop.clear()
         self._show_progress(print_progress)
         self._execute(print_progress and not self._panel_shown, retry=True)
         results = self.results()
@@ -193,6 +195,7 @@ class BatchManager:
         """
         if self._thread is not None and self._thread.is_alive():
             raise StateError("this manager is already running; wait() for it or cancel() it first.")
+        self._stop.clear()  # here, not in the thread: a cancel() right after start() must not be lost
         self._show_progress(show)
         self._error = None
 
@@ -403,7 +406,6 @@ class BatchManager:
             raise
         console = ConsoleView(self._progress) if print_progress else None
         try:
-            self._stop.clear()
             self._job_errors = {}
             if self._store is not None:
                 self._recorder.state = self._load_or_new()  # what is on disk now is the truth
