@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Sequence
 
-from ._config import Faults
+from ._config import Faults, SimLimits
 from ._simulator import Simulator
 
 
@@ -20,18 +20,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--store", default=None, help="directory to keep batches in across restarts")
     p.add_argument("--error-rate", type=float, default=0.0, help="fraction of calls answered 429/500/529")
     p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections dropped unanswered")
+    p.add_argument("--error-statuses", default="429,500,529", help="statuses injected errors use (comma list)")
     p.add_argument("--extra-model", action="append", default=[], metavar="ID", help="also accept this model id")
+    p.add_argument("--api-key", action="append", default=None, metavar="KEY",
+                   help="accept only this key (repeatable); by default any non-empty key")
+    p.add_argument("--max-requests", type=int, default=SimLimits.max_requests, help="requests per batch")
+    p.add_argument("--max-batch-bytes", type=int, default=SimLimits.max_batch_bytes, help="create body size limit")
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    faults = Faults(http_error_rate=args.error_rate, drop_rate=args.drop_rate)
+    statuses = tuple(int(s) for s in args.error_statuses.split(",") if s.strip())
+    faults = Faults(http_error_rate=args.error_rate, drop_rate=args.drop_rate, http_error_statuses=statuses)
+    limits = SimLimits(max_requests=args.max_requests, max_batch_bytes=args.max_batch_bytes)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with Simulator(latency=args.latency, faults=faults, store_path=args.store, host=args.host, port=args.port,
-                   extra_models=args.extra_model) as sim:
+    with Simulator(latency=args.latency, faults=faults, limits=limits, store_path=args.store, host=args.host,
+                   port=args.port, extra_models=args.extra_model, api_keys=args.api_key) as sim:
         print(f"batchnb emulator listening on {sim.base_url}", flush=True)
         while not stop.wait(0.5):
             pass
