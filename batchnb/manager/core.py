@@ -134,6 +134,7 @@ class BatchManager:
         self._panel: Any = None
         self._panel_shown = False
         self._recorder = Recorder(self._load_or_new(), self._store, [self._progress])
+        self._loaded = self._store.signature() if self._store is not None else None
         self._progress.attach(self._recorder.state)
 
     # ============================================================================================= public
@@ -408,8 +409,9 @@ class BatchManager:
         try:
             self._job_errors = {}
             if self._store is not None:
-                self._recorder.state = self._load_or_new()  # what is on disk now is the truth
-                self._progress.attach(self._recorder.state)
+                if self._store.signature() != self._loaded:  # changed on disk since we last read or wrote it
+                    self._recorder.state = self._load_or_new()
+                    self._progress.attach(self._recorder.state)
                 self._store.open_for_append()
                 self._recorder.snapshot_now()
             if console is not None:
@@ -439,6 +441,7 @@ class BatchManager:
                     console.close()
                 if self._store is not None:
                     self._store.release()
+                    self._loaded = self._store.signature()  # what we wrote is what we hold
                 self._run_lock.release()
 
     def _schedule(self) -> None:

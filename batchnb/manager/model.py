@@ -78,7 +78,6 @@ class ManagerState:
     last_updated: str = ""
     journal_seq: int = 0
     total_cost: float = 0.0
-    unknown_cost: bool = False
     results: dict[int, ItemResult] = field(default_factory=dict)
     item_job: list[int] = field(default_factory=list)
     item_status: list[str] = field(default_factory=list)
@@ -164,8 +163,6 @@ class ManagerState:
             if result.index in job.outcomes:
                 continue  # already recorded (replay, or a duplicate line)
             job.outcomes[result.index] = Outcome(result.status, result.error, result.cost, event.completed_at)
-            if result.cost is None:
-                self.unknown_cost = True
             self.total_cost += result.cost or 0.0
             if self.item_job[result.index] == job.index or result.index not in self.results:
                 result.job = job.index

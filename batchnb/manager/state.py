@@ -99,6 +99,17 @@ class StateStore:
     def exists(self) -> bool:
         return self.path.exists()
 
+    def signature(self) -> tuple[tuple[int, int] | None, ...]:
+        """Size and mtime of the three files: unchanged means there is nothing new to load."""
+        def stat(path: Path) -> tuple[int, int] | None:
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                return None
+            return info.st_size, info.st_mtime_ns
+
+        return tuple(stat(p) for p in (self.path, self.journal_path, self.results_path))
+
     def load(self) -> LoadedState:
         """Read all three files without changing any of them."""
         try:
