@@ -9,6 +9,7 @@ File contents are not kept in memory: an ``Item`` records where to read them and
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import io
 import json
@@ -48,7 +49,11 @@ class Item:
     media_type: str | None = None
     size: int = 0            # bytes of the content (JSON of the messages, or the file)
     payload_bytes: int = 0   # bytes the content adds to a request body (JSON-escaped or base64)
-    pdf_pages: int = 0
+    # What the budget counts, found at validation so nothing is parsed twice (see ``plan.cost_items``):
+    text_bytes: int = 0      # bytes billed as text: a text file, or the messages' JSON without base64 data
+    pdf_pages: int = 0       # pages of every base64 PDF (a PDF file, or PDF documents inside the messages)
+    images: int = 0          # image blocks (an image file, or image blocks inside the messages)
+    unknown_documents: int = 0  # documents given by URL or file id: their size cannot be known here
     uses_cache: bool = False  # asks for prompt caching (cache writes cost more than plain input)
 
     @property
@@ -57,10 +62,6 @@ class Item:
         if self.kind == "messages":
             return "messages"
         return str(self.path) if self.path is not None else f"<bytes length={self.size}>"
-
-    @property
-    def images(self) -> int:
-        return 1 if self.kind == "image" else 0
 
     def read_bytes(self) -> bytes:
         if self.data is not None:
@@ -115,16 +116,101 @@ def items_from_messages(messages: Sequence[Any], *, limits: ProviderLimits = DEF
         raise InputError("messages looks like a single conversation (a list of role/content dicts). "
                          "Pass a list of conversations instead: messages=[conversation].")
     items = []
+    pdf_pages: dict[str, int] = {}  # pages by base64 data: one PDF sent in many conversations is parsed once
     for index, conversation in enumerate(messages):
         turns = _normalise_conversation(conversation, index)
         encoded = _CANONICAL_JSON.encode(turns).encode("utf-8")
         if len(encoded) > limits.max_request_bytes:
             raise InputError(f"conversation is {len(encoded):,} bytes, over the per-request limit of "
                              f"{limits.max_request_bytes:,} bytes. Shorten or split it.", item=index)
+        media = _MediaScan(index, limits, pdf_pages)
+        if b'"image"' in encoded or b'"document"' in encoded:  # else all of it is text: no second pass
+            text_only = media.content_of_turns(turns)
+            if media.pdf_pages > limits.max_pdf_pages:
+                raise InputError(f"the conversation's PDF documents have {media.pdf_pages} pages in total, over "
+                                 f"the limit of {limits.max_pdf_pages} per request. Split it.", item=index)
+            text_bytes = len(_CANONICAL_JSON.encode(text_only).encode("utf-8"))
+        else:
+            text_bytes = len(encoded)
         items.append(Item(index=index, kind="messages", messages=turns, size=len(encoded),
                           payload_bytes=len(encoded), fingerprint=hashlib.sha256(encoded).hexdigest(),
+                          text_bytes=text_bytes, pdf_pages=media.pdf_pages, images=media.images,
+                          unknown_documents=media.unknown_documents,
                           uses_cache=b'"cache_control"' in encoded))
     return items
+
+
+#: Blocks whose ``input`` is the model's (or the user's) own JSON: text to the model, never media.
+_TOOL_USE_TYPES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
+
+
+class _MediaScan:
+    """Finds the documents and images of one conversation, wherever they are nested, for the budget.
+
+    ``content_of_turns`` returns a copy of the turns with the base64 data of counted PDFs and images left
+    out, so that those bytes are counted as pages / images and not also as text. Image and document blocks
+    are recognised at any depth (message content, ``tool_result`` and ``search_result`` content, a
+    ``document`` whose source is ``content``, results of server tools), except inside a tool call's
+    ``input``, which is plain JSON to the model and is counted as text.
+    """
+
+    def __init__(self, index: int, limits: ProviderLimits, pages_cache: dict[str, int]) -> None:
+        self.index, self.limits, self._pages = index, limits, pages_cache
+        self.pdf_pages = self.images = self.unknown_documents = 0
+
+    def content_of_turns(self, turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [{"role": t["role"], "content": self._walk(t["content"], f"message {n}")} for n, t in enumerate(turns)]
+
+    def _walk(self, value: Any, where: str) -> Any:
+        if isinstance(value, list):
+            return [self._walk(v, f"{where}, block {i}") for i, v in enumerate(value)]
+        if not isinstance(value, dict):
+            return value
+        kind, source = value.get("type"), value.get("source")
+        if kind == "image" and isinstance(source, dict):
+            # One image costs at most IMAGE_TOKENS whatever its size: the API downsizes an image whose long
+            # edge is over 1,568 px (or that is over about 1.15 megapixels) before it is tokenized, at about
+            # (width * height) / 750 tokens, so no image is billed much above 1,600 tokens.
+            self.images += 1
+            return {**value, "source": _without_data(source)}
+        if kind == "document" and isinstance(source, dict):
+            return {**value, "source": self._document_source(source, where)}
+        if kind in _TOOL_USE_TYPES:
+            return value
+        return {k: self._walk(v, where) for k, v in value.items()}
+
+    def _document_source(self, source: dict[str, Any], where: str) -> dict[str, Any]:
+        stype = source.get("type")
+        if stype == "text":  # plain text: its bytes stay in the JSON and are counted as text
+            return source
+        if stype == "content":  # a custom-content document: its blocks may hold images
+            return {**source, "content": self._walk(source.get("content"), f"{where}, document content")}
+        if stype == "base64":
+            name = f"the PDF document in {where}"
+            if source.get("media_type") != "application/pdf":
+                raise InputError(f"{name} has a base64 source with media_type {source.get('media_type')!r}; the API "
+                                 "accepts only 'application/pdf' there (send text as a 'text' source).",
+                                 item=self.index)
+            data = source.get("data")
+            if not isinstance(data, str) or not data:
+                raise InputError(f"{name} has no base64 'data'.", item=self.index)
+            pages = self._pages.get(data)
+            if pages is None:
+                try:
+                    raw = base64.b64decode(data)
+                except (binascii.Error, ValueError) as exc:
+                    raise InputError(f"{name} is not valid base64 ({exc}).", item=self.index) from exc
+                pages = self._pages[data] = _pdf_pages(raw, self.index, name, self.limits)
+            self.pdf_pages += pages
+            return _without_data(source)
+        # "url", "file" (or a source type this version does not know): the size cannot be known before the
+        # provider fetches it, so the budget needs a bound from the user (``url_document_pages``)
+        self.unknown_documents += 1
+        return source
+
+
+def _without_data(source: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in source.items() if k != "data"} if source.get("type") == "base64" else source
 
 
 def _normalise_conversation(conversation: Any, index: int) -> list[dict[str, Any]]:
@@ -213,8 +299,10 @@ def _file_item(index: int, source: Any, limits: ProviderLimits) -> Item:
     else:
         payload = 4 * math.ceil(len(raw) / 3)
     return Item(index=index, kind=kind, path=path.resolve() if path is not None else None,
-                data=raw if path is None else None, media_type=media_type, size=len(raw), pdf_pages=pages,
-                payload_bytes=payload, fingerprint=hashlib.sha256(raw).hexdigest())
+                data=raw if path is None else None, media_type=media_type, size=len(raw),
+                text_bytes=len(raw) if kind == "text" else 0, pdf_pages=pages,
+                images=1 if kind == "image" else 0, payload_bytes=payload,
+                fingerprint=hashlib.sha256(raw).hexdigest())
 
 
 def _check_size(size: int, index: int, limits: ProviderLimits, *, what: str) -> None:

@@ -117,7 +117,7 @@ class BatchJob:
     def __init__(self, client: anthropic.Anthropic, batch_id: str, custom_ids: Mapping[str, int],
                  options: RequestOptions, *, raw_results_dir: str | os.PathLike[str] | None = None,
                  raw_name: Callable[[int], str] = lambda index: f"item_{index}.json",
-                 stop_event: threading.Event | None = None) -> None:
+                 stop_event: threading.Event | None = None, price_day: date | None = None) -> None:
         self.client = client
         self.batch_id = batch_id
         self.options = options
@@ -126,6 +126,7 @@ class BatchJob:
         self._raw_name = raw_name
         self._raw_dir_ready = False
         self._stop = stop_event or threading.Event()
+        self._price_day = price_day  # the manager fixes it (batch created_at) so live and rebuilt costs agree
         self._batch: Any = None  # last MessageBatch seen
         self._results: list[ItemResult] | None = None
 
@@ -231,33 +232,7 @@ class BatchJob:
     # ------------------------------------------------------------------------------------------- internals
 
     def _raw_lines(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
-        """Raw JSON lines of the results file. The SDK does the HTTP (retrieve, then follow ``results_url``);
-        lines are split here, tolerating blank lines and ``\\r\\n`` that trip the SDK's JSONL reader."""
-        batch = self._batch
-        if batch is not None and batch.processing_status == "ended" and batch.results_url:
-            # the batch was just seen ended: follow its results_url (as the SDK's results() would) without
-            # retrieving it once more
-            response = _provider_call(f"fetch results of batch {self.batch_id}", lambda: self.client.get(
-                batch.results_url, cast_to=httpx2.Response, options={"headers": {"Accept": "application/binary"}},
-                stream=True))
-        else:
-            response = _provider_call(f"fetch results of batch {self.batch_id}",
-                                      lambda: self.client.messages.batches.results(self.batch_id)).http_response
-        buffer = b""
-        try:
-            for chunk in response.iter_bytes(chunk_size=1 << 16):
-                lines = (buffer + chunk).split(b"\n")
-                buffer = lines.pop()
-                for raw in lines:
-                    raw = raw.strip()
-                    if raw:
-                        yield raw, json.loads(raw)
-            if buffer.strip():
-                yield buffer.strip(), json.loads(buffer)
-        except anthropic.APIError as exc:  # pragma: no cover - a stream cut mid-way
-            raise ProviderError(f"reading results of batch {self.batch_id} failed: {exc}") from exc
-        finally:
-            response.close()
+        return result_lines(self.client, self.batch_id, self._batch)
 
     def _save_raw(self, index: int, raw: bytes) -> None:
         assert self._raw_dir is not None
@@ -267,12 +242,45 @@ class BatchJob:
         write_atomic(self._raw_dir / self._raw_name(index), raw)
 
     def _pricing_day(self) -> date:
+        if self._price_day is not None:
+            return self._price_day
         created = self.created_at
         return created.date() if created is not None else datetime.now(timezone.utc).date()
 
     def __repr__(self) -> str:
         status = self._batch.processing_status if self._batch is not None else "unknown"
         return f"<BatchJob {self.batch_id} {status} requests={len(self._index_of)}>"
+
+
+def result_lines(client: anthropic.Anthropic, batch_id: str, batch: Any = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Raw JSON lines of an ended batch's results file, as they stream in.
+
+    The SDK does the HTTP (retrieve, then follow ``results_url``; when ``batch`` was just seen ended its
+    ``results_url`` is followed without retrieving it again); lines are split here, tolerating blank lines
+    and ``\\r\\n`` that trip the SDK's JSONL reader. Closing the iterator early closes the download.
+    """
+    if batch is not None and batch.processing_status == "ended" and batch.results_url:
+        url = batch.results_url
+        response = _provider_call(f"fetch results of batch {batch_id}", lambda: client.get(
+            url, cast_to=httpx2.Response, options={"headers": {"Accept": "application/binary"}}, stream=True))
+    else:
+        response = _provider_call(f"fetch results of batch {batch_id}",
+                                  lambda: client.messages.batches.results(batch_id)).http_response
+    buffer = b""
+    try:
+        for chunk in response.iter_bytes(chunk_size=1 << 16):
+            lines = (buffer + chunk).split(b"\n")
+            buffer = lines.pop()
+            for raw in lines:
+                raw = raw.strip()
+                if raw:
+                    yield raw, json.loads(raw)
+        if buffer.strip():
+            yield buffer.strip(), json.loads(buffer)
+    except (anthropic.APIError, httpx2.HTTPError) as exc:  # a stream cut mid-way
+        raise ProviderError(f"reading results of batch {batch_id} failed: {exc}") from exc
+    finally:
+        response.close()
 
 
 def _provider_call(what: str, call: Callable[[], T]) -> T:

@@ -112,13 +112,16 @@ class Panel:
         self.jobs_bar.max = max(p.jobs_total, 1)
         self.jobs_bar.value = p.jobs_completed
         self.jobs_label.value = (f"{p.jobs_completed} done · {p.jobs_in_flight} in flight · "
-                                 f"{p.jobs_pending} pending")
+                                 f"{p.jobs_pending} pending"
+                                 + (f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else ""))
         limit = p.max_cost
         self.cost_gauge.max = limit if limit else max(p.cost + p.reserved, 1e-9)
         self.cost_gauge.value = min(p.cost, self.cost_gauge.max)
-        self.cost_gauge.bar_style = cost_style(p.cost, p.reserved, limit)
+        committed = p.cost + p.reserved + p.held
+        self.cost_gauge.bar_style = cost_style(p.cost, p.reserved + p.held, limit)
         self.cost_label.value = (f"${p.cost:,.4f} spent · ${p.reserved:,.4f} reserved"
-                                 + (f" · limit ${limit:,.2f} ({100 * (p.cost + p.reserved) / limit:.0f}% committed)"
+                                 + (f" · ${p.held:,.4f} held" if p.held else "")
+                                 + (f" · limit ${limit:,.2f} ({100 * committed / limit:.0f}% committed)"
                                     if limit else " · no limit"))
         eta = f" · ETA {format_duration(p.eta_seconds)}" if p.running and p.eta_seconds is not None else ""
         self.timing.value = f"Elapsed {format_duration(p.elapsed)}{eta}"

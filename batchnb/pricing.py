@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-import math
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -32,6 +30,11 @@ PDF_PAGE_TOKENS = 3_000
 IMAGE_TOKENS = 1_600
 #: Fixed overhead per request (role markers, system framing, structured-output instructions).
 REQUEST_OVERHEAD_TOKENS = 400
+#: Extra overhead of a request with ``tools``: the API adds a tool-use system prompt, whose size Anthropic
+#: publishes per model and ``tool_choice`` ("Tool use pricing" in the docs: 530 tokens at most in that
+#: table, Claude 3 Opus with auto; a few hundred on current models). 800 is an assumed, conservative bound
+#: for models not in the table. The tools' own JSON is counted as text besides this.
+TOOLS_OVERHEAD_TOKENS = 800
 
 
 @dataclass(frozen=True)
@@ -210,24 +213,3 @@ def default_table() -> PriceTable:
     text = resources.files("batchnb").joinpath("data/prices.csv").read_text(encoding="utf-8")
     return PriceTable.from_csv(text)
 
-
-def estimate_input_tokens(params: Mapping[str, Any], *, pdf_pages: int = 0, images: int = 0) -> int:
-    """A conservative (high) input-token estimate for one request, without calling the API.
-
-    Text is counted at one token per two UTF-8 bytes of its JSON (real tokenizers give 3-4 characters per
-    token in English and about one token per CJK character, which is three bytes); binary sources are left
-    out of the text and counted per page / image instead.
-    """
-    text_bytes = len(json.dumps(_without_binary(params), ensure_ascii=False).encode("utf-8"))
-    return (REQUEST_OVERHEAD_TOKENS + math.ceil(text_bytes / 2) + pdf_pages * PDF_PAGE_TOKENS + images * IMAGE_TOKENS)
-
-
-def _without_binary(value: Any) -> Any:
-    """``params`` with base64 sources blanked, so their bytes are not counted as text."""
-    if isinstance(value, dict):
-        if value.get("type") == "base64":
-            return {k: v for k, v in value.items() if k != "data"}
-        return {k: _without_binary(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_binary(v) for v in value]
-    return value

@@ -53,6 +53,8 @@ class Progress:
     budget_stop: str | None
     running: bool
     failed_rows: tuple[FailedRow, ...] = field(default=(), repr=False)
+    jobs_reconciling: int = 0  # creates whose outcome is unknown: their batch is being looked for
+    held: float = 0.0  # worst cases kept as spent for results the provider never returned
 
     @property
     def finished(self) -> int:
@@ -65,7 +67,8 @@ class Progress:
     def summary(self) -> str:
         """The seed's five-line summary."""
         lines = [f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)",
-                 f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"]
+                 f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"
+                 + (f" ({self.jobs_reconciling} reconciling a lost create)" if self.jobs_reconciling else "")]
         if self.max_cost is not None:
             lines.append(f"Cost: {money(self.cost)} / ${self.max_cost:.2f} "
                          f"({100 * self.cost / self.max_cost if self.max_cost else 100:.1f}% of limit)"
@@ -75,6 +78,8 @@ class Progress:
         lines.append(f"ETA: {format_duration(self.eta_seconds)}" if self.running and self.eta_seconds is not None
                      else f"Elapsed: {format_duration(self.elapsed)}")
         lines.append(f"Failed: {self.failed:,} items")
+        if self.held:
+            lines.append(f"Held: {money(self.held)} for results the provider never returned (maybe billed)")
         if self.budget_stop:
             lines.append(f"Stopped: {self.budget_stop}")
         return "\n".join(lines)
@@ -168,7 +173,8 @@ class ProgressModel:
                 jobs_pending=sum(1 for j in jobs if j.status == "pending"),
                 cost=state.total_cost, reserved=state.reserved, max_cost=state.max_cost, elapsed=elapsed,
                 eta_seconds=eta, budget_stop=state.budget_stop, running=running,
-                failed_rows=tuple(self._failed[i] for i in sorted(self._failed)))
+                failed_rows=tuple(self._failed[i] for i in sorted(self._failed)),
+                jobs_reconciling=sum(1 for j in jobs if j.reconciling), held=state.held)
 
 
 def _row(result: Any) -> FailedRow:

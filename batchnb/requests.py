@@ -78,6 +78,14 @@ class RequestOptions:
             json.dumps(dict(self.extra))
         except TypeError as exc:
             raise InputError(f"extra parameters must be JSON-serialisable: {exc}.") from exc
+        thinking = self.extra.get("thinking")
+        budget_tokens = thinking.get("budget_tokens") if isinstance(thinking, Mapping) else None
+        if (isinstance(budget_tokens, int) and not isinstance(budget_tokens, bool)
+                and budget_tokens >= self.max_tokens):
+            # thinking counts toward max_tokens, and the API refuses (400) a budget that is not below it
+            raise InputError(f"thinking.budget_tokens ({budget_tokens}) must be less than max_tokens "
+                             f"({self.max_tokens}): thinking counts toward max_tokens. Raise max_tokens or "
+                             "lower budget_tokens.")
 
     @property
     def output_schema(self) -> dict[str, Any] | None:
@@ -126,6 +134,8 @@ class RequestBuilder:
         fixed = {"custom_id": "x" * 64, "params": self._base}
         #: whether the run's own parameters ask for prompt caching
         self.uses_cache = "cache_control" in json.dumps(fixed, default=str)
+        #: whether requests carry ``tools`` (the API then adds a tool-use system prompt)
+        self.uses_tools = bool(self._base.get("tools"))
         #: bytes of a request besides its item's content: envelope, options, prompt, block keys
         self.fixed_bytes = (len(json.dumps(fixed, ensure_ascii=False).encode("utf-8"))
                             + len(json.dumps(options.prompt or "", ensure_ascii=False).encode("utf-8"))

@@ -1,25 +1,65 @@
 """A run to be killed: ``python kill_worker.py '<json options>'`` prints a JSON summary when it finishes.
 
-Not a test module: ``test_kill_resume.py`` starts it, SIGKILLs it at chosen moments and starts it again.
+Not a test module: ``test_kill_resume.py`` and ``test_money_safety.py`` start it, SIGKILL it at chosen
+moments and start it again. ``disk_full_at_run_end`` makes every file write fail (RLIMIT_FSIZE) from the
+moment the run ends until ``run()`` has raised, then runs the same manager again.
 """
 
 import json
+import resource
+import signal
 import sys
 
 import anthropic
 
-from batchnb import BatchManager
+from batchnb import BatchManager, StateError
+from batchnb.limits import ProviderLimits
+
+
+class DiskFull:
+    """Fills the "disk" once, when the run ends (just before its final snapshot)."""
+
+    def __init__(self) -> None:
+        self.limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+        self.filled = False
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG
+
+    def fill(self) -> None:
+        if not self.filled:
+            self.filled = True
+            resource.setrlimit(resource.RLIMIT_FSIZE, (1, self.limits[1]))
+
+    def free(self) -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, self.limits)
 
 
 def main() -> None:
     options = json.loads(sys.argv[1])
     client = anthropic.Anthropic(base_url=options.pop("base_url"), api_key="kill-test", max_retries=5)
     count = options.pop("count")
+    disk_full = options.pop("disk_full_at_run_end", False)
+    # a lost create is taken as never made once the list has not shown it for this long (tests: short)
+    limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5))
     manager = BatchManager(messages=[f"item {i}: say something" for i in range(count)], model="claude-haiku-4-5",
-                           client=client, max_tokens=64, **options)
+                           client=client, max_tokens=64, limits=limits, **options)
+    if disk_full:
+        disk = DiskFull()
+        manager.progress_model.when_run_ends(disk.fill)
+        try:
+            manager.run()
+            error = None
+        except StateError as exc:
+            error = str(exc)
+        disk.free()
+        again = [r.status for r in manager.run()]
+        print(json.dumps({"error": error, "again": again}))
+        return
     results = manager.run()
+    stats = manager.stats
     print(json.dumps({"statuses": [r.status for r in results], "indices": [r.index for r in results],
-                      "cost": manager.stats.cost, "budget_stop": manager.stats.budget_stop}))
+                      "reasons": [r.error.reason if r.error else None for r in results],
+                      "cost": stats.cost, "held": stats.held, "budget_stop": stats.budget_stop,
+                      "prefix": manager.manager_id.replace("-", "")[:16] + "-"}))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from batchnb import BatchManager
+from batchnb.limits import ProviderLimits
 from batchnb.sim import Faults, Simulator
 
 COUNT = 2_000
@@ -20,7 +21,8 @@ def test_a_run_survives_a_fifth_of_all_calls_failing_on_every_endpoint(tmp_path)
         client = sim.client(max_retries=10)
         manager = BatchManager(messages=[f"item {i}: one line please" for i in range(COUNT)], model="claude-haiku-4-5",
                                client=client, items_per_job=100, max_parallel_jobs=5, max_tokens=64, max_retries=3,
-                               state_path=tmp_path / "faults.state.json", poll_interval=0.02)
+                               state_path=tmp_path / "faults.state.json", poll_interval=0.02,
+                               limits=ProviderLimits(create_visible_within=0.3))  # a lost create: 0.3 s to be listed
         results = manager.run()
         counters = sim.counters
 

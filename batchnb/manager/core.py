@@ -1,26 +1,29 @@
 """``BatchManager``: many items -> many provider batches, in parallel, crash-safe, within a hard budget.
 
-Flow of one run: plan (slice items into jobs) -> schedule (reserve each job's worst case, at most
-``max_parallel_jobs`` workers) -> each worker drives one job: journal the intent, create the batch
-(creates are serialised, so at most one can be unaccounted for after a kill), record the ``batch_id``,
-poll, stream results into the results log -> job ended. Every change goes through the ``Recorder``.
+Flow of one run: plan (slice items into jobs) -> schedule (reserve each job's worst case in the state, at
+most ``max_parallel_jobs`` workers) -> each worker drives one job: journal the intent, create the batch
+(creates are serialised), record the ``batch_id``, poll, stream results into the results log -> job ended.
+A create whose outcome is unknown is reconciled (``reconcile.py``) until its batch is proven ours or proven
+never made; it is never simply tried again. Every change goes through the ``Recorder``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import os
 import threading
+import time
 import uuid
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 import anthropic
+import httpx2
 import pydantic
 
 from ..errors import InputError, JobTimeoutError, ProviderError, StateError
@@ -32,11 +35,12 @@ from ..pricing import default_table
 from ..progress import ConsoleView, Progress, ProgressModel
 from ..requests import RequestBuilder, RequestOptions
 from .budget import available, fit_prefix
-from .events import (BudgetStopped, CancelRequested, ItemsFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
-                     RunStarted, SubmitAbandoned, SubmitIntent, Submitted, event_from_record)
+from .events import (BudgetStopped, CancelRequested, CreateNotMade, CreateUncertain, ForeignBatch, ItemsFinished,
+                     JobCut, JobEnded, JobsPlanned, ReservationReleased, Reserved, RunEnded, RunStarted,
+                     SubmitAbandoned, SubmitIntent, Submitted, event_from_record)
 from .model import JobRecord, ManagerState
-from .plan import cost_items, slice_jobs
-from .reconcile import find_created_batch
+from .plan import check_budgetable, cost_items, slice_jobs
+from .reconcile import SCAN_MARGIN, find_created_batch, scan_from
 from .recorder import Recorder, utc_now
 from .results import raw_file_name, rebuild_result, write_processed
 from .state import StateStore
@@ -44,13 +48,14 @@ from .state import StateStore
 if TYPE_CHECKING:
     import pandas as pd
 
-#: After a create whose response was lost, wait this long (from the intent) before concluding that the
-#: provider never made the batch.
-RECONCILE_GRACE = 3.0
 #: Finished items recorded per event while a job's results stream in.
 RESULTS_CHUNK = 50
-#: Create attempts for one job before the run gives up on it (each failure is reconciled first).
+#: Create attempts for one job before the run gives up on it (refusals, and creates proven never made).
 MAX_CREATE_ATTEMPTS = 8
+#: Downloads of an ended batch's results before lines still missing are recorded as ``missing``.
+RESULT_FETCHES = 4
+#: A create answered by one of these statuses certainly made nothing; any other outcome is reconciled.
+_REFUSED_RETRYABLE = (429,)
 #: Consecutive failed polls of one batch before its job is given up (the SDK already retries each one).
 MAX_POLL_FAILURES = 20
 
@@ -89,7 +94,8 @@ class BatchManager:
                  poll_interval: float | None = None, max_retries: int = 0, max_tokens: int = 1024,
                  system: str | list[dict[str, Any]] | None = None,
                  response_model: type[pydantic.BaseModel] | None = None, enable_citations: bool = False,
-                 limits: ProviderLimits | None = None, **params: Any) -> None:
+                 limits: ProviderLimits | None = None, url_document_pages: int | None = None,
+                 **params: Any) -> None:
         _check_positive_int("items_per_job", items_per_job)
         _check_positive_int("max_parallel_jobs", max_parallel_jobs)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
@@ -97,6 +103,8 @@ class BatchManager:
         if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
                                      or not max_cost > 0):
             raise InputError(f"max_cost must be a positive number of USD (or None for no limit), got {max_cost!r}.")
+        if url_document_pages is not None:
+            _check_positive_int("url_document_pages", url_document_pages)
         if poll_interval is not None and not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
             raise InputError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
         self.options = RequestOptions(model=model, max_tokens=max_tokens, system=system, prompt=prompt,
@@ -116,7 +124,8 @@ class BatchManager:
         self._client = client
         self._items: list[Item] = load_items(messages, files, prompt, limits=self.limits)
         self._builder = RequestBuilder(self.options, limits=self.limits)
-        self._costings = cost_items(self._items, self._builder)
+        check_budgetable(self._items, url_document_pages=url_document_pages, budget=max_cost is not None)
+        self._costings = cost_items(self._items, self._builder, url_document_pages=url_document_pages)
         self._worst = [self._table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached)
                        for c in self._costings]
         self._store = StateStore(state_path) if state_path is not None else None
@@ -125,9 +134,9 @@ class BatchManager:
         self._progress = ProgressModel()
         self._stop = threading.Event()
         self._create_lock = threading.Lock()
-        self._promised = 0.0  # reserved by the scheduler, not yet journaled by a worker
-        self._run_lock = threading.Lock()
-        self._canceled: set[str] = set()  # batch ids this manager has asked the provider to cancel
+        self._run_lock = threading.Lock()  # a Lock, not an RLock: start() takes it, its thread releases it
+        self._session_lock = threading.RLock()  # opening and closing the state files (a run, or a cancel())
+        self._cancel_claims: set[int] = set()  # jobs whose cancel is being sent right now
         self._job_errors: dict[int, BaseException] = {}  # this run's jobs that could not be driven
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -174,17 +183,15 @@ class BatchManager:
 
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
         """
-        self._stop.clear()
-        self._show_progress(print_progress)
-        self._execute(print_progress and not self._panel_shown, retry=False)
+        self._claim_run()
+        self._execute(retry=False, show=print_progress)
         return self.results()
 
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
+        self._claim_run()
         failed = self._failed_indices()
-        self._stop.clear()
-        self._show_progress(print_progress)
-        self._execute(print_progress and not self._panel_shown, retry=True)
+        self._execute(retry=True, show=print_progress)
         results = self.results()
         return [results[i] for i in failed]
 
@@ -194,20 +201,29 @@ class BatchManager:
         ``wait()`` blocks until it is over (and raises what the run raised); ``done`` tells without blocking.
         ``retry=True`` runs ``retry_failed()`` instead (the panel's Retry button does that).
         """
-        if self._thread is not None and self._thread.is_alive():
+        self._claim_run()  # here, not in the thread: a cancel() right after start() must not be lost
+        try:
+            self._show_progress(show)
+            self._error = None
+
+            def target() -> None:
+                try:
+                    self._execute(retry=retry, show=False)
+                except BaseException as exc:  # kept for wait(); a background thread has nobody else to tell
+                    self._error = exc
+
+            self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self._run_lock.release()
+            raise
+
+    def _claim_run(self) -> None:
+        """Take the run lock before touching any run state, then clear the stop flag: a second ``run()``
+        while one is going must fail without undoing a ``cancel()``."""
+        if not self._run_lock.acquire(blocking=False):
             raise StateError("this manager is already running; wait() for it or cancel() it first.")
-        self._stop.clear()  # here, not in the thread: a cancel() right after start() must not be lost
-        self._show_progress(show)
-        self._error = None
-
-        def target() -> None:
-            try:
-                self._execute(False, retry=retry)
-            except BaseException as exc:  # kept for wait(); a background thread has nobody else to tell
-                self._error = exc
-
-        self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
-        self._thread.start()
+        self._stop.clear()
 
     def wait(self, timeout: float | None = None) -> list[ItemResult]:
         """Block until a ``start()``-ed run is over; its results, or the exception it raised."""
@@ -255,21 +271,52 @@ class BatchManager:
         return self._recorder.read(lambda s: [i for i, r in sorted(s.results.items()) if not r.ok])
 
     def cancel(self) -> None:
-        """Stop scheduling and cancel the provider batches in flight; the state stays resumable."""
-        with self._recorder.lock:  # with the workers' check in _drive: each batch is canceled exactly once
-            self._stop.set()
-            in_flight = [(j.index, j.batch_id) for j in self._state.jobs
-                         if j.status == "processing" and j.batch_id not in self._canceled]
-            self._canceled.update(batch_id for _, batch_id in in_flight)
-        if not in_flight:
-            return
-        self._recorder.emit(CancelRequested(at=utc_now(), jobs=[index for index, _ in in_flight]))
-        client = self.client
-        for _, batch_id in in_flight:
+        """Stop scheduling and cancel the provider batches in flight; the state stays resumable.
+
+        Works in every state: during a run, while it ends, and with no run at all (after a kernel restart or
+        a run that raised: the state file is opened just for this). Only batches proven ours are canceled:
+        a create still being reconciled has no batch to cancel yet, and its batch is collected by a later run.
+        """
+        self._stop.set()
+        with self._session():
+            self._cancel_jobs(None)
+
+    def _cancel_jobs(self, only: set[int] | None) -> None:
+        """Cancel the batches of the jobs in flight (``only`` these, if given), each exactly once."""
+        with self._recorder.lock:
+            targets = [(job.index, job.batch_id) for job in self._state.jobs
+                       if job.status == "processing" and job.batch_id and not job.cancel_requested
+                       and job.index not in self._cancel_claims and (only is None or job.index in only)]
+            self._cancel_claims.update(index for index, _ in targets)
+        accepted = []
+        try:
+            for index, batch_id in targets:
+                try:
+                    self.client.messages.batches.cancel(batch_id)  # type: ignore[arg-type]
+                    accepted.append(index)
+                except anthropic.APIError:
+                    pass  # unreachable, or already gone: a later cancel() tries again, a resume re-attaches
+            if accepted:
+                self._recorder.emit(CancelRequested(at=utc_now(), jobs=accepted))
+        finally:
+            with self._recorder.lock:
+                self._cancel_claims.difference_update(index for index, _ in targets)
+
+    @contextmanager
+    def _session(self) -> Iterator[None]:
+        """The state files open for appending: the run's own, or (no run going) opened just for the block."""
+        with self._session_lock:
+            store = self._store
+            if store is None or store.is_open:
+                yield
+                return
+            self._open_session()
             try:
-                client.messages.batches.cancel(batch_id)
-            except anthropic.APIError:
-                pass  # already ended, or unreachable: a resume re-attaches either way
+                yield
+            finally:
+                problem = self._close_session()
+            if problem is not None:
+                raise _write_error(store, problem)
 
     def results(self) -> list[ItemResult]:
         """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
@@ -396,56 +443,82 @@ class BatchManager:
 
     # ========================================================================================= running
 
-    def _execute(self, print_progress: bool, *, retry: bool) -> None:
-        if not self._run_lock.acquire(blocking=False):
-            raise StateError("this manager is already running; wait() for it or cancel() it first.")
+    def _execute(self, *, retry: bool, show: bool) -> None:
+        """The body of a run. The caller holds the run lock; it is released here whatever happens, and so
+        are the state files and their lock (a full disk included)."""
         try:
-            if self._store is not None:
-                self._store.acquire()
-        except BaseException:
-            self._run_lock.release()
-            raise
-        console = ConsoleView(self._progress) if print_progress else None
-        try:
-            self._job_errors = {}
-            if self._store is not None:
-                if self._store.signature() != self._loaded:  # changed on disk since we last read or wrote it
-                    self._recorder.state = self._load_or_new()
-                    self._progress.attach(self._recorder.state)
-                self._store.open_for_append()
-                self._recorder.snapshot_now()
-            if console is not None:
-                self._recorder.listeners.append(console)
-            if self.save_results_dir is not None:
-                self.save_results_dir.mkdir(parents=True, exist_ok=True)
-            self._recorder.emit(RunStarted(at=utc_now(), max_cost=self.max_cost))
-            if retry:
-                self._plan_retries(lambda result, attempts: True)
+            self._show_progress(show)
+            console = ConsoleView(self._progress) if show and not self._panel_shown else None
+            with self._session_lock:
+                self._open_session()
             try:
-                self._schedule()
-            except KeyboardInterrupt:
-                self.cancel()
+                self._run_body(retry, console)
+            except BaseException:
+                self._close_session(console)  # the first error is the one to report
                 raise
-            self._recorder.emit(RunEnded(at=utc_now()))
-            if self._job_errors:
-                first = next(iter(self._job_errors.values()))
-                raise ProviderError(f"{len(self._job_errors)} job(s) could not be run, e.g. job "
-                                    f"{next(iter(self._job_errors))}: {first}. Finished results are kept; "
-                                    "run() again once the cause is fixed.") from first
+            problem = self._close_session(console)
+            if problem is not None and self._store is not None:
+                raise _write_error(self._store, problem)
         finally:
+            self._run_lock.release()
+
+    def _open_session(self) -> None:
+        """Lock the state files, load what changed on disk since we last held them, open them for appending."""
+        store = self._store
+        if store is None:
+            return
+        store.acquire()
+        try:
+            if store.signature() != self._loaded:  # changed on disk since we last read or wrote it
+                self._recorder.state = self._load_or_new()
+                self._progress.attach(self._recorder.state)
+            store.open_for_append()
+            self._recorder.snapshot_now()
+        except BaseException:
+            store.release()
+            raise
+
+    def _close_session(self, console: ConsoleView | None = None) -> OSError | None:
+        """Write the final snapshot, close the files and release every lock; never raises (a write that
+        fails, e.g. on a full disk, is returned: what is on disk stays consistent and resumes)."""
+        with self._session_lock:
+            problem: OSError | None = None
             try:
                 self._recorder.snapshot_now()
-            finally:
-                if console is not None and console in self._recorder.listeners:
-                    self._recorder.listeners.remove(console)
-                    console.close()
-                if self._store is not None:
-                    self._store.release()
-                    self._loaded = self._store.signature()  # what we wrote is what we hold
-                self._run_lock.release()
+            except StateError as exc:
+                problem = exc.__cause__ if isinstance(exc.__cause__, OSError) else OSError(str(exc))
+            if console is not None and console in self._recorder.listeners:
+                self._recorder.listeners.remove(console)
+                console.close()
+            if self._store is not None:
+                problem = self._store.release() or problem
+                self._loaded = self._store.signature()  # what we wrote is what we hold
+            return problem
+
+    def _run_body(self, retry: bool, console: ConsoleView | None) -> None:
+        self._job_errors = {}
+        if console is not None:
+            self._recorder.listeners.append(console)
+        if self.save_results_dir is not None:
+            self.save_results_dir.mkdir(parents=True, exist_ok=True)
+        self._recorder.emit(RunStarted(at=utc_now(), max_cost=self.max_cost))
+        if retry:
+            self._plan_retries(lambda result, attempts: True)
+        try:
+            self._schedule()
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+        self._recorder.emit(RunEnded(at=utc_now()))
+        if self._job_errors:
+            first = next(iter(self._job_errors.values()))
+            raise ProviderError(f"{len(self._job_errors)} job(s) could not be run, e.g. job "
+                                f"{next(iter(self._job_errors))}: {first}. Finished results are kept; "
+                                "run() again once the cause is fixed.") from first
 
     def _schedule(self) -> None:
         running: dict[Future[None], int] = {}
+        fatal: BaseException | None = None
         with ThreadPoolExecutor(max_workers=self.max_parallel_jobs, thread_name_prefix="batchnb-job") as pool:
             try:
                 while True:
@@ -453,11 +526,12 @@ class BatchManager:
                         job = self._next_job(set(running.values()))
                         if job is None:
                             break
-                        reservation = self._reserve(job, in_flight=len(running))
-                        if reservation is None:
+                        if not self._reserve(job, in_flight=len(running)):
                             break
-                        running[pool.submit(self._drive, job.index, reservation)] = job.index
+                        running[pool.submit(self._drive, job.index)] = job.index
                     if not running:
+                        if fatal is not None:
+                            raise fatal
                         if not self._stop.is_set() and self._state.budget_stop is None and self._plan_retries(
                                 self._auto_retryable):
                             continue
@@ -466,7 +540,10 @@ class BatchManager:
                     for future in done:
                         index = running.pop(future)
                         error = future.exception()
-                        if error is not None:
+                        if isinstance(error, StateError):  # the state cannot be written: stop everything
+                            self._stop.set()
+                            fatal = fatal or error
+                        elif error is not None:
                             self._fail_job(index, error)
             except BaseException:
                 self._stop.set()
@@ -478,28 +555,30 @@ class BatchManager:
                 return job
         return None
 
-    def _reserve(self, job: JobRecord, *, in_flight: int) -> float | None:
-        """The job's reservation, cutting it to what fits; ``None`` = not now (wait, or budget stop)."""
-        if job.status != "pending":  # submitted (or intended) before a restart: already reserved
-            return job.reservation
-        if self.max_cost is None:
-            return 0.0  # no budget to hold (and perhaps no price: an unknown model's worst case is None)
+    def _reserve(self, job: JobRecord, *, in_flight: int) -> bool:
+        """Reserve the job's worst case in the state, cutting the job to what fits; ``False`` = not now
+        (wait for running jobs to release theirs, or the budget stopped the run)."""
+        if job.status != "pending":  # reserved, submitting or submitted before: already counted in the state
+            return True
         with self._recorder.lock:
+            if self.max_cost is None:  # no budget to hold (and perhaps no price: the worst case is None)
+                self._recorder.emit(Reserved(job=job.index, reservation=0.0))
+                return True
             state = self._state
-            room = available(self.max_cost, state.total_cost, state.reserved + self._promised)
-            fit = fit_prefix([self._worst[i] for i in job.items], room)
+            room = available(self.max_cost, state.total_cost + state.held, state.reserved)
+            fit = fit_prefix([self._worst[i] for i in job.items], room)  # type: ignore[misc]
             if fit.count < len(job.items):
                 if in_flight:
-                    return None  # reservations will be released as running jobs end
+                    return False  # reservations will be released as running jobs end
                 if fit.count == 0:
                     self._recorder.emit(BudgetStopped(reason=(
                         f"max_cost ${self.max_cost:.2f} reached: ${state.total_cost:.4f} spent, the next item's worst "
                         f"case is ${self._worst[job.items[0]]:.4f}; {state.counts['pending']} items not submitted. "
                         "Raise max_cost and run() again to continue.")))
-                    return None
+                    return False
                 self._recorder.emit(JobCut(job=job.index, keep=fit.count, moved_to=len(state.jobs)))
-            self._promised += fit.reservation
-            return fit.reservation
+            self._recorder.emit(Reserved(job=job.index, reservation=fit.reservation))
+            return True
 
     def _plan_retries(self, wanted: Any) -> bool:
         """Plan new jobs for failed items that ``wanted(result, attempts)`` accepts."""
@@ -531,18 +610,13 @@ class BatchManager:
 
     # ================================================================================== one job (worker)
 
-    def _drive(self, index: int, reservation: float) -> None:
+    def _drive(self, index: int) -> None:
         job = self._state.jobs[index]
-        batch_job = self._attach(job) if job.batch_id is not None else self._submit(job, reservation)
+        batch_job = self._attach(job) if job.batch_id is not None else self._submit(job)
         if batch_job is None:
             return
-        with self._recorder.lock:
-            cancel_it = self._stop.is_set() and batch_job.batch_id not in self._canceled
-            if cancel_it:
-                self._canceled.add(batch_job.batch_id)
-        if cancel_it:  # created while cancel() ran: it did not see this batch
-            self._cancel_quietly(batch_job)
-        if self._stop.is_set():
+        if self._stop.is_set():  # created while cancel() ran (it did not see this batch), or resumed after one
+            self._cancel_jobs({index})
             return
         if not self._wait(batch_job):
             return
@@ -551,83 +625,115 @@ class BatchManager:
     def _batch_job(self, job: JobRecord, batch_id: str) -> BatchJob:
         raw_dir = self.save_results_dir / "raw" if self.save_results_dir is not None else None
         return BatchJob(self.client, batch_id, self._state.custom_ids(job), self.options, raw_results_dir=raw_dir,
-                        raw_name=raw_file_name(job.index), stop_event=self._stop)
+                        raw_name=raw_file_name(job.index), stop_event=self._stop, price_day=_price_day(job))
 
     def _attach(self, job: JobRecord) -> BatchJob:
         return self._batch_job(job, job.batch_id)  # type: ignore[arg-type]
 
-    def _submit(self, job: JobRecord, reservation: float) -> BatchJob | None:
-        """At most once: journal the intent, create, record the id; reconcile whenever the outcome is unknown."""
+    def _submit(self, job: JobRecord) -> BatchJob | None:
+        """At most once: journal the intent, create, record the id; an unknown outcome is reconciled."""
         with self._create_lock:
             try:
-                if self._stop.is_set():
-                    return None
-                claimed = self._recorder.read(lambda s: {j.batch_id for j in s.jobs if j.batch_id})
-                if job.status == "submitting":  # intent journaled by a process that died: did the create happen?
-                    found = self._reconcile(job, claimed)
-                    if found is not None:
-                        return found
-                requests = [self._builder.request(self._items[i], cid) for cid, i in self._state.custom_ids(job).items()]
-                self._recorder.emit(SubmitIntent(job=job.index, at=utc_now(), reservation=reservation,
-                                                 requests=len(requests)), durable=True)
-            finally:
-                with self._recorder.lock:
-                    self._promised -= reservation
-            return self._create(job, requests, claimed)
+                if job.in_doubt:  # a process died between the intent and the recorded id: did the create happen?
+                    found = self._settle(job, "the process stopped during a create")
+                    if found is not _NOT_CREATED:
+                        return found  # type: ignore[return-value]
+                    requests = self._requests(job)
+                else:
+                    requests = self._requests(job)
+                    if self._stop.is_set():
+                        self._recorder.emit(ReservationReleased(job=job.index))
+                        return None
+                    self._recorder.emit(SubmitIntent(job=job.index, at=utc_now(), reservation=job.reservation,
+                                                     requests=len(requests), scan_from=self._scan_from()),
+                                        durable=True)
+            except BaseException:
+                if job.status == "reserved":
+                    self._recorder.emit(ReservationReleased(job=job.index))
+                raise
+            return self._create(job, requests)
 
-    def _create(self, job: JobRecord, requests: list[Any], claimed: set[str]) -> BatchJob | None:
+    def _requests(self, job: JobRecord) -> list[Any]:
+        return [self._builder.request(self._items[i], cid) for cid, i in self._state.custom_ids(job).items()]
+
+    def _scan_from(self) -> str | None:
+        """Where a reconciliation of the coming create may stop looking, on the provider's clock."""
+        bound = scan_from(self._state.newest_batch_created)
+        if bound is None:  # no batch of ours yet: the provider's newest batch is a watermark
+            try:
+                listed = self.client.messages.batches.list(limit=1).data
+            except anthropic.APIError:
+                return None  # a reconciliation would then read the whole list: slower, still correct
+            bound = listed[0].created_at - SCAN_MARGIN if listed else None
+        return _format_time(bound) if bound is not None else None
+
+    def _create(self, job: JobRecord, requests: list[Any]) -> BatchJob | None:
         client = self.client.with_options(max_retries=0)  # a blind SDK retry of create could submit twice
         delay, last_error = 0.5, None
-        for attempt in itertools.count(1):
-            if attempt > MAX_CREATE_ATTEMPTS:
-                self._recorder.emit(SubmitAbandoned(job=job.index, reason=f"create failed {MAX_CREATE_ATTEMPTS} times"))
-                raise ProviderError(f"job {job.index}: creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row "
-                                    f"(last: {last_error})")
+        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            if attempt > 1:
+                self._sleep(delay)
+                delay = min(delay * 2, 30.0)
+                if self._stop.is_set():  # certainly not created (the last attempt was refused or proven void)
+                    self._recorder.emit(SubmitAbandoned(job=job.index, reason="canceled before the batch was created"))
+                    return None
             try:
                 batch = create_batch(client, requests)
-            except anthropic.RateLimitError as exc:  # refused: certainly not created
+            except anthropic.APIError as exc:
                 last_error = exc
-                self._sleep(_retry_after(exc, delay))
-            except anthropic.APIStatusError as exc:
-                if exc.status_code < 500:  # refused for good (400, 401, 403, 413, ...)
+                if isinstance(exc, anthropic.APIStatusError) and exc.status_code in _REFUSED_RETRYABLE:
+                    delay = _retry_after(exc, delay)  # refused: certainly not created
+                    continue
+                if isinstance(exc, anthropic.APIStatusError) and exc.status_code < 500 and exc.status_code not in (
+                        408, 409):  # refused for good (400, 401, 403, 413, ...)
                     self._recorder.emit(SubmitAbandoned(job=job.index, reason=f"HTTP {exc.status_code}: {exc.message}"))
                     raise ProviderError(f"job {job.index}: the provider refused the batch (HTTP {exc.status_code}): "
                                         f"{exc.message}") from exc
-                last_error = exc
-                found = self._reconcile(job, claimed)  # a 5xx may still have created it
-                if found is not None:
-                    return found
-                self._sleep(delay)
-            except anthropic.APIError as exc:  # connection dropped or timed out: unknown outcome
-                last_error = exc
-                found = self._reconcile(job, claimed)
-                if found is not None:
-                    return found
-                self._sleep(delay)
+                if _never_sent(exc):
+                    continue
+                found = self._settle(job, _describe(exc))  # a 5xx, a timeout, a lost answer: it may exist
+                if found is not _NOT_CREATED:
+                    return found  # type: ignore[return-value]
             else:
-                self._recorder.emit(Submitted(job=job.index, batch_id=batch.id, at=utc_now()), durable=True)
+                self._recorder.emit(Submitted(job=job.index, batch_id=batch.id, at=utc_now(),
+                                              created_at=_format_time(batch.created_at)), durable=True)
                 return self._batch_job(job, batch.id)
-            if self._stop.is_set():
-                self._recorder.emit(SubmitAbandoned(job=job.index, reason="canceled before the batch was created"))
-                return None
-            delay = min(delay * 2, 30.0)
+        self._recorder.emit(SubmitAbandoned(job=job.index, reason=f"create failed {MAX_CREATE_ATTEMPTS} times"))
+        raise ProviderError(f"job {job.index}: creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row "
+                            f"(last: {last_error})")
 
-    def _reconcile(self, job: JobRecord, claimed: set[str]) -> BatchJob | None:
-        """Look for the batch a lost create made; attach to it if found (confirmed when results arrive)."""
-        intent = _parse_time(job.submit_intent_at)
-        while True:
+    def _settle(self, job: JobRecord, reason: str) -> BatchJob | None | object:
+        """Wait until an uncertain create is settled: its batch proven ours (attached), or proven never
+        made (``_NOT_CREATED``). ``None`` if the run is stopped first: the job stays in doubt, reserved."""
+        since = time.monotonic()
+        if not job.reconciling:
+            self._recorder.emit(CreateUncertain(job=job.index, at=utc_now(), reason=reason), durable=True)
+        window = self.limits.create_visible_within
+        pause = min(max(window / 20, 0.05), 5.0)
+        lower = _parse_time(job.scan_from) if job.scan_from else None
+        custom_ids = self._state.custom_ids(job)
+        while not self._stop.is_set():
+            started = time.monotonic()
+            skip = self._recorder.read(lambda s: s.claimed_batches() | s.foreign_batches)
             try:
-                found = find_created_batch(self.client, intent_at=intent, requests=len(job.items), claimed=claimed)
-            except anthropic.APIError:
-                found = None
-            if found is not None:
-                self._recorder.emit(Submitted(job=job.index, batch_id=found.id, at=utc_now(), reconciled=True),
-                                    durable=True)
-                return self._batch_job(job, found.id)
-            waited = (datetime.now(intent.tzinfo) - intent).total_seconds()
-            if waited >= RECONCILE_GRACE or self._stop.is_set():
-                return None
-            self._sleep(min(0.5, RECONCILE_GRACE - waited))
+                verdict = find_created_batch(self.client, requests=len(job.items), custom_ids=custom_ids,
+                                             nonce=self._state.custom_id_prefix, lower_bound=lower, skip=skip)
+            except (anthropic.APIError, ProviderError):
+                verdict = None  # the list is failing: nothing learned, keep waiting
+            if verdict is not None:
+                for batch_id in verdict.foreign:
+                    self._recorder.emit(ForeignBatch(batch_id=batch_id))
+                if verdict.batch is not None:
+                    batch = verdict.batch
+                    self._recorder.emit(Submitted(job=job.index, batch_id=batch.id, at=utc_now(), reconciled=True,
+                                                  created_at=_format_time(batch.created_at)), durable=True)
+                    return self._batch_job(job, batch.id)
+                if verdict.clear and started - since >= window:
+                    self._recorder.emit(CreateNotMade(job=job.index, reason=(
+                        f"no batch of ours in the provider's list {window:g} s after: {reason}")))
+                    return _NOT_CREATED
+            self._sleep(pause)
+        return None
 
     def _wait(self, batch_job: BatchJob) -> bool:
         """Poll until the batch ends; ``False`` if the run was stopped first."""
@@ -647,50 +753,63 @@ class BatchManager:
 
     def _collect(self, job: JobRecord, batch_job: BatchJob) -> None:
         """Record results as they stream in, a chunk at a time (a kill mid-stream loses nothing: the rest
-        is fetched again on resume and what was recorded is skipped)."""
+        is fetched again on resume and what was recorded is skipped).
+
+        The batch is ours (its id came from our create, or its results proved it), so an empty or short
+        results body is downloaded again, never a reason to resubmit. Lines still missing after
+        ``RESULT_FETCHES`` downloads are recorded as ``missing``, and their worst case stays held against
+        the budget: the provider may have billed them.
+        """
         done = set(job.outcomes)
-        matched, chunk, missing = 0, [], []
-        for result in batch_job.iter_results():  # provider lines first; ours without a line come last
-            if result.index in done:
-                continue
-            if result.error is not None and result.error.reason == "missing":
-                missing.append(result)
-                continue
-            chunk.append(result)
-            matched += 1
-            if len(chunk) == RESULTS_CHUNK:
-                self._recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk), completed_at=utc_now()))
-                chunk = []
-        if missing and not matched and not done:
-            # none of our custom_ids is in this batch: a reconciled match that was someone else's batch
-            self._recorder.emit(SubmitAbandoned(job=job.index, reason=f"batch {batch_job.batch_id} is not ours"))
-            return
-        if chunk or missing:
-            self._recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk + missing), completed_at=utc_now()))
+        missing: list[ItemResult] = []
+        for fetch in range(RESULT_FETCHES):
+            if fetch:
+                self._sleep(0.5 * 4 ** (fetch - 1))
+                if self._stop.is_set():
+                    return  # the job keeps its batch id: the next run fetches what is missing
+            missing, chunk, complete = [], [], False
+            try:
+                for result in batch_job.iter_results():  # provider lines first; ours without a line come last
+                    if result.index in done:
+                        continue
+                    if result.error is not None and result.error.reason == "missing":
+                        missing.append(result)
+                        continue
+                    chunk.append(result)
+                    done.add(result.index)
+                    if len(chunk) == RESULTS_CHUNK:
+                        self._recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk), completed_at=utc_now()))
+                        chunk = []
+                complete = True
+            except ProviderError:
+                if fetch == RESULT_FETCHES - 1:
+                    raise  # the job keeps its batch id: the next run fetches the rest
+            finally:
+                if chunk:
+                    self._recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk), completed_at=utc_now()))
+            if complete and not missing:
+                break
+        held = sum(self._worst[r.index] or 0.0 for r in missing)
+        if missing:
+            self._recorder.emit(ItemsFinished(job=job.index, results=tuple(missing), completed_at=utc_now()))
         if self.save_results_dir is not None:
             write_processed(self.save_results_dir, job.index, job.items, self._state.results)
-        self._recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed"))
+        self._recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
 
     def _fail_job(self, index: int, error: BaseException) -> None:
         """A job's worker raised: not scheduled again in this run; ``run()`` raises once the others are done.
 
         The job keeps its state: one never submitted stays pending (with the refusal in its message), one
-        submitted keeps its ``batch_id`` and is re-attached by the next run, never resubmitted blindly.
+        submitted keeps its ``batch_id`` and is re-attached by the next run, one in doubt is reconciled by
+        the next run; none is resubmitted blindly.
         """
         self._job_errors[index] = error
-
-    def _cancel_quietly(self, batch_job: BatchJob) -> None:
-        try:
-            batch_job.cancel()
-        except ProviderError:
-            pass
 
     def _sleep(self, seconds: float) -> None:
         self._stop.wait(seconds)
 
     def _cost_function(self, job: JobRecord) -> Any:
-        table, model = self._table, self.options.model
-        day = _parse_time(job.started_at).date() if job.started_at else date.today()
+        table, model, day = self._table, self.options.model, _price_day(job) or date.today()
         return lambda usage: table.cost(model, usage, on=day)
 
     def __repr__(self) -> str:
@@ -712,3 +831,36 @@ def _retry_after(exc: anthropic.APIStatusError, default: float) -> float:
 def _parse_time(text: str | None) -> datetime:
     assert text is not None
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _format_time(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def _price_day(job: JobRecord) -> date | None:
+    """The one rule for which day's prices apply to a job, live and on rebuild: the day the provider
+    created its batch (its ``created_at``); ``started_at`` only for states written before that was kept."""
+    moment = job.batch_created_at or job.started_at
+    return _parse_time(moment).date() if moment else None
+
+
+def _never_sent(exc: anthropic.APIError) -> bool:
+    """A connection that could not even be opened carried no request: certainly nothing was created."""
+    return isinstance(exc, anthropic.APIConnectionError) and isinstance(
+        exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout))
+
+
+def _describe(exc: anthropic.APIError) -> str:
+    if isinstance(exc, anthropic.APIStatusError):
+        return f"create answered HTTP {exc.status_code}"
+    return f"create got no answer ({type(exc).__name__})"
+
+
+def _write_error(store: StateStore, problem: OSError) -> StateError:
+    return StateError(f"could not write the state at {store.path} ({problem.strerror or problem}). Every lock "
+                      "was released and the files on disk are consistent: free space or fix permissions, then "
+                      "run() again to resume.")
+
+
+#: Returned by ``_settle`` when the provider provably made no batch.
+_NOT_CREATED = object()

@@ -47,28 +47,84 @@ class JobCut(Event):
 
 
 @dataclass(frozen=True)
+class Reserved(Event):
+    """The scheduler set a job's worst case aside; it counts against ``max_cost`` from now on."""
+
+    kind: ClassVar[str] = "reserved"
+    job: int
+    reservation: float
+
+
+@dataclass(frozen=True)
+class ReservationReleased(Event):
+    """A reserved job was not submitted after all (the run stopped first): back to pending."""
+
+    kind: ClassVar[str] = "reservation_released"
+    job: int
+
+
+@dataclass(frozen=True)
 class SubmitIntent(Event):
-    """Journaled (and fsynced) *before* ``batches.create``, with the budget it reserves."""
+    """Journaled (and fsynced) *before* ``batches.create``, with the budget it reserves.
+
+    ``scan_from`` is the provider's own ``created_at`` below which no batch of this create can be listed
+    (the newest batch known before the intent, minus a margin): reconciliation never compares our clock
+    with the provider's.
+    """
 
     kind: ClassVar[str] = "submit_intent"
     job: int
     at: str
     reservation: float
     requests: int
+    scan_from: str | None = None
+
+
+@dataclass(frozen=True)
+class CreateUncertain(Event):
+    """A create may or may not have made a batch (lost response, 5xx, gateway timeout): reconciling."""
+
+    kind: ClassVar[str] = "create_uncertain"
+    job: int
+    at: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class CreateNotMade(Event):
+    """Reconciliation proved the uncertain create made no batch; the create may be tried again."""
+
+    kind: ClassVar[str] = "create_not_made"
+    job: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class ForeignBatch(Event):
+    """A listed batch proved, by its results, not to be ours: never adopted, canceled or checked again."""
+
+    kind: ClassVar[str] = "foreign_batch"
+    batch_id: str
 
 
 @dataclass(frozen=True)
 class Submitted(Event):
+    """The job's batch exists: its id came from our create response, or its results proved it ours.
+
+    ``created_at`` is the provider's timestamp of the batch: it decides the price day, live and on rebuild.
+    """
+
     kind: ClassVar[str] = "submitted"
     job: int
     batch_id: str
     at: str
     reconciled: bool = False
+    created_at: str | None = None
 
 
 @dataclass(frozen=True)
 class SubmitAbandoned(Event):
-    """The create certainly did not happen (refused, or not found when reconciled): back to pending."""
+    """The create certainly did not happen (refused for good): back to pending, reservation released."""
 
     kind: ClassVar[str] = "submit_abandoned"
     job: int
@@ -95,6 +151,7 @@ class JobEnded(Event):
     at: str
     status: str  # completed | failed
     message: str = ""
+    held: float = 0.0  # worst case kept against the budget for result lines the provider never returned
 
 
 @dataclass(frozen=True)
@@ -105,6 +162,8 @@ class BudgetStopped(Event):
 
 @dataclass(frozen=True)
 class CancelRequested(Event):
+    """The provider accepted a cancel for these jobs' batches (each batch is canceled once)."""
+
     kind: ClassVar[str] = "cancel_requested"
     at: str
     jobs: list[int]
@@ -117,7 +176,8 @@ class RunEnded(Event):
 
 
 JOURNALED: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (RunStarted, JobsPlanned, JobCut, SubmitIntent, Submitted, SubmitAbandoned, JobEnded,
+    cls.kind: cls for cls in (RunStarted, JobsPlanned, JobCut, Reserved, ReservationReleased, SubmitIntent,
+                              CreateUncertain, CreateNotMade, ForeignBatch, Submitted, SubmitAbandoned, JobEnded,
                               BudgetStopped, CancelRequested, RunEnded)
 }
 

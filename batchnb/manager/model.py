@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from ..parsing import ItemError, ItemResult
-from .events import (BudgetStopped, CancelRequested, Event, ItemsFinished, JobCut, JobEnded, JobsPlanned, RunEnded,
-                     RunStarted, SubmitAbandoned, SubmitIntent, Submitted)
+from .events import (BudgetStopped, CancelRequested, CreateNotMade, CreateUncertain, Event, ForeignBatch, ItemsFinished,
+                     JobCut, JobEnded, JobsPlanned, ReservationReleased, Reserved, RunEnded, RunStarted,
+                     SubmitAbandoned, SubmitIntent, Submitted)
 
 STATE_FORMAT = "batchnb-state/1"
 ITEM_STATES = ("pending", "processing", "succeeded", "failed")
@@ -34,7 +36,7 @@ class JobRecord:
     index: int
     attempt: int
     items: list[int]
-    status: str = "pending"  # pending | submitting | processing | completed | failed
+    status: str = "pending"  # pending | reserved | submitting | processing | completed | failed
     batch_id: str | None = None
     reservation: float = 0.0
     submit_intent_at: str | None = None
@@ -42,6 +44,11 @@ class JobRecord:
     completed_at: str | None = None
     message: str = ""
     outcomes: dict[int, Outcome] = field(default_factory=dict)
+    batch_created_at: str | None = None  # the provider's created_at: the day whose prices apply
+    scan_from: str | None = None  # provider time below which reconciliation need not look
+    reconciling: bool = False  # a create's outcome is unknown: looking for its batch, never re-creating
+    cancel_requested: bool = False  # the provider accepted a cancel of this job's batch
+    held: float = 0.0  # worst case kept as spent for result lines the provider never returned
 
     @property
     def job_cost(self) -> float:
@@ -53,8 +60,13 @@ class JobRecord:
 
     @property
     def holds_reservation(self) -> bool:
-        """A job between its submit intent and its end keeps its worst case reserved."""
-        return self.status in ("submitting", "processing")
+        """A job from the scheduler's reservation to its end keeps its worst case reserved."""
+        return self.status in ("reserved", "submitting", "processing")
+
+    @property
+    def in_doubt(self) -> bool:
+        """Its create may have made a batch we do not know the id of (lost response, or a kill mid-create)."""
+        return self.status == "submitting"
 
 
 @dataclass
@@ -79,6 +91,8 @@ class ManagerState:
     journal_seq: int = 0
     total_cost: float = 0.0
     results: dict[int, ItemResult] = field(default_factory=dict)
+    foreign_batches: set[str] = field(default_factory=set)  # listed batches proven not ours by their results
+    newest_batch_created: datetime | None = None  # the provider's created_at of our newest batch
     item_job: list[int] = field(default_factory=list)
     item_status: list[str] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
@@ -98,6 +112,19 @@ class ManagerState:
     @property
     def reserved(self) -> float:
         return sum(job.reservation for job in self.jobs if job.holds_reservation)
+
+    @property
+    def held(self) -> float:
+        """Worst cases of results the provider never returned: perhaps billed, so counted as spent."""
+        return sum(job.held for job in self.jobs)
+
+    @property
+    def committed(self) -> float:
+        """What ``max_cost`` is checked against: spent, plus reserved, plus held."""
+        return self.total_cost + self.reserved + self.held
+
+    def claimed_batches(self) -> set[str]:
+        return {job.batch_id for job in self.jobs if job.batch_id}
 
     def job(self, index: int) -> JobRecord:
         return self.jobs[index]
@@ -123,6 +150,18 @@ class ManagerState:
     def _on_run_started(self, event: RunStarted) -> None:
         self.max_cost = event.max_cost
         self.budget_stop = None
+        for job in self.jobs:  # reserved by a run that died before its submit intent: nothing was sent
+            if job.status == "reserved":
+                job.status, job.reservation = "pending", 0.0
+
+    def _on_reserved(self, event: Reserved) -> None:
+        job = self.jobs[event.job]
+        job.status, job.reservation = "reserved", event.reservation
+
+    def _on_reservation_released(self, event: ReservationReleased) -> None:
+        job = self.jobs[event.job]
+        if job.status == "reserved":
+            job.status, job.reservation = "pending", 0.0
 
     def _on_jobs_planned(self, event: JobsPlanned) -> None:
         for index, attempt, items in event.jobs:
@@ -145,17 +184,36 @@ class ManagerState:
     def _on_submit_intent(self, event: SubmitIntent) -> None:
         job = self.jobs[event.job]
         job.status, job.submit_intent_at, job.reservation = "submitting", event.at, event.reservation
+        job.scan_from = event.scan_from
+
+    def _on_create_uncertain(self, event: CreateUncertain) -> None:
+        self.jobs[event.job].reconciling = True
+
+    def _on_create_not_made(self, event: CreateNotMade) -> None:
+        self.jobs[event.job].reconciling = False
+
+    def _on_foreign_batch(self, event: ForeignBatch) -> None:
+        self.foreign_batches.add(event.batch_id)
 
     def _on_submitted(self, event: Submitted) -> None:
         job = self.jobs[event.job]
         job.status, job.batch_id, job.started_at = "processing", event.batch_id, event.at
+        job.batch_created_at, job.reconciling = event.created_at, False
+        self._note_created(event.created_at)
         for item in job.items:
             if item not in job.outcomes and self.item_job[item] == job.index:
                 self._set_item(item, "processing")
 
+    def _note_created(self, created_at: str | None) -> None:
+        if created_at:
+            moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+            if self.newest_batch_created is None or moment > self.newest_batch_created:
+                self.newest_batch_created = moment
+
     def _on_submit_abandoned(self, event: SubmitAbandoned) -> None:
         job = self.jobs[event.job]
         job.status, job.submit_intent_at, job.batch_id, job.message = "pending", None, None, event.reason
+        job.reservation, job.reconciling = 0.0, False
 
     def _on_items_finished(self, event: ItemsFinished) -> None:
         job = self.jobs[event.job]
@@ -171,13 +229,14 @@ class ManagerState:
 
     def _on_job_ended(self, event: JobEnded) -> None:
         job = self.jobs[event.job]
-        job.status, job.completed_at, job.message = event.status, event.at, event.message
+        job.status, job.completed_at, job.message, job.held = event.status, event.at, event.message, event.held
 
     def _on_budget_stopped(self, event: BudgetStopped) -> None:
         self.budget_stop = event.reason
 
     def _on_cancel_requested(self, event: CancelRequested) -> None:
-        pass  # the jobs keep their batch ids: a resume re-attaches and collects what was paid for
+        for index in event.jobs:  # the jobs keep their batch ids: a resume re-attaches and collects them
+            self.jobs[index].cancel_requested = True
 
     def _on_run_ended(self, event: RunEnded) -> None:
         pass
@@ -202,6 +261,8 @@ class ManagerState:
             "jobs": [self._job_snapshot(job) for job in self.jobs],
             "total_cost": self.total_cost,
             "reserved": self.reserved,
+            "held": self.held,
+            "foreign_batches": sorted(self.foreign_batches),
             "budget_stop": self.budget_stop,
             "journal_seq": self.journal_seq,
             "last_updated": self.last_updated,
@@ -224,7 +285,8 @@ class ManagerState:
         return {"index": job.index, "batch_id": job.batch_id, "status": job.status, "attempt": job.attempt,
                 "reservation": job.reservation, "submit_intent_at": job.submit_intent_at, "items": items,
                 "job_cost": job.job_cost, "started_at": job.started_at, "completed_at": job.completed_at,
-                "message": job.message}
+                "message": job.message, "batch_created_at": job.batch_created_at, "scan_from": job.scan_from,
+                "reconciling": job.reconciling, "cancel_requested": job.cancel_requested, "held": job.held}
 
     @classmethod
     def from_snapshot(cls, data: dict[str, Any], contents: list[Any], digests: dict[int, str]) -> "ManagerState":
@@ -235,14 +297,18 @@ class ManagerState:
                     items_per_job=data["items_per_job"], max_cost=data["max_cost"],
                     save_results_dir=data["save_results_dir"], batch_kwargs=data["batch_kwargs"],
                     contents=contents, digests=digests, budget_stop=data.get("budget_stop"), journal_seq=data["journal_seq"],
-                    last_updated=data["last_updated"])
+                    last_updated=data["last_updated"], foreign_batches=set(data.get("foreign_batches", ())))
         for raw in data["jobs"]:
             job = JobRecord(index=raw["index"], attempt=raw["attempt"],
                             items=[i["original_index"] for i in raw["items"]], status=raw["status"],
                             batch_id=raw["batch_id"], reservation=raw["reservation"],
                             submit_intent_at=raw["submit_intent_at"], started_at=raw["started_at"],
-                            completed_at=raw["completed_at"], message=raw.get("message", ""))
+                            completed_at=raw["completed_at"], message=raw.get("message", ""),
+                            batch_created_at=raw.get("batch_created_at"), scan_from=raw.get("scan_from"),
+                            reconciling=raw.get("reconciling", False),
+                            cancel_requested=raw.get("cancel_requested", False), held=raw.get("held", 0.0))
             state.jobs.append(job)
+            state._note_created(job.batch_created_at)
             for item in job.items:
                 state.item_job[item] = job.index
                 if job.status == "processing":

@@ -1,8 +1,11 @@
-"""Slicing: items -> jobs, by ``items_per_job`` and by the provider's per-batch limits.
+"""Slicing: items -> jobs, by ``items_per_job`` and by the provider's per-batch limits; and what each item
+may cost, for the budget.
 
 The plan depends only on the inputs and the options, so a resumed run plans the same jobs. Sizes are
 estimated from item metadata (no file is read here): messages by their JSON size, files by their size
-(base64 adds a third), plus the per-run overhead of the prompt, system text and schema.
+(base64 adds a third), plus the per-run overhead of the prompt, system text and schema. Token estimates
+come from what validation found in each item (``Item.text_bytes``, ``pdf_pages``, ``images``,
+``unknown_documents``), so nothing is parsed twice.
 """
 
 from __future__ import annotations
@@ -11,9 +14,10 @@ import math
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..errors import InputError
 from ..inputs import Item
 from ..limits import ProviderLimits
-from ..pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS
+from ..pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS
 from ..requests import RequestBuilder
 
 @dataclass(frozen=True)
@@ -26,15 +30,44 @@ class ItemCosting:
     cached: bool         # uses prompt caching: input may be billed at a cache-write rate
 
 
-def cost_items(items: Sequence[Item], builder: RequestBuilder) -> list[ItemCosting]:
-    """Size and token estimates for every item, from metadata plus the run's fixed overhead."""
+def check_budgetable(items: Sequence[Item], *, url_document_pages: int | None, budget: bool) -> None:
+    """Refuse, before anything is sent, a budget that cannot be enforced because a document's size is unknown.
+
+    A document given by URL or by file id is fetched by the provider, so its pages cannot be counted here;
+    with a budget, the user must bound them. Without a budget there is nothing to enforce.
+    """
+    if not budget or url_document_pages is not None:
+        return
+    for item in items:
+        if item.unknown_documents:
+            raise InputError(
+                f"it has {item.unknown_documents} document(s) given by URL or file id, whose size cannot be known "
+                "before they are billed, so max_cost cannot be enforced. Pass url_document_pages=N, a bound on "
+                "the pages of each document given by URL or file id, or run without max_cost.", item=item.index)
+
+
+def cost_items(items: Sequence[Item], builder: RequestBuilder, *,
+               url_document_pages: int | None = None) -> list[ItemCosting]:
+    """Size and token estimates for every item, from metadata plus the run's fixed overhead.
+
+    Input tokens of one request, at most: a fixed overhead (plus the tool-use system prompt when the run
+    has ``tools``), one token per two UTF-8 bytes of text (the run's parameters, prompt and system, tools
+    JSON and schema included; the item's text without its base64 data), ``PDF_PAGE_TOKENS`` per PDF page,
+    ``IMAGE_TOKENS`` per image, and ``url_document_pages`` pages for every document given by URL or file id.
+    Without ``url_document_pages`` those documents are not counted: only allowed without a budget (see
+    ``check_budgetable``).
+    """
     fixed_tokens = REQUEST_OVERHEAD_TOKENS + math.ceil(builder.fixed_bytes / 2)
+    if builder.uses_tools:
+        fixed_tokens += TOOLS_OVERHEAD_TOKENS
+    unknown_pages = url_document_pages or 0
     out = []
     for item in items:
-        if item.kind in ("pdf", "image"):
-            tokens = item.pdf_pages * PDF_PAGE_TOKENS + item.images * IMAGE_TOKENS
-        else:  # messages and text files: one token per two UTF-8 bytes at most
-            tokens = math.ceil(item.size / 2)
+        text_bytes = item.text_bytes
+        if item.path is not None:  # files carry their name as the document title
+            text_bytes += len(item.path.name.encode("utf-8"))
+        tokens = (math.ceil(text_bytes / 2) + item.pdf_pages * PDF_PAGE_TOKENS + item.images * IMAGE_TOKENS
+                  + item.unknown_documents * unknown_pages * PDF_PAGE_TOKENS)
         out.append(ItemCosting(item.index, builder.size_bound(item), fixed_tokens + tokens,
                                builder.uses_cache or item.uses_cache))
     return out

@@ -1,31 +1,101 @@
-"""Find the batch a create produced when its response never arrived (a kill, a dropped connection).
+"""Find the batch a create produced when its outcome is unknown (lost response, 5xx, gateway timeout, kill).
 
-Creates are serialised, so at most one job can be between its journaled intent and its recorded
-``batch_id``. Its batch, if the provider made one, is a batch created at or after the intent, with the
-same number of requests, that no job of ours has claimed. The match is confirmed when its results come
-back: every ``custom_id`` must be one of the job's (``custom_id``s carry the manager's id).
+At-most-once rests on three rules here:
+
+- **Proof, not resemblance.** A listed batch is a *candidate* when nobody of ours claimed it and it has
+  the job's number of requests; it is adopted only once its results prove it ours: a result line carries
+  one of the job's ``custom_id``s, which start with this state file's nonce. A candidate whose first line
+  carries someone else's ``custom_id`` is foreign (remembered, never touched again). A candidate still
+  running, or whose results cannot be read yet, is *unconfirmed*: the caller waits.
+- **No clock comparison.** The scan stops at ``scan_from``, a ``created_at`` of the provider's own (the
+  newest batch known before the intent, minus a margin), so any skew between our clock and the provider's
+  is harmless.
+- **Absence is proven by waiting.** "Not created" is concluded by the caller only after a complete scan,
+  started at least ``create_visible_within`` seconds after the failed create (measured on our monotonic
+  clock), found no candidate at all.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Collection
 
 import anthropic
 
-#: Clock skew allowed between this machine and the provider when comparing the intent time.
-CLOCK_SKEW = timedelta(minutes=5)
+from ..errors import ProviderError
+from ..job import result_lines
+
+#: How far below the newest known batch a scan looks: room for disorder in the provider's own timestamps.
+SCAN_MARGIN = timedelta(minutes=10)
+#: Batches per list page (the API allows up to 1,000).
+PAGE_SIZE = 200
 
 
-def find_created_batch(client: anthropic.Anthropic, *, intent_at: datetime, requests: int,
-                       claimed: Collection[str]) -> Any | None:
-    """The newest unclaimed batch created after ``intent_at`` with ``requests`` requests, or ``None``."""
-    since = intent_at - CLOCK_SKEW
-    for batch in client.messages.batches.list(limit=100):  # newest first; the SDK follows the pages
-        if batch.created_at < since:
-            return None
-        counts = batch.request_counts
-        total = counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired
-        if total == requests and batch.id not in claimed:
-            return batch
-    return None
+@dataclass
+class Verdict:
+    """What one complete scan of the provider's list found."""
+
+    batch: Any | None = None  # the batch proven to be this job's
+    unconfirmed: list[str] = field(default_factory=list)  # candidates that cannot be proven either way yet
+    foreign: list[str] = field(default_factory=list)  # candidates proven someone else's by this scan
+
+    @property
+    def clear(self) -> bool:
+        """No candidate left at all: if the create made a batch, it is not in the list."""
+        return self.batch is None and not self.unconfirmed
+
+
+def scan_from(newest: datetime | None) -> datetime | None:
+    """The lower bound of a scan for a create about to be made: our newest batch's created_at, minus a margin."""
+    return newest - SCAN_MARGIN if newest is not None else None
+
+
+def find_created_batch(client: anthropic.Anthropic, *, requests: int, custom_ids: Collection[str], nonce: str,
+                       lower_bound: datetime | None, skip: Collection[str]) -> Verdict:
+    """Scan the provider's list (newest first) for the batch a create of these ``custom_ids`` made.
+
+    ``skip``: batch ids already claimed by our jobs or proven foreign. Raises ``anthropic.APIError`` when
+    the list itself fails: the caller knows nothing more than before and keeps waiting.
+    """
+    verdict = Verdict()
+    wanted = frozenset(custom_ids)
+    for batch in client.messages.batches.list(limit=PAGE_SIZE):  # the SDK follows the pages
+        if lower_bound is not None and batch.created_at < lower_bound:
+            break
+        if batch.id in skip or _request_total(batch) != requests:
+            continue
+        if batch.processing_status != "ended":
+            verdict.unconfirmed.append(batch.id)
+            continue
+        owner = _owner(client, batch, wanted, nonce)
+        if owner == "job":
+            verdict.batch = batch
+            return verdict
+        if owner == "foreign":
+            verdict.foreign.append(batch.id)
+        elif owner == "unknown":
+            verdict.unconfirmed.append(batch.id)
+        # "state": another job of ours (an orphan of an earlier doubt): neither adopted nor touched
+    return verdict
+
+
+def _request_total(batch: Any) -> int:
+    counts = batch.request_counts
+    return int(counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired)
+
+
+def _owner(client: anthropic.Anthropic, batch: Any, wanted: frozenset[str], nonce: str) -> str:
+    """Whose batch this is, by its first result line: "job", "state", "foreign", or "unknown"."""
+    lines = result_lines(client, batch.id, batch)
+    try:
+        for _, line in lines:
+            custom_id = str(line.get("custom_id", ""))
+            if custom_id in wanted:
+                return "job"
+            return "state" if custom_id.startswith(nonce + "-") else "foreign"
+    except (ProviderError, ValueError):
+        return "unknown"  # the download failed (or broke off mid-line): ask again later
+    finally:
+        lines.close()  # type: ignore[attr-defined]
+    return "unknown"  # an empty results body proves nothing

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import threading
 from datetime import datetime, timezone
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
+from ..errors import StateError
 from .events import Event, ItemsFinished, JobEnded
 from .model import ManagerState
 from .results import result_line
@@ -29,31 +31,46 @@ class Recorder:
         self.lock = threading.RLock()
 
     def emit(self, event: Event, *, durable: bool = False) -> None:
+        """Persist, apply, tell. A write that fails (disk full, permissions) is a ``StateError`` and the
+        event is not applied: the engine never acts on something the files do not hold."""
         with self.lock:
             state, store = self.state, self.store
             if store is not None:
-                if isinstance(event, ItemsFinished):
-                    store.append_result(b"".join(result_line(event.job, r, event.completed_at)
-                                                 for r in event.results))
-                else:
-                    if isinstance(event, JobEnded):
-                        store.flush_results(durable=True)  # a job is ended only once its results are on disk
-                    state.journal_seq += 1
-                    store.append_event({"seq": state.journal_seq, **event.to_record()}, durable=durable)
+                with _writing(store):
+                    if isinstance(event, ItemsFinished):
+                        store.append_result(b"".join(result_line(event.job, r, event.completed_at)
+                                                     for r in event.results))
+                    else:
+                        if isinstance(event, JobEnded):
+                            store.flush_results(durable=True)  # a job is ended only once its results are on disk
+                        store.append_event({"seq": state.journal_seq + 1, **event.to_record()}, durable=durable)
+                        state.journal_seq += 1
             state.apply(event)
             state.last_updated = utc_now()
             for listener in self.listeners:
                 listener.on_event(event, state)
             if store is not None and isinstance(event, JobEnded) and store.snapshot_due():
-                store.write_snapshot(state.to_snapshot())
+                with _writing(store):
+                    store.write_snapshot(state.to_snapshot())
 
     def snapshot_now(self) -> None:
         with self.lock:
             if self.store is not None:
                 self.state.last_updated = utc_now()
-                self.store.write_snapshot(self.state.to_snapshot())
+                with _writing(self.store):
+                    self.store.write_snapshot(self.state.to_snapshot())
 
     def read(self, query: Callable[[ManagerState], Any]) -> Any:
         """Run ``query`` on the state under the lock (for consistent multi-field reads)."""
         with self.lock:
             return query(self.state)
+
+
+@contextmanager
+def _writing(store: StateStore) -> Iterator[None]:
+    try:
+        yield
+    except OSError as exc:
+        raise StateError(f"could not write the state at {store.path} ({exc.strerror or exc}). The run stops; "
+                         "the files on disk are consistent: free space or fix permissions, then run() again "
+                         "to resume.") from exc

@@ -21,9 +21,10 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Iterator
 
 from filelock import FileLock, Timeout
 
@@ -59,6 +60,7 @@ class StateStore:
         self._results: IO[bytes] | None = None
         self._snapshot_bytes = 0
         self._appended = 0
+        self._failure: OSError | None = None  # the append that failed; no further appends until reopened
         self.bytes_written = 0  # all state bytes written by this process (benchmarks read it)
 
     # ------------------------------------------------------------------------------------------- lock
@@ -84,15 +86,17 @@ class StateStore:
             raise StateError(f"{self.path} is being driven by another manager (lock {self.lock_path} is held). "
                              "Wait for that run to end or stop it; two runs on one state would submit twice.") from None
 
-    def release(self) -> None:
-        self.close()
-        if self._lock.is_locked:
-            self._lock.release()
+    def release(self) -> OSError | None:
+        """Close the files and release the lock, whatever happens; a write that failed is returned."""
+        try:
+            return self.close()
+        finally:
+            if self._lock.is_locked:
+                self._lock.release()
 
-    def probe_lock(self) -> None:
-        """Raise ``StateError`` if another manager holds the lock right now (without keeping it)."""
-        self.acquire()
-        self._lock.release()
+    @property
+    def is_open(self) -> bool:
+        return self._journal is not None
 
     # ------------------------------------------------------------------------------------------- load
 
@@ -140,27 +144,43 @@ class StateStore:
             _trim_torn_tail(path)
         self._journal = open(self.journal_path, "ab")
         self._results = open(self.results_path, "ab")
+        self._failure = None
 
     def append_event(self, record: dict[str, Any], *, durable: bool = False) -> None:
         """Journal one event; it reaches the OS before the caller acts on it (``durable``: the disk)."""
         assert self._journal is not None, "open_for_append() first"
-        self._write(self._journal, record)
-        self._journal.flush()
-        if durable:
-            os.fsync(self._journal.fileno())
+        with self._append_guard():
+            self._write(self._journal, record)
+            self._journal.flush()
+            if durable:
+                os.fsync(self._journal.fileno())
 
     def append_result(self, line: bytes) -> None:
         """Append one finished item's line (buffered; ``flush_results`` before the job is marked ended)."""
         assert self._results is not None, "open_for_append() first"
-        self._results.write(line)
+        with self._append_guard():
+            self._results.write(line)
         self._appended += len(line)
         self.bytes_written += len(line)
 
     def flush_results(self, *, durable: bool = False) -> None:
         if self._results is not None:
-            self._results.flush()
-            if durable:
-                os.fsync(self._results.fileno())
+            with self._append_guard():
+                self._results.flush()
+                if durable:
+                    os.fsync(self._results.fileno())
+
+    @contextmanager
+    def _append_guard(self) -> Iterator[None]:
+        """After one failed append (disk full) nothing more is appended: a later line written after a torn
+        one would corrupt the middle of the file, while a torn *last* line is trimmed on load."""
+        if self._failure is not None:
+            raise OSError(self._failure.errno, f"an earlier write failed ({self._failure.strerror})")
+        try:
+            yield
+        except OSError as exc:
+            self._failure = exc
+            raise
 
     def snapshot_due(self) -> bool:
         return self._appended >= COMPACTION_RATIO * self._snapshot_bytes
@@ -179,12 +199,18 @@ class StateStore:
             self.journal_path.write_bytes(b"")
         fsync_dir(self.path.parent)
 
-    def close(self) -> None:
+    def close(self) -> OSError | None:
+        """Close both files even if flushing one fails (a full disk): the lock must still be released.
+        Lines lost that way are re-fetched on resume (a job is ended only once its results are on disk)."""
+        problem = None
         for handle in (self._journal, self._results):
             if handle is not None:
-                handle.flush()
-                handle.close()
+                try:
+                    handle.close()
+                except OSError as exc:
+                    problem = problem or exc
         self._journal = self._results = None
+        return problem
 
     def _write(self, handle: IO[bytes], record: dict[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"

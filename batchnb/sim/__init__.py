@@ -4,13 +4,14 @@ Users rehearse a run offline and for free; tests drive the unmodified ``anthropi
 It is a stand-in for a server someone else wrote, so it imports nothing from the rest of ``batchnb``.
 
 Module map (one job each): ``_simulator`` (public handle), ``_server`` (sockets), ``_app`` (routing,
-faults, auth, endpoints), ``_store`` (state, counters), ``_batch`` (one batch and its clock),
-``_results`` (results file), ``_validate`` (what the API rejects), ``_responder`` / ``_schema_values``
-(what the model says), ``_tokens`` (usage), ``_catalog`` (models, prices), ``_persist`` (disk).
+faults, auth, endpoints), ``_staged`` (scripted faults), ``_store`` (state, counters), ``_batch`` (one
+batch and its clock), ``_results`` (results file), ``_validate`` (what the API rejects), ``_responder`` /
+``_schema_values`` (what the model says), ``_tokens`` (usage), ``_catalog`` (models, prices),
+``_persist`` (disk).
 """
 
-from ._config import Faults, SimCounters, SimLimits
+from ._config import FaultRule, Faults, RequestEvent, SimCounters, SimLimits
 from ._responder import default_responder
 from ._simulator import Simulator
 
-__all__ = ["Simulator", "Faults", "SimLimits", "SimCounters", "default_responder"]
+__all__ = ["Simulator", "Faults", "FaultRule", "RequestEvent", "SimLimits", "SimCounters", "default_responder"]

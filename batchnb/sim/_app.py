@@ -15,18 +15,28 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Collection, Mapping
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from ._config import SimLimits
-from ._errors import ApiError, invalid, not_found
+from ._config import FaultRule, RequestEvent, SimLimits
+from ._errors import ApiError, injected, invalid, not_found
+from ._staged import RuleScript, cut_results, neighbour_requests
 from ._store import BatchStore
 from ._tokens import count_input_tokens
 from ._validate import check_headers, parse_create_body
 
-_ERROR_TYPES = {429: "rate_limit_error", 500: "api_error", 529: "overloaded_error", 503: "api_error",
-                504: "timeout_error", 408: "timeout_error", 401: "authentication_error", 404: "not_found_error"}
-_ERROR_MESSAGES = {429: "Number of request tokens has exceeded your rate limit (emulated).",
-                   529: "Overloaded", 500: "Internal server error"}
 _BATCHES_RE = re.compile(r"^/v1/messages/batches(?:/(?P<id>[^/]+)(?:/(?P<action>cancel|results))?)?$")
 _REQ_CHARS = string.ascii_letters + string.digits
+
+
+@dataclass(frozen=True)
+class _Call:
+    """One routed request, as the handlers need it."""
+
+    endpoint: str
+    batch_id: str | None
+    query: str
+    headers: Mapping[str, str]
+    body: bytes
+    request_id: str
+    prefix: str  # base-URL path prefix before ``/v1/``
 
 
 @dataclass
@@ -88,74 +98,119 @@ class App:
     """Handles one request at a time (thread-safe; state lives in the ``BatchStore``)."""
 
     def __init__(self, store: BatchStore, *, limits: SimLimits, api_keys: Collection[str] | None,
-                 base_url: Callable[[], str]) -> None:
+                 base_url: Callable[[], str], on_request: Callable[[RequestEvent], None] | None = None) -> None:
         self.store = store
         self.limits = limits
         self.api_keys = None if api_keys is None else frozenset(api_keys)
         self.base_url = base_url
+        self.on_request = on_request
+        self.script = RuleScript(store.faults)
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes) -> Response:
+        """Answer one HTTP request, telling ``on_request`` when it arrives and once it has taken effect."""
         request_id = new_request_id()
         url = urlsplit(target)
         endpoint, batch_id, prefix = route(method, url.path)
         if endpoint is None:
             return error_response(not_found(f"{method} {url.path} not found"), request_id)
-        store, faults = self.store, self.store.faults
-        store.count_request(endpoint)
-        if store.chance(faults.rate("drop_rate", endpoint)):
-            return Response(0, drop=True)
-        if store.chance(faults.rate("http_error_rate", endpoint)) and faults.http_error_statuses:
-            return error_response(self._injected_error(), request_id)
+        count, total = self.store.count_request(endpoint)
+        self._notify(RequestEvent(endpoint, count, total, "received"))
+        call = _Call(endpoint, batch_id, url.query, headers, body, request_id, prefix)
+        response = self._answer(call, self.script.take(endpoint))
+        self._notify(RequestEvent(endpoint, count, total, "applied"))
+        return response
+
+    def _notify(self, event: RequestEvent) -> None:
+        hook = self.on_request
+        if hook is not None:
+            hook(event)
+
+    def _answer(self, call: _Call, rule: FaultRule | None) -> Response:
+        """The response to a routed call: the staged ``rule`` acts on it, or else the random faults may."""
+        refusal = self._refusal(call, rule)
+        if refusal is not None:
+            return refusal
         try:
-            version = check_headers(headers, api_keys=self.api_keys)
-            response = self._dispatch(endpoint, batch_id, url.query, version, body, request_id,
-                                      self.base_url() + prefix)
-        except ApiError as error:
-            return error_response(error, request_id)
-        except Exception as exc:  # an emulator bug must still answer like a server would, not hang up
-            return error_response(ApiError(500, "api_error", f"Internal emulator error: {type(exc).__name__}: {exc}"),
-                                  request_id)
-        pause = faults.rate("delay", endpoint)
-        if pause > 0:
-            time.sleep(pause)
-        if endpoint == "results" and response.status == 200:
-            response.line_delay = faults.results_line_delay
-        if store.chance(faults.rate("lost_response_rate", endpoint)):
+            response = self._handled(call, rule)
+        except ApiError as error:  # refused by the API itself: answered at once
+            response = error_response(error, call.request_id)
+        else:
+            self._after_effects(call, rule, response)
+        if rule is not None and rule.action == "lose_response":
             response.drop = True
         return response
 
-    def _injected_error(self) -> ApiError:
-        faults = self.store.faults
-        status = self.store.choice(tuple(faults.http_error_statuses))
-        error = ApiError(status, _ERROR_TYPES.get(status, "api_error"), _ERROR_MESSAGES.get(status, "Injected error"))
-        if status == 429:
-            error.headers["retry-after"] = f"{faults.retry_after:g}"
-        return error
+    def _refusal(self, call: _Call, rule: FaultRule | None) -> Response | None:
+        """An answer given instead of handling the call (a staged error, a random drop or error), if any."""
+        store, faults = self.store, self.store.faults
+        if rule is not None:
+            if rule.action != "error":
+                return None
+            return error_response(injected(rule.status, retry_after=faults.retry_after), call.request_id)
+        if store.chance(faults.rate("drop_rate", call.endpoint)):
+            return Response(0, drop=True)
+        if store.chance(faults.rate("http_error_rate", call.endpoint)) and faults.http_error_statuses:
+            status = store.choice(tuple(faults.http_error_statuses))
+            return error_response(injected(status, retry_after=faults.retry_after), call.request_id)
+        return None
 
-    def _dispatch(self, endpoint: str, batch_id: str | None, query: str, version: str, body: bytes,
-                  request_id: str, base_url: str) -> Response:
-        store = self.store
-        if endpoint == "create":
-            if len(body) > self.limits.max_batch_bytes:
-                raise ApiError(413, "request_too_large",
-                               f"Request exceeds the maximum allowed number of bytes ({self.limits.max_batch_bytes}).")
-            requests = parse_create_body(body, max_requests=self.limits.max_requests)
-            record = store.create(requests, api_version=version, body_bytes=len(body))
-            return _json(200, record.to_json(base_url, record.created_at), request_id)
-        if endpoint == "list":
-            return _json(200, self._list(query, base_url), request_id)
-        if endpoint == "count_tokens":
-            return _json(200, {"input_tokens": self._count_tokens(body)}, request_id)
+    def _handled(self, call: _Call, rule: FaultRule | None) -> Response:
+        """Auth and version checks, then the endpoint; raises ``ApiError`` for anything it refuses."""
+        try:
+            version = check_headers(call.headers, api_keys=self.api_keys)
+            return self._dispatch(call, version, self.base_url() + call.prefix, rule)
+        except ApiError:
+            raise
+        except Exception as exc:  # an emulator bug must still answer like a server would, not hang up
+            raise ApiError(500, "api_error", f"Internal emulator error: {type(exc).__name__}: {exc}") from exc
+
+    def _after_effects(self, call: _Call, rule: FaultRule | None, response: Response) -> None:
+        """What befalls a successful answer: a delay, a slow or cut results file, a random lost response."""
+        store, faults = self.store, self.store.faults
+        pause = faults.rate("delay", call.endpoint)
+        if pause > 0:
+            time.sleep(pause)
+        if call.endpoint == "results" and response.status == 200:
+            response.line_delay = faults.results_line_delay
+            if rule is not None and rule.action in ("empty_body", "short_body"):
+                response.body = cut_results(response.body, rule.action)
+        if rule is None and store.chance(faults.rate("lost_response_rate", call.endpoint)):
+            response.drop = True
+
+    def _dispatch(self, call: _Call, version: str, base_url: str, rule: FaultRule | None) -> Response:
+        store, batch_id, request_id = self.store, call.batch_id, call.request_id
+        if call.endpoint == "create":
+            return self._create(call, version, base_url, rule)
+        if call.endpoint == "list":
+            return _json(200, self._list(call.query, base_url), request_id)
+        if call.endpoint == "count_tokens":
+            return _json(200, {"input_tokens": self._count_tokens(call.body)}, request_id)
         assert batch_id is not None
-        if endpoint == "retrieve":
+        if call.endpoint == "retrieve":
             return _json(200, store.view(store.get(batch_id), base_url), request_id)
-        if endpoint == "cancel":
+        if call.endpoint == "cancel":
             return _json(200, store.view(store.cancel(batch_id), base_url), request_id)
-        if endpoint == "delete":
+        if call.endpoint == "delete":
             store.delete(batch_id)
             return _json(200, {"id": batch_id, "type": "message_batch_deleted"}, request_id)
         jsonl = store.results(batch_id)
         return Response(200, jsonl, {"content-type": "application/binary", "request-id": request_id})
+
+    def _create(self, call: _Call, version: str, base_url: str, rule: FaultRule | None) -> Response:
+        """Store the batch; a ``late_create`` rule defers it behind an error, a ``neighbour`` rule adds one."""
+        if len(call.body) > self.limits.max_batch_bytes:
+            raise ApiError(413, "request_too_large",
+                           f"Request exceeds the maximum allowed number of bytes ({self.limits.max_batch_bytes}).")
+        requests = parse_create_body(call.body, max_requests=self.limits.max_requests)
+        size = len(call.body)
+        if rule is not None and rule.action == "late_create":
+            self.store.create(requests, api_version=version, body_bytes=size, delay=rule.delay)
+            raise injected(rule.status, retry_after=self.store.faults.retry_after)
+        record = self.store.create(requests, api_version=version, body_bytes=size)
+        if rule is not None and rule.action == "neighbour":
+            others = neighbour_requests(requests, self.script.next_neighbour())
+            self.store.create(others, api_version=version, body_bytes=size, delay=rule.delay)
+        return _json(200, record.to_json(base_url, record.created_at), call.request_id)
 
     def _list(self, query: str, base_url: str) -> dict:
         args = {k: v[-1] for k, v in parse_qs(query).items()}

@@ -1,4 +1,4 @@
-"""Knobs and readings of the emulator: fault injection, limits, and the counters snapshot.
+"""Knobs and readings of the emulator: fault injection, limits, the counters snapshot, request events.
 
 These are plain values so tests can build them inline and compare them; the server only reads them.
 """
@@ -11,6 +11,61 @@ from typing import Callable, Mapping
 #: Endpoint names used by ``Faults`` rates and ``SimCounters.requests_by_endpoint``.
 ENDPOINTS: tuple[str, ...] = ("create", "retrieve", "list", "cancel", "delete", "results", "count_tokens")
 
+#: ``FaultRule`` actions and the endpoints each one makes sense on.
+FAULT_ACTIONS: dict[str, tuple[str, ...]] = {
+    "error": ENDPOINTS,
+    "lose_response": ENDPOINTS,
+    "late_create": ("create",),
+    "neighbour": ("create",),
+    "empty_body": ("results",),
+    "short_body": ("results",),
+}
+
+
+@dataclass
+class FaultRule:
+    """One scripted fault: the provider misbehaving on chosen calls, exactly reproducible (no randomness).
+
+    The rules for one endpoint form a script read in order: the first rule that has not used up its
+    ``skip + times`` calls takes the call, lets it through untouched while its ``skip`` lasts, then acts on
+    the next ``times`` calls. Actions:
+
+    - ``error``: answer ``status`` with an API error body; nothing happens.
+    - ``lose_response``: do the call (say, create the batch), then hang up without an answer.
+    - ``late_create`` (create): answer ``status`` without creating the batch; it appears ``delay`` seconds
+      later, created then, like a gateway timeout whose request still went through. Pass ``status=504``
+      for that gateway timeout (the default 503 works too). It is kept in memory until it appears.
+    - ``neighbour`` (create): answer normally, and another client on the same API key creates a batch
+      with the same params ``delay`` seconds after ours (0: right after, so it lists as newer). Its
+      custom_ids are ``neighbour-{k}-{i}``: k numbers the neighbour batches from 1, i is the request's index.
+    - ``empty_body`` / ``short_body`` (results): a 200 with no lines / the first half of the lines (an
+      error answer, such as results asked for too early, is left alone).
+    """
+
+    endpoint: str
+    action: str
+    times: int = 1
+    """Calls acted on (after ``skip``); a large number means "always"."""
+    skip: int = 0
+    """Calls let through untouched first."""
+    status: int = 503
+    """HTTP status of ``error`` and ``late_create``."""
+    delay: float = 0.0
+    """Seconds until the batch of ``late_create`` / ``neighbour`` appears."""
+
+    def __post_init__(self) -> None:
+        """Refuse a rule that could never act, so a typo fails at once rather than staging nothing."""
+        if self.endpoint not in ENDPOINTS:
+            raise ValueError(f"unknown endpoint {self.endpoint!r}; expected one of {', '.join(ENDPOINTS)}")
+        if self.action not in FAULT_ACTIONS:
+            raise ValueError(f"unknown action {self.action!r}; expected one of {', '.join(FAULT_ACTIONS)}")
+        if self.endpoint not in FAULT_ACTIONS[self.action]:
+            raise ValueError(f"action {self.action!r} applies to {' or '.join(FAULT_ACTIONS[self.action])}, "
+                             f"not {self.endpoint!r}")
+        if self.times < 0 or self.skip < 0 or not self.delay >= 0:  # "not >=" also refuses a NaN delay
+            raise ValueError("times, skip and delay must be 0 or more")
+        if not 400 <= self.status <= 599:
+            raise ValueError(f"status must be an HTTP error status (400-599), not {self.status}")
 
 
 @dataclass
@@ -46,6 +101,9 @@ class Faults:
     """Called with ``(custom_id, params)`` at create time. Return None (normal), ``"errored:<type>"``,
     ``"expired"`` or ``"hold"`` (never finishes on its own: the batch stays in progress until canceled)."""
     seed: int | None = 0
+    rules: list[FaultRule] = field(default_factory=list)
+    """Scripted faults (see ``FaultRule``), checked before the random ones above, which only touch calls
+    no rule acts on. Rules may be appended while the emulator runs."""
 
     def rate(self, kind: str, endpoint: str) -> float:
         """The probability of fault ``kind`` (an attribute name) on ``endpoint``."""
@@ -83,3 +141,20 @@ class SimCounters:
     billed_cache_read_tokens: int = 0
     billed_usd: float = 0.0
     items_by_result: dict[str, int] = field(default_factory=dict)
+    cancels: dict[str, int] = field(default_factory=dict)
+    """Batch id -> cancel calls that reached the handler for it (past auth and injected faults)."""
+
+
+@dataclass(frozen=True)
+class RequestEvent:
+    """What ``Simulator(on_request=...)`` hears about each routed call: a place to pause, or to kill a client.
+
+    ``count`` is the call's 1-based number among calls to ``endpoint`` and ``total`` among all calls, both
+    as counted by ``SimCounters.requests_by_endpoint`` (so ``reset_counters`` restarts them). ``phase`` is
+    ``"received"`` (counted, nothing done yet) or ``"applied"`` (done, answer not yet written).
+    """
+
+    endpoint: str
+    count: int
+    total: int
+    phase: str

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from typing import Callable, Collection
+from typing import Callable, Collection, Iterator
 
 from ._batch import HOLD, BatchRecord, Billing, Materialized
 from ._catalog import price_for
@@ -48,6 +48,12 @@ def _fit_output(blocks: list[dict], max_tokens: int) -> tuple[list[dict], int, s
         budget -= size(block)
         kept.append(block)
     return kept, max_tokens, "max_tokens"
+
+
+def _usd(model: str, input_tokens: int, output_tokens: int) -> float:
+    """What one succeeded item is billed (batch prices)."""
+    price = price_for(model)
+    return (input_tokens * price.input + output_tokens * price.output) / 1e6
 
 
 def _succeeded(custom_id: str, params: dict, responder: Responder, rng: random.Random) -> tuple[dict, tuple[int, int]]:
@@ -115,11 +121,25 @@ def materialize(record: BatchRecord, *, responder: Responder, known_models: Coll
             except Exception as exc:  # a user responder failing is an item error, not a server crash
                 result = _errored("api_error", f"{type(exc).__name__}: {exc}")
             else:
-                price = price_for(params["model"])
                 billing.input_tokens += tokens_in
                 billing.output_tokens += tokens_out
-                billing.usd += (tokens_in * price.input + tokens_out * price.output) / 1e6
+                billing.usd += _usd(params["model"], tokens_in, tokens_out)
         counts[result["type"]] += 1
         lines.append(_DUMP({"custom_id": custom_id, "result": result}))
     rng.shuffle(lines)
     return Materialized(jsonl=("\n".join(lines) + "\n").encode(), counts=counts, billing=billing)
+
+
+def billed_items(jsonl: bytes) -> Iterator[tuple[str, float]]:
+    """(custom_id, USD billed) for each line of a results file, re-read from its usage (0.0 if not succeeded).
+
+    Derived from the file rather than kept per item, so big runs and stored batches pay nothing for it.
+    """
+    for line in jsonl.splitlines():
+        item = json.loads(line)
+        result = item["result"]
+        usd = 0.0
+        if result["type"] == "succeeded":
+            message = result["message"]
+            usd = _usd(message["model"], message["usage"]["input_tokens"], message["usage"]["output_tokens"])
+        yield item["custom_id"], usd

@@ -7,9 +7,11 @@ responses reach the client as ``APIConnectionError``.
 from __future__ import annotations
 
 import socket
+import sys
 import time
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
 
 from ._app import App, Response
 
@@ -22,6 +24,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         """Quiet: the emulator runs inside tests and notebooks."""
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The ``Date`` header on the emulator's (possibly skewed) clock."""
+        return super().date_time_string(self.server.clock() if timestamp is None else timestamp)
 
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)
@@ -78,8 +84,9 @@ class EmulatorServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], app: App) -> None:
+    def __init__(self, address: tuple[str, int], app: App, *, clock: Callable[[], float] = time.time) -> None:
         self.app = app
+        self.clock = clock
         self._connections: set[socket.socket] = set()
         self._conn_lock = threading.Lock()
         super().__init__(address, _Handler)
@@ -98,4 +105,9 @@ class EmulatorServer(ThreadingHTTPServer):
                 pass
 
     def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
-        """Client hang-ups are normal under fault injection; do not print tracebacks."""
+        """Client hang-ups are normal (fault injection, a test killing its client): no traceback for those.
+
+        Anything else, such as an ``on_request`` hook that raised, is printed as usual.
+        """
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import TYPE_CHECKING, Any, Callable, Collection
 
 from ._app import App
-from ._config import Faults, SimCounters, SimLimits
+from ._config import Faults, RequestEvent, SimCounters, SimLimits
 from ._responder import default_responder
 from ._server import EmulatorServer
 from ._store import BatchStore
@@ -27,13 +28,20 @@ class Simulator:
     def __init__(self, *, latency: float = 1.0, responder: Callable[[dict], str | list[dict]] | None = None,
                  faults: Faults | None = None, limits: SimLimits | None = None,
                  store_path: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 api_keys: Collection[str] | None = None, extra_models: Collection[str] = ()) -> None:
+                 api_keys: Collection[str] | None = None, extra_models: Collection[str] = (),
+                 clock_skew: float = 0.0, on_request: Callable[[RequestEvent], None] | None = None) -> None:
+        """``clock_skew``: seconds the provider's clock is ahead of ours (negative: behind); every timestamp
+        and ``Date`` header follows it. ``on_request``: see the ``on_request`` property.
+        """
         self.faults = faults or Faults()
         self.limits = limits or SimLimits()
         self.host, self.port = host, port
+        self._clock = _skewed_clock(clock_skew)
         self._store = BatchStore(latency=latency, responder=responder or default_responder, faults=self.faults,
-                                 limits=self.limits, extra_models=extra_models, store_path=store_path)
-        self._app = App(self._store, limits=self.limits, api_keys=api_keys, base_url=lambda: self.base_url)
+                                 limits=self.limits, extra_models=extra_models, store_path=store_path,
+                                 clock=self._clock)
+        self._app = App(self._store, limits=self.limits, api_keys=api_keys, base_url=lambda: self.base_url,
+                        on_request=on_request)
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -47,7 +55,7 @@ class Simulator:
 
     def start(self) -> "Simulator":
         if self._server is None:
-            self._server = EmulatorServer((self.host, self.port), self._app)
+            self._server = EmulatorServer((self.host, self.port), self._app, clock=self._clock)
             self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
                                             name=f"batchnb-sim-{self._server.server_address[1]}", daemon=True)
             self._thread.start()
@@ -84,5 +92,31 @@ class Simulator:
         """What the emulator has seen and billed so far (ended batches are billed before the snapshot)."""
         return self._store.counters()
 
+    def billed_by_custom_id(self) -> dict[str, float]:
+        """USD billed per custom_id over every ended batch (a custom_id submitted twice sums both; 0.0 for
+        items not billed): the oracle for "nothing paid for twice". Kept out of ``counters`` to keep it cheap.
+        """
+        return self._store.billed_by_custom_id()
+
     def reset_counters(self) -> None:
+        """Start ``counters``, ``billed_by_custom_id`` and ``RequestEvent`` numbers from zero again."""
         self._store.reset_counters()
+
+    @property
+    def on_request(self) -> Callable[[RequestEvent], None] | None:
+        """Called in the server's thread with a ``RequestEvent`` twice per routed call: ``"received"``, then
+        ``"applied"`` (even when the call ends in an error or a hang-up).
+
+        It may block, say while a test kills its client at an exact point; the emulator copes with the client
+        being gone. If it raises, the connection is cut unanswered and the traceback printed.
+        """
+        return self._app.on_request
+
+    @on_request.setter
+    def on_request(self, hook: Callable[[RequestEvent], None] | None) -> None:
+        self._app.on_request = hook
+
+
+def _skewed_clock(skew: float) -> Callable[[], float]:
+    """``time.time`` shifted by ``skew`` seconds: an offset, so durations and latencies are unchanged."""
+    return lambda: time.time() + skew

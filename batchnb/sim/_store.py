@@ -1,7 +1,8 @@
 """All batches of one emulator, behind one lock: create, look up, list, cancel, delete, results, counters.
 
 Results are materialized lazily the first time anyone looks at an ended batch (or reads the counters),
-under the batch's own lock so a big batch does not stall calls about other batches.
+under the batch's own lock so a big batch does not stall calls about other batches. Likewise a batch
+created with a delay joins the others the first time anyone looks after its ``created_at``.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from ._catalog import CURRENT_MODELS
 from ._config import Faults, SimCounters, SimLimits
 from ._errors import invalid, not_found
 from ._persist import load_all, save
-from ._results import Responder, materialize
+from ._results import Responder, billed_items, materialize
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 
@@ -42,6 +43,7 @@ class BatchStore:
         self._lock = threading.RLock()
         self._batches: dict[str, BatchRecord] = {}
         self._order: list[str] = []  # creation order, oldest first (deleted ones removed)
+        self._pending: list[BatchRecord] = []  # created with a delay, not visible yet; by created_at
         self._dir = Path(store_path) if store_path is not None else None
         self.reset_counters()
         if self._dir is not None:
@@ -72,15 +74,19 @@ class BatchStore:
         with self._lock:
             self._creates = 0
             self._by_endpoint: Counter[str] = Counter()
+            self._cancels: Counter[str] = Counter()
             self._submissions: Counter[str] = Counter()
             self._in_flight: list[BatchRecord] = []
             self._billed = [0, 0, 0, 0]
             self._usd = 0.0
             self._by_result: Counter[str] = Counter()
+            self._billed_batches: list[BatchRecord] = []
 
-    def count_request(self, endpoint: str) -> None:
+    def count_request(self, endpoint: str) -> tuple[int, int]:
+        """Count a call; returns its 1-based number among calls to ``endpoint`` and among all calls."""
         with self._lock:
             self._by_endpoint[endpoint] += 1
+            return self._by_endpoint[endpoint], sum(self._by_endpoint.values())
 
     def _account_create(self, record: BatchRecord) -> None:
         self._creates += 1
@@ -95,14 +101,20 @@ class BatchStore:
             self._billed[i] += n
         self._usd += b.usd
         self._by_result.update({k: v for k, v in m.counts.items() if v})
+        self._billed_batches.append(record)
 
-    def counters(self) -> SimCounters:
-        """A snapshot; every batch that has ended by now is materialized (and so billed) first."""
+    def _materialize_ended(self) -> None:
+        """Build (and so bill) the results of every batch that has ended by now."""
         now = self.clock()
         with self._lock:
+            self._admit_due(now)
             records = list(self._batches.values())
         for record in records:
             self._ensure_results(record, now)
+
+    def counters(self) -> SimCounters:
+        """A snapshot; every batch that has ended by now is materialized (and so billed) first."""
+        self._materialize_ended()
         with self._lock:
             events = []
             for record in self._in_flight:
@@ -126,46 +138,90 @@ class BatchStore:
                 billed_cache_read_tokens=self._billed[3],
                 billed_usd=self._usd,
                 items_by_result=dict(self._by_result),
+                cancels=dict(self._cancels),
             )
+
+    def billed_by_custom_id(self) -> dict[str, float]:
+        """USD billed per custom_id over the batches billed since the counters were reset (0.0: not billed)."""
+        self._materialize_ended()
+        with self._lock:
+            records = list(self._billed_batches)
+        totals: Counter[str] = Counter()
+        for record in records:
+            assert record.materialized is not None
+            for custom_id, usd in billed_items(record.materialized.jsonl):
+                totals[custom_id] += usd
+        return dict(totals)
 
     # -- batches ------------------------------------------------------------------------------------
     def _new_id(self) -> str:
         while True:
             batch_id = "msgbatch_01" + "".join(secrets.choice(_ID_ALPHABET) for _ in range(22))
-            if batch_id not in self._batches:
+            if batch_id not in self._batches and all(r.id != batch_id for r in self._pending):
                 return batch_id
 
     def _save(self, record: BatchRecord) -> None:
         if self._dir is not None:
             save(self._dir, record)
 
-    def create(self, requests: list[tuple[str, dict]], *, api_version: str, body_bytes: int) -> BatchRecord:
-        """Store a new batch (requests already validated) and count its submissions."""
-        hook = self.faults.item_outcome
-        outcomes = {}
-        if hook is not None:
-            for custom_id, params in requests:
-                outcome = hook(custom_id, params)
-                if outcome is not None:
-                    outcomes[custom_id] = outcome
+    def create(self, requests: list[tuple[str, dict]], *, api_version: str, body_bytes: int,
+               delay: float = 0.0) -> BatchRecord:
+        """Store a new batch (requests already validated) and count its submissions.
+
+        With ``delay`` > 0 the batch is created that many seconds from now (a create the provider finishes
+        after the call has failed): until then it is in no listing, lookup or counter.
+        """
+        outcomes = self._forced_outcomes(requests)
         with self.rng_lock:
             seed = self.rng.getrandbits(62)
             slow = self.faults.slow_rate > 0 and self.rng.random() < self.faults.slow_rate
         with self._lock:
+            now = self.clock()
+            self._admit_due(now)
             record = BatchRecord(
-                id=self._new_id(), created_at=self.clock(),
+                id=self._new_id(), created_at=now + delay,
                 latency=self.latency * (self.faults.slow_factor if slow else 1.0),
                 requests=requests, api_version=api_version, body_bytes=body_bytes, seed=seed,
                 errored_rate=self.faults.errored_rate, expired_rate=self.faults.expired_rate, outcomes=outcomes)
-            self._batches[record.id] = record
-            self._order.append(record.id)
-            self._account_create(record)
-            self._save(record)
+            if delay > 0:
+                self._pending.append(record)
+                self._pending.sort(key=lambda r: r.created_at)
+            else:
+                self._admit(record)
         return record
+
+    def _forced_outcomes(self, requests: list[tuple[str, dict]]) -> dict[str, str]:
+        """What ``Faults.item_outcome`` decides for each request (only non-None answers)."""
+        hook = self.faults.item_outcome
+        if hook is None:
+            return {}
+        outcomes = {}
+        for custom_id, params in requests:
+            outcome = hook(custom_id, params)
+            if outcome is not None:
+                outcomes[custom_id] = outcome
+        return outcomes
+
+    def _admit(self, record: BatchRecord) -> None:
+        """Make ``record`` visible and counted (caller holds the lock)."""
+        self._batches[record.id] = record
+        self._order.append(record.id)
+        self._account_create(record)
+        self._save(record)
+
+    def _admit_due(self, now: float) -> None:
+        """Admit the delayed batches whose ``created_at`` has come, oldest first (caller holds the lock).
+
+        Every path that reads or extends the listing calls this first, so the listing stays in
+        ``created_at`` order.
+        """
+        while self._pending and self._pending[0].created_at <= now:
+            self._admit(self._pending.pop(0))
 
     def get(self, batch_id: str) -> BatchRecord:
         """The batch, with its results built if it has ended; 404 if unknown or deleted."""
         with self._lock:
+            self._admit_due(self.clock())
             record = self._batches.get(batch_id)
         if record is None or record.deleted:
             raise not_found(f"message_batch: {batch_id} not found")
@@ -193,6 +249,7 @@ class BatchStore:
     def page(self, *, after_id: str | None, before_id: str | None, limit: int) -> tuple[list[BatchRecord], bool]:
         """One page of the newest-first listing and whether more lie beyond it in that direction."""
         with self._lock:
+            self._admit_due(self.clock())
             newest_first = self._order[::-1]
             position = {bid: i for i, bid in enumerate(newest_first)}
             for name, cursor in (("after_id", after_id), ("before_id", before_id)):
@@ -213,6 +270,8 @@ class BatchStore:
 
     def cancel(self, batch_id: str) -> BatchRecord:
         """Start canceling an in-progress batch; an ended or canceling batch is returned unchanged."""
+        with self._lock:
+            self._cancels[batch_id] += 1
         record = self.get(batch_id)
         with self._lock:
             now = self.clock()

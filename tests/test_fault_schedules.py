@@ -1,0 +1,111 @@
+"""Randomized fault schedules: kills, lost responses, list outages, clock skew, late creates, a neighbour
+on the same key and short results over a multi-job run; the money invariants after every schedule.
+
+Each schedule is drawn from its seed, so a failure is replayed with the seed it prints. CI runs
+``BATCHNB_SCHEDULES`` of them (default 10); a ``slow`` run sets it higher, e.g.
+``BATCHNB_SCHEDULES=200 pytest tests/test_fault_schedules.py``. Kill points are exact calls (the
+emulator's hook), so no schedule depends on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from batchnb.sim import FaultRule, Faults, Simulator
+
+from .fault_harness import Killer, run_worker
+
+SCHEDULES = int(os.environ.get("BATCHNB_SCHEDULES", "10"))
+FIRST_SEED = int(os.environ.get("BATCHNB_FIRST_SEED", "0"))
+KILLABLE = ("create", "retrieve", "list", "results", "cancel")
+
+
+@dataclass
+class Schedule:
+    seed: int
+    count: int
+    options: dict
+    skew: float
+    rules: list[FaultRule]
+    kills: list[tuple[str, int, str]] = field(default_factory=list)  # (endpoint, nth call from now, phase)
+
+    def __str__(self) -> str:
+        rules = ", ".join(f"{r.endpoint}:{r.action}x{r.times}+{r.skip}" for r in self.rules)
+        return (f"seed {self.seed}: {self.count} items {self.options}, skew {self.skew:+g} s, rules [{rules}], "
+                f"kills {self.kills}")
+
+
+def draw(seed: int) -> Schedule:
+    rng = random.Random(seed)
+    count = rng.choice([20, 30, 45])
+    options = dict(count=count, items_per_job=rng.choice([5, 10]), max_parallel_jobs=rng.choice([1, 2, 3]),
+                   poll_interval=0.01, visible_within=1.0, max_retries=rng.choice([0, 1]))
+    if rng.random() < 0.5:
+        options["max_cost"] = rng.choice([0.002, 0.004, 0.02])  # from a few items to all of them
+    menu = [
+        lambda: FaultRule("create", "lose_response", skip=rng.randint(0, 3), times=rng.randint(1, 2)),
+        lambda: FaultRule("create", "late_create", status=504, delay=rng.uniform(0.1, 0.6), skip=rng.randint(0, 3)),
+        lambda: FaultRule("create", "error", status=rng.choice([500, 503, 529]), skip=rng.randint(0, 3)),
+        lambda: FaultRule("create", "neighbour", skip=rng.randint(0, 3)),
+        lambda: FaultRule("list", "error", status=503, times=rng.randint(1, 8)),
+        lambda: FaultRule("retrieve", "lose_response", times=rng.randint(1, 3)),
+        lambda: FaultRule("results", "empty_body", skip=rng.randint(0, 2)),
+        lambda: FaultRule("results", "short_body", skip=rng.randint(0, 2), times=rng.randint(1, 2)),
+    ]
+    rules = [rng.choice(menu)() for _ in range(rng.randint(1, 4))]
+    skew = rng.choice([0.0, 0.0, -600.0, 600.0, -7200.0])
+    kills = [(rng.choice(KILLABLE), rng.randint(1, 6), rng.choice(["received", "applied"]))
+             for _ in range(rng.randint(0, 3))]
+    return Schedule(seed, count, options, skew, rules, kills)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(FIRST_SEED, FIRST_SEED + SCHEDULES))
+def test_money_invariants_hold_under_a_random_fault_schedule(tmp_path: Path, seed: int) -> None:
+    schedule = draw(seed)
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.05, faults=Faults(rules=schedule.rules), clock_skew=schedule.skew) as sim:
+        for endpoint, nth, phase in schedule.kills:
+            start = sim.counters.requests_by_endpoint.get(endpoint, 0)
+            killer = Killer(sim, lambda e: e.endpoint == endpoint and e.count == start + nth and e.phase == phase)
+            if killer.run(state, schedule.options, must_kill=False) is not None:
+                break  # the run ended before this kill point: the schedule is over
+        summary = run_worker(sim, state, schedule.options)
+        check(sim, summary, schedule)
+
+
+def check(sim: Simulator, summary: dict, schedule: Schedule) -> None:
+    where = str(schedule)
+    prefix, counters = summary["prefix"], sim.counters
+    ours = {cid: n for cid, n in counters.submissions.items() if cid.startswith(prefix)}
+    assert [cid for cid, n in ours.items() if n > 1] == [], f"a custom_id was created twice; {where}"
+    billed = sum(usd for cid, usd in sim.billed_by_custom_id().items() if cid.startswith(prefix))
+    max_cost = schedule.options.get("max_cost")
+    if max_cost is not None:
+        assert billed <= max_cost + 1e-12, f"billed ${billed:.6f} > max_cost ${max_cost}; {where}"
+    assert summary["cost"] + summary["held"] >= billed - 1e-12, f"billed but not recorded; {where}"
+    if summary["held"] == 0:
+        assert summary["cost"] == pytest.approx(billed, rel=1e-9, abs=1e-12), f"recorded != billed; {where}"
+    assert summary["indices"] == list(range(schedule.count)), where
+    for status, reason in zip(summary["statuses"], summary["reasons"]):  # every item accounted for
+        assert status == "succeeded" or (status, reason) in {("failed", "missing"), ("pending", "budget")} or (
+            status == "failed" and schedule.options["max_retries"] == 0), f"{status} {reason}; {where}"
+    if max_cost is None or summary["budget_stop"] is None:
+        assert summary["statuses"].count("pending") == 0, where
+    neighbours = {cid for cid in counters.submissions if cid.startswith("neighbour-")}
+    canceled = set(counters.cancels)
+    assert not canceled or not neighbours or _ours_only(sim, canceled, prefix), f"a foreign batch was canceled; {where}"
+
+
+def _ours_only(sim: Simulator, batch_ids: set[str], prefix: str) -> bool:
+    client = sim.client(max_retries=2)
+    for batch_id in batch_ids:
+        first = next(iter(client.messages.batches.results(batch_id)), None)
+        if first is not None and not first.custom_id.startswith(prefix):
+            return False
+    return True

@@ -1,0 +1,317 @@
+"""Money safety under the faults a real provider produces (issue: at-most-once creates and the hard cap).
+
+One test per confirmed way the promises broke, each through the real SDK over HTTP against the emulator,
+asserting on the emulator's own counters: every custom_id created once, billed <= max_cost, recorded cost
+equal to billed cost, every item accounted for, no foreign batch canceled. Kill points and interleavings
+are set by the emulator's ``on_request`` hook or by conditions on the state, never by timing.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from batchnb import BatchManager, StateError
+from batchnb.limits import ProviderLimits
+from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
+
+from .fault_harness import Killer, run_worker, wait_for
+
+COUNT, PER_JOB = 60, 10  # six jobs
+VISIBLE = 0.5  # create_visible_within for tests: how long a lost create's batch may take to be listed
+
+
+def texts(count: int = COUNT) -> list[str]:
+    return [f"item {i}: say something" for i in range(count)]
+
+
+def make_manager(sim: Simulator, state: Path, count: int = COUNT, visible: float = VISIBLE, **options) -> BatchManager:
+    settings = dict(items_per_job=PER_JOB, max_parallel_jobs=3, poll_interval=0.01, max_tokens=64)
+    settings.update(options)
+    return BatchManager(messages=texts(count), model="claude-haiku-4-5", client=sim.client(max_retries=2),
+                        state_path=state, limits=ProviderLimits(create_visible_within=visible), **settings)
+
+
+def prefix_of(manager: BatchManager) -> str:
+    """The nonce every custom_id of this state starts with."""
+    return manager.manager_id.replace("-", "")[:16] + "-"
+
+
+def check_money(sim: Simulator, manager: BatchManager, *, count: int = COUNT, max_cost: float | None = None,
+                foreign: set[str] = frozenset(), all_succeeded: bool = True) -> float:
+    """The invariants, from the emulator's side. Returns what the emulator billed for this state."""
+    prefix, counters = prefix_of(manager), sim.counters
+    submitted = {cid: n for cid, n in counters.submissions.items() if cid.startswith(prefix)}
+    assert submitted, "nothing of ours was submitted"
+    assert [cid for cid, n in submitted.items() if n > 1] == [], "a custom_id was submitted twice"
+    billed = sum(usd for cid, usd in sim.billed_by_custom_id().items() if cid.startswith(prefix))
+    if max_cost is not None:
+        assert billed <= max_cost + 1e-12, f"billed ${billed} over max_cost ${max_cost}"
+    assert manager.stats.cost == pytest.approx(billed, rel=1e-9, abs=1e-12), "recorded cost != billed cost"
+    results = manager.results()
+    assert [r.index for r in results] == list(range(count))
+    if all_succeeded:
+        assert [r.status for r in results] == ["succeeded"] * count, [r.error for r in results if not r.ok][:3]
+    else:
+        assert {r.status for r in results} <= {"succeeded", "failed", "pending"}
+    assert not set(counters.cancels) & set(foreign), "a batch that is not ours was canceled"
+    return billed
+
+
+def neighbour_requests(n: int, tag: str) -> list[dict]:
+    return [{"custom_id": f"{tag}-{i}", "params": {"model": "claude-haiku-4-5", "max_tokens": 16,
+                                                   "messages": [{"role": "user", "content": f"other {i}"}]}}
+            for i in range(n)]
+
+
+# ----------------------------------------------------------------------------------- 1. lost create + list outage
+
+def test_lost_create_response_while_the_list_fails_for_a_while(tmp_path):
+    """The create's answer is lost and ``batches.list()`` then answers 503 for a while: the manager waits
+    (reconciling, reservation held) instead of creating again, and adopts its batch once the list is back."""
+    faults = Faults(rules=[FaultRule("create", "lose_response"), FaultRule("list", "error", status=503, times=15)])
+    with Simulator(latency=0.05, faults=faults) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", max_cost=1.0)
+        manager.run()
+        check_money(sim, manager, max_cost=1.0)
+        assert sim.counters.creates == COUNT // PER_JOB
+        assert sim.counters.requests_by_endpoint["list"] > 15  # it kept looking through the outage
+
+
+def test_gateway_timeout_whose_batch_appears_later_is_adopted_not_recreated(tmp_path):
+    """A 504 whose batch is created 4 s later (within create_visible_within): found, proven, adopted."""
+    faults = Faults(rules=[FaultRule("create", "late_create", status=504, delay=4.0)])
+    with Simulator(latency=0.05, faults=faults) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", visible=8.0, max_cost=1.0)
+        manager.run()
+        check_money(sim, manager, max_cost=1.0)
+        assert sim.counters.creates == COUNT // PER_JOB
+        assert sim.counters.requests_by_endpoint["create"] == COUNT // PER_JOB  # never sent again
+
+
+def test_a_create_proven_never_made_is_tried_again(tmp_path):
+    """A 503 that made nothing: after create_visible_within with no candidate listed, the create is retried."""
+    faults = Faults(rules=[FaultRule("create", "error", status=503, times=2)])
+    with Simulator(latency=0.05, faults=faults) as sim:
+        manager = make_manager(sim, tmp_path / "s.json")
+        manager.run()
+        check_money(sim, manager)
+        assert sim.counters.creates == COUNT // PER_JOB
+        assert sim.counters.requests_by_endpoint["create"] == COUNT // PER_JOB + 2
+
+
+# ------------------------------------------------------------------------------------------------ 2. clock skew
+
+@pytest.mark.parametrize("skew", [-600.0, 600.0, -86_400.0])
+def test_provider_clock_skew_does_not_hide_a_lost_create(tmp_path, skew):
+    """The provider's clock 10 minutes (or a day) behind or ahead: its batch is still found and adopted."""
+    faults = Faults(rules=[FaultRule("create", "lose_response", skip=1)])  # the second job's create
+    with Simulator(latency=0.05, faults=faults, clock_skew=skew) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", max_parallel_jobs=1)
+        manager.run()
+        check_money(sim, manager)
+        assert sim.counters.creates == COUNT // PER_JOB
+
+
+# ------------------------------------------------------------------------------------------ 3. a shared API key
+
+def test_a_newer_batch_of_the_same_size_from_another_client_is_never_adopted(tmp_path):
+    """Our create's answer is lost and another client on the same key creates a batch of the same size
+    right after: it is proven foreign by its results, ours is found, and nothing of theirs is canceled."""
+    other_ids: list[str] = []
+
+    def neighbour(event: RequestEvent) -> None:
+        if event.endpoint == "create" and event.count == 1 and event.phase == "applied":
+            other = sim.client(max_retries=0)
+            other_ids.append(other.messages.batches.create(requests=neighbour_requests(PER_JOB, "theirs")).id)
+
+    faults = Faults(rules=[FaultRule("create", "lose_response")])
+    with Simulator(latency=0.05, faults=faults, on_request=neighbour) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", max_parallel_jobs=1)
+        manager.run()
+        check_money(sim, manager, foreign=set(other_ids))
+        assert len(other_ids) == 1 and sim.counters.submissions["theirs-0"] == 1
+        assert sim.counters.creates == COUNT // PER_JOB + 1  # ours once each, theirs once
+
+
+def test_two_managers_on_one_key_each_find_their_own_lost_create(tmp_path):
+    """Two runs share a key and the same job size, and both lose a create's answer: each adopts its own."""
+    faults = Faults(rules=[FaultRule("create", "lose_response", times=2)])
+    with Simulator(latency=0.05, faults=faults) as sim:
+        first = make_manager(sim, tmp_path / "a.json")
+        second = make_manager(sim, tmp_path / "b.json")
+        threads = [threading.Thread(target=m.run) for m in (first, second)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(120)
+        check_money(sim, first)
+        check_money(sim, second)
+        assert sim.counters.creates == 2 * COUNT // PER_JOB and sim.counters.cancels == {}
+
+
+def test_cancel_while_reconciling_touches_no_unproven_batch_and_the_next_run_adopts_it(tmp_path):
+    """cancel() while a lost create is being reconciled, with a same-size batch of another client in the
+    list: neither is canceled (neither is proven ours yet), the job stays in doubt with its reservation,
+    and the next run() adopts our batch instead of submitting it again."""
+    other_ids: list[str] = []
+    canceled = threading.Event()
+
+    def hook(event: RequestEvent) -> None:
+        if event.endpoint == "create" and event.count == 1 and event.phase == "applied":
+            other = sim.client(max_retries=0)
+            other_ids.append(other.messages.batches.create(requests=neighbour_requests(PER_JOB, "theirs")).id)
+        if event.endpoint == "list" and event.phase == "received" and other_ids:
+            canceled.wait(60)  # every look at the list after the lost create waits until the test canceled
+
+    faults = Faults(rules=[FaultRule("create", "lose_response")])
+    with Simulator(latency=0.05, faults=faults, on_request=hook) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", max_parallel_jobs=1, max_cost=1.0)
+        manager.start(show=False)
+        wait_for(lambda: manager.stats.jobs_reconciling == 1)
+        assert manager.stats.reserved > 0  # the job in doubt keeps its worst case reserved
+        manager.cancel()
+        canceled.set()
+        manager.wait()
+        assert sim.counters.creates == 2  # ours and theirs; nothing created again
+        assert set(sim.counters.cancels) <= set() | _adopted(manager)  # at most our own, once proven
+        sim.on_request = None
+        manager.run()
+        check_money(sim, manager, max_cost=1.0, foreign=set(other_ids))
+        assert sim.counters.requests_by_endpoint["create"] == 2 + COUNT // PER_JOB - 1
+
+
+def _adopted(manager: BatchManager) -> set[str]:
+    return {r.batch_id for r in manager.results() if r.batch_id}
+
+
+# ------------------------------------------------------------------------------------ 4. an empty results body
+
+def test_an_empty_results_body_of_our_own_batch_is_fetched_again_never_resubmitted(tmp_path):
+    faults = Faults(rules=[FaultRule("results", "empty_body", times=2)])
+    with Simulator(latency=0.05, faults=faults) as sim:
+        manager = make_manager(sim, tmp_path / "s.json")
+        manager.run()
+        check_money(sim, manager)
+        assert sim.counters.creates == COUNT // PER_JOB
+
+
+def test_a_short_results_body_once_is_completed_by_the_next_download(tmp_path):
+    faults = Faults(rules=[FaultRule("results", "short_body", times=3)])
+    with Simulator(latency=0.05, faults=faults) as sim:
+        manager = make_manager(sim, tmp_path / "s.json")
+        manager.run()
+        check_money(sim, manager)
+        assert manager.stats.held == 0
+
+
+# ------------------------------------------------------------------------------ 11. lines the provider never sent
+
+def test_missing_result_lines_stay_held_against_the_budget_when_retried(tmp_path):
+    """Every download of every batch is short: the missing half is recorded ``missing``, its worst case
+    stays held as spent (the provider billed it), and retrying it can never push billing past max_cost."""
+    faults = Faults(rules=[FaultRule("results", "short_body", times=10_000)])
+    with Simulator(latency=0.05, faults=faults) as sim:
+        probe = make_manager(sim, tmp_path / "probe.json", count=20)
+        worst = probe.estimate().worst_case_cost
+        max_cost = 1.6 * worst
+        manager = make_manager(sim, tmp_path / "s.json", count=20, max_cost=max_cost, max_retries=5)
+        manager.run()
+        prefix = prefix_of(manager)
+        billed = sum(usd for cid, usd in sim.billed_by_custom_id().items() if cid.startswith(prefix))
+        assert billed <= max_cost
+        stats = manager.stats
+        assert stats.held > 0 and stats.cost + stats.held >= billed  # nothing billed is unaccounted for
+        assert stats.cost + stats.held + stats.reserved <= max_cost + 1e-12
+        assert [cid for cid, n in sim.counters.submissions.items() if n > 1] == []
+        missing = [r for r in manager.results() if not r.ok]
+        assert missing and {r.error.reason for r in missing} <= {"missing", "budget"}
+
+
+# ---------------------------------------------------------------------------------- 5. a kill in the middle of a create
+
+def test_a_kill_mid_create_keeps_its_reservation_on_resume(tmp_path):
+    """Killed right after the provider made the second batch (its answer never arrives): on resume the
+    job in doubt keeps its reservation, so no more batches are in flight than max_cost allows."""
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.3) as sim:
+        worst_per_job = make_manager(sim, tmp_path / "probe.json").estimate().worst_case_cost / (COUNT // PER_JOB)
+        max_cost = 2.5 * worst_per_job  # two jobs fit at a time, never three
+        options = dict(count=COUNT, items_per_job=PER_JOB, max_parallel_jobs=6, poll_interval=0.01,
+                       max_cost=max_cost)
+        killer = Killer(sim, lambda e: e.endpoint == "create" and e.count == 2 and e.phase == "applied")
+        killer.run(state, options)
+        assert killer.killed and sim.counters.creates == 2
+        summary = run_worker(sim, state, options)
+        counters = sim.counters
+        assert summary["statuses"] == ["succeeded"] * COUNT
+        assert counters.duplicate_submissions == [] and counters.creates == COUNT // PER_JOB
+        assert counters.max_in_flight <= 2
+        assert counters.billed_usd <= max_cost and summary["cost"] == pytest.approx(counters.billed_usd, rel=1e-9)
+
+
+# -------------------------------------------------------------------------------------- 7. cancel() outside a run
+
+def test_cancel_with_no_run_cancels_the_batches_in_flight_once(tmp_path):
+    """After a kernel restart (the process was killed with batches in flight), the new manager's cancel()
+    reaches the provider for each batch once, a second cancel() sends nothing, and run() finishes."""
+    state = tmp_path / "s.json"
+    hold_first_attempt = Faults(item_outcome=lambda custom_id, params: None if "-r" in custom_id else "hold")
+    with Simulator(latency=0.05, faults=hold_first_attempt) as sim:
+        options = dict(count=30, items_per_job=PER_JOB, max_parallel_jobs=3, poll_interval=0.01)
+        killer = Killer(sim, lambda e: e.endpoint == "retrieve" and e.phase == "received" and sim.counters.creates == 3)
+        killer.run(state, options)
+        assert killer.killed and sim.counters.creates == 3
+        manager = make_manager(sim, state, count=30, max_parallel_jobs=3)
+        manager.cancel()
+        assert sorted(sim.counters.cancels.values()) == [1, 1, 1]
+        manager.cancel()
+        assert sorted(sim.counters.cancels.values()) == [1, 1, 1]
+        manager.run()  # collects the canceled items, then runs them again (-r1)
+        check_money(sim, manager, count=30)
+
+
+# ------------------------------------------------------------------------------ 8. run() while a run is going
+
+def test_run_while_a_background_run_is_going_does_not_undo_a_cancel(tmp_path):
+    release = threading.Event()
+
+    def hold_first_create(event: RequestEvent) -> None:
+        if event.endpoint == "create" and event.count == 1 and event.phase == "received":
+            release.wait(60)
+
+    with Simulator(latency=0.05, on_request=hold_first_create) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", count=80, max_parallel_jobs=2)
+        manager.start(show=False)
+        wait_for(lambda: sim.counters.requests_by_endpoint.get("create", 0) == 1)
+        manager.cancel()
+        with pytest.raises(StateError, match="already running"):
+            manager.run()
+        with pytest.raises(StateError, match="already running"):
+            manager.retry_failed()
+        release.set()
+        manager.wait()
+        counters = sim.counters
+        assert counters.creates == 1  # the create already on the wire; no other job was started
+        assert list(counters.cancels.values()) == [1]  # and its batch was canceled, once
+
+
+# -------------------------------------------------------------------------------- 10. the disk fills at the end
+
+def test_a_write_failure_at_the_end_of_a_run_is_a_state_error_and_releases_every_lock(tmp_path):
+    """The disk is full when the final snapshot is written: run() raises StateError, every lock is
+    released (the same manager runs again at once), and a new process resumes with nothing lost."""
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.05) as sim:
+        options = dict(count=COUNT, items_per_job=PER_JOB, max_parallel_jobs=3, poll_interval=0.01,
+                       disk_full_at_run_end=True)
+        summary = run_worker(sim, state, options)
+        assert "could not write the state" in summary["error"] and "run() again" in summary["error"]
+        assert summary["again"] == ["succeeded"] * COUNT  # the same manager, same process: locks were released
+        creates = sim.counters.creates
+        options.pop("disk_full_at_run_end")
+        resumed = run_worker(sim, state, options)
+        assert resumed["statuses"] == ["succeeded"] * COUNT
+        assert sim.counters.creates == creates == COUNT // PER_JOB and sim.counters.duplicate_submissions == []
