@@ -128,7 +128,8 @@ class Panel:
         state = "running" if p.running else "done" if p.finished == p.items_total else "stopped"
         self.status.value = f"<i>{state}</i>" + (f" — {html.escape(p.budget_stop)}" if p.budget_stop else "")
         self.retry_button.disabled = p.running or not p.failed
-        self.cancel_button.disabled = not p.running
+        # also with no run going (after a kernel restart, or a run that raised): batches may still be in flight
+        self.cancel_button.disabled = not p.running and p.jobs_in_flight == p.jobs_reconciling
         if p.failed_rows != self._failed_seen:
             self._failed_seen = p.failed_rows
             self.failed_title.value = f"<b>Failed items: {p.failed:,}</b>" if p.failed else ""
