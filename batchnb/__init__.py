@@ -3,6 +3,8 @@
 Public names only; everything else is private to its module.
 """
 
+from typing import Any
+
 from . import errors, sim
 from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
 from .job import BatchJob, batch
@@ -17,10 +19,10 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    """``read_csv`` / ``read_parquet`` load pandas lazily (see ``batchnb.manager``)."""
+def __getattr__(name: str) -> Any:
+    """``read_csv`` / ``read_parquet`` import pandas on first use, not with ``batchnb`` (see ``batchnb.frames``)."""
     if name in ("read_csv", "read_parquet"):
-        from . import manager
+        from . import frames
 
-        return getattr(manager, name)
+        return getattr(frames, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

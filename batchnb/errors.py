@@ -7,6 +7,8 @@ Every error batchnb raises on purpose is a ``BatchnbError``; catch that to catch
     ├── BudgetError        a cost limit that cannot be enforced or would be exceeded
     ├── StateError         a state file that is locked, corrupted or belongs to other inputs
     ├── ProviderError      the provider (or emulator) refused or failed a batch-level call
+    │   ├── CreateRefused      a create the provider certainly did not perform (now, or for good)
+    │   └── CreateUncertain    a create that may have made a batch: reconciled, never simply repeated
     └── JobTimeoutError    ``BatchJob.wait(timeout=...)`` ran out of time (the batch goes on)
 
 Messages say what is wrong *and* what to do about it. Item-level failures (an errored request, an
@@ -45,6 +47,19 @@ class ProviderError(BatchnbError):
 
     The original SDK exception is chained as ``__cause__``.
     """
+
+
+class CreateRefused(ProviderError):
+    """The provider certainly made no batch. ``retry_after``: seconds until it may be asked again, or
+    ``None`` when the refusal is final (400, 401, 403, 413, ...)."""
+
+    def __init__(self, message: str, *, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CreateUncertain(ProviderError):
+    """A create may or may not have made a batch (a lost answer, a 5xx, a gateway timeout)."""
 
 
 class JobTimeoutError(BatchnbError, TimeoutError):

@@ -1,37 +1,35 @@
 """``batch()`` and ``BatchJob``: one provider batch — submit, poll, stream results, cancel.
 
-This layer knows nothing of managers. It reaches the provider only through the ``anthropic`` SDK client
-(default ``anthropic.Anthropic()``, so ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL`` work) and relies on
+This layer knows nothing of managers. It reaches the provider only through ``_provider.Provider`` (an SDK client,
+default ``anthropic.Anthropic()``, so ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL`` work) and relies on
 the SDK's retries for transient HTTP errors. Results are matched to inputs by ``custom_id``, never by
 position, and come back in input order.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 import uuid
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence, TypeVar
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import anthropic
-import httpx2
 import pydantic
-from anthropic.types.messages import MessageBatch
 
 from ._files import write_atomic
-from .errors import InputError, JobTimeoutError, ProviderError
+from ._provider import Provider
+from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
 from .inputs import FileInput, Item, items_from_files, items_from_messages
 from .limits import DEFAULT_LIMITS, ProviderLimits
 from .parsing import ItemResult, missing_result, parse_result_line
 from .pricing import Usage, default_table
 from .requests import PreparedRequest, RequestBuilder, RequestOptions, make_custom_id
 
-T = TypeVar("T")
-_BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: Creates of one ``batch()`` refused for now (429) before it gives up.
+CREATE_ATTEMPTS = 4
 
 #: Polling starts at this interval and grows by ``POLL_GROWTH`` up to ``POLL_MAX`` when none is given.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 60.0
@@ -98,18 +96,6 @@ def check_batch_limits(requests: Sequence[PreparedRequest], limits: ProviderLimi
                          "use BatchManager, which slices by size too.")
 
 
-def create_batch(client: anthropic.Anthropic, requests: Sequence[PreparedRequest]) -> MessageBatch:
-    """``POST /v1/messages/batches`` through the SDK client, with the body serialised once here.
-
-    ``client.messages.batches.create`` deep-copies every request before encoding it (about a quarter of
-    the client's CPU in a large run); posting the JSON ourselves keeps the SDK's auth, retries, errors and
-    ``MessageBatch`` type. SDK exceptions propagate unchanged.
-    """
-    body = _BODY_JSON.encode({"requests": [r.body for r in requests]}).encode("utf-8")
-    return client.post("/v1/messages/batches", cast_to=MessageBatch, content=body,
-                       options={"headers": {"Content-Type": "application/json"}})
-
-
 class BatchJob:
     """One provider batch. Build it with ``batch()``; constructing one with a known ``batch_id`` and its
     ``custom_id -> index`` map re-attaches to a batch submitted earlier (nothing is resubmitted)."""
@@ -119,6 +105,7 @@ class BatchJob:
                  raw_name: Callable[[int], str] = lambda index: f"item_{index}.json",
                  stop_event: threading.Event | None = None, price_day: date | None = None) -> None:
         self.client = client
+        self._provider = Provider(client)
         self.batch_id = batch_id
         self.options = options
         self._index_of = dict(custom_ids)
@@ -135,8 +122,24 @@ class BatchJob:
     @classmethod
     def create(cls, client: anthropic.Anthropic, requests: Sequence[PreparedRequest], *, options: RequestOptions,
                **kwargs: Any) -> "BatchJob":
-        """``batches.create`` for ``requests`` (already validated and within the limits)."""
-        batch = _provider_call("create a batch", lambda: create_batch(client, requests))
+        """``batches.create`` for ``requests`` (already validated and within the limits).
+
+        A create the provider refused for now (429) is asked again, up to ``CREATE_ATTEMPTS`` times; one whose
+        outcome is unknown (a lost answer, a 5xx) is never repeated blindly: it raises ``CreateUncertain``
+        (``BatchManager`` reconciles such creates itself).
+        """
+        provider = Provider(client)
+        for attempt in range(1, CREATE_ATTEMPTS + 1):
+            try:
+                batch = provider.create(requests)
+                break
+            except CreateRefused as exc:
+                if exc.retry_after is None or attempt == CREATE_ATTEMPTS:
+                    raise
+                time.sleep(exc.retry_after or 0.5 * 2 ** attempt)
+            except CreateUncertain as exc:
+                raise CreateUncertain(f"{exc}: the batch may or may not exist. Look for it with "
+                                      "client.messages.batches.list() before calling batch() again.") from exc
         job = cls(client, batch.id, {r.custom_id: r.index for r in requests}, options, **kwargs)
         job._batch = batch
         return job
@@ -145,8 +148,7 @@ class BatchJob:
 
     def refresh(self) -> Any:
         """Retrieve the batch (one HTTP call) and return the SDK's ``MessageBatch``."""
-        self._batch = _provider_call(f"retrieve batch {self.batch_id}",
-                                     lambda: self.client.messages.batches.retrieve(self.batch_id))
+        self._batch = self._provider.retrieve(self.batch_id)
         return self._batch
 
     def status(self) -> str:
@@ -181,8 +183,7 @@ class BatchJob:
 
     def cancel(self) -> str:
         """Ask the provider to cancel; requests not yet run come back ``canceled``. Returns the new status."""
-        self._batch = _provider_call(f"cancel batch {self.batch_id}",
-                                     lambda: self.client.messages.batches.cancel(self.batch_id))
+        self._batch = self._provider.cancel(self.batch_id)
         return self._batch.processing_status
 
     # --------------------------------------------------------------------------------------------- results
@@ -232,7 +233,7 @@ class BatchJob:
     # ------------------------------------------------------------------------------------------- internals
 
     def _raw_lines(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
-        return result_lines(self.client, self.batch_id, self._batch)
+        return self._provider.result_lines(self.batch_id, self._batch)
 
     def _save_raw(self, index: int, raw: bytes) -> None:
         assert self._raw_dir is not None
@@ -251,44 +252,11 @@ class BatchJob:
         status = self._batch.processing_status if self._batch is not None else "unknown"
         return f"<BatchJob {self.batch_id} {status} requests={len(self._index_of)}>"
 
+    def to_pandas(self, flatten: bool = False) -> Any:
+        """The results as a pandas DataFrame with the columns of ``BatchManager.to_pandas()`` (``job`` is
+        ``<NA>``); waits for the batch to end. Rules in ``batchnb/frames/__init__.py``."""
+        from .frames import results_frame  # pandas is imported on first use, not with batchnb
 
-def result_lines(client: anthropic.Anthropic, batch_id: str, batch: Any = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """Raw JSON lines of an ended batch's results file, as they stream in.
-
-    The SDK does the HTTP (retrieve, then follow ``results_url``; when ``batch`` was just seen ended its
-    ``results_url`` is followed without retrieving it again); lines are split here, tolerating blank lines
-    and ``\\r\\n`` that trip the SDK's JSONL reader. Closing the iterator early closes the download.
-    """
-    if batch is not None and batch.processing_status == "ended" and batch.results_url:
-        url = batch.results_url
-        response = _provider_call(f"fetch results of batch {batch_id}", lambda: client.get(
-            url, cast_to=httpx2.Response, options={"headers": {"Accept": "application/binary"}}, stream=True))
-    else:
-        response = _provider_call(f"fetch results of batch {batch_id}",
-                                  lambda: client.messages.batches.results(batch_id)).http_response
-    buffer = b""
-    try:
-        for chunk in response.iter_bytes(chunk_size=1 << 16):
-            lines = (buffer + chunk).split(b"\n")
-            buffer = lines.pop()
-            for raw in lines:
-                raw = raw.strip()
-                if raw:
-                    yield raw, json.loads(raw)
-        if buffer.strip():
-            yield buffer.strip(), json.loads(buffer)
-    except (anthropic.APIError, httpx2.HTTPError) as exc:  # a stream cut mid-way
-        raise ProviderError(f"reading results of batch {batch_id} failed: {exc}") from exc
-    finally:
-        response.close()
+        return results_frame(self.results(), self.options.response_model, flatten=flatten)
 
 
-def _provider_call(what: str, call: Callable[[], T]) -> T:
-    """Run an SDK call (with the SDK's own retries) and turn its failure into a ``ProviderError``."""
-    try:
-        return call()
-    except anthropic.APIStatusError as exc:
-        raise ProviderError(f"could not {what}: HTTP {exc.status_code} {exc.message}"
-                            f" (request-id {exc.request_id})") from exc
-    except anthropic.APIError as exc:
-        raise ProviderError(f"could not {what}: {exc}") from exc

@@ -15,7 +15,7 @@ class ProviderLimits:
     max_batch_bytes: int = 256 * MiB
     max_request_bytes: int = 32 * MiB
     max_pdf_pages: int = 600
-    create_visible_within: float = 300.0
+    create_visible_within: float = 120.0
     """Seconds within which a batch the provider made shows in its list, after a create whose answer was
     lost (a dropped connection, a 5xx, a gateway timeout). Only after this long with no candidate in the
     list is the create taken as never made and tried again; until then the job waits, "reconciling"."""

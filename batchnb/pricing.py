@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import warnings
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any, Mapping
 
-from .errors import BudgetError
+from .errors import BudgetError, InputError
 
 BATCH_DISCOUNT = 0.5
 PER_TOKEN = 1e-6  # table prices are per million tokens
@@ -138,9 +140,6 @@ class PriceTable:
     def models(self) -> list[str]:
         return sorted(self._rows)
 
-    def knows(self, model: str) -> bool:
-        return model in self._rows
-
     def price(self, model: str, *, on: date | None = None, prompt_tokens: int = 0) -> Price | None:
         """The row in effect for ``model`` on day ``on`` (default: today, UTC) at this prompt size."""
         day = on or datetime.now(timezone.utc).date()
@@ -207,9 +206,23 @@ class PriceTable:
                           stacklevel=3)
 
 
+#: Names a CSV of extra price rows (same columns as ``batchnb/data/prices.csv``): newer list prices, or
+#: negotiated ones, without editing the installed package.
+PRICES_ENV = "BATCHNB_PRICES_FILE"
+
+
 @lru_cache(maxsize=1)
 def default_table() -> PriceTable:
-    """The table shipped in ``batchnb/data/prices.csv``."""
+    """The table shipped in ``batchnb/data/prices.csv``, plus the rows of ``$BATCHNB_PRICES_FILE`` if set."""
     text = resources.files("batchnb").joinpath("data/prices.csv").read_text(encoding="utf-8")
-    return PriceTable.from_csv(text)
+    table = PriceTable.from_csv(text)
+    extra = os.environ.get(PRICES_ENV)
+    if extra:
+        try:
+            rows = PriceTable.from_csv(Path(extra).read_text(encoding="utf-8"))
+        except (OSError, KeyError, ValueError) as exc:
+            raise InputError(f"${PRICES_ENV}={extra}: cannot use it as a price file ({exc}). It needs the "
+                             "columns of batchnb/data/prices.csv, header included.") from exc
+        table = PriceTable([price for t in (table, rows) for prices in t._rows.values() for price in prices])
+    return table
 

@@ -13,15 +13,11 @@ import threading
 import time
 import weakref
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the manager imports this module, never the reverse at run time
-    from .manager.events import Event
-    from .manager.model import ManagerState
-
-
-class Listener(Protocol):
-    def on_event(self, event: "Event", state: "ManagerState") -> None: ...
+    from .manager._events import Event
+    from .manager._state import ManagerState
 
 
 @dataclass(frozen=True)

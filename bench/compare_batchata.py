@@ -81,12 +81,12 @@ def _install_price_shim(model: str) -> None:
     from importlib import resources
 
     import batchnb.job
-    import batchnb.manager.core
+    import batchnb.manager._front
     from batchnb import pricing
 
     text = resources.files("batchnb").joinpath("data/prices.csv").read_text(encoding="utf-8")
     table = pricing.PriceTable.from_csv(text.rstrip("\n") + "\n" + SHIM_ROW.format(model=model) + "\n")
-    batchnb.manager.core.default_table = batchnb.job.default_table = lambda: table
+    batchnb.manager._front.default_table = batchnb.job.default_table = lambda: table
 
 
 def _child_batchnb(n: int, workdir: str, model: str, price_shim: bool) -> dict:

@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -18,21 +17,14 @@ from batchnb.sim import RequestEvent, Simulator
 WORKER = Path(__file__).with_name("kill_worker.py")
 
 
-def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
-    """Wait for a state, not for a time: the timeout only stops a broken test from hanging."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition never met"
-        time.sleep(0.005)
-
-
 def worker_command(sim: Simulator, state: Path, options: dict) -> list[str]:
     return [sys.executable, str(WORKER), json.dumps({**options, "base_url": sim.base_url, "state_path": str(state)})]
 
 
-def run_worker(sim: Simulator, state: Path, options: dict) -> dict:
-    """Run the worker to its end; its JSON summary."""
-    process = subprocess.run(worker_command(sim, state, options), capture_output=True, text=True, timeout=300)
+def run_worker(sim: Simulator, state: Path, options: dict, env: dict[str, str] | None = None) -> dict:
+    """Run the worker to its end (``env``: extra environment variables); its JSON summary."""
+    process = subprocess.run(worker_command(sim, state, options), capture_output=True, text=True, timeout=300,
+                             env={**os.environ, **(env or {})})
     assert process.returncode == 0, process.stderr
     return json.loads(process.stdout.strip().splitlines()[-1])
 
@@ -53,12 +45,13 @@ class Killer:
             os.kill(self.process.pid, signal.SIGKILL)
             self.process.wait()
 
-    def run(self, state: Path, options: dict, *, must_kill: bool = True) -> dict | None:
+    def run(self, state: Path, options: dict, *, must_kill: bool = True,
+            env: dict[str, str] | None = None) -> dict | None:
         """Run until killed (``None``) or to the end (the summary; an error if ``must_kill``)."""
         self.sim.on_request = self.hook
         try:
             self.process = subprocess.Popen(worker_command(self.sim, state, options), stdout=subprocess.PIPE,
-                                            stderr=subprocess.PIPE, text=True)
+                                            stderr=subprocess.PIPE, text=True, env={**os.environ, **(env or {})})
             out, err = self.process.communicate(timeout=300)
         finally:
             self.sim.on_request = None

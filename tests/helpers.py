@@ -1,10 +1,20 @@
-"""Small builders shared by the tests: real files of each supported type."""
+"""Small helpers shared by the tests: real files of each supported type, and waiting for a state.
+
+Fixtures (the emulator in-process or as a process) are in ``conftest.py``.
+"""
 
 from __future__ import annotations
 
 import struct
+import time
 import zlib
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+if TYPE_CHECKING:
+    import anthropic
+
+T = TypeVar("T")
 
 
 def make_pdf(path: Path, pages: list[str]) -> Path:
@@ -32,3 +42,23 @@ def png_bytes(width: int = 2, height: int = 2) -> bytes:
 
 def conversations(n: int, text: str = "Say something about item {i}.") -> list[list[dict]]:
     return [[{"role": "user", "content": text.format(i=i)}] for i in range(n)]
+
+
+def wait_for(probe: Callable[[], T], timeout: float = 60.0, message: str = "condition never met",
+             interval: float = 0.01) -> T:
+    """Poll ``probe`` until it returns something truthy, and return that.
+
+    Wait for a state, not for a time: no assumption on how fast this machine is; the timeout only stops a
+    broken test from hanging.
+    """
+    deadline = time.monotonic() + timeout
+    while not (value := probe()):
+        assert time.monotonic() < deadline, message
+        time.sleep(interval)
+    return value
+
+
+def wait_ended(client: "anthropic.Anthropic", batch_id: str, timeout: float = 60.0):
+    """The batch, once the provider says it has ended (polled every 20 ms)."""
+    return wait_for(lambda: (b := client.messages.batches.retrieve(batch_id)).processing_status == "ended" and b,
+                    timeout, "batch did not end", interval=0.02)

@@ -2,10 +2,13 @@
 
 Not a test module: ``test_kill_resume.py`` and ``test_money_safety.py`` start it, SIGKILL it at chosen
 moments and start it again. ``disk_full_at_run_end`` makes every file write fail (RLIMIT_FSIZE) from the
-moment the run ends until ``run()`` has raised, then runs the same manager again.
+moment the run ends until ``run()`` has raised, then runs the same manager again. ``kill_at_snapshot: n``
+makes the worker SIGKILL itself at the n-th atomic replace of the state file, its temp file written and not
+yet renamed (an exact kill point, whatever the machine's speed).
 """
 
 import json
+import os
 import resource
 import signal
 import sys
@@ -33,8 +36,25 @@ class DiskFull:
         resource.setrlimit(resource.RLIMIT_FSIZE, self.limits)
 
 
+def kill_at_snapshot(state_path: str, nth: int) -> None:
+    """SIGKILL this process when it is about to ``os.replace`` a temp file onto ``state_path`` the nth time."""
+    replace, target, seen = os.replace, os.path.abspath(state_path), 0
+
+    def replace_or_die(src, dst, *args, **kwargs):
+        nonlocal seen
+        if os.path.abspath(dst) == target:
+            seen += 1
+            if seen == nth:
+                os.kill(os.getpid(), signal.SIGKILL)
+        return replace(src, dst, *args, **kwargs)
+
+    os.replace = replace_or_die
+
+
 def main() -> None:
     options = json.loads(sys.argv[1])
+    if "kill_at_snapshot" in options:
+        kill_at_snapshot(options["state_path"], options.pop("kill_at_snapshot"))
     client = anthropic.Anthropic(base_url=options.pop("base_url"), api_key="kill-test", max_retries=5)
     count = options.pop("count")
     disk_full = options.pop("disk_full_at_run_end", False)

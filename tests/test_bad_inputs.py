@@ -10,7 +10,6 @@ import pytest
 
 from batchnb import BatchManager, BatchnbError, BudgetError, InputError, StateError, batch
 from batchnb.limits import ProviderLimits
-from batchnb.sim import Simulator
 
 from .helpers import conversations, make_pdf, png_bytes
 
@@ -18,9 +17,8 @@ MODEL = "claude-haiku-4-5"
 
 
 @pytest.fixture(scope="module")
-def sim():
-    with Simulator(latency=0.02) as simulator:
-        yield simulator
+def sim_options():
+    return {"latency": 0.02}  # for sim, shared by this module's tests
 
 
 def _encrypted_pdf(tmp_path: Path) -> Path:

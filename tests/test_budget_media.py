@@ -20,7 +20,7 @@ import pytest
 from batchnb import BatchManager, InputError
 from batchnb.inputs import Item, items_from_files, items_from_messages
 from batchnb.limits import ProviderLimits
-from batchnb.manager.plan import check_budgetable, cost_items
+from batchnb.manager._plan import check_budgetable, cost_items
 from batchnb.pricing import (IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, Usage,
                              default_table)
 from batchnb.requests import RequestBuilder, RequestOptions

@@ -7,26 +7,15 @@ import re
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-
 
 @pytest.fixture()
-def sim_process():
+def sim_process(emulator_process):
     """``python -m batchnb sim --port 0`` in its own process; yields its base URL."""
-    process = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0.05"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"(http://127\.0\.0\.1:\d+)", line)
-        assert match, f"unexpected first line {line!r}; stderr: {process.stderr.read() if process.poll() else ''}"
-        yield match.group(1)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with emulator_process("--latency", "0.05") as base_url:
+        yield base_url
 
 
 SCRIPT = textwrap.dedent("""
@@ -58,10 +47,10 @@ def test_batch_runs_against_any_server_given_only_the_standard_environment(sim_p
     assert all(isinstance(r[2]["label"], str) and isinstance(r[2]["score"], int) and r[3] > 0 for r in rows)
 
 
-def test_the_demo_runs_on_the_embedded_emulator_without_a_key():
+def test_the_demo_runs_on_the_embedded_emulator_without_a_key(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("ANTHROPIC_")}
     done = subprocess.run([sys.executable, "-m", "batchnb", "demo", "--latency", "0.1"], env=env,
-                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)  # whatever it writes stays there
     assert done.returncode == 0, done.stderr
     assert "batchnb emulator" in done.stdout and "6/6 succeeded" in done.stdout
     assert re.search(r"total cost \$0\.0\d{4}", done.stdout)

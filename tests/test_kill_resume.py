@@ -1,4 +1,8 @@
-"""SIGKILL a run at chosen moments, run the same script again: every item once, nothing submitted twice."""
+"""SIGKILL a run at chosen moments, run the same script again: every item once, nothing submitted twice.
+
+Kill points are exact (the emulator's ``on_request`` hook, or the worker killing itself) or conditions on
+the state with a wide margin; none depends on the machine's speed.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable
@@ -21,6 +26,8 @@ from .fault_harness import Killer
 WORKER = Path(__file__).with_name("kill_worker.py")
 COUNT = 200
 OPTIONS = dict(count=COUNT, items_per_job=20, max_parallel_jobs=4, poll_interval=0.01)
+
+pytestmark = pytest.mark.slow
 
 
 def start(sim: Simulator, state: Path, **extra) -> subprocess.Popen:
@@ -82,10 +89,13 @@ def test_kill_before_any_submit(tmp_path, reference_cost):
 
 
 def test_kill_during_a_create(tmp_path, reference_cost):
-    """The provider made the batch but the client died before hearing of it: reconciled, not resubmitted."""
+    """The provider made the batch but the client died before hearing of it (killed inside the first create,
+    once applied, before its answer is written): reconciled, not resubmitted."""
     state = tmp_path / "s.json"
-    with Simulator(latency=0.05, faults=Faults(delay={"create": 0.2})) as sim:
-        kill_when(start(sim, state), lambda: sim.counters.creates >= 1)
+    with Simulator(latency=0.05) as sim:
+        killer = Killer(sim, lambda e: e.endpoint == "create" and e.count == 1 and e.phase == "applied")
+        killer.run(state, OPTIONS)
+        assert killer.killed and sim.counters.creates == 1
         assert not journal_has(state, "submitted")()
         check(sim, finish(sim, state), reference_cost)
 
@@ -98,11 +108,14 @@ def test_kill_while_batches_are_in_flight(tmp_path, reference_cost):
 
 
 def test_kill_while_results_stream(tmp_path, reference_cost):
-    """The first results download takes 0.2 s (20 lines, 10 ms apart): the kill lands inside it."""
+    """The first results download takes 2 s (20 lines, 100 ms apart): the kill, as soon as it has begun,
+    lands inside it. The rerun downloads at full speed."""
     state = tmp_path / "s.json"
-    with Simulator(latency=0.05, faults=Faults(results_line_delay=0.01)) as sim:
+    faults = Faults(results_line_delay=0.1)
+    with Simulator(latency=0.05, faults=faults) as sim:
         kill_when(start(sim, state), lambda: sim.counters.requests_by_endpoint.get("results", 0) >= 1)
         assert not journal_has(state, "job_ended")()
+        faults.results_line_delay = 0.0
         check(sim, finish(sim, state), reference_cost)
 
 
@@ -134,27 +147,29 @@ def test_the_budget_holds_across_a_kill_and_resume(tmp_path):
 
 
 def test_kill_while_the_snapshot_is_written(tmp_path, reference_cost):
-    """Caught with the temp file of an atomic snapshot replace on disk: the old snapshot still stands."""
+    """Killed with the temp file of an atomic snapshot replace on disk (the worker kills itself just before
+    the rename), twice: the old snapshot still stands."""
     state = tmp_path / "s.json"
-    caught = 0
     with Simulator(latency=0.01) as sim:
-        for _ in range(4):
-            process = start(sim, state, items_per_job=5)
-            while process.poll() is None:
-                if any(name.startswith(".s.json.") and name.endswith(".tmp") for name in os.listdir(tmp_path)):
-                    process.kill()
-                    caught += 1
-                    break
-            process.wait()
-            if caught >= 2:
-                break
-        assert caught >= 1, "never caught a snapshot being written"
+        for nth in (2, 5):
+            process = start(sim, state, items_per_job=5, kill_at_snapshot=nth)
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == -signal.SIGKILL, f"the run ended before its snapshot {nth}: {err}"
+            assert any(name.startswith(".s.json.") and name.endswith(".tmp") for name in os.listdir(tmp_path))
         check(sim, finish(sim, state, items_per_job=5), reference_cost)
 
 
 def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_path, reference_cost):
+    """Until the Ctrl-C, the first item of each job is held: the four batches are still in flight when it
+    lands, however slow the machine (the other items finish over the second of latency)."""
     state = tmp_path / "s.json"
-    with Simulator(latency=1.0) as sim:
+    interrupted = threading.Event()
+
+    def hold_until_interrupted(custom_id: str, params: dict) -> str | None:
+        index = int(params["messages"][0]["content"].split()[1].rstrip(":"))  # "item {i}: ..."
+        return "hold" if index % OPTIONS["items_per_job"] == 0 and not interrupted.is_set() else None
+
+    with Simulator(latency=1.0, faults=Faults(item_outcome=hold_until_interrupted)) as sim:
         process = start(sim, state)
         kill_when_condition = journal_has(state, "submitted", at_least=4)
         deadline = time.monotonic() + 30
@@ -163,6 +178,7 @@ def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_p
             time.sleep(0.005)
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
+        interrupted.set()  # the batches of the resumed run end on their own
         assert process.returncode != 0 and "KeyboardInterrupt" in err
         assert sim.counters.requests_by_endpoint.get("cancel", 0) == 4  # each batch in flight, once
         jobs = json.loads(state.read_text())["jobs"]  # the batches stay recorded, to be collected on resume

@@ -1,4 +1,8 @@
-"""The notebooks run in a real kernel (nbclient), on the emulator, with their widget state stored."""
+"""The notebooks run in a real kernel (nbclient), on the emulator, with their widget state stored.
+
+Each runs from a copy in the test's ``tmp_path`` (the kernel's working directory), so what it writes (state
+files, PDFs, CSV, Parquet, the emulator's store) stays there and ``notebooks/`` is left as it was.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,6 @@ import os
 import re
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import nbformat
@@ -15,7 +18,11 @@ from nbclient import NotebookClient
 
 from batchnb.sim import Simulator
 
+from .helpers import wait_for
+
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(autouse=True)
@@ -23,6 +30,14 @@ def offline(monkeypatch):
     """The kernel inherits this environment: no key, so the notebooks use the emulator."""
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     monkeypatch.setenv("BATCHNB_DEMO_LATENCY", "1.0")
+
+
+@pytest.fixture(autouse=True)
+def notebooks_dir_untouched():
+    """Running a notebook writes nothing beside it in the checkout."""
+    before = sorted(p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.rglob("*"))
+    yield
+    assert sorted(p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.rglob("*")) == before
 
 
 def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
@@ -57,6 +72,7 @@ def test_the_quickstart_runs_and_its_panel_shows_the_final_state(tmp_path):
     out = stdout_of(nb)
     assert "Processing: 40/40 items (100.0%)" in out and "failed now: 0" in out
     assert (tmp_path / "tickets.csv").exists() and (tmp_path / "tickets.parquet").exists()
+    assert not (tmp_path / "tickets.csv.schema.json").exists()  # to_csv writes one plain CSV, nothing beside it
 
 
 def test_the_resume_walkthrough_runs(tmp_path):
@@ -74,16 +90,12 @@ def test_a_killed_kernel_resumes_in_a_new_one_without_submitting_twice(tmp_path)
         start_cell = next(i for i, c in enumerate(nb.cells) if "manager.start()" in c.source)
         for index in range(start_cell + 1):
             client.execute_cell(nb.cells[index], index)
-        deadline = time.monotonic() + 60
-        while not (journal.exists() and journal.read_text().count('"type":"submitted"') >= 2):
-            assert time.monotonic() < deadline, "no batch was submitted"
-            time.sleep(0.01)
+        wait_for(lambda: journal.exists() and journal.read_text().count('"type":"submitted"') >= 2,
+                 message="no batch was submitted")
         pid = client.km.provisioner.pid
         os.kill(pid, signal.SIGKILL)  # the kernel dies with batches in flight
-        deadline = time.monotonic() + 10
-        while client.km.provisioner.process.poll() is None:
-            assert time.monotonic() < deadline, "the kernel survived SIGKILL"
-            time.sleep(0.05)
+        wait_for(lambda: client.km.provisioner.process.poll() is not None, timeout=10,
+                 message="the kernel survived SIGKILL")
     assert '"type":"run_ended"' not in journal.read_text()  # killed mid-run
 
     again = execute(name, tmp_path)  # a new kernel runs the whole notebook again

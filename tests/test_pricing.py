@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from batchnb import BudgetError
 from batchnb.inputs import items_from_messages
-from batchnb.manager.plan import cost_items
+from batchnb.manager._plan import cost_items
 from batchnb.pricing import BATCH_DISCOUNT, PriceTable, Usage, default_table
 from batchnb.requests import RequestBuilder, RequestOptions
 from batchnb.sim import Simulator

@@ -27,12 +27,6 @@ def call(sim: Simulator, method: str, path: str, headers: dict, body: str | None
 
 
 @pytest.fixture(scope="module")
-def sim():
-    with Simulator(latency=0.05) as s:
-        yield s
-
-
-@pytest.fixture(scope="module")
 def keyed():
     with Simulator(latency=0.05, api_keys={"good-key"}) as s:
         yield s

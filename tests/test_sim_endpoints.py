@@ -10,30 +10,21 @@ import pytest
 
 from batchnb.sim import Faults, SimLimits, Simulator
 
+from .helpers import wait_ended
+
 
 def req(custom_id: str, text: str = "Hello", **params) -> dict:
     return {"custom_id": custom_id, "params": {"model": "claude-haiku-4-5", "max_tokens": 64,
                                                "messages": [{"role": "user", "content": text}], **params}}
 
 
-def wait_ended(client: anthropic.Anthropic, batch_id: str, timeout: float = 5.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        batch = client.messages.batches.retrieve(batch_id)
-        if batch.processing_status == "ended":
-            return batch
-        assert time.monotonic() < deadline, "batch did not end"
-        time.sleep(0.02)
+@pytest.fixture(scope="module")
+def sim_options():
+    return {"latency": 0.1}  # for fresh_sim: a new emulator for each test
 
 
-@pytest.fixture
-def sim():
-    with Simulator(latency=0.1) as s:
-        yield s
-
-
-def test_create_retrieve_results_lifecycle(sim):
-    client = sim.client(max_retries=0)
+def test_create_retrieve_results_lifecycle(fresh_sim):
+    client = fresh_sim.client(max_retries=0)
     batch = client.messages.batches.create(requests=[req(f"r{i}") for i in range(3)])
     assert batch.id.startswith("msgbatch_") and len(batch.id) == len("msgbatch_") + 24
     assert batch.processing_status == "in_progress"
@@ -44,7 +35,7 @@ def test_create_retrieve_results_lifecycle(sim):
 
     ended = wait_ended(client, batch.id)
     assert ended.request_counts.processing == 0 and ended.request_counts.succeeded == 3
-    assert ended.results_url == f"{sim.base_url}/v1/messages/batches/{batch.id}/results"
+    assert ended.results_url == f"{fresh_sim.base_url}/v1/messages/batches/{batch.id}/results"
     assert ended.ended_at is not None and ended.archived_at is None
     results = list(client.messages.batches.results(batch.id))
     assert sorted(r.custom_id for r in results) == ["r0", "r1", "r2"]
@@ -54,8 +45,8 @@ def test_create_retrieve_results_lifecycle(sim):
     assert message.usage.service_tier == "batch" and message.usage.input_tokens > 0
 
 
-def test_raw_batch_json_has_every_key_and_rfc3339(sim):
-    client = sim.client(max_retries=0)
+def test_raw_batch_json_has_every_key_and_rfc3339(fresh_sim):
+    client = fresh_sim.client(max_retries=0)
     raw = client.messages.batches.with_raw_response.create(requests=[req("a")])
     data = json.loads(raw.http_response.text)
     assert set(data) == {"id", "type", "processing_status", "request_counts", "ended_at", "created_at",
@@ -65,8 +56,8 @@ def test_raw_batch_json_has_every_key_and_rfc3339(sim):
     assert raw.headers["request-id"].startswith("req_")
 
 
-def test_list_pagination_both_directions(sim):
-    client = sim.client(max_retries=0)
+def test_list_pagination_both_directions(fresh_sim):
+    client = fresh_sim.client(max_retries=0)
     ids = [client.messages.batches.create(requests=[req("x")]).id for _ in range(7)]
     newest_first = ids[::-1]
 
@@ -91,8 +82,8 @@ def test_list_pagination_both_directions(sim):
         == newest_first[4:6] + newest_first[2:4] + newest_first[0:2]
 
 
-def test_list_empty_and_limit_range(sim):
-    client = sim.client(max_retries=0)
+def test_list_empty_and_limit_range(fresh_sim):
+    client = fresh_sim.client(max_retries=0)
     page = client.messages.batches.list()
     assert page.data == [] and page.has_more is False and page.first_id is None and page.last_id is None
     for bad in (0, 1001):
@@ -170,8 +161,8 @@ def _results_before_end(sim):
     assert resp.json()["error"]["type"] == "invalid_request_error"
 
 
-def test_unknown_ids_are_404_for_every_endpoint(sim):
-    client = sim.client(max_retries=0)
+def test_unknown_ids_are_404_for_every_endpoint(fresh_sim):
+    client = fresh_sim.client(max_retries=0)
     missing = "msgbatch_" + "x" * 24
     for call in (client.messages.batches.retrieve, client.messages.batches.cancel, client.messages.batches.delete):
         with pytest.raises(anthropic.NotFoundError) as exc:
@@ -180,26 +171,26 @@ def test_unknown_ids_are_404_for_every_endpoint(sim):
         assert exc.value.body["type"] == "error" and exc.value.body["error"]["type"] == "not_found_error"
 
 
-def test_results_format_jsonl_shuffled(sim):
-    client = sim.client(max_retries=0)
+def test_results_format_jsonl_shuffled(fresh_sim):
+    client = fresh_sim.client(max_retries=0)
     ids = [f"item-{i:03d}" for i in range(50)]
     batch = client.messages.batches.create(requests=[req(c, f"question {c}") for c in ids])
     wait_ended(client, batch.id)
     import httpx2
-    body = httpx2.get(f"{sim.base_url}/v1/messages/batches/{batch.id}/results",
+    body = httpx2.get(f"{fresh_sim.base_url}/v1/messages/batches/{batch.id}/results",
                       headers={"x-api-key": "k", "anthropic-version": "2026-10-21"}).content
     assert b"\r" not in body and b"\n\n" not in body and not body.startswith(b"\n")
     lines = body.decode().strip("\n").split("\n")
     order = [json.loads(line)["custom_id"] for line in lines]
     assert sorted(order) == ids and order != ids
-    again = httpx2.get(f"{sim.base_url}/v1/messages/batches/{batch.id}/results",
+    again = httpx2.get(f"{fresh_sim.base_url}/v1/messages/batches/{batch.id}/results",
                        headers={"x-api-key": "k", "anthropic-version": "2026-10-21"}).content
     assert again == body
     assert [r.custom_id for r in client.messages.batches.results(batch.id)] == order
 
 
-def test_count_tokens_endpoint(sim):
-    client = sim.client(max_retries=0)
+def test_count_tokens_endpoint(fresh_sim):
+    client = fresh_sim.client(max_retries=0)
     short = client.messages.count_tokens(model="claude-haiku-4-5", messages=[{"role": "user", "content": "hi"}])
     long = client.messages.count_tokens(model="claude-haiku-4-5",
                                         messages=[{"role": "user", "content": "hi " * 400}])
@@ -208,10 +199,10 @@ def test_count_tokens_endpoint(sim):
         client.messages.count_tokens(model="claude-3-haiku-20240307", messages=[{"role": "user", "content": "x"}])
 
 
-def test_concurrent_clients(sim):
+def test_concurrent_clients(fresh_sim):
     from concurrent.futures import ThreadPoolExecutor
 
-    client = sim.client(max_retries=0)
+    client = fresh_sim.client(max_retries=0)
 
     def work(k: int) -> str:
         batch = client.messages.batches.create(requests=[req(f"t{k}-{i}") for i in range(5)])
@@ -222,4 +213,4 @@ def test_concurrent_clients(sim):
 
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(work, range(16)))
-    assert len(set(ids)) == 16 and sim.counters.creates == 16
+    assert len(set(ids)) == 16 and fresh_sim.counters.creates == 16

@@ -4,31 +4,13 @@ process, ``python -m batchnb sim`` — the way a user or another tool would meet
 from __future__ import annotations
 
 import json
-import re
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
-from typing import Iterator
 
 import anthropic
 import pytest
 
-
-@contextmanager
-def emulator(*flags: str) -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", *flags],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert match, line + process.stderr.read()
-        yield match.group(0)
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+from .helpers import wait_ended
 
 
 def strict(base_url: str, key: str = "key-1", **options) -> anthropic.Anthropic:
@@ -49,9 +31,10 @@ def raw_call(base_url: str, path: str, headers: dict[str, str], method: str = "G
         return error.code, dict(error.headers), json.loads(error.read())
 
 
-def test_every_endpoint_through_the_sdk_against_the_process():
-    with emulator("--latency", "0.3", "--api-key", "key-1", "--max-requests", "5",
-                  "--max-batch-bytes", "4000") as base_url:
+def test_every_endpoint_through_the_sdk_against_the_process(emulator_process):
+    # batches take 2 s: the checks made while they are in flight have wide margins on a loaded machine
+    with emulator_process("--latency", "2", "--api-key", "key-1", "--max-requests", "5",
+                          "--max-batch-bytes", "4000") as base_url:
         client = strict(base_url, max_retries=0)
         created = [client.messages.batches.create(requests=[request(i) for i in range(3)]) for _ in range(4)]
         first = created[0]
@@ -76,8 +59,7 @@ def test_every_endpoint_through_the_sdk_against_the_process():
         status, _, body = raw_call(base_url, f"/v1/messages/batches/{created[2].id}/results",
                                    {"x-api-key": "key-1", "anthropic-version": "2026-10-21"})
         assert status == 400 and body["error"]["type"] == "invalid_request_error"  # results before the end
-        time.sleep(0.4)
-        ended = client.messages.batches.retrieve(first.id)
+        ended = wait_ended(client, first.id)
         assert ended.processing_status == "ended" and ended.results_url.startswith(base_url)
         lines = list(client.messages.batches.results(first.id))
         assert sorted(line.custom_id for line in lines) == ["req-0", "req-1", "req-2"]
@@ -120,8 +102,8 @@ def test_every_endpoint_through_the_sdk_against_the_process():
 
 @pytest.mark.parametrize("status, exception", [(429, anthropic.RateLimitError), (500, anthropic.InternalServerError),
                                                (529, anthropic.OverloadedError)])
-def test_injected_errors_reach_the_sdk_as_their_exceptions(status, exception):
-    with emulator("--error-rate", "1", "--error-statuses", str(status)) as base_url:
+def test_injected_errors_reach_the_sdk_as_their_exceptions(emulator_process, status, exception):
+    with emulator_process("--error-rate", "1", "--error-statuses", str(status)) as base_url:
         with pytest.raises(exception) as raised:
             strict(base_url, max_retries=0).messages.batches.list()
     assert raised.value.status_code == status and raised.value.request_id

@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import argparse
 import email.utils
-import re
 import subprocess
 import sys
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable
 
 import anthropic
 import httpx2
@@ -25,7 +22,7 @@ import pytest
 from batchnb.sim import FaultRule, Faults, RequestEvent, SimCounters, Simulator
 from batchnb.sim.__main__ import _parser, parse_fault
 
-T = TypeVar("T")
+from .helpers import wait_ended, wait_for
 
 
 def req(custom_id: str, text: str | None = None) -> dict:
@@ -35,19 +32,6 @@ def req(custom_id: str, text: str | None = None) -> dict:
 
 def staged(*rules: FaultRule, **options: Any) -> Simulator:
     return Simulator(latency=options.pop("latency", 0.05), faults=Faults(rules=list(rules)), **options)
-
-
-def wait_for(probe: Callable[[], T], timeout: float = 20.0) -> T:
-    """Poll ``probe`` until it returns something truthy (no assumption on how fast this machine is)."""
-    deadline = time.monotonic() + timeout
-    while not (value := probe()):
-        assert time.monotonic() < deadline, "timed out waiting"
-        time.sleep(0.01)
-    return value
-
-
-def ended(client: anthropic.Anthropic, batch_id: str) -> anthropic.types.messages.MessageBatch:
-    return wait_for(lambda: (b := client.messages.batches.retrieve(batch_id)).processing_status == "ended" and b)
 
 
 # -- FaultRule ------------------------------------------------------------------------------------------
@@ -181,7 +165,7 @@ def test_late_create_appears_later_as_a_normal_batch():
         assert [b.created_at for b in listed] == sorted((b.created_at for b in listed), reverse=True)
         for _ in range(3):  # counted exactly once, however often anyone looks
             assert sim.counters.creates == 2 and sim.counters.submissions == {"a": 1, "b": 1, "c": 1}
-        assert ended(client, late.id).request_counts.succeeded == 2
+        assert wait_ended(client, late.id).request_counts.succeeded == 2
         billed = sim.billed_by_custom_id()
         assert billed["a"] > 0 and billed["b"] > 0  # billed like any batch
 
@@ -201,7 +185,7 @@ def test_empty_then_short_results_body():
     with staged(FaultRule("results", "empty_body"), FaultRule("results", "short_body", times=2)) as sim:
         client = sim.client(max_retries=0)
         batch = client.messages.batches.create(requests=[req(f"r{i}") for i in range(5)])
-        url = ended(client, batch.id).results_url
+        url = wait_ended(client, batch.id).results_url
         raw = httpx2.get(url, headers={"x-api-key": "k", "anthropic-version": "2023-06-01"})
         assert raw.status_code == 200 and raw.content == b""
         assert raw.headers["content-type"] == "application/binary"
@@ -230,7 +214,7 @@ def test_neighbour_creates_a_batch_from_another_client():
         mine = client.messages.batches.create(requests=[req(f"r{i}", "same question") for i in range(3)])
         listed = client.messages.batches.list().data
         assert [b.id for b in listed][1:] == [mine.id] and len(listed) == 2  # the neighbour is newer
-        neighbour = ended(client, listed[0].id)
+        neighbour = wait_ended(client, listed[0].id)
         assert neighbour.request_counts.succeeded == 3
         ids = sorted(r.custom_id for r in client.messages.batches.results(neighbour.id))
         assert ids == ["neighbour-1-0", "neighbour-1-1", "neighbour-1-2"]
@@ -238,7 +222,7 @@ def test_neighbour_creates_a_batch_from_another_client():
         counters = sim.counters
         assert counters.creates == 4 and counters.duplicate_submissions == []
         assert {"neighbour-1-0", "neighbour-2-0"} <= set(counters.submissions)
-        ended(client, mine.id)
+        wait_ended(client, mine.id)
         billed = sim.billed_by_custom_id()
         assert billed["neighbour-1-2"] == pytest.approx(billed["r2"]) and billed["r2"] > 0
 
@@ -265,7 +249,7 @@ def test_clock_skew_moves_every_timestamp_and_the_date_header():
         batch = client.messages.batches.create(requests=[req("a")])
         assert close_to_skewed_now(batch.created_at)
         assert batch.expires_at - batch.created_at == timedelta(hours=24)
-        done = ended(client, batch.id)
+        done = wait_ended(client, batch.id)
         assert done.ended_at - done.created_at == pytest.approx(timedelta(seconds=0.05), abs=timedelta(microseconds=10))
         canceled = client.messages.batches.cancel(client.messages.batches.create(requests=[req("b")]).id)
         assert close_to_skewed_now(canceled.cancel_initiated_at)
@@ -362,7 +346,7 @@ def test_billed_by_custom_id_sums_every_ended_batch():
         client = sim.client(max_retries=0)
         first = client.messages.batches.create(requests=[req("a"), req("b")])
         second = client.messages.batches.create(requests=[req("a"), req("e")])
-        ended(client, first.id), ended(client, second.id)
+        wait_ended(client, first.id), wait_ended(client, second.id)
         billed, counters = sim.billed_by_custom_id(), sim.counters
         single = billed["b"]
         assert billed["a"] == pytest.approx(2 * single) and billed["e"] == 0.0
@@ -412,22 +396,7 @@ def test_fault_and_clock_skew_flags(capsys):
     assert "argument --fault: 'list:nope': unknown action 'nope'" in capsys.readouterr().err
 
 
-@contextmanager
-def emulator_process(*flags: str) -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", *flags],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = process.stdout.readline()
-        match = re.search(r"http://127\.0\.0\.1:\d+", line)
-        assert match, line + process.stderr.read()
-        yield match.group(0)
-    finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
-        assert process.stderr.read() == ""
-
-
-def test_emulator_process_with_a_staged_fault_and_skew():
+def test_emulator_process_with_a_staged_fault_and_skew(emulator_process):
     with emulator_process("--latency", "0.05", "--fault", "create:lose_response", "--clock-skew", "-600") as url:
         client = anthropic.Anthropic(base_url=url, api_key="k", max_retries=0, _strict_response_validation=True)
         with pytest.raises(anthropic.APIConnectionError):

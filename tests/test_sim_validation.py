@@ -17,10 +17,8 @@ def params(**overrides) -> dict:
 
 
 @pytest.fixture(scope="module")
-def sim():
-    with Simulator(latency=0.05, limits=SimLimits(max_requests=5, max_batch_bytes=20_000,
-                                                  max_request_bytes=5_000)) as s:
-        yield s
+def sim_options():  # for sim, shared by this module's tests
+    return {"latency": 0.05, "limits": SimLimits(max_requests=5, max_batch_bytes=20_000, max_request_bytes=5_000)}
 
 
 @pytest.mark.parametrize("requests,message", [

@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 
 from .._files import fsync_dir, write_atomic
 from ..errors import StateError
-from .model import STATE_FORMAT
+from ._state import STATE_FORMAT
 
 REQUIRED_KEYS = ("format", "manager_id", "created_at", "model", "items_per_job", "max_cost", "save_results_dir",
                  "batch_kwargs", "jobs", "total_cost", "last_updated", "input_fingerprint", "options_fingerprint",

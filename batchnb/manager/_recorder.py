@@ -13,10 +13,10 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from ..errors import StateError
-from .events import Event, ItemsFinished, JobEnded
-from .model import ManagerState
-from .results import result_line
-from .state import StateStore
+from ._events import Event, ItemsFinished, JobEnded
+from ._state import ManagerState
+from ._result_files import result_line
+from ._store import StateStore
 
 
 def utc_now() -> str:

@@ -13,12 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from ..parsing import ItemError, ItemResult
-from .events import (BudgetStopped, CancelRequested, CreateNotMade, CreateUncertain, Event, ForeignBatch, ItemsFinished,
+from ._events import (BudgetStopped, CancelRequested, CreateNotMade, CreateUncertain, Event, ForeignBatch, ItemsFinished,
                      JobCut, JobEnded, JobsPlanned, ReservationReleased, Reserved, RunEnded, RunStarted,
                      SubmitAbandoned, SubmitIntent, Submitted)
 
 STATE_FORMAT = "batchnb-state/1"
-ITEM_STATES = ("pending", "processing", "succeeded", "failed")
 
 
 @dataclass
@@ -125,9 +124,6 @@ class ManagerState:
 
     def claimed_batches(self) -> set[str]:
         return {job.batch_id for job in self.jobs if job.batch_id}
-
-    def job(self, index: int) -> JobRecord:
-        return self.jobs[index]
 
     def custom_ids(self, job: JobRecord) -> dict[str, int]:
         from ..requests import make_custom_id

@@ -21,10 +21,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Collection
 
-import anthropic
-
+from .._provider import Provider
 from ..errors import ProviderError
-from ..job import result_lines
 
 #: How far below the newest known batch a scan looks: room for disorder in the provider's own timestamps.
 SCAN_MARGIN = timedelta(minutes=10)
@@ -51,16 +49,16 @@ def scan_from(newest: datetime | None) -> datetime | None:
     return newest - SCAN_MARGIN if newest is not None else None
 
 
-def find_created_batch(client: anthropic.Anthropic, *, requests: int, custom_ids: Collection[str], nonce: str,
+def find_created_batch(provider: Provider, *, requests: int, custom_ids: Collection[str], nonce: str,
                        lower_bound: datetime | None, skip: Collection[str]) -> Verdict:
     """Scan the provider's list (newest first) for the batch a create of these ``custom_ids`` made.
 
-    ``skip``: batch ids already claimed by our jobs or proven foreign. Raises ``anthropic.APIError`` when
-    the list itself fails: the caller knows nothing more than before and keeps waiting.
+    ``skip``: batch ids already claimed by our jobs or proven foreign. Raises ``ProviderError`` when the
+    list itself fails: the caller knows nothing more than before and keeps waiting.
     """
     verdict = Verdict()
     wanted = frozenset(custom_ids)
-    for batch in client.messages.batches.list(limit=PAGE_SIZE):  # the SDK follows the pages
+    for batch in provider.batches(PAGE_SIZE):
         if lower_bound is not None and batch.created_at < lower_bound:
             break
         if batch.id in skip or _request_total(batch) != requests:
@@ -68,7 +66,7 @@ def find_created_batch(client: anthropic.Anthropic, *, requests: int, custom_ids
         if batch.processing_status != "ended":
             verdict.unconfirmed.append(batch.id)
             continue
-        owner = _owner(client, batch, wanted, nonce)
+        owner = _owner(provider, batch, wanted, nonce)
         if owner == "job":
             verdict.batch = batch
             return verdict
@@ -85,9 +83,9 @@ def _request_total(batch: Any) -> int:
     return int(counts.processing + counts.succeeded + counts.errored + counts.canceled + counts.expired)
 
 
-def _owner(client: anthropic.Anthropic, batch: Any, wanted: frozenset[str], nonce: str) -> str:
+def _owner(provider: Provider, batch: Any, wanted: frozenset[str], nonce: str) -> str:
     """Whose batch this is, by its first result line: "job", "state", "foreign", or "unknown"."""
-    lines = result_lines(client, batch.id, batch)
+    lines = provider.result_lines(batch.id, batch)
     try:
         for _, line in lines:
             custom_id = str(line.get("custom_id", ""))
@@ -97,5 +95,5 @@ def _owner(client: anthropic.Anthropic, batch: Any, wanted: frozenset[str], nonc
     except (ProviderError, ValueError):
         return "unknown"  # the download failed (or broke off mid-line): ask again later
     finally:
-        lines.close()  # type: ignore[attr-defined]
+        lines.close()  # type: ignore[attr-defined]  # a generator: stops the download
     return "unknown"  # an empty results body proves nothing

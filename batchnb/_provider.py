@@ -1,0 +1,133 @@
+"""The provider boundary: every call batchnb makes to the Message Batches API, and what its failures mean.
+
+Everything above this module speaks in the SDK's ``MessageBatch`` values and batchnb's exceptions; only
+here are SDK exceptions caught and mapped. Two calls are shaped for speed: create posts the body
+serialised once, and results follow ``results_url`` straight after the poll that saw the batch end. One
+is shaped for safety: create runs with the SDK's retries off and says whether a failure certainly made
+nothing (``CreateRefused``) or may have made a batch (``CreateUncertain``), which the manager reconciles.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Callable, Iterator, Sequence, TypeVar
+
+import anthropic
+import httpx2
+from anthropic.types.messages import MessageBatch
+
+from .errors import CreateRefused, CreateUncertain, ProviderError
+from .requests import PreparedRequest
+
+T = TypeVar("T")
+_BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: Statuses of a create refused for now (ask again later); any other 4xx but 408/409 is refused for good.
+_REFUSED_FOR_NOW = (429,)
+
+
+class Provider:
+    """One API client's view of the batches endpoints (``anthropic.Anthropic()`` by default, so
+    ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL`` work). The SDK's retries handle 429/5xx/dropped
+    connections on every call but create."""
+
+    def __init__(self, client: anthropic.Anthropic) -> None:
+        self.client = client
+        self._create_client = client.with_options(max_retries=0)  # a blind SDK retry of create could submit twice
+
+    def create(self, requests: Sequence[PreparedRequest]) -> MessageBatch:
+        """``POST /v1/messages/batches``, the body serialised once here.
+
+        ``client.messages.batches.create`` deep-copies every request before encoding it (about a quarter of
+        the client's CPU in a large run); posting the JSON ourselves keeps the SDK's auth, errors and types.
+        Raises ``CreateRefused`` when the provider certainly made nothing, ``CreateUncertain`` otherwise.
+        """
+        body = _BODY_JSON.encode({"requests": [r.body for r in requests]}).encode("utf-8")
+        try:
+            return self._create_client.post("/v1/messages/batches", cast_to=MessageBatch, content=body,
+                                            options={"headers": {"Content-Type": "application/json"}})
+        except anthropic.APIStatusError as exc:
+            status = exc.status_code
+            if status in _REFUSED_FOR_NOW:
+                raise CreateRefused(f"create refused (HTTP {status}): {exc.message}",
+                                    retry_after=_retry_after(exc)) from exc
+            if status < 500 and status not in (408, 409):  # 400, 401, 403, 404, 413, ...: refused for good
+                raise CreateRefused(f"the provider refused the batch (HTTP {status}): {exc.message}",
+                                    retry_after=None) from exc
+            raise CreateUncertain(f"create answered HTTP {status}") from exc
+        except anthropic.APIConnectionError as exc:
+            if isinstance(exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+                # a connection that could not even be opened carried no request
+                raise CreateRefused(f"could not connect ({exc})", retry_after=0.0) from exc
+            raise CreateUncertain(f"create got no answer ({type(exc).__name__})") from exc
+
+    def retrieve(self, batch_id: str) -> MessageBatch:
+        return _call(f"retrieve batch {batch_id}", lambda: self.client.messages.batches.retrieve(batch_id))
+
+    def cancel(self, batch_id: str) -> MessageBatch:
+        """Ask the provider to cancel; requests not yet run come back ``canceled``."""
+        return _call(f"cancel batch {batch_id}", lambda: self.client.messages.batches.cancel(batch_id))
+
+    def newest_batch(self) -> MessageBatch | None:
+        """The most recently created batch on this key, if any."""
+        page = _call("list batches", lambda: self.client.messages.batches.list(limit=1))
+        return page.data[0] if page.data else None
+
+    def batches(self, page_size: int) -> Iterator[MessageBatch]:
+        """Every batch on this key, newest first (the SDK follows the pages as they are read)."""
+        pages = _call("list batches", lambda: self.client.messages.batches.list(limit=page_size))
+        iterator = iter(pages)
+        while True:
+            batch = _call("list batches", lambda: next(iterator, None))
+            if batch is None:
+                return
+            yield batch
+
+    def result_lines(self, batch_id: str, batch: Any = None) -> Iterator[tuple[bytes, dict[str, Any]]]:
+        """Raw JSON lines of an ended batch's results file, as they stream in.
+
+        The SDK does the HTTP (retrieve, then follow ``results_url``; when ``batch`` was just seen ended its
+        ``results_url`` is followed without retrieving it again); lines are split here, tolerating blank
+        lines and ``\\r\\n`` that trip the SDK's JSONL reader. Closing the iterator closes the download.
+        """
+        client = self.client
+        if batch is not None and batch.processing_status == "ended" and batch.results_url:
+            url = batch.results_url
+            response = _call(f"fetch results of batch {batch_id}", lambda: client.get(
+                url, cast_to=httpx2.Response, options={"headers": {"Accept": "application/binary"}}, stream=True))
+        else:
+            response = _call(f"fetch results of batch {batch_id}",
+                             lambda: client.messages.batches.results(batch_id)).http_response
+        buffer = b""
+        try:
+            for chunk in response.iter_bytes(chunk_size=1 << 16):
+                lines = (buffer + chunk).split(b"\n")
+                buffer = lines.pop()
+                for raw in lines:
+                    raw = raw.strip()
+                    if raw:
+                        yield raw, json.loads(raw)
+            if buffer.strip():
+                yield buffer.strip(), json.loads(buffer)
+        except (anthropic.APIError, httpx2.HTTPError) as exc:  # a stream cut mid-way
+            raise ProviderError(f"reading results of batch {batch_id} failed: {exc}") from exc
+        finally:
+            response.close()
+
+
+def _call(what: str, call: Callable[[], T]) -> T:
+    """Run an SDK call (with the SDK's own retries) and turn its failure into a ``ProviderError``."""
+    try:
+        return call()
+    except anthropic.APIStatusError as exc:
+        raise ProviderError(f"could not {what}: HTTP {exc.status_code} {exc.message}"
+                            f" (request-id {exc.request_id})") from exc
+    except anthropic.APIError as exc:
+        raise ProviderError(f"could not {what}: {exc}") from exc
+
+
+def _retry_after(exc: anthropic.APIStatusError) -> float | None:
+    try:
+        value = exc.response.headers.get("retry-after")
+        return max(0.0, float(value)) if value is not None else None
+    except (TypeError, ValueError):
+        return None

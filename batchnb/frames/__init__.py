@@ -1,0 +1,37 @@
+"""Results as a pandas DataFrame, and CSV / Parquet files of it.
+
+Importing this package imports pandas; ``import batchnb`` does not, and ``to_pandas()`` imports this
+package on first use. The rules of ``results_frame(results, response_model, flatten=False)``:
+
+- **Rows**: one per result, in the order given (``BatchManager.results()``: one per input, in input
+  order). The index is the item's original index, named ``index``.
+- **Value columns** first. With a ``response_model``: one per field (computed fields too), in the
+  model's order, named by the field name (not its alias), holding ``model_dump(mode="json")`` data: a
+  sub-model is a dict, a list of sub-models a list of dicts, a date an ISO string. Without one: a
+  ``text`` column. A row that did not succeed has missing values there.
+- **flatten=True**: a nested object becomes dotted columns (``address.city``), recursively; lists,
+  free-form dicts and unions of models stay single ``object`` columns.
+- **Dtypes** come from the model's JSON schema, never from the data, so they do not depend on which rows
+  failed: integer -> ``Int64``, number -> ``float64``, boolean -> ``boolean``, string (dates, enums,
+  literals too) -> ``string``, anything else -> ``object``. A value that does not fit (results made with
+  another model) makes its column ``object`` rather than being coerced. Details in ``_columns``.
+- **Bookkeeping columns** next, always, in this order: ``status``, ``error`` (the reason),
+  ``error_message``, ``cost`` (USD, ``NaN`` when unknown), ``input_tokens``, ``output_tokens``, ``job``
+  (``<NA>`` from ``batch()``), ``batch_id``, ``custom_id``, ``citations`` (``{field path: [citation,
+  ...]}``, ``{}`` when none). Meanings and dtypes in ``_builder``.
+- **Name clash**: a bookkeeping column (or the index) whose name a model field uses gets a ``_`` prefix
+  (a ``status`` field -> the bookkeeping column is ``_status``); ``bookkeeping_columns(model)`` gives
+  the names in use.
+- **Files**: ``write_parquet`` / ``read_parquet`` give back an equal frame (index, dtypes, values).
+  ``write_csv`` writes one plain CSV (nested values and citations as JSON text) that pandas and
+  spreadsheets read; ``read_csv`` reads it back with the dtypes of these rules for the columns it knows
+  by name, but a CSV cannot keep every dtype, nor tell an empty string from a missing one. Details in
+  ``_formats``.
+"""
+
+from ._builder import results_frame
+from ._columns import BOOKKEEPING, bookkeeping_columns
+from ._formats import read_csv, read_parquet, write_csv, write_parquet
+
+__all__ = ["BOOKKEEPING", "bookkeeping_columns", "read_csv", "read_parquet", "results_frame", "write_csv",
+           "write_parquet"]

@@ -1,0 +1,153 @@
+"""Results -> DataFrame: one row per result, the value columns of ``_columns``, then the bookkeeping.
+
+Values are the JSON data of ``model_dump(mode="json")``, never model instances, so every value survives
+export: a sub-model is a dict, a list of sub-models a list of dicts, a date or datetime an ISO string
+(convert with ``pd.to_datetime(df["day"])``), an enum / Decimal / UUID its JSON form.
+
+Bookkeeping columns, after the value columns, always, in this order:
+
+================  ===========  ===========================================================
+``status``        string       ``succeeded`` / ``failed`` / ``pending`` / ``processing``
+``error``         string       the reason: ``errored:api_error``, ``expired``, ``canceled``,
+                               ``invalid_output``, ``missing``, ``budget``, ``not_run``;
+                               ``<NA>`` when none
+``error_message`` string       the provider's or validator's message
+``cost``          float64      USD billed; ``NaN`` when unknown (no price) or not finished
+``input_tokens``  Int64        ``Usage.input_tokens`` (uncached input, as the API reports it)
+``output_tokens`` Int64        ``<NA>`` when there is no usage (errored, pending)
+``job``           Int64        the BatchManager's job index (``<NA>`` from ``batch()``)
+``batch_id``      string
+``custom_id``     string
+``citations``     object       ``{field_path: [citation, ...]}``, ``{}`` when none
+================  ===========  ===========================================================
+
+Citation paths are those of ``ItemResult.citations`` (``vendor``, ``items[0].total``; ``"text"`` for
+text results), keeping only paths that have citations; each citation is the provider's JSON object
+(``type``, ``cited_text``, ``document_index``, ``start_char_index`` / ``end_char_index`` or
+``start_page_number`` / ``end_page_number``, ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pydantic
+
+from ..errors import InputError
+from ..parsing import ItemResult
+from ._columns import (
+    BOOKKEEPING,
+    BOOKKEEPING_KINDS,
+    INDEX,
+    TEXT,
+    Column,
+    Kind,
+    bookkeeping_columns,
+    kind_dtype,
+    model_columns,
+)
+
+#: Python types a value may have to fit a column of the kind (``bool`` is refused for numbers below).
+_ACCEPTED: dict[Kind, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "string": (str,)}
+
+
+def results_frame(results: Sequence[ItemResult], response_model: type[pydantic.BaseModel] | None, *,
+                  flatten: bool = False) -> pd.DataFrame:
+    """One row per result, indexed by the original index; ``response_model`` is the one the run used
+    (``None`` for text). The rules are in the docstring of ``batchnb.frames``."""
+    if response_model is not None and not (isinstance(response_model, type)
+                                           and issubclass(response_model, pydantic.BaseModel)):
+        raise InputError(f"response_model must be a pydantic model class (or None for text), got {response_model!r}.")
+    results = list(results)
+    names = bookkeeping_columns(response_model)
+    value_columns: list[Column]
+    data: list[Any]
+    if response_model is None:
+        value_columns = [Column(TEXT, (TEXT,), "string")]
+        data = [{TEXT: _text_of(r)} for r in results]
+    else:
+        value_columns = model_columns(response_model, flatten)
+        data = [_model_data(r, response_model) for r in results]
+    columns: dict[str, pd.Series] = {}
+    for column in value_columns:
+        columns[column.name] = typed([_at(row, column.path) for row in data], column.kind)
+    error = [r.error for r in results]
+    usage = [r.usage for r in results]
+    bookkeeping: dict[str, list[Any]] = {
+        "status": [r.status for r in results],
+        "error": [e.reason if e is not None else None for e in error],
+        "error_message": [e.message if e is not None else None for e in error],
+        "cost": [r.cost for r in results],
+        "input_tokens": [u.input_tokens if u is not None else None for u in usage],
+        "output_tokens": [u.output_tokens if u is not None else None for u in usage],
+        "job": [r.job for r in results],
+        "batch_id": [r.batch_id for r in results],
+        "custom_id": [r.custom_id for r in results],
+        "citations": [{path: [dict(c) for c in cited] for path, cited in (r.citations or {}).items() if cited}
+                      for r in results],
+    }
+    for name in BOOKKEEPING:
+        columns[names[name]] = typed(bookkeeping[name], BOOKKEEPING_KINDS[name])
+    index = pd.Index([r.index for r in results], dtype="int64", name=names[INDEX])
+    return assemble(columns, index)
+
+
+def typed(values: list[Any], kind: Kind) -> pd.Series:
+    """A column of ``kind`` from Python values (None = missing); ``object`` if a value does not fit, so
+    results made with another model are shown as they are rather than coerced."""
+    accepted = _ACCEPTED.get(kind)
+    if accepted is not None and all(v is None or (isinstance(v, accepted)
+                                                  and not (kind in ("int", "float") and isinstance(v, bool)))
+                                    for v in values):
+        try:
+            return pd.Series(_objects(values), dtype=object).astype(kind_dtype(kind))
+        except (TypeError, ValueError, OverflowError):
+            pass  # e.g. an integer beyond int64: keep the Python ints
+    return object_series(values)
+
+
+def object_series(values: list[Any]) -> pd.Series:
+    """An ``object`` column holding ``values`` as they are."""
+    return pd.Series(_objects(values), dtype=object)  # explicit: pandas 3 would infer ``str`` for strings
+
+
+def assemble(columns: dict[str, pd.Series], index: pd.Index) -> pd.DataFrame:
+    """The frame of ``columns`` (all as long as ``index``) on ``index``; also right with no column."""
+    frame = pd.DataFrame(columns) if columns else pd.DataFrame(index=pd.RangeIndex(len(index)))
+    frame.index = index
+    return frame
+
+
+def _objects(values: list[Any]) -> np.ndarray[Any, np.dtype[Any]]:
+    array = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):  # element by element: equal-length lists must not become a 2-D array
+        array[i] = value
+    return array
+
+
+def _text_of(result: ItemResult) -> str | None:
+    if not result.ok:
+        return None
+    return result.value if isinstance(result.value, str) else result.text
+
+
+def _model_data(result: ItemResult, model: type[pydantic.BaseModel]) -> dict[str, Any] | None:
+    if not result.ok:
+        return None
+    data = result.data()
+    if not isinstance(data, dict):
+        raise InputError(f"result {result.index} holds {type(result.value).__name__}, not {model.__name__} data; "
+                         "pass the response_model the run used (or None for text results).")
+    return data
+
+
+def _at(data: Any, path: tuple[str, ...]) -> Any:
+    """The value at ``path`` in nested dicts; None where a level is missing (a failed row, a None sub-object)."""
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data

@@ -1,0 +1,58 @@
+"""What the front, the scheduler and the job drivers share during a manager's life, instead of one ``self``."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .._provider import Provider
+from ..inputs import Item
+from ..limits import ProviderLimits
+from ..pricing import PriceTable
+from ..requests import RequestBuilder, RequestOptions
+from ._plan import ItemCosting
+from ._recorder import Recorder
+from ._state import ManagerState
+
+
+@dataclass
+class RunContext:
+    """The run's options, inputs, estimates and services. Run state that must survive a kill is not here:
+    it is in the state model, changed only through ``recorder``."""
+
+    options: RequestOptions
+    items: list[Item]
+    builder: RequestBuilder
+    costings: list[ItemCosting]
+    worst: list[float | None]  # each item's worst-case cost (None: the model has no price)
+    table: PriceTable
+    limits: ProviderLimits
+    items_per_job: int
+    max_parallel_jobs: int
+    max_cost: float | None
+    max_retries: int
+    poll_interval: float | None
+    save_results_dir: Path | None
+    recorder: Recorder
+    make_provider: Callable[[], Provider]
+    stop: threading.Event = field(default_factory=threading.Event)
+    create_lock: threading.Lock = field(default_factory=threading.Lock)  # creates are serialised
+    cancel_claims: set[int] = field(default_factory=set)  # jobs whose cancel is being sent right now
+    job_errors: dict[int, BaseException] = field(default_factory=dict)  # this run's jobs that could not be driven
+    _provider: Provider | None = None
+
+    @property
+    def state(self) -> ManagerState:
+        return self.recorder.state
+
+    @property
+    def provider(self) -> Provider:
+        if self._provider is None:
+            self._provider = self.make_provider()
+        return self._provider
+
+    def sleep(self, seconds: float) -> None:
+        """Sleep, but wake at once when the run is stopped."""
+        self.stop.wait(seconds)

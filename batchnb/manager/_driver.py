@@ -1,0 +1,263 @@
+"""One job, from intent to end: journal the intent, create (at most once), reconcile, poll, collect.
+
+A create whose outcome is unknown is settled by ``_reconcile`` (its batch proven ours, or proven never
+made), never simply sent again. Batches are touched (polled, canceled, collected) only once proven ours.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date, datetime
+from typing import Any
+
+from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
+from ..job import BatchJob
+from ..parsing import ItemResult
+from ._context import RunContext
+from ._events import (CancelRequested, CreateNotMade, CreateUncertain as CreateUncertainEvent, ForeignBatch,
+                      ItemsFinished, JobEnded, ReservationReleased, SubmitAbandoned, SubmitIntent, Submitted)
+from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
+from ._recorder import utc_now
+from ._state import JobRecord
+
+#: Finished items recorded per event while a job's results stream in.
+RESULTS_CHUNK = 50
+#: Create attempts for one job before the run gives up on it (refusals, and creates proven never made).
+MAX_CREATE_ATTEMPTS = 8
+#: Downloads of an ended batch's results before lines still missing are recorded as ``missing``.
+RESULT_FETCHES = 4
+#: Consecutive failed polls of one batch before its job is given up (the SDK already retries each one).
+MAX_POLL_FAILURES = 20
+#: Returned by ``_settle`` when the provider provably made no batch.
+_NOT_CREATED = object()
+
+
+class JobDriver:
+    """Drives the jobs of one manager; one ``drive()`` call per job, on a worker thread."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+
+    def drive(self, index: int) -> None:
+        ctx = self.ctx
+        job = ctx.state.jobs[index]
+        batch_job = self.batch_job(job, job.batch_id) if job.batch_id is not None else self._submit(job)
+        if batch_job is None:
+            return
+        if ctx.stop.is_set():  # created while cancel() ran (it did not see this batch), or resumed after one
+            self.cancel_jobs({index})
+            return
+        if not self._wait(batch_job):
+            return
+        self._collect(job, batch_job)
+
+    def batch_job(self, job: JobRecord, batch_id: str) -> BatchJob:
+        ctx = self.ctx
+        return BatchJob(ctx.provider.client, batch_id, ctx.state.custom_ids(job), ctx.options, stop_event=ctx.stop,
+                        price_day=price_day(job))
+
+    def cancel_jobs(self, only: set[int] | None) -> None:
+        """Cancel the batches of the jobs in flight (``only`` these, if given), each exactly once."""
+        ctx = self.ctx
+        with ctx.recorder.lock:
+            targets = [(job.index, job.batch_id) for job in ctx.state.jobs
+                       if job.status == "processing" and job.batch_id and not job.cancel_requested
+                       and job.index not in ctx.cancel_claims and (only is None or job.index in only)]
+            ctx.cancel_claims.update(index for index, _ in targets)
+        accepted = []
+        try:
+            for index, batch_id in targets:
+                try:
+                    ctx.provider.cancel(batch_id)  # type: ignore[arg-type]
+                    accepted.append(index)
+                except ProviderError:
+                    pass  # unreachable, or already gone: a later cancel() tries again, a resume re-attaches
+            if accepted:
+                ctx.recorder.emit(CancelRequested(at=utc_now(), jobs=accepted))
+        finally:
+            with ctx.recorder.lock:
+                ctx.cancel_claims.difference_update(index for index, _ in targets)
+
+    # ------------------------------------------------------------------------------------------- create
+
+    def _submit(self, job: JobRecord) -> BatchJob | None:
+        """At most once: journal the intent, create, record the id; an unknown outcome is reconciled."""
+        ctx = self.ctx
+        with ctx.create_lock:
+            try:
+                if job.in_doubt:  # a process died between the intent and the recorded id: did the create happen?
+                    found = self._settle(job, "the process stopped during a create")
+                    if found is not _NOT_CREATED:
+                        return found  # type: ignore[return-value]
+                    requests = self._requests(job)
+                else:
+                    requests = self._requests(job)
+                    if ctx.stop.is_set():
+                        ctx.recorder.emit(ReservationReleased(job=job.index))
+                        return None
+                    ctx.recorder.emit(SubmitIntent(job=job.index, at=utc_now(), reservation=job.reservation,
+                                                   requests=len(requests), scan_from=self._scan_from()),
+                                      durable=True)
+            except BaseException:
+                if job.status == "reserved":
+                    ctx.recorder.emit(ReservationReleased(job=job.index))
+                raise
+            return self._create(job, requests)
+
+    def _requests(self, job: JobRecord) -> list[Any]:
+        ctx = self.ctx
+        return [ctx.builder.request(ctx.items[i], cid) for cid, i in ctx.state.custom_ids(job).items()]
+
+    def _scan_from(self) -> str | None:
+        """Where a reconciliation of the coming create may stop looking, on the provider's clock."""
+        bound = scan_from(self.ctx.state.newest_batch_created)
+        if bound is None:  # no batch of ours yet: the provider's newest batch is a watermark
+            try:
+                newest = self.ctx.provider.newest_batch()
+            except ProviderError:
+                return None  # a reconciliation would then read the whole list: slower, still correct
+            bound = newest.created_at - SCAN_MARGIN if newest is not None else None
+        return format_time(bound) if bound is not None else None
+
+    def _create(self, job: JobRecord, requests: list[Any]) -> BatchJob | None:
+        ctx = self.ctx
+        delay, last_error = 0.5, None
+        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
+            if attempt > 1:
+                ctx.sleep(delay)
+                delay = min(delay * 2, 30.0)
+                if ctx.stop.is_set():  # certainly not created (the last attempt was refused or proven void)
+                    ctx.recorder.emit(SubmitAbandoned(job=job.index, reason="canceled before the batch was created"))
+                    return None
+            try:
+                batch = ctx.provider.create(requests)
+            except CreateRefused as exc:
+                last_error = exc
+                if exc.retry_after is None:  # refused for good (400, 401, 403, 413, ...)
+                    ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=str(exc)))
+                    raise ProviderError(f"job {job.index}: {exc}") from exc
+                delay = max(exc.retry_after, 0.05)
+            except CreateUncertain as exc:  # a 5xx, a timeout, a lost answer: the batch may exist
+                last_error = exc
+                found = self._settle(job, str(exc))
+                if found is not _NOT_CREATED:
+                    return found  # type: ignore[return-value]
+            else:
+                ctx.recorder.emit(Submitted(job=job.index, batch_id=batch.id, at=utc_now(),
+                                            created_at=format_time(batch.created_at)), durable=True)
+                return self.batch_job(job, batch.id)
+        ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=f"create failed {MAX_CREATE_ATTEMPTS} times"))
+        raise ProviderError(f"job {job.index}: creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row "
+                            f"(last: {last_error})")
+
+    def _settle(self, job: JobRecord, reason: str) -> BatchJob | None | object:
+        """Wait until an uncertain create is settled: its batch proven ours (attached), or proven never
+        made (``_NOT_CREATED``). ``None`` if the run is stopped first: the job stays in doubt, reserved."""
+        ctx = self.ctx
+        since = time.monotonic()
+        if not job.reconciling:
+            ctx.recorder.emit(CreateUncertainEvent(job=job.index, at=utc_now(), reason=reason), durable=True)
+        window = ctx.limits.create_visible_within
+        pause = min(max(window / 20, 0.05), 5.0)
+        lower = parse_time(job.scan_from) if job.scan_from else None
+        custom_ids = ctx.state.custom_ids(job)
+        while not ctx.stop.is_set():
+            started = time.monotonic()
+            skip = ctx.recorder.read(lambda s: s.claimed_batches() | s.foreign_batches)
+            try:
+                verdict = find_created_batch(ctx.provider, requests=len(job.items), custom_ids=custom_ids,
+                                             nonce=ctx.state.custom_id_prefix, lower_bound=lower, skip=skip)
+            except ProviderError:
+                verdict = None  # the list is failing: nothing learned, keep waiting
+            if verdict is not None:
+                for batch_id in verdict.foreign:
+                    ctx.recorder.emit(ForeignBatch(batch_id=batch_id))
+                if verdict.batch is not None:
+                    batch = verdict.batch
+                    ctx.recorder.emit(Submitted(job=job.index, batch_id=batch.id, at=utc_now(), reconciled=True,
+                                                created_at=format_time(batch.created_at)), durable=True)
+                    return self.batch_job(job, batch.id)
+                if verdict.clear and started - since >= window:
+                    ctx.recorder.emit(CreateNotMade(job=job.index, reason=(
+                        f"no batch of ours in the provider's list {window:g} s after: {reason}")))
+                    return _NOT_CREATED
+            ctx.sleep(pause)
+        return None
+
+    # --------------------------------------------------------------------------------- poll and collect
+
+    def _wait(self, batch_job: BatchJob) -> bool:
+        """Poll until the batch ends; ``False`` if the run was stopped first."""
+        ctx = self.ctx
+        failures = 0
+        while not ctx.stop.is_set():
+            try:
+                batch_job.wait(poll_interval=ctx.poll_interval)
+                return True
+            except JobTimeoutError:
+                return False  # interrupted by the stop event
+            except ProviderError:
+                failures += 1
+                if failures >= MAX_POLL_FAILURES:
+                    raise
+                ctx.sleep(min(2.0 ** failures * 0.1, 30.0))
+        return False
+
+    def _collect(self, job: JobRecord, batch_job: BatchJob) -> None:
+        """Record results as they stream in, a chunk at a time (a kill mid-stream loses nothing: the rest
+        is fetched again on resume and what was recorded is skipped).
+
+        The batch is ours (its id came from our create, or its results proved it), so an empty or short
+        results body is downloaded again, never a reason to resubmit. Lines still missing after
+        ``RESULT_FETCHES`` downloads are recorded as ``missing``, and their worst case stays held against
+        the budget: the provider may have billed them.
+        """
+        ctx = self.ctx
+        done = set(job.outcomes)
+        missing: list[ItemResult] = []
+        for fetch in range(RESULT_FETCHES):
+            if fetch:  # paced like polling: a short body is the provider not having caught up yet
+                ctx.sleep((ctx.poll_interval or 1.0) * 4 ** (fetch - 1))
+                if ctx.stop.is_set():
+                    return  # the job keeps its batch id: the next run fetches what is missing
+            missing, chunk, complete = [], [], False
+            try:
+                for result in batch_job.iter_results():  # provider lines first; ours without a line come last
+                    if result.index in done:
+                        continue
+                    if result.error is not None and result.error.reason == "missing":
+                        missing.append(result)
+                        continue
+                    chunk.append(result)
+                    done.add(result.index)
+                    if len(chunk) == RESULTS_CHUNK:
+                        ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk), completed_at=utc_now()))
+                        chunk = []
+                complete = True
+            except ProviderError:
+                if fetch == RESULT_FETCHES - 1:
+                    raise  # the job keeps its batch id: the next run fetches the rest
+            finally:
+                if chunk:
+                    ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk), completed_at=utc_now()))
+            if complete and not missing:
+                break
+        held = sum(ctx.worst[r.index] or 0.0 for r in missing)
+        if missing:
+            ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(missing), completed_at=utc_now()))
+        ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def format_time(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def price_day(job: JobRecord) -> date | None:
+    """The one rule for which day's prices apply to a job, live and on rebuild: the day the provider
+    created its batch (its ``created_at``); ``started_at`` only for states written before that was kept."""
+    moment = job.batch_created_at or job.started_at
+    return parse_time(moment).date() if moment else None

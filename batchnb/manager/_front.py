@@ -1,0 +1,383 @@
+"""``BatchManager``: the public front. Options are checked here; the work is done in the rooms behind it.
+
+Flow of one run: ``_resume`` (a new state planned from the inputs, or the one on disk) -> ``_scheduler``
+(reserve each job's worst case in the state, at most ``max_parallel_jobs`` workers) -> ``_driver`` (one
+job: intent -> create at most once, reconciled when uncertain -> poll -> collect). Every change is an
+event through the ``Recorder``; the progress model and the result files listen to them. Only this module
+imports views (the notebook panel, the console) and frames.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import anthropic
+import pydantic
+
+from .._provider import Provider
+from ..errors import InputError, JobTimeoutError, ProviderError, StateError
+from ..inputs import FileInput
+from ..job import check_model, load_items
+from ..limits import DEFAULT_LIMITS, ProviderLimits
+from ..parsing import ItemError, ItemResult
+from ..pricing import default_table
+from ..progress import ConsoleView, Progress, ProgressModel
+from ..requests import RequestBuilder, RequestOptions
+from ._context import RunContext
+from ._driver import JobDriver
+from ._events import RunEnded, RunStarted
+from ._plan import check_budgetable, cost_items
+from ._recorder import Recorder, utc_now
+from ._result_files import ResultFiles
+from ._resume import Resumer
+from ._scheduler import Scheduler
+from ._sessions import StateSessions
+from ._state import ManagerState
+from ._store import StateStore
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What ``run()`` would do, without spending anything."""
+
+    items: int
+    jobs: int
+    items_per_job: list[int]
+    worst_case_cost: float | None
+    input_tokens_estimate: int
+    max_cost: float | None
+    already_spent: float
+
+    @property
+    def fits(self) -> bool:
+        return self.max_cost is None or (self.worst_case_cost or 0.0) + self.already_spent <= self.max_cost
+
+    def __str__(self) -> str:
+        cost = "unknown (no price)" if self.worst_case_cost is None else f"${self.worst_case_cost:.4f}"
+        limit = "" if self.max_cost is None else f" against max_cost ${self.max_cost:.2f}" + \
+            (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
+        return (f"{self.items:,} items in {self.jobs:,} jobs; worst-case cost {cost}{limit}; "
+                f"~{self.input_tokens_estimate:,} input tokens at most")
+
+
+class BatchManager:
+    """Run many items through the Message Batches API. See the README for the guarantees."""
+
+    def __init__(self, messages: Sequence[Any] | None = None, files: Sequence[FileInput] | None = None,
+                 prompt: str | None = None, *, model: str, items_per_job: int = 100, max_parallel_jobs: int = 5,
+                 max_cost: float | None = None, state_path: str | os.PathLike[str] | None = None,
+                 save_results_dir: str | os.PathLike[str] | None = None, client: anthropic.Anthropic | None = None,
+                 poll_interval: float | None = None, max_retries: int = 0, max_tokens: int = 1024,
+                 system: str | list[dict[str, Any]] | None = None,
+                 response_model: type[pydantic.BaseModel] | None = None, enable_citations: bool = False,
+                 limits: ProviderLimits | None = None, url_document_pages: int | None = None,
+                 **params: Any) -> None:
+        _check_positive_int("items_per_job", items_per_job)
+        _check_positive_int("max_parallel_jobs", max_parallel_jobs)
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InputError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
+        if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
+                                     or not max_cost > 0):
+            raise InputError(f"max_cost must be a positive number of USD (or None for no limit), got {max_cost!r}.")
+        if url_document_pages is not None:
+            _check_positive_int("url_document_pages", url_document_pages)
+        if poll_interval is not None and not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
+            raise InputError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+        options = RequestOptions(model=model, max_tokens=max_tokens, system=system, prompt=prompt,
+                                 response_model=response_model, enable_citations=enable_citations, extra=params)
+        check_model(model)
+        table = default_table()
+        if max_cost is not None:
+            table.require_price(model)
+        limits = limits or DEFAULT_LIMITS
+        items = load_items(messages, files, prompt, limits=limits)
+        builder = RequestBuilder(options, limits=limits)
+        check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
+        costings = cost_items(items, builder, url_document_pages=url_document_pages)
+        self._store = StateStore(state_path) if state_path is not None else None
+        if self._store is not None:
+            self._store.check_location()
+        self.options, self.limits, self._client = options, limits, client
+        save_dir = Path(save_results_dir) if save_results_dir is not None else None
+        self._resumer = Resumer(items, options, items_per_job=items_per_job, max_cost=max_cost,
+                                save_results_dir=str(save_dir) if save_dir else None, costings=costings,
+                                limits=limits, table=table)
+        self._progress = ProgressModel()
+        listeners: list[Any] = [self._progress] + ([ResultFiles(save_dir)] if save_dir is not None else [])
+        self._recorder = Recorder(self._resumer.load_or_new(self._store), self._store, listeners)
+        self._ctx = RunContext(
+            options=options, items=items, builder=builder, costings=costings,
+            worst=[table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached) for c in costings],
+            table=table, limits=limits, items_per_job=items_per_job, max_parallel_jobs=max_parallel_jobs,
+            max_cost=float(max_cost) if max_cost is not None else None, max_retries=max_retries,
+            poll_interval=poll_interval, save_results_dir=save_dir, recorder=self._recorder,
+            make_provider=lambda: Provider(self.client))
+        self._driver = JobDriver(self._ctx)
+        self._scheduler = Scheduler(self._ctx, self._driver)
+        self._files = StateSessions(self._store, self._recorder, self._resumer, self._progress)
+        self._run_lock = threading.Lock()  # a Lock, not an RLock: start() takes it, its thread releases it
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._panel: Any = None
+        self._panel_shown = False
+        self._progress.attach(self._recorder.state)
+
+    @property
+    def items_per_job(self) -> int:
+        return self._ctx.items_per_job
+
+    @property
+    def max_parallel_jobs(self) -> int:
+        return self._ctx.max_parallel_jobs
+
+    @property
+    def max_cost(self) -> float | None:
+        return self._ctx.max_cost
+
+    @property
+    def max_retries(self) -> int:
+        return self._ctx.max_retries
+
+    @property
+    def poll_interval(self) -> float | None:
+        return self._ctx.poll_interval
+
+    @property
+    def save_results_dir(self) -> Path | None:
+        return self._ctx.save_results_dir
+
+    # ============================================================================================= public
+
+    @property
+    def manager_id(self) -> str:
+        return self._state.manager_id
+
+    @property
+    def stats(self) -> Progress:
+        """Items and jobs by status, cost spent and reserved, elapsed, ETA, failed rows."""
+        return self._progress.snapshot()
+
+    @property
+    def state_bytes_written(self) -> int:
+        """Bytes this process wrote to the state files (snapshot, journal, results log); for benchmarks."""
+        return self._store.bytes_written if self._store is not None else 0
+
+    @property
+    def progress_model(self) -> ProgressModel:
+        return self._progress
+
+    def estimate(self) -> Estimate:
+        """Jobs planned and the worst-case cost of what is left to do; calls no API, spends nothing."""
+        state = self._state
+        todo = [i for i in range(state.item_count) if state.item_status[i] in ("pending",)]
+        all_worst = self._ctx.worst
+        worst = None if any(w is None for w in all_worst) else sum(all_worst[i] or 0.0 for i in todo)
+        todo_set = set(todo)
+        sizes = [len([i for i in job.items if i in todo_set]) for job in state.jobs if job.status == "pending"]
+        return Estimate(items=state.item_count, jobs=len([s for s in sizes if s]), items_per_job=[s for s in sizes if s],
+                        worst_case_cost=worst,
+                        input_tokens_estimate=sum(self._ctx.costings[i].input_tokens for i in todo),
+                        max_cost=self.max_cost, already_spent=state.total_cost + state.held)
+
+    def run(self, print_progress: bool = False) -> list[ItemResult]:
+        """Process everything not yet finished (resuming a state if there is one); results in input order.
+
+        ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
+        """
+        self._claim_run()
+        self._execute(retry=False, show=print_progress)
+        return self.results()
+
+    def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
+        """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
+        self._claim_run()
+        failed = self._failed_indices()
+        self._execute(retry=True, show=print_progress)
+        results = self.results()
+        return [results[i] for i in failed]
+
+    def start(self, *, retry: bool = False, show: bool = True) -> None:
+        """Run in a background thread and return at once; in a notebook the live panel is shown.
+
+        ``wait()`` blocks until it is over (and raises what the run raised); ``done`` tells without blocking.
+        ``retry=True`` runs ``retry_failed()`` instead (the panel's Retry button does that).
+        """
+        self._claim_run()  # here, not in the thread: a cancel() right after start() must not be lost
+        try:
+            self._show_progress(show)
+            self._error = None
+
+            def target() -> None:
+                try:
+                    self._execute(retry=retry, show=False)
+                except BaseException as exc:  # kept for wait(); a background thread has nobody else to tell
+                    self._error = exc
+
+            self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
+            self._thread.start()
+        except BaseException:
+            self._run_lock.release()
+            raise
+
+    def _claim_run(self) -> None:
+        """Take the run lock before touching any run state, then clear the stop flag: a second ``run()``
+        while one is going must fail without undoing a ``cancel()``."""
+        if not self._run_lock.acquire(blocking=False):
+            raise StateError("this manager is already running; wait() for it or cancel() it first.")
+        self._ctx.stop.clear()
+
+    def wait(self, timeout: float | None = None) -> list[ItemResult]:
+        """Block until a ``start()``-ed run is over; its results, or the exception it raised."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                raise JobTimeoutError(f"the run is still going after {timeout} s; call wait() again.")
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        return self.results()
+
+    @property
+    def done(self) -> bool:
+        """True when no background run is going on."""
+        return self._thread is None or not self._thread.is_alive()
+
+    def panel(self) -> Any:
+        """The notebook panel of this manager (one per manager, created on first use)."""
+        if self._panel is None:
+            from ..notebook import Panel
+
+            self._panel = Panel(self._progress, title=f"batchnb · {self.options.model} · {self.manager_id[:8]}",
+                                on_retry=lambda: self.start(retry=True, show=False), on_cancel=self.cancel)
+        return self._panel
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from ..notebook import widgets_available
+
+        if widgets_available():
+            return self.panel()._repr_mimebundle_(include=include, exclude=exclude)
+        return {"text/plain": repr(self)}
+
+    def _show_progress(self, wanted: bool) -> None:
+        from ..notebook import widgets_available
+
+        self._panel_shown = False
+        if wanted and widgets_available():
+            from IPython.display import display
+
+            display(self.panel())
+            self._panel_shown = True
+
+    def _failed_indices(self) -> list[int]:
+        return self._recorder.read(lambda s: [i for i, r in sorted(s.results.items()) if not r.ok])
+
+    def cancel(self) -> None:
+        """Stop scheduling and cancel the provider batches in flight; the state stays resumable.
+
+        Works in every state: during a run, while it ends, and with no run at all (after a kernel restart or
+        a run that raised: the state file is opened just for this). Only batches proven ours are canceled:
+        a create still being reconciled has no batch to cancel yet, and its batch is collected by a later run.
+        """
+        self._ctx.stop.set()
+        with self._files.session():
+            self._driver.cancel_jobs(None)
+
+    def results(self) -> list[ItemResult]:
+        """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
+        def collect(state: ManagerState) -> list[ItemResult]:
+            out = []
+            for index in range(state.item_count):
+                result = state.results.get(index)
+                if result is None:
+                    status = state.item_status[index]
+                    job = state.jobs[state.item_job[index]] if state.item_job[index] >= 0 else None
+                    error = None
+                    if status == "pending" and job is not None and job.message:
+                        error = ItemError("not_submitted", job.message)
+                    elif status == "pending":
+                        error = ItemError("budget", state.budget_stop) if state.budget_stop else \
+                            ItemError("not_run", "not finished yet")
+                    result = ItemResult(index=index, status=status, error=error)  # type: ignore[arg-type]
+                out.append(result)
+            return out
+        return self._recorder.read(collect)
+
+    def to_pandas(self, flatten: bool = False) -> "pd.DataFrame":
+        """One row per input (index = original index): model fields, status, error, cost, tokens, job,
+        batch id and per-field citations. Rules in ``batchnb/frames/__init__.py``."""
+        from ..frames import results_frame  # pandas is imported on first use
+
+        return results_frame(self.results(), self.options.response_model, flatten=flatten)
+
+    def to_csv(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
+        """One plain CSV (nested values and citations as JSON text); exact typed round trips are Parquet's."""
+        from ..frames import write_csv
+
+        write_csv(self.to_pandas(flatten=flatten), path)
+
+    def to_parquet(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
+        """Parquet (needs ``pip install 'batchnb[parquet]'``); ``batchnb.read_parquet`` round-trips it."""
+        from ..frames import write_parquet
+
+        write_parquet(self.to_pandas(flatten=flatten), path)
+
+    @property
+    def client(self) -> anthropic.Anthropic:
+        if self._client is None:
+            self._client = anthropic.Anthropic()
+        return self._client
+
+    @property
+    def _state(self) -> ManagerState:
+        return self._recorder.state
+
+    # ========================================================================================= running
+
+    def _execute(self, *, retry: bool, show: bool) -> None:
+        """The body of a run. The caller holds the run lock; it is released here whatever happens, and so
+        are the state files and their lock (a full disk included)."""
+        try:
+            self._show_progress(show)
+            console = ConsoleView(self._progress) if show and not self._panel_shown else None
+            with self._files.open_for_run(console):
+                self._run_body(retry, console)
+        finally:
+            self._run_lock.release()
+
+    def _run_body(self, retry: bool, console: ConsoleView | None) -> None:
+        ctx = self._ctx
+        ctx.job_errors.clear()
+        if console is not None:
+            self._recorder.listeners.append(console)
+        if ctx.save_results_dir is not None:
+            ctx.save_results_dir.mkdir(parents=True, exist_ok=True)
+        self._recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost))
+        if retry:
+            self._scheduler.plan_retries(lambda result, attempts: True)
+        try:
+            self._scheduler.run()
+        except KeyboardInterrupt:
+            self.cancel()
+            raise
+        self._recorder.emit(RunEnded(at=utc_now()))
+        if ctx.job_errors:
+            index, first = next(iter(ctx.job_errors.items()))
+            raise ProviderError(f"{len(ctx.job_errors)} job(s) could not be run, e.g. job {index}: {first}. "
+                                "Finished results are kept; run() again once the cause is fixed.") from first
+
+    def __repr__(self) -> str:
+        return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be an integer >= 1, got {value!r}.")
+
+

@@ -1,0 +1,128 @@
+"""Which job runs next: reservations against ``max_cost``, at most ``max_parallel_jobs`` workers, retries.
+
+Every reservation is an event in the state model (``Reserved``), so what the budget holds is never in a
+side counter: a kill at any instant leaves the reservation of every possibly-created batch counted.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import Callable
+
+from ..errors import StateError
+from ..parsing import ItemResult
+from ._budget import available, fit_prefix
+from ._context import RunContext
+from ._driver import JobDriver
+from ._events import BudgetStopped, JobCut, JobsPlanned, Reserved
+from ._plan import slice_jobs
+from ._state import JobRecord
+
+#: Seconds between looks at the running workers (a finished one frees its slot at once anyway).
+TICK = 0.2
+
+
+class Scheduler:
+    def __init__(self, ctx: RunContext, driver: JobDriver) -> None:
+        self.ctx = ctx
+        self.driver = driver
+
+    def run(self) -> None:
+        """Drive every unfinished job; returns when none is left (or the run was stopped).
+
+        A worker that fails leaves its job for the next run (``ctx.job_errors``); a ``StateError`` (the
+        state cannot be written) stops everything and is raised once the workers are done.
+        """
+        ctx = self.ctx
+        running: dict[Future[None], int] = {}
+        fatal: BaseException | None = None
+        with ThreadPoolExecutor(max_workers=ctx.max_parallel_jobs, thread_name_prefix="batchnb-job") as pool:
+            try:
+                while True:
+                    while not ctx.stop.is_set() and len(running) < ctx.max_parallel_jobs:
+                        job = self._next_job(set(running.values()))
+                        if job is None or not self._reserve(job, in_flight=len(running)):
+                            break
+                        running[pool.submit(self.driver.drive, job.index)] = job.index
+                    if not running:
+                        if fatal is not None:
+                            raise fatal
+                        if not ctx.stop.is_set() and ctx.state.budget_stop is None and self.plan_retries(
+                                self._auto_retryable):
+                            continue
+                        return
+                    done, _ = wait(list(running), timeout=TICK, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        index = running.pop(future)
+                        error = future.exception()
+                        if isinstance(error, StateError):  # the state cannot be written: stop everything
+                            ctx.stop.set()
+                            fatal = fatal or error
+                        elif error is not None:
+                            # not scheduled again in this run; the job keeps its state (pending, its batch
+                            # id, or in doubt) and the next run takes it up again
+                            ctx.job_errors[index] = error
+            except BaseException:
+                ctx.stop.set()
+                raise
+
+    def plan_retries(self, wanted: Callable[[ItemResult, int], bool]) -> bool:
+        """Plan new jobs for failed items that ``wanted(result, attempts)`` accepts."""
+        ctx = self.ctx
+        with ctx.recorder.lock:
+            state = ctx.state
+            by_attempt: dict[int, list[int]] = {}
+            for index, result in sorted(state.results.items()):
+                if result.ok or state.item_status[index] != "failed":
+                    continue
+                attempt = state.jobs[state.item_job[index]].attempt
+                if wanted(result, attempt):
+                    by_attempt.setdefault(attempt + 1, []).append(index)
+            if not by_attempt:
+                return False
+            jobs, next_index = [], len(state.jobs)
+            for attempt, indices in sorted(by_attempt.items()):
+                for items in slice_jobs([ctx.costings[i] for i in indices], ctx.items_per_job, ctx.limits):
+                    jobs.append((next_index, attempt, items))
+                    next_index += 1
+            ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry"))
+            return True
+
+    def _next_job(self, busy: set[int]) -> JobRecord | None:
+        for job in self.ctx.state.jobs:
+            if job.unfinished and job.index not in busy and job.items and job.index not in self.ctx.job_errors:
+                return job
+        return None
+
+    def _reserve(self, job: JobRecord, *, in_flight: int) -> bool:
+        """Reserve the job's worst case in the state, cutting the job to what fits; ``False`` = not now
+        (wait for running jobs to release theirs, or the budget stopped the run)."""
+        ctx = self.ctx
+        if job.status != "pending":  # reserved, submitting or submitted before: already counted in the state
+            return True
+        with ctx.recorder.lock:
+            if ctx.max_cost is None:  # no budget to hold (and perhaps no price: the worst case is None)
+                ctx.recorder.emit(Reserved(job=job.index, reservation=0.0))
+                return True
+            state, worst = ctx.state, ctx.worst
+            room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
+            fit = fit_prefix([worst[i] or 0.0 for i in job.items], room)
+            if fit.count < len(job.items):
+                if in_flight:
+                    return False  # reservations will be released as running jobs end
+                if fit.count == 0:
+                    ctx.recorder.emit(BudgetStopped(reason=(
+                        f"max_cost ${ctx.max_cost:.2f} reached: ${state.total_cost:.4f} spent, the next item's worst "
+                        f"case is ${worst[job.items[0]] or 0.0:.4f}; {state.counts['pending']} items not submitted. "
+                        "Raise max_cost and run() again to continue.")))
+                    return False
+                ctx.recorder.emit(JobCut(job=job.index, keep=fit.count, moved_to=len(state.jobs)))
+            ctx.recorder.emit(Reserved(job=job.index, reservation=fit.reservation))
+            return True
+
+    def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
+        if result.error is None:
+            return False
+        if result.error.reason == "canceled":
+            return True  # never ran (an earlier cancel): finishing the run means running it
+        return result.error.transient and attempts < self.ctx.max_retries

@@ -1,0 +1,64 @@
+"""Fixtures shared by the tests: the emulator in this process (``sim``, ``fresh_sim``) and as its own process
+(``emulator_process``). Helpers that are not fixtures are in ``helpers.py``.
+
+Nothing here writes into the checkout: processes run in the test's ``tmp_path``.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, ContextManager, Iterator
+
+import pytest
+
+from batchnb.sim import Simulator
+
+
+@pytest.fixture(scope="module")
+def sim_options() -> dict[str, Any]:
+    """The ``Simulator(...)`` keyword arguments of ``sim`` and ``fresh_sim``; a module overrides this fixture
+    to change them (its latency, limits, ...)."""
+    return {"latency": 0.05}
+
+
+@pytest.fixture(scope="module")
+def sim(sim_options: dict[str, Any]) -> Iterator[Simulator]:
+    """One emulator shared by the tests of a module."""
+    with Simulator(**sim_options) as simulator:
+        yield simulator
+
+
+@pytest.fixture()
+def fresh_sim(sim_options: dict[str, Any]) -> Iterator[Simulator]:
+    """A new emulator for each test (nothing stored, counters at zero)."""
+    with Simulator(**sim_options) as simulator:
+        yield simulator
+
+
+@contextmanager
+def _emulator_process(*flags: str, cwd: Path) -> Iterator[str]:
+    process = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", *flags],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=cwd)
+    try:
+        line = process.stdout.readline()
+        match = re.search(r"http://127\.0\.0\.1:\d+", line)
+        if not match:  # stderr is read only once the process has exited: reading it while it runs would block
+            raise AssertionError(f"unexpected first line {line!r}; "
+                                 f"stderr: {process.stderr.read() if process.poll() is not None else ''}")
+        yield match.group(0)
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+        assert process.stderr.read() == ""
+
+
+@pytest.fixture()
+def emulator_process(tmp_path: Path) -> Callable[..., ContextManager[str]]:
+    """``with emulator_process(*flags) as base_url``: ``python -m batchnb sim --port 0 FLAGS`` in its own
+    process (working directory: the test's ``tmp_path``). On leaving, it must exit 0 on SIGTERM having
+    written nothing to stderr."""
+    return lambda *flags: _emulator_process(*flags, cwd=tmp_path)
