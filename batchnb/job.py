@@ -103,7 +103,8 @@ class BatchJob:
     def __init__(self, client: anthropic.Anthropic, batch_id: str, custom_ids: Mapping[str, int],
                  options: RequestOptions, *, raw_results_dir: str | os.PathLike[str] | None = None,
                  raw_name: Callable[[int], str] = lambda index: f"item_{index}.json",
-                 stop_event: threading.Event | None = None, price_day: date | None = None) -> None:
+                 stop_event: threading.Event | None = None, price_day: date | None = None,
+                 job: int | None = None) -> None:
         self.client = client
         self._provider = Provider(client)
         self.batch_id = batch_id
@@ -114,6 +115,7 @@ class BatchJob:
         self._raw_dir_ready = False
         self._stop = stop_event or threading.Event()
         self._price_day = price_day  # the manager fixes it (batch created_at) so live and rebuilt costs agree
+        self._job = job  # the manager's job index, given to every result
         self._batch: Any = None  # last MessageBatch seen
         self._results: list[ItemResult] | None = None
 
@@ -203,10 +205,14 @@ class BatchJob:
                 continue  # not ours (or a duplicate line): never let it displace an input
             if self._raw_dir is not None:
                 self._save_raw(index, raw)
-            yield parse_result_line(line, index=index, response_model=response_model, cost_of=cost_of,
-                                    batch_id=self.batch_id, raw_json=raw)
+            result = parse_result_line(line, index=index, response_model=response_model, cost_of=cost_of,
+                                       batch_id=self.batch_id, raw_json=raw)
+            result.job = self._job
+            yield result
         for custom_id, index in pending.items():
-            yield missing_result(index, custom_id, self.batch_id)
+            result = missing_result(index, custom_id, self.batch_id)
+            result.job = self._job
+            yield result
 
     def results(self) -> list[ItemResult]:
         """All results, in input order. Waits for the batch to end first; fetched once, then cached."""

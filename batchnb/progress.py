@@ -1,8 +1,9 @@
 """Progress: a model fed by engine events, and its console view (tqdm).
 
 The model owns the numbers (items, jobs, cost, ETA, failed rows); views only render a ``Progress``
-snapshot of it — the console view here, the notebook panel in ``notebook.py``. Listeners are called under
-the engine's recorder lock, so they must be quick: O(1) per event.
+snapshot of it — the console view here, the notebook panel in ``notebook.py``. The model is built by
+applying events alone (``_events`` is the one contract with the engine); listeners are called under the
+engine's recorder lock, so they must be quick.
 """
 
 from __future__ import annotations
@@ -12,12 +13,13 @@ import sys
 import threading
 import time
 import weakref
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:  # the manager imports this module, never the reverse at run time
-    from .manager._events import Event
-    from .manager._state import ManagerState
+from ._events import (BudgetStopped, CreateNotMade, CreateUncertain, Event, ItemsFinished, JobCut, JobEnded,
+                      JobsPlanned, ReservationReleased, Reserved, RunEnded, RunStarted, SubmitAbandoned, SubmitIntent,
+                      Submitted)
 
 
 @dataclass(frozen=True)
@@ -97,80 +99,166 @@ def format_duration(seconds: float | None) -> str:
     return f"~{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
+@dataclass
+class _JobCounts:
+    status: str = "pending"
+    reservation: float = 0.0
+    reconciling: bool = False
+    held: float = 0.0
+    items: list[int] = field(default_factory=list)
+    finished: set[int] = field(default_factory=set)  # items whose outcome this job has recorded
+
+
+@dataclass(frozen=True)
+class ProgressSeed:
+    """Where a model starts from (a loaded state, e.g. after a kernel restart), before any event."""
+
+    item_status: list[str]
+    item_job: list[int]
+    jobs: list[tuple[int, str, float, bool, float, list[int], set[int]]]  # index, status, reservation,
+    # reconciling, held, items, items finished by it
+    cost: float
+    max_cost: float | None
+    budget_stop: str | None
+    failed: list[Any]  # the latest results that failed
+
+
 class ProgressModel:
-    """Listens to engine events and keeps the numbers views need; ``snapshot()`` is thread-safe."""
+    """Keeps the numbers views need by applying engine events to counters of its own (it never reads the
+    engine's state); ``snapshot()`` is thread-safe. Listeners run under the engine's recorder lock, so
+    each event costs O(its size)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._state: ManagerState | None = None
+        self._status: list[str] = []
+        self._item_job: list[int] = []
+        self._counts: Counter[str] = Counter()
+        self._jobs: dict[int, _JobCounts] = {}
+        self._cost, self._max_cost, self._budget_stop = 0.0, None, None  # type: tuple[float, float | None, str | None]
         self._failed: dict[int, FailedRow] = {}
         self._started: float | None = None
         self._ended: float | None = None
         self._finished_at_start = 0
         self.version = 0  # bumped on every change, so views can skip redraws
-        self._on_run_end: list[weakref.WeakMethod] = []
+        self._on_run_end: list[weakref.WeakMethod[Any]] = []
 
     def when_run_ends(self, method: Any) -> None:
         """Call the bound ``method`` (held weakly) when a run ends, so a view shows the final state at once
         rather than at its next periodic refresh."""
         self._on_run_end.append(weakref.WeakMethod(method))
 
-    def attach(self, state: "ManagerState") -> None:
-        """Take the counts of a loaded state (e.g. after a kernel restart) before any event."""
+    def attach(self, seed: ProgressSeed) -> None:
+        """Start from the counts of a loaded state (e.g. after a kernel restart) before any event."""
         with self._lock:
-            self._state = state
-            self._failed = {i: _row(r) for i, r in state.results.items() if not r.ok}
+            self._status, self._item_job = list(seed.item_status), list(seed.item_job)
+            self._counts = Counter(self._status)
+            self._jobs = {index: _JobCounts(status, reservation, reconciling, held, list(items), set(finished))
+                          for index, status, reservation, reconciling, held, items, finished in seed.jobs}
+            self._cost, self._max_cost, self._budget_stop = seed.cost, seed.max_cost, seed.budget_stop
+            self._failed = {r.index: _row(r) for r in seed.failed}
             self.version += 1
 
-    def on_event(self, event: "Event", state: "ManagerState") -> None:
-        ending = False
+    def on_event(self, event: Event) -> None:
         with self._lock:
-            self._state = state
-            kind = event.kind
-            if kind == "run_started":
-                self._started, self._ended = time.monotonic(), None
-                self._finished_at_start = state.counts["succeeded"] + state.counts["failed"]
-            elif kind == "run_ended":
-                self._ended = time.monotonic()
-                ending = True
-            elif kind == "items_finished":
-                for result in event.results:  # type: ignore[attr-defined]
-                    if state.results.get(result.index) is result:
-                        if result.ok:
-                            self._failed.pop(result.index, None)
-                        else:
-                            self._failed[result.index] = _row(result)
+            self._apply(event)
             self.version += 1
-        if ending:
+        if isinstance(event, RunEnded):
             for ref in list(self._on_run_end):
                 method = ref()
                 if method is not None:
                     method()
 
+    def _apply(self, event: Event) -> None:
+        jobs = self._jobs
+        match event:
+            case RunStarted():
+                self._started, self._ended = time.monotonic(), None
+                self._finished_at_start = self._counts["succeeded"] + self._counts["failed"]
+                self._max_cost, self._budget_stop = event.max_cost, None
+                for job in jobs.values():
+                    if job.status == "reserved":
+                        job.status, job.reservation = "pending", 0.0
+            case RunEnded():
+                self._ended = time.monotonic()
+            case JobsPlanned():
+                for index, _, items in event.jobs:
+                    jobs[index] = _JobCounts(items=list(items))
+                    for item in items:
+                        self._set(item, "pending")
+                        self._item_job[item] = index
+            case JobCut():
+                job = jobs[event.job]
+                moved, job.items = job.items[event.keep:], job.items[:event.keep]
+                jobs[event.moved_to] = _JobCounts(items=moved)
+                for item in moved:
+                    self._item_job[item] = event.moved_to
+            case Reserved():
+                jobs[event.job].status, jobs[event.job].reservation = "reserved", event.reservation
+            case ReservationReleased() if jobs[event.job].status == "reserved":
+                jobs[event.job].status, jobs[event.job].reservation = "pending", 0.0
+            case SubmitIntent():
+                jobs[event.job].status, jobs[event.job].reservation = "submitting", event.reservation
+            case CreateUncertain():
+                jobs[event.job].reconciling = True
+            case CreateNotMade():
+                jobs[event.job].reconciling = False
+            case SubmitAbandoned():
+                job = jobs[event.job]
+                job.status, job.reservation, job.reconciling = "pending", 0.0, False
+            case Submitted():
+                job = jobs[event.job]
+                job.status, job.reconciling = "processing", False
+                for item in job.items:
+                    if item not in job.finished and self._item_job[item] == event.job:
+                        self._set(item, "processing")
+            case ItemsFinished():
+                self._finish(jobs[event.job], event.job, event.results)
+            case JobEnded():
+                job = jobs[event.job]
+                job.status, job.held = event.status, event.held
+            case BudgetStopped():
+                self._budget_stop = event.reason
+
+    def _finish(self, job: _JobCounts, index: int, results: tuple[Any, ...]) -> None:
+        for result in results:
+            if result.index in job.finished:
+                continue
+            job.finished.add(result.index)
+            self._cost += result.cost or 0.0
+            if self._item_job[result.index] == index or self._status[result.index] not in ("succeeded", "failed"):
+                self._set(result.index, result.status)
+                if result.ok:
+                    self._failed.pop(result.index, None)
+                else:
+                    self._failed[result.index] = _row(result)
+
+    def _set(self, item: int, status: str) -> None:
+        old = self._status[item]
+        if old != status:
+            self._counts[old] -= 1
+            self._counts[status] += 1
+            self._status[item] = status
+
     def snapshot(self) -> Progress:
         with self._lock:
-            state = self._state
-            if state is None:
-                return Progress(0, 0, 0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, None, 0.0, None, None, False)
             now = time.monotonic()
             running = self._started is not None and self._ended is None
             elapsed = 0.0 if self._started is None else (self._ended or now) - self._started
-            counts = state.counts
+            counts, jobs = self._counts, self._jobs.values()
             finished = counts["succeeded"] + counts["failed"]
             done_now = finished - self._finished_at_start
-            remaining = state.item_count - finished
+            remaining = len(self._status) - finished
             eta = (elapsed / done_now * remaining) if running and done_now > 0 else None
-            jobs = state.jobs
+            in_flight = [j for j in jobs if j.status in ("reserved", "submitting", "processing")]
             return Progress(
-                items_total=state.item_count, succeeded=counts["succeeded"], failed=counts["failed"],
-                processing=counts["processing"], pending=counts["pending"], jobs_total=len(jobs),
-                jobs_completed=sum(1 for j in jobs if not j.unfinished),
-                jobs_in_flight=sum(1 for j in jobs if j.holds_reservation),
-                jobs_pending=sum(1 for j in jobs if j.status == "pending"),
-                cost=state.total_cost, reserved=state.reserved, max_cost=state.max_cost, elapsed=elapsed,
-                eta_seconds=eta, budget_stop=state.budget_stop, running=running,
+                items_total=len(self._status), succeeded=counts["succeeded"], failed=counts["failed"],
+                processing=counts["processing"], pending=counts["pending"], jobs_total=len(self._jobs),
+                jobs_completed=sum(1 for j in jobs if j.status in ("completed", "failed")),
+                jobs_in_flight=len(in_flight), jobs_pending=sum(1 for j in jobs if j.status == "pending"),
+                cost=self._cost, reserved=sum(j.reservation for j in in_flight), max_cost=self._max_cost,
+                elapsed=elapsed, eta_seconds=eta, budget_stop=self._budget_stop, running=running,
                 failed_rows=tuple(self._failed[i] for i in sorted(self._failed)),
-                jobs_reconciling=sum(1 for j in jobs if j.reconciling), held=state.held)
+                jobs_reconciling=sum(1 for j in jobs if j.reconciling), held=sum(j.held for j in jobs))
 
 
 def _row(result: Any) -> FailedRow:
@@ -187,10 +275,10 @@ class ConsoleView:
         self._bars: list[Any] = []
         self._last = 0.0
 
-    def on_event(self, event: "Event", state: "ManagerState") -> None:
-        if event.kind == "run_started":
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
             self._open()
-        elif self._bars and (event.kind != "items_finished" or time.monotonic() - self._last >= self.REFRESH):
+        elif self._bars and (not isinstance(event, ItemsFinished) or time.monotonic() - self._last >= self.REFRESH):
             self._update()
 
     #: Seconds between redraws for per-item events (other events redraw at once).

@@ -14,7 +14,7 @@ from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderEr
 from ..job import BatchJob
 from ..parsing import ItemResult
 from ._context import RunContext
-from ._events import (CancelRequested, CreateNotMade, CreateUncertain as CreateUncertainEvent, ForeignBatch,
+from .._events import (CancelRequested, CreateNotMade, CreateUncertain as CreateUncertainEvent, ForeignBatch,
                       ItemsFinished, JobEnded, ReservationReleased, SubmitAbandoned, SubmitIntent, Submitted)
 from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
 from ._recorder import utc_now
@@ -54,7 +54,7 @@ class JobDriver:
     def batch_job(self, job: JobRecord, batch_id: str) -> BatchJob:
         ctx = self.ctx
         return BatchJob(ctx.provider.client, batch_id, ctx.state.custom_ids(job), ctx.options, stop_event=ctx.stop,
-                        price_day=price_day(job))
+                        price_day=price_day(job), job=job.index)
 
     def cancel_jobs(self, only: set[int] | None) -> None:
         """Cancel the batches of the jobs in flight (``only`` these, if given), each exactly once."""

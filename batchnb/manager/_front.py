@@ -29,7 +29,7 @@ from ..progress import ConsoleView, Progress, ProgressModel
 from ..requests import RequestBuilder, RequestOptions
 from ._context import RunContext
 from ._driver import JobDriver
-from ._events import RunEnded, RunStarted
+from .._events import RunEnded, RunStarted
 from ._plan import check_budgetable, cost_items
 from ._recorder import Recorder, utc_now
 from ._result_files import ResultFiles
@@ -110,8 +110,9 @@ class BatchManager:
                                 save_results_dir=str(save_dir) if save_dir else None, costings=costings,
                                 limits=limits, table=table)
         self._progress = ProgressModel()
-        listeners: list[Any] = [self._progress] + ([ResultFiles(save_dir)] if save_dir is not None else [])
-        self._recorder = Recorder(self._resumer.load_or_new(self._store), self._store, listeners)
+        self._recorder = Recorder(self._resumer.load_or_new(self._store), self._store, [self._progress])
+        if save_dir is not None:
+            self._recorder.listeners.append(ResultFiles(save_dir, lambda: self._recorder.state))
         self._ctx = RunContext(
             options=options, items=items, builder=builder, costings=costings,
             worst=[table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached) for c in costings],
@@ -127,7 +128,7 @@ class BatchManager:
         self._error: BaseException | None = None
         self._panel: Any = None
         self._panel_shown = False
-        self._progress.attach(self._recorder.state)
+        self._progress.attach(self._recorder.state.progress_seed())
 
     @property
     def items_per_job(self) -> int:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
 from ..errors import StateError
-from ._events import Event, ItemsFinished, JobEnded
+from .._events import Event, ItemsFinished, JobEnded
 from ._state import ManagerState
 from ._result_files import result_line
 from ._store import StateStore
@@ -37,18 +37,19 @@ class Recorder:
             state, store = self.state, self.store
             if store is not None:
                 with _writing(store):
-                    if isinstance(event, ItemsFinished):
-                        store.append_result(b"".join(result_line(event.job, r, event.completed_at)
-                                                     for r in event.results))
-                    else:
-                        if isinstance(event, JobEnded):
-                            store.flush_results(durable=True)  # a job is ended only once its results are on disk
-                        store.append_event({"seq": state.journal_seq + 1, **event.to_record()}, durable=durable)
-                        state.journal_seq += 1
+                    match event:
+                        case ItemsFinished():  # to the results log, with each item's raw provider line
+                            store.append_result(b"".join(result_line(event.job, r, event.completed_at)
+                                                         for r in event.results))
+                        case _:  # to the journal; a job is ended only once its results are on disk
+                            if isinstance(event, JobEnded):
+                                store.flush_results(durable=True)
+                            store.append_event({"seq": state.journal_seq + 1, **event.to_record()}, durable=durable)
+                            state.journal_seq += 1
             state.apply(event)
             state.last_updated = utc_now()
             for listener in self.listeners:
-                listener.on_event(event, state)
+                listener.on_event(event)
             if store is not None and isinstance(event, JobEnded) and store.snapshot_due():
                 with _writing(store):
                     store.write_snapshot(state.to_snapshot())

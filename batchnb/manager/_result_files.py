@@ -20,7 +20,7 @@ import pydantic
 from .._files import write_atomic
 from ..parsing import ItemResult, missing_result, parse_result_line
 from ..pricing import Usage
-from ._events import ItemsFinished, JobEnded
+from .._events import Event, ItemsFinished, JobEnded
 
 
 def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
@@ -69,19 +69,22 @@ class ResultFiles:
     """Writes ``save_results_dir`` from engine events (a listener of the recorder): each finished item's
     raw line as it is recorded, and a job's processed file when the job ends."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, state: Callable[[], Any]) -> None:
         self.directory = directory
+        self.state = state  # the manager's state, read under the recorder lock the listener is called in
         self._raw_ready = False
 
-    def on_event(self, event: Any, state: Any) -> None:
-        if isinstance(event, ItemsFinished):
-            name = raw_file_name(event.job)
-            for result in event.results:
-                if result.raw_json is not None:
-                    self._save_raw(name(result.index), result.raw_json)
-        elif isinstance(event, JobEnded):
-            job = state.jobs[event.job]
-            write_processed(self.directory, job.index, job.items, state.results)
+    def on_event(self, event: Event) -> None:
+        match event:
+            case ItemsFinished():
+                name = raw_file_name(event.job)
+                for result in event.results:
+                    if result.raw_json is not None:
+                        self._save_raw(name(result.index), result.raw_json)
+            case JobEnded():
+                state = self.state()
+                job = state.jobs[event.job]
+                write_processed(self.directory, job.index, job.items, state.results)
 
     def _save_raw(self, name: str, raw: bytes) -> None:
         raw_dir = self.directory / "raw"

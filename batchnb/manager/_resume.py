@@ -17,7 +17,7 @@ from ..inputs import Item
 from ..pricing import PriceTable, Usage
 from ..requests import RequestOptions
 from ._driver import price_day
-from ._events import ItemsFinished, JobsPlanned, event_from_record
+from .._events import ItemsFinished, JobsPlanned, event_from_record
 from ._plan import ItemCosting, slice_jobs
 from ._recorder import utc_now
 from ._result_files import rebuild_result

@@ -14,7 +14,7 @@ from ..parsing import ItemResult
 from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver
-from ._events import BudgetStopped, JobCut, JobsPlanned, Reserved
+from .._events import BudgetStopped, JobCut, JobsPlanned, Reserved
 from ._plan import slice_jobs
 from ._state import JobRecord
 

@@ -61,7 +61,7 @@ class StateSessions:
         try:
             if store.signature() != self._loaded:  # changed on disk since we last read or wrote it
                 self.recorder.state = self.resumer.load_or_new(store)
-                self.progress.attach(self.recorder.state)
+                self.progress.attach(self.recorder.state.progress_seed())
             store.open_for_append()
             self.recorder.snapshot_now()
         except BaseException:

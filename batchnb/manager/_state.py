@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 from ..parsing import ItemError, ItemResult
-from ._events import (BudgetStopped, CancelRequested, CreateNotMade, CreateUncertain, Event, ForeignBatch, ItemsFinished,
+from ..progress import ProgressSeed
+from .._events import (BudgetStopped, CancelRequested, CreateNotMade, CreateUncertain, Event, ForeignBatch, ItemsFinished,
                      JobCut, JobEnded, JobsPlanned, ReservationReleased, Reserved, RunEnded, RunStarted,
                      SubmitAbandoned, SubmitIntent, Submitted)
 
@@ -122,6 +123,14 @@ class ManagerState:
         """What ``max_cost`` is checked against: spent, plus reserved, plus held."""
         return self.total_cost + self.reserved + self.held
 
+    def progress_seed(self) -> ProgressSeed:
+        """What a progress model starts from when it is given a loaded state."""
+        return ProgressSeed(item_status=self.item_status, item_job=self.item_job,
+                            jobs=[(j.index, j.status, j.reservation, j.reconciling, j.held, j.items, set(j.outcomes))
+                                  for j in self.jobs],
+                            cost=self.total_cost, max_cost=self.max_cost, budget_stop=self.budget_stop,
+                            failed=[r for r in self.results.values() if not r.ok])
+
     def claimed_batches(self) -> set[str]:
         return {job.batch_id for job in self.jobs if job.batch_id}
 
@@ -133,8 +142,43 @@ class ManagerState:
     # ------------------------------------------------------------------------------------------ apply
 
     def apply(self, event: Event) -> None:
-        handler = getattr(self, f"_on_{event.kind}")
-        handler(event)
+        """The single place an event changes the state (dispatch by event class, as every listener does)."""
+        match event:
+            case RunStarted():
+                self._on_run_started(event)
+            case JobsPlanned():
+                self._on_jobs_planned(event)
+            case JobCut():
+                self._on_job_cut(event)
+            case Reserved():
+                self._on_reserved(event)
+            case ReservationReleased():
+                self._on_reservation_released(event)
+            case SubmitIntent():
+                self._on_submit_intent(event)
+            case CreateUncertain():
+                self.jobs[event.job].reconciling = True
+            case CreateNotMade():
+                self.jobs[event.job].reconciling = False
+            case ForeignBatch():
+                self.foreign_batches.add(event.batch_id)
+            case Submitted():
+                self._on_submitted(event)
+            case SubmitAbandoned():
+                self._on_submit_abandoned(event)
+            case ItemsFinished():
+                self._on_items_finished(event)
+            case JobEnded():
+                self._on_job_ended(event)
+            case BudgetStopped():
+                self.budget_stop = event.reason
+            case CancelRequested():
+                for index in event.jobs:  # the jobs keep their batch ids: a resume re-attaches and collects them
+                    self.jobs[index].cancel_requested = True
+            case RunEnded():
+                pass
+            case _:
+                raise TypeError(f"unknown event {event!r}")
 
     def _set_item(self, index: int, status: str) -> None:
         old = self.item_status[index]
@@ -182,15 +226,6 @@ class ManagerState:
         job.status, job.submit_intent_at, job.reservation = "submitting", event.at, event.reservation
         job.scan_from = event.scan_from
 
-    def _on_create_uncertain(self, event: CreateUncertain) -> None:
-        self.jobs[event.job].reconciling = True
-
-    def _on_create_not_made(self, event: CreateNotMade) -> None:
-        self.jobs[event.job].reconciling = False
-
-    def _on_foreign_batch(self, event: ForeignBatch) -> None:
-        self.foreign_batches.add(event.batch_id)
-
     def _on_submitted(self, event: Submitted) -> None:
         job = self.jobs[event.job]
         job.status, job.batch_id, job.started_at = "processing", event.batch_id, event.at
@@ -219,23 +254,12 @@ class ManagerState:
             job.outcomes[result.index] = Outcome(result.status, result.error, result.cost, event.completed_at)
             self.total_cost += result.cost or 0.0
             if self.item_job[result.index] == job.index or result.index not in self.results:
-                result.job = job.index
                 self.results[result.index] = result
                 self._set_item(result.index, result.status)
 
     def _on_job_ended(self, event: JobEnded) -> None:
         job = self.jobs[event.job]
         job.status, job.completed_at, job.message, job.held = event.status, event.at, event.message, event.held
-
-    def _on_budget_stopped(self, event: BudgetStopped) -> None:
-        self.budget_stop = event.reason
-
-    def _on_cancel_requested(self, event: CancelRequested) -> None:
-        for index in event.jobs:  # the jobs keep their batch ids: a resume re-attaches and collects them
-            self.jobs[index].cancel_requested = True
-
-    def _on_run_ended(self, event: RunEnded) -> None:
-        pass
 
     # -------------------------------------------------------------------------------------- snapshot
 
