@@ -1,16 +1,31 @@
 """batchnb: large Claude jobs on the Message Batches API, from a notebook, at batch prices.
 
-Public names only; everything else is private to its module.
+Public names only; modules starting with ``_`` are private. The map, by floor (a module imports only
+from its floor or lower; ``docs/architecture.md`` says more, ``tests/test_architecture.py`` keeps it)::
+
+    0  errors        the one exception hierarchy        limits   the provider's published limits
+       _files        atomic writes
+    1  _inputs       inputs checked into Items          _usage   token usage of one response
+       _pricing      the dated price table              _item_result  one result line -> ItemResult
+       _requests     request bodies and custom_ids      _events  the engine's events: the one contract
+       _progress     progress model + console view, built from events alone
+    2  _provider     every SDK call, SDK errors mapped  frames/  results as a DataFrame, CSV, Parquet
+       _panel        the notebook panel (ipywidgets), a view of _progress
+    3  _batch_job    batch() and BatchJob: one provider batch
+    4  manager/      BatchManager (_front) and its engine: _scheduler, _driver, _reconcile, _resume,
+                     _sessions, _state, _recorder, _store, _plan, _budget, _result_files
+    5  __main__      the command line (python -m batchnb demo | sim)
+       sim/          the emulator; imports nothing from the rest of batchnb
 """
 
 from typing import Any
 
 from . import errors, sim
 from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
-from .job import BatchJob, batch
+from ._batch_job import BatchJob, batch
 from .manager import BatchManager, Estimate
-from .parsing import ItemError, ItemResult
-from .pricing import Usage
+from ._item_result import ItemError, ItemResult
+from ._usage import Usage
 
 __all__ = [
     "batch", "BatchJob", "BatchManager", "Estimate", "ItemResult", "ItemError", "Usage", "read_csv", "read_parquet",

@@ -17,7 +17,7 @@ import httpx2
 from anthropic.types.messages import MessageBatch
 
 from .errors import CreateRefused, CreateUncertain, ProviderError
-from .requests import PreparedRequest
+from ._requests import PreparedRequest
 
 T = TypeVar("T")
 _BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

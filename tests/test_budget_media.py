@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from batchnb import BatchManager, InputError
-from batchnb.inputs import Item, items_from_files, items_from_messages
+from batchnb._inputs import Item, items_from_files, items_from_messages
 from batchnb.limits import ProviderLimits
 from batchnb.manager._plan import check_budgetable, cost_items
-from batchnb.pricing import (IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, Usage,
+from batchnb._pricing import (IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, Usage,
                              default_table)
-from batchnb.requests import RequestBuilder, RequestOptions
+from batchnb._requests import RequestBuilder, RequestOptions
 from batchnb.sim import Simulator
 
 from .helpers import make_pdf, png_bytes
@@ -248,7 +248,7 @@ def test_files_keep_their_costing(tmp_path, pdf3):
 
 
 def test_one_pdf_in_many_conversations_is_parsed_once(pdf3, monkeypatch):
-    import batchnb.inputs as inputs
+    import batchnb._inputs as inputs
 
     calls = []
     real = inputs._pdf_pages

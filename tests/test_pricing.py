@@ -14,10 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchnb import BudgetError
-from batchnb.inputs import items_from_messages
+from batchnb._inputs import items_from_messages
 from batchnb.manager._plan import cost_items
-from batchnb.pricing import BATCH_DISCOUNT, PriceTable, Usage, default_table
-from batchnb.requests import RequestBuilder, RequestOptions
+from batchnb._pricing import BATCH_DISCOUNT, PriceTable, Usage, default_table
+from batchnb._requests import RequestBuilder, RequestOptions
 from batchnb.sim import Simulator
 from batchnb.sim._tokens import count_input_tokens
 

@@ -37,7 +37,7 @@ import pandas as pd
 import pydantic
 
 from ..errors import InputError
-from ..parsing import ItemResult
+from .._item_result import ItemResult
 from ._columns import (
     BOOKKEEPING,
     BOOKKEEPING_KINDS,

@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Callable
 
 from .._provider import Provider
-from ..inputs import Item
+from .._inputs import Item
 from ..limits import ProviderLimits
-from ..pricing import PriceTable
-from ..requests import RequestBuilder, RequestOptions
+from .._pricing import PriceTable
+from .._requests import RequestBuilder, RequestOptions
 from ._plan import ItemCosting
 from ._recorder import Recorder
 from ._state import ManagerState

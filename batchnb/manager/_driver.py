@@ -11,8 +11,8 @@ from datetime import date, datetime
 from typing import Any
 
 from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
-from ..job import BatchJob
-from ..parsing import ItemResult
+from .._batch_job import BatchJob
+from .._item_result import ItemResult
 from ._context import RunContext
 from .._events import (CancelRequested, CreateNotMade, CreateUncertain as CreateUncertainEvent, ForeignBatch,
                       ItemsFinished, JobEnded, ReservationReleased, SubmitAbandoned, SubmitIntent, Submitted)

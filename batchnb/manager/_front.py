@@ -20,13 +20,13 @@ import pydantic
 
 from .._provider import Provider
 from ..errors import InputError, JobTimeoutError, ProviderError, StateError
-from ..inputs import FileInput
-from ..job import check_model, load_items
+from .._inputs import FileInput
+from .._batch_job import check_model, load_items
 from ..limits import DEFAULT_LIMITS, ProviderLimits
-from ..parsing import ItemError, ItemResult
-from ..pricing import default_table
-from ..progress import ConsoleView, Progress, ProgressModel
-from ..requests import RequestBuilder, RequestOptions
+from .._item_result import ItemError, ItemResult
+from .._pricing import default_table
+from .._progress import ConsoleView, Progress, ProgressModel
+from .._requests import RequestBuilder, RequestOptions
 from ._context import RunContext
 from ._driver import JobDriver
 from .._events import RunEnded, RunStarted
@@ -253,21 +253,21 @@ class BatchManager:
     def panel(self) -> Any:
         """The notebook panel of this manager (one per manager, created on first use)."""
         if self._panel is None:
-            from ..notebook import Panel
+            from .._panel import Panel
 
             self._panel = Panel(self._progress, title=f"batchnb · {self.options.model} · {self.manager_id[:8]}",
                                 on_retry=lambda: self.start(retry=True, show=False), on_cancel=self.cancel)
         return self._panel
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from ..notebook import widgets_available
+        from .._panel import widgets_available
 
         if widgets_available():
             return self.panel()._repr_mimebundle_(include=include, exclude=exclude)
         return {"text/plain": repr(self)}
 
     def _show_progress(self, wanted: bool) -> None:
-        from ..notebook import widgets_available
+        from .._panel import widgets_available
 
         self._panel_shown = False
         if wanted and widgets_available():

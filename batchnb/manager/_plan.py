@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from ..errors import InputError
-from ..inputs import Item
+from .._inputs import Item
 from ..limits import ProviderLimits
-from ..pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS
-from ..requests import RequestBuilder
+from .._pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS
+from .._requests import RequestBuilder
 
 @dataclass(frozen=True)
 class ItemCosting:

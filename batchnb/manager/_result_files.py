@@ -18,8 +18,8 @@ from typing import Any, Callable, Iterable
 import pydantic
 
 from .._files import write_atomic
-from ..parsing import ItemResult, missing_result, parse_result_line
-from ..pricing import Usage
+from .._item_result import ItemResult, missing_result, parse_result_line
+from .._usage import Usage
 from .._events import Event, ItemsFinished, JobEnded
 
 

@@ -13,9 +13,10 @@ import uuid
 from typing import Any, Callable
 
 from ..errors import StateError
-from ..inputs import Item
-from ..pricing import PriceTable, Usage
-from ..requests import RequestOptions
+from .._inputs import Item
+from .._pricing import PriceTable
+from .._usage import Usage
+from .._requests import RequestOptions
 from ._driver import price_day
 from .._events import ItemsFinished, JobsPlanned, event_from_record
 from ._plan import ItemCosting, slice_jobs

@@ -10,7 +10,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Callable
 
 from ..errors import StateError
-from ..parsing import ItemResult
+from .._item_result import ItemResult
 from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver

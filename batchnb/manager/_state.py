@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ..parsing import ItemError, ItemResult
-from ..progress import ProgressSeed
+from .._item_result import ItemError, ItemResult
+from .._progress import ProgressSeed
 from .._events import (BudgetStopped, CancelRequested, CreateNotMade, CreateUncertain, Event, ForeignBatch, ItemsFinished,
                      JobCut, JobEnded, JobsPlanned, ReservationReleased, Reserved, RunEnded, RunStarted,
                      SubmitAbandoned, SubmitIntent, Submitted)
@@ -135,7 +135,7 @@ class ManagerState:
         return {job.batch_id for job in self.jobs if job.batch_id}
 
     def custom_ids(self, job: JobRecord) -> dict[str, int]:
-        from ..requests import make_custom_id
+        from .._requests import make_custom_id
 
         return {make_custom_id(self.custom_id_prefix, i, job.attempt): i for i in job.items}
 

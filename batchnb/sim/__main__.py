@@ -6,15 +6,18 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ._config import ENDPOINTS, FAULT_ACTIONS, FaultRule, Faults, SimLimits
 from ._simulator import Simulator
 
 _RULE_KEYS = {"times": int, "skip": int, "status": int, "delay": float}
-_FAULT_HELP = (f"stage a scripted fault, ENDPOINT:ACTION[:key=value,...]; ENDPOINT: {', '.join(ENDPOINTS)}; "
-               f"ACTION: {', '.join(FAULT_ACTIONS)}; keys: {', '.join(_RULE_KEYS)} "
-               "(e.g. create:late_create:status=504,delay=5). Repeatable; rules apply in order")
+_FAULT_HELP = (
+    f"stage a scripted fault, ENDPOINT:ACTION[:key=value,...]; ENDPOINT: {', '.join(ENDPOINTS)}; "
+    f"ACTION: {', '.join(FAULT_ACTIONS)}; keys: {', '.join(_RULE_KEYS)} "
+    "(e.g. create:late_create:status=504,delay=5). Repeatable; rules apply in order"
+)
 
 
 def parse_fault(spec: str) -> FaultRule:
@@ -27,9 +30,10 @@ def parse_fault(spec: str) -> FaultRule:
         raise argparse.ArgumentTypeError(f"{spec!r}: {exc}") from None
 
 
-def _rule_options(options: str) -> dict[str, int | float]:
+def _rule_options(options: str) -> dict[str, Any]:
     """``times=2,delay=5`` as keyword arguments of ``FaultRule`` (ValueError on anything else)."""
-    values: dict[str, int | float] = {}
+    # Any: each value already has its field's type (``_RULE_KEYS`` converts by key), which a dict type cannot express
+    values: dict[str, Any] = {}
     for item in filter(None, options.split(",")):
         key, sep, raw = item.partition("=")
         if not sep or key not in _RULE_KEYS:
@@ -39,8 +43,9 @@ def _rule_options(options: str) -> dict[str, int | float]:
         try:
             values[key] = _RULE_KEYS[key](raw)
         except ValueError:
-            raise ValueError(f"{key} must be {'an integer' if _RULE_KEYS[key] is int else 'a number'}, "
-                             f"got {raw!r}") from None
+            raise ValueError(
+                f"{key} must be {'an integer' if _RULE_KEYS[key] is int else 'a number'}, got {raw!r}"
+            ) from None
     return values
 
 
@@ -54,28 +59,47 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections dropped unanswered")
     p.add_argument("--error-statuses", default="429,500,529", help="statuses injected errors use (comma list)")
     p.add_argument("--extra-model", action="append", default=[], metavar="ID", help="also accept this model id")
-    p.add_argument("--api-key", action="append", default=None, metavar="KEY",
-                   help="accept only this key (repeatable); by default any non-empty key")
+    p.add_argument(
+        "--api-key",
+        action="append",
+        default=None,
+        metavar="KEY",
+        help="accept only this key (repeatable); by default any non-empty key",
+    )
     p.add_argument("--max-requests", type=int, default=SimLimits.max_requests, help="requests per batch")
     p.add_argument("--max-batch-bytes", type=int, default=SimLimits.max_batch_bytes, help="create body size limit")
     p.add_argument("--fault", action="append", type=parse_fault, default=[], metavar="SPEC", help=_FAULT_HELP)
-    p.add_argument("--clock-skew", type=float, default=0.0, metavar="SECONDS",
-                   help="seconds the emulator's clock is ahead of this machine's (negative: behind)")
+    p.add_argument(
+        "--clock-skew",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="seconds the emulator's clock is ahead of this machine's (negative: behind)",
+    )
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     statuses = tuple(int(s) for s in args.error_statuses.split(",") if s.strip())
-    faults = Faults(http_error_rate=args.error_rate, drop_rate=args.drop_rate, http_error_statuses=statuses,
-                    rules=args.fault)
+    faults = Faults(
+        http_error_rate=args.error_rate, drop_rate=args.drop_rate, http_error_statuses=statuses, rules=args.fault
+    )
     limits = SimLimits(max_requests=args.max_requests, max_batch_bytes=args.max_batch_bytes)
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    with Simulator(latency=args.latency, faults=faults, limits=limits, store_path=args.store, host=args.host,
-                   port=args.port, extra_models=args.extra_model, api_keys=args.api_key,
-                   clock_skew=args.clock_skew) as sim:
+    with Simulator(
+        latency=args.latency,
+        faults=faults,
+        limits=limits,
+        store_path=args.store,
+        host=args.host,
+        port=args.port,
+        extra_models=args.extra_model,
+        api_keys=args.api_key,
+        clock_skew=args.clock_skew,
+    ) as sim:
         print(f"batchnb emulator listening on {sim.base_url}", flush=True)
         while not stop.wait(0.5):
             pass

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import secrets
 import string
+import time
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Collection, Mapping
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._config import FaultRule, RequestEvent, SimLimits
@@ -60,8 +61,7 @@ def _json(status: int, payload: Any, request_id: str, headers: Mapping[str, str]
 
 
 def error_response(error: ApiError, request_id: str) -> Response:
-    payload = {"type": "error", "error": {"type": error.error_type, "message": error.message},
-               "request_id": request_id}
+    payload = {"type": "error", "error": {"type": error.error_type, "message": error.message}, "request_id": request_id}
     return _json(error.status, payload, request_id, error.headers)
 
 
@@ -97,8 +97,15 @@ _ROUTES = {
 class App:
     """Handles one request at a time (thread-safe; state lives in the ``BatchStore``)."""
 
-    def __init__(self, store: BatchStore, *, limits: SimLimits, api_keys: Collection[str] | None,
-                 base_url: Callable[[], str], on_request: Callable[[RequestEvent], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: BatchStore,
+        *,
+        limits: SimLimits,
+        api_keys: Collection[str] | None,
+        base_url: Callable[[], str],
+        on_request: Callable[[RequestEvent], None] | None = None,
+    ) -> None:
         self.store = store
         self.limits = limits
         self.api_keys = None if api_keys is None else frozenset(api_keys)
@@ -199,8 +206,11 @@ class App:
     def _create(self, call: _Call, version: str, base_url: str, rule: FaultRule | None) -> Response:
         """Store the batch; a ``late_create`` rule defers it behind an error, a ``neighbour`` rule adds one."""
         if len(call.body) > self.limits.max_batch_bytes:
-            raise ApiError(413, "request_too_large",
-                           f"Request exceeds the maximum allowed number of bytes ({self.limits.max_batch_bytes}).")
+            raise ApiError(
+                413,
+                "request_too_large",
+                f"Request exceeds the maximum allowed number of bytes ({self.limits.max_batch_bytes}).",
+            )
         requests = parse_create_body(call.body, max_requests=self.limits.max_requests)
         size = len(call.body)
         if rule is not None and rule.action == "late_create":
@@ -212,7 +222,7 @@ class App:
             self.store.create(others, api_version=version, body_bytes=size, delay=rule.delay)
         return _json(200, record.to_json(base_url, record.created_at), call.request_id)
 
-    def _list(self, query: str, base_url: str) -> dict:
+    def _list(self, query: str, base_url: str) -> dict[str, Any]:
         args = {k: v[-1] for k, v in parse_qs(query).items()}
         raw_limit = args.get("limit", "20")
         try:
@@ -221,11 +231,14 @@ class App:
             raise invalid("limit: Input should be a valid integer") from None
         if not 1 <= limit <= 1000:
             raise invalid("limit: Input should be between 1 and 1000")
-        records, has_more = self.store.page(after_id=args.get("after_id"), before_id=args.get("before_id"),
-                                            limit=limit)
+        records, has_more = self.store.page(after_id=args.get("after_id"), before_id=args.get("before_id"), limit=limit)
         data = [self.store.view(r, base_url) for r in records]
-        return {"data": data, "has_more": has_more,
-                "first_id": data[0]["id"] if data else None, "last_id": data[-1]["id"] if data else None}
+        return {
+            "data": data,
+            "has_more": has_more,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+        }
 
     def _count_tokens(self, body: bytes) -> int:
         try:

@@ -51,7 +51,7 @@ class BatchRecord:
     id: str
     created_at: float
     latency: float
-    requests: list[tuple[str, dict]]
+    requests: list[tuple[str, dict[str, Any]]]
     api_version: str
     body_bytes: int
     seed: int

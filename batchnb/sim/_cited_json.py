@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._schema_values import _resolve, value_for_schema
 
@@ -19,7 +20,7 @@ from ._schema_values import _resolve, value_for_schema
 MAX_CITED_LEAVES = 6
 
 
-def schema_in_instructions(params: dict) -> dict | None:
+def schema_in_instructions(params: dict[str, Any]) -> dict[str, Any] | None:
     """The JSON schema a request's system prompt asks the answer to follow, if it gives one."""
     system = params.get("system")
     if isinstance(system, list):
@@ -37,16 +38,18 @@ def schema_in_instructions(params: dict) -> dict | None:
     return schema if isinstance(schema, dict) else None
 
 
-def cited_json_blocks(schema: dict, rng: random.Random, cite: Callable[[], dict | None]) -> list[dict]:
+def cited_json_blocks(
+    schema: dict[str, Any], rng: random.Random, cite: Callable[[], dict[str, Any] | None]
+) -> list[dict[str, Any]]:
     """Text blocks whose concatenation is one JSON object valid under ``schema``.
 
     ``cite()`` returns a fresh citation (its ``cited_text`` becomes the value of a free-text leaf) or None.
     """
     value = value_for_schema(schema, rng, schema)
-    segments: list[tuple[str, dict | None]] = []
+    segments: list[tuple[str, dict[str, Any] | None]] = []
     budget = [MAX_CITED_LEAVES]
     _emit(value, schema, schema, segments, cite, budget)
-    blocks: list[dict] = []
+    blocks: list[dict[str, Any]] = []
     for text, citation in segments:  # merge neighbouring plain text into one block
         if citation is None and blocks and blocks[-1]["citations"] is None:
             blocks[-1]["text"] += text
@@ -55,7 +58,7 @@ def cited_json_blocks(schema: dict, rng: random.Random, cite: Callable[[], dict 
     return blocks
 
 
-def _branch(schema: dict, root: dict, value: Any) -> dict:
+def _branch(schema: dict[str, Any], root: dict[str, Any], value: Any) -> dict[str, Any]:
     """The sub-schema that produced ``value``: follow ``$ref`` and pick the matching ``anyOf`` branch."""
     for _ in range(20):
         if "$ref" in schema:
@@ -65,15 +68,27 @@ def _branch(schema: dict, root: dict, value: Any) -> dict:
         if options:
             kinds = {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}
             wanted = kinds.get(type(value), "number")
-            schema = next((o for o in options if isinstance(o, dict) and (o.get("type") == wanted or "$ref" in o
-                                                                        and wanted == "object")), options[0])
+            schema = next(
+                (
+                    o
+                    for o in options
+                    if isinstance(o, dict) and (o.get("type") == wanted or "$ref" in o and wanted == "object")
+                ),
+                options[0],
+            )
             continue
         return schema
     return schema
 
 
-def _emit(value: Any, schema: dict, root: dict, out: list[tuple[str, dict | None]],
-          cite: Callable[[], dict | None], budget: list[int]) -> None:
+def _emit(
+    value: Any,
+    schema: dict[str, Any],
+    root: dict[str, Any],
+    out: list[tuple[str, dict[str, Any] | None]],
+    cite: Callable[[], dict[str, Any] | None],
+    budget: list[int],
+) -> None:
     schema = _branch(schema, root, value)
     if isinstance(value, dict):
         properties = schema.get("properties") or {}

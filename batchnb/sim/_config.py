@@ -5,8 +5,9 @@ These are plain values so tests can build them inline and compare them; the serv
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Mapping
+from typing import Any
 
 #: Endpoint names used by ``Faults`` rates and ``SimCounters.requests_by_endpoint``.
 ENDPOINTS: tuple[str, ...] = ("create", "retrieve", "list", "cancel", "delete", "results", "count_tokens")
@@ -60,8 +61,9 @@ class FaultRule:
         if self.action not in FAULT_ACTIONS:
             raise ValueError(f"unknown action {self.action!r}; expected one of {', '.join(FAULT_ACTIONS)}")
         if self.endpoint not in FAULT_ACTIONS[self.action]:
-            raise ValueError(f"action {self.action!r} applies to {' or '.join(FAULT_ACTIONS[self.action])}, "
-                             f"not {self.endpoint!r}")
+            raise ValueError(
+                f"action {self.action!r} applies to {' or '.join(FAULT_ACTIONS[self.action])}, not {self.endpoint!r}"
+            )
         if self.times < 0 or self.skip < 0 or not self.delay >= 0:  # "not >=" also refuses a NaN delay
             raise ValueError("times, skip and delay must be 0 or more")
         if not 400 <= self.status <= 599:
@@ -97,7 +99,7 @@ class Faults:
     killed meanwhile leaves work done that it never heard of."""
     results_line_delay: float = 0.0
     """Seconds between the lines of a results download, so a client can be stopped mid-stream."""
-    item_outcome: Callable[[str, dict], str | None] | None = None
+    item_outcome: Callable[[str, dict[str, Any]], str | None] | None = None
     """Called with ``(custom_id, params)`` at create time. Return None (normal), ``"errored:<type>"``,
     ``"expired"`` or ``"hold"`` (never finishes on its own: the batch stays in progress until canceled)."""
     seed: int | None = 0

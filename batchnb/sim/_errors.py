@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-_STATUS_TYPES = {400: "invalid_request_error", 401: "authentication_error", 404: "not_found_error",
-                 408: "timeout_error", 413: "request_too_large", 429: "rate_limit_error", 500: "api_error",
-                 502: "api_error", 503: "api_error", 504: "timeout_error", 529: "overloaded_error"}
-_STATUS_MESSAGES = {429: "Number of request tokens has exceeded your rate limit (emulated).",
-                    500: "Internal server error", 502: "Bad gateway", 503: "Service unavailable",
-                    504: "Gateway timeout", 529: "Overloaded"}
+_STATUS_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    404: "not_found_error",
+    408: "timeout_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "api_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+_STATUS_MESSAGES = {
+    429: "Number of request tokens has exceeded your rate limit (emulated).",
+    500: "Internal server error",
+    502: "Bad gateway",
+    503: "Service unavailable",
+    504: "Gateway timeout",
+    529: "Overloaded",
+}
 
 
 @dataclass

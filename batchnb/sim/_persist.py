@@ -10,20 +10,29 @@ import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from ._batch import BatchRecord, Billing, Materialized
 
 _SUFFIX = ".batch.json"
 
 
-def _to_dict(record: BatchRecord) -> dict:
+def _to_dict(record: BatchRecord) -> dict[str, Any]:
     data = {
-        "id": record.id, "created_at": record.created_at, "latency": record.latency,
-        "requests": [[cid, params] for cid, params in record.requests], "api_version": record.api_version,
-        "body_bytes": record.body_bytes, "seed": record.seed, "errored_rate": record.errored_rate,
-        "expired_rate": record.expired_rate, "outcomes": record.outcomes,
-        "cancel_initiated_at": record.cancel_initiated_at, "cancel_latency": record.cancel_latency,
-        "deleted": record.deleted, "materialized": None,
+        "id": record.id,
+        "created_at": record.created_at,
+        "latency": record.latency,
+        "requests": [[cid, params] for cid, params in record.requests],
+        "api_version": record.api_version,
+        "body_bytes": record.body_bytes,
+        "seed": record.seed,
+        "errored_rate": record.errored_rate,
+        "expired_rate": record.expired_rate,
+        "outcomes": record.outcomes,
+        "cancel_initiated_at": record.cancel_initiated_at,
+        "cancel_latency": record.cancel_latency,
+        "deleted": record.deleted,
+        "materialized": None,
     }
     if record.materialized is not None:
         m = record.materialized
@@ -31,7 +40,7 @@ def _to_dict(record: BatchRecord) -> dict:
     return data
 
 
-def _from_dict(data: dict) -> BatchRecord:
+def _from_dict(data: dict[str, Any]) -> BatchRecord:
     m = data.pop("materialized")
     data["requests"] = [(cid, params) for cid, params in data["requests"]]
     record = BatchRecord(**data)

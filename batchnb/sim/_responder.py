@@ -11,8 +11,9 @@ import hashlib
 import json
 import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 from ._cited_json import cited_json_blocks, schema_in_instructions
 from ._schema_values import value_for_schema
@@ -21,7 +22,7 @@ from ._tokens import decode_pdf, pdf_page_texts
 _SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]*")
 
 
-def request_rng(params: dict) -> random.Random:
+def request_rng(params: dict[str, Any]) -> random.Random:
     """A generator seeded from the canonical JSON of ``params``: same request, same answer."""
     canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), default=str)
     return random.Random(int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big"))
@@ -32,7 +33,7 @@ class _Document:
     """A document block of the request, with its index counted across the whole request."""
 
     index: int
-    block: dict
+    block: dict[str, Any]
 
     @property
     def title(self) -> str | None:
@@ -45,11 +46,11 @@ class _Document:
         return isinstance(citations, dict) and bool(citations.get("enabled"))
 
 
-def iter_documents(params: dict) -> Iterator[_Document]:
+def iter_documents(params: dict[str, Any]) -> Iterator[_Document]:
     """Document blocks in request order (including those inside ``tool_result`` content)."""
     index = 0
 
-    def walk(content: Any) -> Iterator[dict]:
+    def walk(content: Any) -> Iterator[dict[str, Any]]:
         if isinstance(content, list):
             for block in content:
                 if not isinstance(block, dict):
@@ -80,7 +81,7 @@ def _sentences(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _citation(doc: _Document, rng: random.Random) -> dict | None:
+def _citation(doc: _Document, rng: random.Random) -> dict[str, Any] | None:
     """One citation quoting a sentence of ``doc``, or None when it has no citable text."""
     source = doc.block.get("source") or {}
     common = {"document_index": doc.index, "document_title": doc.title, "file_id": None}
@@ -90,43 +91,61 @@ def _citation(doc: _Document, rng: random.Random) -> dict | None:
         if not spans:
             return None
         start, end = rng.choice(spans)
-        return {"type": "char_location", "cited_text": data[start:end], **common,
-                "start_char_index": start, "end_char_index": end}
+        return {
+            "type": "char_location",
+            "cited_text": data[start:end],
+            **common,
+            "start_char_index": start,
+            "end_char_index": end,
+        }
     if source.get("type") == "base64" and source.get("media_type") == "application/pdf":
         pages = pdf_page_texts(decode_pdf(str(source.get("data", ""))))
         candidates = [(i, s) for i, text in enumerate(pages) for s in _sentences(text)]
         if not candidates:
             return None
         page, (start, end) = rng.choice(candidates)
-        return {"type": "page_location", "cited_text": pages[page][start:end], **common,
-                "start_page_number": page + 1, "end_page_number": page + 2}
+        return {
+            "type": "page_location",
+            "cited_text": pages[page][start:end],
+            **common,
+            "start_page_number": page + 1,
+            "end_page_number": page + 2,
+        }
     if source.get("type") == "content":
         content = source.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content or []
-        texts = [(i, b.get("text", "")) for i, b in enumerate(blocks) if isinstance(b, dict) and b.get("type") == "text"]
+        texts = [
+            (i, b.get("text", "")) for i, b in enumerate(blocks) if isinstance(b, dict) and b.get("type") == "text"
+        ]
         texts = [(i, t) for i, t in texts if t.strip()]
         if not texts:
             return None
         i, text = rng.choice(texts)
-        return {"type": "content_block_location", "cited_text": text, **common,
-                "start_block_index": i, "end_block_index": i + 1}
+        return {
+            "type": "content_block_location",
+            "cited_text": text,
+            **common,
+            "start_block_index": i,
+            "end_block_index": i + 1,
+        }
     return None
 
 
-def _cited_answer(docs: list[_Document], rng: random.Random) -> list[dict]:
+def _cited_answer(docs: list[_Document], rng: random.Random) -> list[dict[str, Any]]:
     citations = [c for c in (_citation(d, rng) for d in docs for _ in range(3)) if c is not None]
-    blocks: list[dict] = [{"type": "text", "text": "Based on the provided documents:", "citations": None}]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": "Based on the provided documents:", "citations": None}]
     if not citations:
         blocks[0]["text"] = "The provided documents contain no citable text."
         return blocks
     for citation in rng.sample(citations, rng.randint(1, min(3, len(citations)))):
         label = citation["document_title"] or f"document {citation['document_index']}"
-        blocks.append({"type": "text", "text": f" {label} states that {citation['cited_text'][:80]}",
-                       "citations": [citation]})
+        blocks.append(
+            {"type": "text", "text": f" {label} states that {citation['cited_text'][:80]}", "citations": [citation]}
+        )
     return blocks
 
 
-def last_user_text(params: dict) -> str:
+def last_user_text(params: dict[str, Any]) -> str:
     """The text of the last user message (first text of it when it has blocks); '' when none."""
     for message in reversed(params.get("messages") or []):
         if not isinstance(message, dict) or message.get("role") != "user":
@@ -140,7 +159,7 @@ def last_user_text(params: dict) -> str:
     return ""
 
 
-def _forced_tool(params: dict) -> dict | None:
+def _forced_tool(params: dict[str, Any]) -> dict[str, Any] | None:
     """The tool a ``tool_choice`` of type ``tool`` (or ``any``) forces, if any."""
     choice = params.get("tool_choice")
     tools = [t for t in params.get("tools") or [] if isinstance(t, dict) and "input_schema" in t]
@@ -151,7 +170,7 @@ def _forced_tool(params: dict) -> dict | None:
     return tools[0] if choice.get("type") == "any" else None
 
 
-def default_responder(params: dict) -> str | list[dict]:
+def default_responder(params: dict[str, Any]) -> str | list[dict[str, Any]]:
     """Answer one request's ``params`` deterministically (a str is one text block; a list is the blocks)."""
     rng = request_rng(params)
     output_config = params.get("output_config")
@@ -162,8 +181,17 @@ def default_responder(params: dict) -> str | list[dict]:
     tool = _forced_tool(params)
     if tool is not None:
         schema = tool.get("input_schema") or {}
-        tool_id = "toolu_" + "".join(rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789") for _ in range(24))
-        return [{"type": "tool_use", "id": tool_id, "name": tool.get("name"), "input": value_for_schema(schema, rng, schema) or {}}]
+        tool_id = "toolu_" + "".join(
+            rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789") for _ in range(24)
+        )
+        return [
+            {
+                "type": "tool_use",
+                "id": tool_id,
+                "name": tool.get("name"),
+                "input": value_for_schema(schema, rng, schema) or {},
+            }
+        ]
     cited = [d for d in iter_documents(params) if d.citations_enabled]
     schema = schema_in_instructions(params) if cited else None
     if schema is not None:

@@ -9,25 +9,29 @@ from __future__ import annotations
 import json
 import math
 import random
-from typing import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
+from typing import Any
 
 from ._batch import HOLD, BatchRecord, Billing, Materialized
 from ._catalog import price_for
 from ._tokens import CHARS_PER_TOKEN, count_input_tokens
 from ._validate import check_params
 
-Responder = Callable[[dict], "str | list[dict]"]
+Responder = Callable[[dict[str, Any]], "str | list[dict[str, Any]]"]
 _DUMP = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def _errored(error_type: str, message: str) -> dict:
-    return {"type": "errored", "error": {"type": "error", "error": {"type": error_type, "message": message},
-                                         "request_id": None}}
+def _errored(error_type: str, message: str) -> dict[str, Any]:
+    return {
+        "type": "errored",
+        "error": {"type": "error", "error": {"type": error_type, "message": message}, "request_id": None},
+    }
 
 
-def _fit_output(blocks: list[dict], max_tokens: int) -> tuple[list[dict], int, str]:
+def _fit_output(blocks: list[dict[str, Any]], max_tokens: int) -> tuple[list[dict[str, Any]], int, str]:
     """Cap the output at ``max_tokens`` (truncating text); returns (blocks, output_tokens, stop_reason)."""
-    def size(block: dict) -> int:
+
+    def size(block: dict[str, Any]) -> int:
         if block.get("type") == "text":
             return len(str(block.get("text", "")))
         if block.get("type") == "tool_use":
@@ -39,7 +43,7 @@ def _fit_output(blocks: list[dict], max_tokens: int) -> tuple[list[dict], int, s
     budget = max_tokens * CHARS_PER_TOKEN
     if total <= budget:
         return blocks, max(1, math.ceil(total / CHARS_PER_TOKEN)), stop
-    kept: list[dict] = []
+    kept: list[dict[str, Any]] = []
     for block in blocks:
         if budget <= 0:
             break
@@ -56,7 +60,9 @@ def _usd(model: str, input_tokens: int, output_tokens: int) -> float:
     return (input_tokens * price.input + output_tokens * price.output) / 1e6
 
 
-def _succeeded(custom_id: str, params: dict, responder: Responder, rng: random.Random) -> tuple[dict, tuple[int, int]]:
+def _succeeded(
+    custom_id: str, params: dict[str, Any], responder: Responder, rng: random.Random
+) -> tuple[dict[str, Any], tuple[int, int]]:
     """The ``succeeded`` result of one request and its (input, output) tokens; raises if the responder does."""
     answer = responder(params)
     if isinstance(answer, str):
@@ -88,8 +94,9 @@ def _succeeded(custom_id: str, params: dict, responder: Responder, rng: random.R
     return {"type": "succeeded", "message": message}, (input_tokens, output_tokens)
 
 
-def materialize(record: BatchRecord, *, responder: Responder, known_models: Collection[str],
-                max_request_bytes: int) -> Materialized:
+def materialize(
+    record: BatchRecord, *, responder: Responder, known_models: Collection[str], max_request_bytes: int
+) -> Materialized:
     """Decide and render every item of an ended batch."""
     rng = random.Random(record.seed + 1)
     cutoff = record.cancel_initiated_at
@@ -101,14 +108,19 @@ def materialize(record: BatchRecord, *, responder: Responder, known_models: Coll
     for i, (custom_id, params) in enumerate(record.requests):
         draw = rng.random()  # drawn for every item so outcomes do not shift when one item changes
         forced = record.outcomes.get(custom_id)
-        if forced == HOLD or (finish is not None and finish[i] > cutoff):
-            result: dict = {"type": "canceled"}
+        if forced == HOLD or (finish is not None and cutoff is not None and finish[i] > cutoff):
+            result: dict[str, Any] = {"type": "canceled"}
         elif forced == "expired":
             result = {"type": "expired"}
         elif forced and forced.startswith("errored:"):
             result = _errored(forced.split(":", 1)[1] or "api_error", "Injected error (emulator item_outcome).")
-        elif problem := check_params(params, api_version=record.api_version, known_models=known_models,
-                                     max_request_bytes=max_request_bytes, size_known_ok=size_ok):
+        elif problem := check_params(
+            params,
+            api_version=record.api_version,
+            known_models=known_models,
+            max_request_bytes=max_request_bytes,
+            size_known_ok=size_ok,
+        ):
             result = _errored("invalid_request_error", problem)
         elif draw < record.errored_rate:
             kind = "api_error" if rng.random() < 0.5 else "overloaded_error"

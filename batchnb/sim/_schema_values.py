@@ -16,7 +16,7 @@ _MAX_DEPTH = 12
 _WORDS = ("alpha", "bravo", "delta", "harbor", "maple", "orbit", "quartz", "river", "summit", "willow")
 
 
-def _resolve(ref: str, root: dict) -> dict:
+def _resolve(ref: str, root: dict[str, Any]) -> dict[str, Any]:
     """Follow a local ``#/...`` JSON pointer; unknown refs resolve to an empty (any) schema."""
     if not ref.startswith("#"):
         return {}
@@ -31,7 +31,7 @@ def _resolve(ref: str, root: dict) -> dict:
     return node if isinstance(node, dict) else {}
 
 
-def _string(schema: dict, rng: random.Random, hint: str) -> str:
+def _string(schema: dict[str, Any], rng: random.Random, hint: str) -> str:
     fmt = schema.get("format")
     if fmt == "date":
         return (_dt.date(2024, 1, 1) + _dt.timedelta(days=rng.randrange(1000))).isoformat()
@@ -58,7 +58,7 @@ def _string(schema: dict, rng: random.Random, hint: str) -> str:
     return text
 
 
-def _number(schema: dict, rng: random.Random, integer: bool) -> int | float:
+def _number(schema: dict[str, Any], rng: random.Random, integer: bool) -> int | float:
     lo = schema.get("minimum", schema.get("exclusiveMinimum", 0))
     hi = schema.get("maximum", schema.get("exclusiveMaximum", max(lo, 0) + 1000))
     if integer:
@@ -68,7 +68,9 @@ def _number(schema: dict, rng: random.Random, integer: bool) -> int | float:
     return min(max(round(rng.uniform(float(lo), float(hi)), 2), float(lo)), float(hi))
 
 
-def value_for_schema(schema: Any, rng: random.Random, root: dict | None = None, hint: str = "", depth: int = 0) -> Any:
+def value_for_schema(
+    schema: Any, rng: random.Random, root: dict[str, Any] | None = None, hint: str = "", depth: int = 0
+) -> Any:
     """A value valid under ``schema`` (``root`` is the document ``$ref`` pointers resolve against)."""
     if root is None:
         root = schema if isinstance(schema, dict) else {}
@@ -85,7 +87,7 @@ def value_for_schema(schema: Any, rng: random.Random, root: dict | None = None, 
             branches = [b for b in schema[key] if not (isinstance(b, dict) and b.get("type") == "null")]
             return value_for_schema(branches[0], rng, root, hint, depth + 1) if branches else None
     if isinstance(schema.get("allOf"), list) and schema["allOf"]:
-        merged: dict = {}
+        merged: dict[str, Any] = {}
         for part in schema["allOf"]:
             part = _resolve(part["$ref"], root) if isinstance(part, dict) and "$ref" in part else part
             if isinstance(part, dict):

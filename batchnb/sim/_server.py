@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import socket
 import sys
-import time
 import threading
+import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Callable
+from typing import Any
 
 from ._app import App, Response
 
@@ -20,7 +21,7 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "batchnb-emulator"
     sys_version = ""
-    server: "EmulatorServer"
+    server: EmulatorServer
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
         """Quiet: the emulator runs inside tests and notebooks."""
@@ -104,7 +105,7 @@ class EmulatorServer(ThreadingHTTPServer):
             except OSError:
                 pass
 
-    def handle_error(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def handle_error(self, request: socket.socket | tuple[bytes, socket.socket], client_address: Any) -> None:
         """Client hang-ups are normal (fault injection, a test killing its client): no traceback for those.
 
         Anything else, such as an ``on_request`` hook that raised, is printed as usual.

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import TYPE_CHECKING, Any, Callable, Collection
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Any
 
 from ._app import App
 from ._config import Faults, RequestEvent, SimCounters, SimLimits
@@ -25,11 +26,21 @@ class Simulator:
     ...     batch = client.messages.batches.create(requests=[...])
     """
 
-    def __init__(self, *, latency: float = 1.0, responder: Callable[[dict], str | list[dict]] | None = None,
-                 faults: Faults | None = None, limits: SimLimits | None = None,
-                 store_path: str | os.PathLike[str] | None = None, host: str = "127.0.0.1", port: int = 0,
-                 api_keys: Collection[str] | None = None, extra_models: Collection[str] = (),
-                 clock_skew: float = 0.0, on_request: Callable[[RequestEvent], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        latency: float = 1.0,
+        responder: Callable[[dict[str, Any]], str | list[dict[str, Any]]] | None = None,
+        faults: Faults | None = None,
+        limits: SimLimits | None = None,
+        store_path: str | os.PathLike[str] | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_keys: Collection[str] | None = None,
+        extra_models: Collection[str] = (),
+        clock_skew: float = 0.0,
+        on_request: Callable[[RequestEvent], None] | None = None,
+    ) -> None:
         """``clock_skew``: seconds the provider's clock is ahead of ours (negative: behind); every timestamp
         and ``Date`` header follows it. ``on_request``: see the ``on_request`` property.
         """
@@ -37,11 +48,18 @@ class Simulator:
         self.limits = limits or SimLimits()
         self.host, self.port = host, port
         self._clock = _skewed_clock(clock_skew)
-        self._store = BatchStore(latency=latency, responder=responder or default_responder, faults=self.faults,
-                                 limits=self.limits, extra_models=extra_models, store_path=store_path,
-                                 clock=self._clock)
-        self._app = App(self._store, limits=self.limits, api_keys=api_keys, base_url=lambda: self.base_url,
-                        on_request=on_request)
+        self._store = BatchStore(
+            latency=latency,
+            responder=responder or default_responder,
+            faults=self.faults,
+            limits=self.limits,
+            extra_models=extra_models,
+            store_path=store_path,
+            clock=self._clock,
+        )
+        self._app = App(
+            self._store, limits=self.limits, api_keys=api_keys, base_url=lambda: self.base_url, on_request=on_request
+        )
         self._server: EmulatorServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -51,13 +69,18 @@ class Simulator:
         if self._server is None:
             raise RuntimeError("Simulator is not running; call start() or use it as a context manager")
         host, port = self._server.server_address[:2]
+        assert isinstance(host, str)  # an AF_INET/AF_INET6 address; typeshed also allows bytes (other families)
         return f"http://{host}:{port}"
 
-    def start(self) -> "Simulator":
+    def start(self) -> Simulator:
         if self._server is None:
             self._server = EmulatorServer((self.host, self.port), self._app, clock=self._clock)
-            self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                            name=f"batchnb-sim-{self._server.server_address[1]}", daemon=True)
+            self._thread = threading.Thread(
+                target=self._server.serve_forever,
+                kwargs={"poll_interval": 0.05},
+                name=f"batchnb-sim-{self._server.server_address[1]}",
+                daemon=True,
+            )
             self._thread.start()
         return self
 
@@ -72,18 +95,17 @@ class Simulator:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> "Simulator":
+    def __enter__(self) -> Simulator:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def client(self, **kwargs: Any) -> "anthropic.Anthropic":
+    def client(self, **kwargs: Any) -> anthropic.Anthropic:
         """An ``anthropic.Anthropic`` pointed at this emulator with strict response validation."""
         import anthropic
 
-        options: dict[str, Any] = {"base_url": self.base_url, "api_key": "sim-key",
-                                   "_strict_response_validation": True}
+        options: dict[str, Any] = {"base_url": self.base_url, "api_key": "sim-key", "_strict_response_validation": True}
         options.update(kwargs)
         return anthropic.Anthropic(**options)
 

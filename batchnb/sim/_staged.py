@@ -7,6 +7,7 @@ same calls fail on every run, and builds the altered pieces (a cut results file,
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 from ._config import FaultRule, Faults
 
@@ -38,7 +39,7 @@ class RuleScript:
             return self._neighbours
 
 
-def neighbour_requests(requests: list[tuple[str, dict]], k: int) -> list[tuple[str, dict]]:
+def neighbour_requests(requests: list[tuple[str, dict[str, Any]]], k: int) -> list[tuple[str, dict[str, Any]]]:
     """Another client's copy of ``requests``: same params, custom_ids ``neighbour-{k}-{i}``."""
     return [(f"neighbour-{k}-{i}", params) for i, (_, params) in enumerate(requests)]
 
@@ -48,4 +49,4 @@ def cut_results(jsonl: bytes, action: str) -> bytes:
     if action == "empty_body":
         return b""
     lines = jsonl.splitlines(keepends=True)
-    return b"".join(lines[:len(lines) // 2])
+    return b"".join(lines[: len(lines) // 2])

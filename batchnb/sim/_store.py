@@ -7,14 +7,16 @@ created with a delay joins the others the first time anyone looks after its ``cr
 
 from __future__ import annotations
 
+import os
 import random
 import secrets
 import string
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
-from typing import Callable, Collection
+from typing import Any, TypeVar
 
 from ._batch import BatchRecord
 from ._catalog import CURRENT_MODELS
@@ -24,14 +26,23 @@ from ._persist import load_all, save
 from ._results import Responder, billed_items, materialize
 
 _ID_ALPHABET = string.ascii_letters + string.digits
+_T = TypeVar("_T")
 
 
 class BatchStore:
     """The emulator's state. Thread-safe; ``now`` is injectable for tests of the clock logic."""
 
-    def __init__(self, *, latency: float, responder: Responder, faults: Faults, limits: SimLimits,
-                 extra_models: Collection[str] = (), store_path: str | Path | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        *,
+        latency: float,
+        responder: Responder,
+        faults: Faults,
+        limits: SimLimits,
+        extra_models: Collection[str] = (),
+        store_path: str | os.PathLike[str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.latency = latency
         self.responder = responder
         self.faults = faults
@@ -64,7 +75,7 @@ class BatchStore:
         with self.rng_lock:
             return self.rng.random() < probability
 
-    def choice(self, options: tuple):
+    def choice(self, options: Sequence[_T]) -> _T:
         with self.rng_lock:
             return self.rng.choice(options)
 
@@ -146,11 +157,11 @@ class BatchStore:
         self._materialize_ended()
         with self._lock:
             records = list(self._billed_batches)
-        totals: Counter[str] = Counter()
+        totals: dict[str, float] = {}
         for record in records:
             assert record.materialized is not None
             for custom_id, usd in billed_items(record.materialized.jsonl):
-                totals[custom_id] += usd
+                totals[custom_id] = totals.get(custom_id, 0) + usd
         return dict(totals)
 
     # -- batches ------------------------------------------------------------------------------------
@@ -164,8 +175,9 @@ class BatchStore:
         if self._dir is not None:
             save(self._dir, record)
 
-    def create(self, requests: list[tuple[str, dict]], *, api_version: str, body_bytes: int,
-               delay: float = 0.0) -> BatchRecord:
+    def create(
+        self, requests: list[tuple[str, dict[str, Any]]], *, api_version: str, body_bytes: int, delay: float = 0.0
+    ) -> BatchRecord:
         """Store a new batch (requests already validated) and count its submissions.
 
         With ``delay`` > 0 the batch is created that many seconds from now (a create the provider finishes
@@ -179,10 +191,17 @@ class BatchStore:
             now = self.clock()
             self._admit_due(now)
             record = BatchRecord(
-                id=self._new_id(), created_at=now + delay,
+                id=self._new_id(),
+                created_at=now + delay,
                 latency=self.latency * (self.faults.slow_factor if slow else 1.0),
-                requests=requests, api_version=api_version, body_bytes=body_bytes, seed=seed,
-                errored_rate=self.faults.errored_rate, expired_rate=self.faults.expired_rate, outcomes=outcomes)
+                requests=requests,
+                api_version=api_version,
+                body_bytes=body_bytes,
+                seed=seed,
+                errored_rate=self.faults.errored_rate,
+                expired_rate=self.faults.expired_rate,
+                outcomes=outcomes,
+            )
             if delay > 0:
                 self._pending.append(record)
                 self._pending.sort(key=lambda r: r.created_at)
@@ -190,7 +209,7 @@ class BatchStore:
                 self._admit(record)
         return record
 
-    def _forced_outcomes(self, requests: list[tuple[str, dict]]) -> dict[str, str]:
+    def _forced_outcomes(self, requests: list[tuple[str, dict[str, Any]]]) -> dict[str, str]:
         """What ``Faults.item_outcome`` decides for each request (only non-None answers)."""
         hook = self.faults.item_outcome
         if hook is None:
@@ -233,14 +252,19 @@ class BatchStore:
             return
         with record.lock:
             if record.materialized is not None:
-                return
-            record.materialized = materialize(record, responder=self.responder, known_models=self.known_models,
-                                              max_request_bytes=self.limits.max_request_bytes)
+                # another thread built it while we waited for the lock; mypy keeps the narrowing from above
+                return  # type: ignore[unreachable]
+            record.materialized = materialize(
+                record,
+                responder=self.responder,
+                known_models=self.known_models,
+                max_request_bytes=self.limits.max_request_bytes,
+            )
             with self._lock:
                 self._account_results(record)
                 self._save(record)
 
-    def view(self, record: BatchRecord, base_url: str) -> dict:
+    def view(self, record: BatchRecord, base_url: str) -> dict[str, Any]:
         """The ``MessageBatch`` JSON of ``record`` now (results built first if it has just ended)."""
         now = self.clock()
         self._ensure_results(record, now)
@@ -261,7 +285,7 @@ class BatchStore:
                 first = max(start, end - limit)
                 ids, has_more = newest_first[first:end], first > start
             else:
-                ids, has_more = newest_first[start:min(end, start + limit)], start + limit < end
+                ids, has_more = newest_first[start : min(end, start + limit)], start + limit < end
             records = [self._batches[bid] for bid in ids]
         now = self.clock()
         for record in records:
@@ -287,8 +311,10 @@ class BatchStore:
         with self._lock:
             status = record.status(self.clock())
             if status != "ended":
-                raise invalid(f"message_batch: {batch_id} is {status}; "
-                              "only batches that have ended can be deleted. Cancel it first.")
+                raise invalid(
+                    f"message_batch: {batch_id} is {status}; "
+                    "only batches that have ended can be deleted. Cancel it first."
+                )
             record.deleted = True
             self._order.remove(batch_id)
             self._save(record)
@@ -297,6 +323,8 @@ class BatchStore:
         """The JSONL results of an ended batch (400 while it is still processing)."""
         record = self.get(batch_id)
         if record.materialized is None:
-            raise invalid(f"message_batch: {batch_id} has not finished processing; "
-                          "results are available once processing_status is 'ended'")
+            raise invalid(
+                f"message_batch: {batch_id} has not finished processing; "
+                "results are available once processing_status is 'ended'"
+            )
         return record.materialized.jsonl

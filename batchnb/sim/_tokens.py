@@ -93,7 +93,7 @@ def _content_cost(content: Any) -> tuple[int, int]:
     return chars, fixed
 
 
-def count_input_tokens(params: dict) -> int:
+def count_input_tokens(params: dict[str, Any]) -> int:
     """Input tokens of a Messages request: 10 + ceil(chars/4) + 1,600 per PDF page + 1,200 per image.
 
     Characters are those of the system prompt, every message's text, text documents, and the JSON of

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Collection
+from collections.abc import Collection, Mapping
+from typing import Any
 
 from ._catalog import RETIRED_MODELS
 from ._errors import ApiError, invalid
@@ -24,7 +25,7 @@ SUPPORTED_VERSIONS = ("2023-06-01", VERSION_2026)
 _NO_FORCED_TOOL_MODELS = ("claude-opus-5-5", "claude-sonnet-5-5", "claude-fable-5-1")
 
 
-def parse_create_body(body: bytes, *, max_requests: int) -> list[tuple[str, dict]]:
+def parse_create_body(body: bytes, *, max_requests: int) -> list[tuple[str, dict[str, Any]]]:
     """The ``(custom_id, params)`` pairs of a create body, or an ``ApiError`` 400 naming the first problem."""
     try:
         data = json.loads(body)
@@ -40,7 +41,7 @@ def parse_create_body(body: bytes, *, max_requests: int) -> list[tuple[str, dict
     if len(requests) > max_requests:
         raise invalid(f"requests: List should have at most {max_requests} items after validation, not {len(requests)}")
     seen: set[str] = set()
-    out: list[tuple[str, dict]] = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for i, item in enumerate(requests):
         if not isinstance(item, dict):
             raise invalid(f"requests.{i}: Input should be a valid dictionary")
@@ -54,7 +55,9 @@ def parse_create_body(body: bytes, *, max_requests: int) -> list[tuple[str, dict
                 raise invalid(f"requests.{i}.custom_id: String should have at most 64 characters")
             raise invalid(f"requests.{i}.custom_id: String should match pattern '^[a-zA-Z0-9_-]{{1,64}}$'")
         if custom_id in seen:
-            raise invalid(f"requests.{i}.custom_id: Duplicate custom_id '{custom_id}'; custom_id must be unique within a batch")
+            raise invalid(
+                f"requests.{i}.custom_id: Duplicate custom_id '{custom_id}'; custom_id must be unique within a batch"
+            )
         seen.add(custom_id)
         params = item.get("params")
         if params is None:
@@ -65,7 +68,7 @@ def parse_create_body(body: bytes, *, max_requests: int) -> list[tuple[str, dict
     return out
 
 
-def check_headers(headers: Any, *, api_keys: Collection[str] | None) -> str:
+def check_headers(headers: Mapping[str, str], *, api_keys: Collection[str] | None) -> str:
     """Authenticate and check ``anthropic-version``; returns that version or raises ``ApiError``."""
     key = headers.get("x-api-key")
     if not key:
@@ -101,8 +104,11 @@ def _messages_problem(messages: Any, api_version: str) -> str | None:
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
         if message["role"] != expected:
-            return ("messages: first message must use the \"user\" role" if i == 0
-                    else f"messages.{i}: roles must alternate between \"user\" and \"assistant\"")
+            return (
+                'messages: first message must use the "user" role'
+                if i == 0
+                else f'messages.{i}: roles must alternate between "user" and "assistant"'
+            )
         expected = "assistant" if expected == "user" else "user"
         content = message.get("content")
         if not isinstance(content, (str, list)):
@@ -112,14 +118,24 @@ def _messages_problem(messages: Any, api_version: str) -> str | None:
                 return f"messages.{i}.content.{j}: Input should be a valid dictionary"
             if message["role"] == "assistant" and block.get("type") == "document":
                 return f"messages.{i}.content.{j}: document blocks are not allowed in assistant messages"
-            if (api_version == VERSION_2026 and message["role"] == "user" and block.get("type") == "text"
-                    and block.get("citations")):
+            if (
+                api_version == VERSION_2026
+                and message["role"] == "user"
+                and block.get("type") == "text"
+                and block.get("citations")
+            ):
                 return f"messages.{i}.content.{j}: text blocks with citations are not allowed in user messages"
     return None
 
 
-def check_params(params: dict, *, api_version: str, known_models: Collection[str], max_request_bytes: int,
-                 size_known_ok: bool = False) -> str | None:
+def check_params(
+    params: dict[str, Any],
+    *,
+    api_version: str,
+    known_models: Collection[str],
+    max_request_bytes: int,
+    size_known_ok: bool = False,
+) -> str | None:
     """Why the real API would reject this request (the ``invalid_request_error`` message), or None.
 
     ``size_known_ok`` skips serializing ``params`` when the whole batch body already fits the per-request
@@ -152,8 +168,11 @@ def check_params(params: dict, *, api_version: str, known_models: Collection[str
     if cited and isinstance(output_config, dict) and output_config.get("format") is not None:
         return "output_config.format: structured outputs are incompatible with citations"
     choice = params.get("tool_choice")
-    if (params.get("model") in _NO_FORCED_TOOL_MODELS and isinstance(choice, dict)
-            and choice.get("type") in ("any", "tool")):
+    if (
+        params.get("model") in _NO_FORCED_TOOL_MODELS
+        and isinstance(choice, dict)
+        and choice.get("type") in ("any", "tool")
+    ):
         return f"tool_choice: forced tool use is not supported on {params['model']}; use output_config.format"
     if not size_known_ok and len(json.dumps(params, separators=(",", ":"))) > max_request_bytes:
         return f"request size exceeds the limit of {max_request_bytes} bytes"

@@ -22,11 +22,12 @@ import pydantic
 from ._files import write_atomic
 from ._provider import Provider
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
-from .inputs import FileInput, Item, items_from_files, items_from_messages
+from ._inputs import FileInput, Item, items_from_files, items_from_messages
 from .limits import DEFAULT_LIMITS, ProviderLimits
-from .parsing import ItemResult, missing_result, parse_result_line
-from .pricing import Usage, default_table
-from .requests import PreparedRequest, RequestBuilder, RequestOptions, make_custom_id
+from ._item_result import ItemResult, missing_result, parse_result_line
+from ._pricing import default_table
+from ._usage import Usage
+from ._requests import PreparedRequest, RequestBuilder, RequestOptions, make_custom_id
 
 #: Creates of one ``batch()`` refused for now (429) before it gives up.
 CREATE_ATTEMPTS = 4

@@ -18,7 +18,7 @@ import anthropic
 import pydantic
 
 from .errors import InputError
-from .inputs import Item
+from ._inputs import Item
 from .limits import CUSTOM_ID_PATTERN, DEFAULT_LIMITS, ProviderLimits
 
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")

@@ -13,7 +13,7 @@ import threading
 import weakref
 from typing import Any, Callable
 
-from .progress import FailedRow, Progress, ProgressModel, format_duration
+from ._progress import FailedRow, Progress, ProgressModel, format_duration
 
 #: Refreshes per second while the panel is live.
 REFRESH_HZ = 4.0

@@ -18,7 +18,7 @@ from typing import Any, Callable, Literal
 
 import pydantic
 
-from .pricing import Usage
+from ._usage import Usage
 
 Status = Literal["succeeded", "failed"]
 Span = tuple[int, int]
