@@ -5,7 +5,8 @@ from its floor or lower; ``docs/architecture.md`` says more, ``tests/test_archit
 
     0  errors        the one exception hierarchy        limits   the provider's published limits
        _files        atomic writes
-    1  _inputs       inputs checked into Items          _usage   token usage of one response
+    1  _inputs       inputs checked into Items          _media   documents/images inside messages
+       _usage        token usage of one response
        _pricing      the dated price table              _item_result  one result line -> ItemResult
        _requests     request bodies and custom_ids      _events  the engine's events: the one contract
        _progress     progress model + console view, built from events alone
@@ -13,7 +14,8 @@ from its floor or lower; ``docs/architecture.md`` says more, ``tests/test_archit
        _panel        the notebook panel (ipywidgets), a view of _progress
     3  _batch_job    batch() and BatchJob: one provider batch
     4  manager/      BatchManager (_front) and its engine: _scheduler, _driver, _reconcile, _resume,
-                     _sessions, _state, _recorder, _store, _plan, _budget, _result_files
+                     _sessions, _state, _snapshot, _recorder, _store, _plan, _budget, _estimate,
+                     _result_files, _context
     5  __main__      the command line (python -m batchnb demo | sim)
        sim/          the emulator; imports nothing from the rest of batchnb
 """
@@ -21,15 +23,30 @@ from its floor or lower; ``docs/architecture.md`` says more, ``tests/test_archit
 from typing import Any
 
 from . import errors, sim
-from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
 from ._batch_job import BatchJob, batch
-from .manager import BatchManager, Estimate
 from ._item_result import ItemError, ItemResult
 from ._usage import Usage
+from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
+from .manager import BatchManager, Estimate
 
 __all__ = [
-    "batch", "BatchJob", "BatchManager", "Estimate", "ItemResult", "ItemError", "Usage", "read_csv", "read_parquet",
-    "errors", "sim", "BatchnbError", "InputError", "BudgetError", "StateError", "ProviderError", "JobTimeoutError",
+    "batch",
+    "BatchJob",
+    "BatchManager",
+    "Estimate",
+    "ItemResult",
+    "ItemError",
+    "Usage",
+    "read_csv",
+    "read_parquet",
+    "errors",
+    "sim",
+    "BatchnbError",
+    "InputError",
+    "BudgetError",
+    "StateError",
+    "ProviderError",
+    "JobTimeoutError",
 ]
 __version__ = "0.1.0"
 

@@ -7,7 +7,8 @@ import contextlib
 import json
 import os
 import sys
-from typing import Any, Iterator, Literal, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any, Literal
 
 import pydantic
 
@@ -71,22 +72,28 @@ def demo(argv: Sequence[str] | None = None) -> int:
     print(f"\n{'#':>2}  {'status':9}  {'sentiment':9}  {'stars':>5}  {'cost $':>9}  summary")
     for r in results:
         if r.ok:
-            print(f"{r.index:>2}  {r.status:9}  {r.value.sentiment:9}  {r.value.stars:>5}  {r.cost:>9.6f}  "
-                  f"{r.value.summary}")
+            print(
+                f"{r.index:>2}  {r.status:9}  {r.value.sentiment:9}  {r.value.stars:>5}  {r.cost:>9.6f}  "
+                f"{r.value.summary}"
+            )
         else:
-            print(f"{r.index:>2}  {r.status:9}  {r.error.reason}: {r.error.message}")
+            error = r.error
+            print(f"{r.index:>2}  {r.status:9}  {error.reason if error else ''}: {error.message if error else ''}")
     total = sum(r.cost or 0.0 for r in results)
-    print(f"\n{sum(r.ok for r in results)}/{len(results)} succeeded; total cost ${total:.6f} "
-          "(batch price: 50% of list)")
+    print(
+        f"\n{sum(r.ok for r in results)}/{len(results)} succeeded; total cost ${total:.6f} (batch price: 50% of list)"
+    )
     return 0 if all(r.ok for r in results) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "--help"):
-        print("usage: python -m batchnb {demo,sim} [options]\n"
-              "  demo   run a small structured batch (on the embedded emulator without ANTHROPIC_API_KEY)\n"
-              "  sim    serve the Message Batches API emulator on 127.0.0.1 until killed")
+        print(
+            "usage: python -m batchnb {demo,sim} [options]\n"
+            "  demo   run a small structured batch (on the embedded emulator without ANTHROPIC_API_KEY)\n"
+            "  sim    serve the Message Batches API emulator on 127.0.0.1 until killed"
+        )
         return 0
     command, rest = args[0], args[1:]
     if command == "demo":

@@ -12,22 +12,23 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any
 
 import anthropic
 import pydantic
 
 from ._files import write_atomic
-from ._provider import Provider
-from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
 from ._inputs import FileInput, Item, items_from_files, items_from_messages
-from .limits import DEFAULT_LIMITS, ProviderLimits
 from ._item_result import ItemResult, missing_result, parse_result_line
 from ._pricing import default_table
-from ._usage import Usage
+from ._provider import Provider
 from ._requests import PreparedRequest, RequestBuilder, RequestOptions, make_custom_id
+from ._usage import Usage
+from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
+from .limits import DEFAULT_LIMITS, ProviderLimits
 
 #: Creates of one ``batch()`` refused for now (429) before it gives up.
 CREATE_ATTEMPTS = 4
@@ -36,8 +37,13 @@ CREATE_ATTEMPTS = 4
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 60.0
 
 
-def load_items(messages: Sequence[Any] | None, files: Sequence[FileInput] | None, prompt: str | None,
-               *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
+def load_items(
+    messages: Sequence[Any] | None,
+    files: Sequence[FileInput] | None,
+    prompt: str | None,
+    *,
+    limits: ProviderLimits = DEFAULT_LIMITS,
+) -> list[Item]:
     """Validate ``messages`` XOR ``files`` + ``prompt`` and turn them into items."""
     if messages is not None and files is not None:
         raise InputError("pass either messages=... or files=... + prompt=..., not both.")
@@ -57,16 +63,26 @@ def check_model(model: str) -> None:
     """Refuse a model the price table knows to be retired: every request would come back errored."""
     price = default_table().price(model)
     if price is not None and price.retired:
-        raise InputError(f"model {model!r} is retired and the API rejects it. "
-                         "Use a current model such as 'claude-haiku-4-5'.")
+        raise InputError(
+            f"model {model!r} is retired and the API rejects it. Use a current model such as 'claude-haiku-4-5'."
+        )
 
 
-def batch(messages: Sequence[Any] | None = None, files: Sequence[FileInput] | None = None,
-          prompt: str | None = None, *, model: str, max_tokens: int = 1024,
-          system: str | list[dict[str, Any]] | None = None, response_model: type[pydantic.BaseModel] | None = None,
-          enable_citations: bool = False, raw_results_dir: str | os.PathLike[str] | None = None,
-          client: anthropic.Anthropic | None = None, limits: ProviderLimits | None = None,
-          **params: Any) -> "BatchJob":
+def batch(
+    messages: Sequence[Any] | None = None,
+    files: Sequence[FileInput] | None = None,
+    prompt: str | None = None,
+    *,
+    model: str,
+    max_tokens: int = 1024,
+    system: str | list[dict[str, Any]] | None = None,
+    response_model: type[pydantic.BaseModel] | None = None,
+    enable_citations: bool = False,
+    raw_results_dir: str | os.PathLike[str] | None = None,
+    client: anthropic.Anthropic | None = None,
+    limits: ProviderLimits | None = None,
+    **params: Any,
+) -> BatchJob:
     """Submit one provider batch and return its ``BatchJob``.
 
     Every input and option is checked first; any problem is an ``InputError`` and nothing is sent.
@@ -74,8 +90,15 @@ def batch(messages: Sequence[Any] | None = None, files: Sequence[FileInput] | No
     except sampling parameters, which API version 2026-10-21 rejects. ``limits`` overrides the provider's
     published limits (tests use small ones).
     """
-    options = RequestOptions(model=model, max_tokens=max_tokens, system=system, prompt=prompt,
-                             response_model=response_model, enable_citations=enable_citations, extra=params)
+    options = RequestOptions(
+        model=model,
+        max_tokens=max_tokens,
+        system=system,
+        prompt=prompt,
+        response_model=response_model,
+        enable_citations=enable_citations,
+        extra=params,
+    )
     limits = limits or DEFAULT_LIMITS
     check_model(model)
     items = load_items(messages, files, prompt, limits=limits)
@@ -83,29 +106,40 @@ def batch(messages: Sequence[Any] | None = None, files: Sequence[FileInput] | No
     prefix = uuid.uuid4().hex[:16]
     requests = [builder.request(item, make_custom_id(prefix, item.index)) for item in items]
     check_batch_limits(requests, limits)
-    return BatchJob.create(client or anthropic.Anthropic(), requests, options=options,
-                           raw_results_dir=raw_results_dir)
+    return BatchJob.create(client or anthropic.Anthropic(), requests, options=options, raw_results_dir=raw_results_dir)
 
 
 def check_batch_limits(requests: Sequence[PreparedRequest], limits: ProviderLimits) -> None:
     if len(requests) > limits.max_requests_per_batch:
-        raise InputError(f"{len(requests):,} requests exceed the provider's {limits.max_requests_per_batch:,} per "
-                         "batch; use BatchManager, which slices them into several batches.")
+        raise InputError(
+            f"{len(requests):,} requests exceed the provider's {limits.max_requests_per_batch:,} per "
+            "batch; use BatchManager, which slices them into several batches."
+        )
     total = sum(r.nbytes for r in requests) + 16 + len(requests)
     if total > limits.max_batch_bytes:
-        raise InputError(f"the batch would be {total:,} bytes, over the provider's {limits.max_batch_bytes:,}; "
-                         "use BatchManager, which slices by size too.")
+        raise InputError(
+            f"the batch would be {total:,} bytes, over the provider's {limits.max_batch_bytes:,}; "
+            "use BatchManager, which slices by size too."
+        )
 
 
 class BatchJob:
     """One provider batch. Build it with ``batch()``; constructing one with a known ``batch_id`` and its
     ``custom_id -> index`` map re-attaches to a batch submitted earlier (nothing is resubmitted)."""
 
-    def __init__(self, client: anthropic.Anthropic, batch_id: str, custom_ids: Mapping[str, int],
-                 options: RequestOptions, *, raw_results_dir: str | os.PathLike[str] | None = None,
-                 raw_name: Callable[[int], str] = lambda index: f"item_{index}.json",
-                 stop_event: threading.Event | None = None, price_day: date | None = None,
-                 job: int | None = None) -> None:
+    def __init__(
+        self,
+        client: anthropic.Anthropic,
+        batch_id: str,
+        custom_ids: Mapping[str, int],
+        options: RequestOptions,
+        *,
+        raw_results_dir: str | os.PathLike[str] | None = None,
+        raw_name: Callable[[int], str] = lambda index: f"item_{index}.json",
+        stop_event: threading.Event | None = None,
+        price_day: date | None = None,
+        job: int | None = None,
+    ) -> None:
         self.client = client
         self._provider = Provider(client)
         self.batch_id = batch_id
@@ -123,8 +157,9 @@ class BatchJob:
     # ------------------------------------------------------------------------------------------ creation
 
     @classmethod
-    def create(cls, client: anthropic.Anthropic, requests: Sequence[PreparedRequest], *, options: RequestOptions,
-               **kwargs: Any) -> "BatchJob":
+    def create(
+        cls, client: anthropic.Anthropic, requests: Sequence[PreparedRequest], *, options: RequestOptions, **kwargs: Any
+    ) -> BatchJob:
         """``batches.create`` for ``requests`` (already validated and within the limits).
 
         A create the provider refused for now (429) is asked again, up to ``CREATE_ATTEMPTS`` times; one whose
@@ -139,10 +174,12 @@ class BatchJob:
             except CreateRefused as exc:
                 if exc.retry_after is None or attempt == CREATE_ATTEMPTS:
                     raise
-                time.sleep(exc.retry_after or 0.5 * 2 ** attempt)
+                time.sleep(exc.retry_after or 0.5 * 2**attempt)
             except CreateUncertain as exc:
-                raise CreateUncertain(f"{exc}: the batch may or may not exist. Look for it with "
-                                      "client.messages.batches.list() before calling batch() again.") from exc
+                raise CreateUncertain(
+                    f"{exc}: the batch may or may not exist. Look for it with "
+                    "client.messages.batches.list() before calling batch() again."
+                ) from exc
         job = cls(client, batch.id, {r.custom_id: r.index for r in requests}, options, **kwargs)
         job._batch = batch
         return job
@@ -156,7 +193,7 @@ class BatchJob:
 
     def status(self) -> str:
         """``in_progress``, ``canceling`` or ``ended`` (asks the provider)."""
-        return self.refresh().processing_status
+        return str(self.refresh().processing_status)
 
     def is_complete(self) -> bool:
         return self.status() == "ended"
@@ -165,7 +202,7 @@ class BatchJob:
     def created_at(self) -> datetime | None:
         return self._batch.created_at if self._batch is not None else None
 
-    def wait(self, poll_interval: float | None = None, timeout: float | None = None) -> "BatchJob":
+    def wait(self, poll_interval: float | None = None, timeout: float | None = None) -> BatchJob:
         """Block until the batch has ended. Polls every ``poll_interval`` seconds (default: from 1 s,
         growing to 60 s). ``JobTimeoutError`` after ``timeout`` seconds; the batch keeps running."""
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -174,8 +211,10 @@ class BatchJob:
         while batch is None or batch.processing_status != "ended":
             if batch is not None:  # known to be running (e.g. just created): no point asking again at once
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise JobTimeoutError(f"batch {self.batch_id} still {batch.processing_status} after "
-                                          f"{timeout} s; call wait() again or results() later.")
+                    raise JobTimeoutError(
+                        f"batch {self.batch_id} still {batch.processing_status} after "
+                        f"{timeout} s; call wait() again or results() later."
+                    )
                 pause = interval if deadline is None else max(0.0, min(interval, deadline - time.monotonic()))
                 if self._stop.wait(pause):
                     raise JobTimeoutError(f"waiting for batch {self.batch_id} was interrupted")
@@ -187,7 +226,7 @@ class BatchJob:
     def cancel(self) -> str:
         """Ask the provider to cancel; requests not yet run come back ``canceled``. Returns the new status."""
         self._batch = self._provider.cancel(self.batch_id)
-        return self._batch.processing_status
+        return str(self._batch.processing_status)
 
     # --------------------------------------------------------------------------------------------- results
 
@@ -201,13 +240,14 @@ class BatchJob:
             return table.cost(model, usage, on=day)
 
         for raw, line in self._raw_lines():
-            index = pending.pop(line.get("custom_id"), None)
+            index = pending.pop(str(line.get("custom_id")), None)
             if index is None:
                 continue  # not ours (or a duplicate line): never let it displace an input
             if self._raw_dir is not None:
                 self._save_raw(index, raw)
-            result = parse_result_line(line, index=index, response_model=response_model, cost_of=cost_of,
-                                       batch_id=self.batch_id, raw_json=raw)
+            result = parse_result_line(
+                line, index=index, response_model=response_model, cost_of=cost_of, batch_id=self.batch_id, raw_json=raw
+            )
             result.job = self._job
             yield result
         for custom_id, index in pending.items():
@@ -226,15 +266,20 @@ class BatchJob:
     def stats(self) -> dict[str, Any]:
         """Counts and cost. Request counts come from the provider; cost once results are fetched."""
         batch = self._batch or self.refresh()
-        stats: dict[str, Any] = {"batch_id": self.batch_id, "processing_status": batch.processing_status,
-                                 "requests": len(self._index_of),
-                                 "request_counts": batch.request_counts.to_dict()}
+        stats: dict[str, Any] = {
+            "batch_id": self.batch_id,
+            "processing_status": batch.processing_status,
+            "requests": len(self._index_of),
+            "request_counts": batch.request_counts.to_dict(),
+        }
         if self._results is not None:
             costs = [r.cost for r in self._results]
-            stats.update(succeeded=sum(r.ok for r in self._results),
-                         failed=sum(not r.ok for r in self._results),
-                         cost=None if None in costs else sum(costs),  # type: ignore[arg-type]
-                         usage=sum((r.usage for r in self._results if r.usage), Usage()).to_dict())
+            stats.update(
+                succeeded=sum(r.ok for r in self._results),
+                failed=sum(not r.ok for r in self._results),
+                cost=None if None in costs else sum(costs),  # type: ignore[arg-type]
+                usage=sum((r.usage for r in self._results if r.usage), Usage()).to_dict(),
+            )
         return stats
 
     # ------------------------------------------------------------------------------------------- internals
@@ -265,5 +310,3 @@ class BatchJob:
         from .frames import results_frame  # pandas is imported on first use, not with batchnb
 
         return results_frame(self.results(), self.options.response_model, flatten=flatten)
-
-

@@ -176,9 +176,24 @@ class RunEnded(Event):
 
 
 JOURNALED: dict[str, type[Event]] = {
-    cls.kind: cls for cls in (RunStarted, JobsPlanned, JobCut, Reserved, ReservationReleased, SubmitIntent,
-                              CreateUncertain, CreateNotMade, ForeignBatch, Submitted, SubmitAbandoned, JobEnded,
-                              BudgetStopped, CancelRequested, RunEnded)
+    cls.kind: cls
+    for cls in (
+        RunStarted,
+        JobsPlanned,
+        JobCut,
+        Reserved,
+        ReservationReleased,
+        SubmitIntent,
+        CreateUncertain,
+        CreateNotMade,
+        ForeignBatch,
+        Submitted,
+        SubmitAbandoned,
+        JobEnded,
+        BudgetStopped,
+        CancelRequested,
+        RunEnded,
+    )
 }
 
 

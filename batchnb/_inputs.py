@@ -9,24 +9,44 @@ File contents are not kept in memory: an ``Item`` records where to read them and
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
-import io
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence, Union
+from typing import Any, Literal, Union
 
+from ._media import MediaScan, pdf_pages
 from .errors import InputError
 from .limits import DEFAULT_LIMITS, ProviderLimits
 
 FileInput = Union[str, "os.PathLike[str]", bytes, bytearray]
 
 TEXT_SUFFIXES = frozenset(
-    {".txt", ".md", ".markdown", ".rst", ".csv", ".tsv", ".json", ".jsonl", ".xml", ".html", ".htm", ".log",
-     ".yaml", ".yml", ".tex", ".py", ".sql", ".ini", ".cfg", ".toml"}
+    {
+        ".txt",
+        ".md",
+        ".markdown",
+        ".rst",
+        ".csv",
+        ".tsv",
+        ".json",
+        ".jsonl",
+        ".xml",
+        ".html",
+        ".htm",
+        ".log",
+        ".yaml",
+        ".yml",
+        ".tex",
+        ".py",
+        ".sql",
+        ".ini",
+        ".cfg",
+        ".toml",
+    }
 )
 IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 ROLES = ("user", "assistant")
@@ -47,12 +67,12 @@ class Item:
     path: Path | None = None
     data: bytes | None = field(default=None, repr=False)  # only for bytes inputs
     media_type: str | None = None
-    size: int = 0            # bytes of the content (JSON of the messages, or the file)
-    payload_bytes: int = 0   # bytes the content adds to a request body (JSON-escaped or base64)
+    size: int = 0  # bytes of the content (JSON of the messages, or the file)
+    payload_bytes: int = 0  # bytes the content adds to a request body (JSON-escaped or base64)
     # What the budget counts, found at validation so nothing is parsed twice (see ``plan.cost_items``):
-    text_bytes: int = 0      # bytes billed as text: a text file, or the messages' JSON without base64 data
-    pdf_pages: int = 0       # pages of every base64 PDF (a PDF file, or PDF documents inside the messages)
-    images: int = 0          # image blocks (an image file, or image blocks inside the messages)
+    text_bytes: int = 0  # bytes billed as text: a text file, or the messages' JSON without base64 data
+    pdf_pages: int = 0  # pages of every base64 PDF (a PDF file, or PDF documents inside the messages)
+    images: int = 0  # image blocks (an image file, or image blocks inside the messages)
     unknown_documents: int = 0  # documents given by URL or file id: their size cannot be known here
     uses_cache: bool = False  # asks for prompt caching (cache writes cost more than plain input)
 
@@ -70,16 +90,16 @@ class Item:
         try:
             return self.path.read_bytes()
         except OSError as exc:  # the file changed since validation
-            raise InputError(f"cannot read {self.path}: {exc.strerror}. Restore the file and run again.",
-                             item=self.index) from exc
+            raise InputError(
+                f"cannot read {self.path}: {exc.strerror}. Restore the file and run again.", item=self.index
+            ) from exc
 
     def content_block(self, *, citations: bool) -> dict[str, Any]:
         """The document or image block that carries this file in a request."""
         raw = self.read_bytes()
         title = self.path.name if self.path is not None else None
         if self.kind == "image":
-            return {"type": "image",
-                    "source": {"type": "base64", "media_type": self.media_type, "data": _b64(raw)}}
+            return {"type": "image", "source": {"type": "base64", "media_type": self.media_type, "data": _b64(raw)}}
         if self.kind == "pdf":
             source: dict[str, Any] = {"type": "base64", "media_type": "application/pdf", "data": _b64(raw)}
         else:
@@ -105,143 +125,100 @@ def _decode_text(raw: bytes, index: int) -> str:
 
 # ----------------------------------------------------------------------------------------------- messages
 
+
 def items_from_messages(messages: Sequence[Any], *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
     """One ``Item`` per conversation. A plain string is accepted as a one-turn user conversation."""
     if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise InputError("messages must be a list of conversations (each a list of {'role', 'content'} dicts), "
-                         f"got {type(messages).__name__}.")
+        raise InputError(
+            "messages must be a list of conversations (each a list of {'role', 'content'} dicts), "
+            f"got {type(messages).__name__}."
+        )
     if not messages:
         raise InputError("messages is empty: pass at least one conversation.")
     if all(isinstance(m, dict) and "role" in m for m in messages):
-        raise InputError("messages looks like a single conversation (a list of role/content dicts). "
-                         "Pass a list of conversations instead: messages=[conversation].")
+        raise InputError(
+            "messages looks like a single conversation (a list of role/content dicts). "
+            "Pass a list of conversations instead: messages=[conversation]."
+        )
     items = []
     pdf_pages: dict[str, int] = {}  # pages by base64 data: one PDF sent in many conversations is parsed once
     for index, conversation in enumerate(messages):
         turns = _normalise_conversation(conversation, index)
         encoded = _CANONICAL_JSON.encode(turns).encode("utf-8")
         if len(encoded) > limits.max_request_bytes:
-            raise InputError(f"conversation is {len(encoded):,} bytes, over the per-request limit of "
-                             f"{limits.max_request_bytes:,} bytes. Shorten or split it.", item=index)
-        media = _MediaScan(index, limits, pdf_pages)
+            raise InputError(
+                f"conversation is {len(encoded):,} bytes, over the per-request limit of "
+                f"{limits.max_request_bytes:,} bytes. Shorten or split it.",
+                item=index,
+            )
+        media = MediaScan(index, limits, pdf_pages)
         if b'"image"' in encoded or b'"document"' in encoded:  # else all of it is text: no second pass
             text_only = media.content_of_turns(turns)
             if media.pdf_pages > limits.max_pdf_pages:
-                raise InputError(f"the conversation's PDF documents have {media.pdf_pages} pages in total, over "
-                                 f"the limit of {limits.max_pdf_pages} per request. Split it.", item=index)
+                raise InputError(
+                    f"the conversation's PDF documents have {media.pdf_pages} pages in total, over "
+                    f"the limit of {limits.max_pdf_pages} per request. Split it.",
+                    item=index,
+                )
             text_bytes = len(_CANONICAL_JSON.encode(text_only).encode("utf-8"))
         else:
             text_bytes = len(encoded)
-        items.append(Item(index=index, kind="messages", messages=turns, size=len(encoded),
-                          payload_bytes=len(encoded), fingerprint=hashlib.sha256(encoded).hexdigest(),
-                          text_bytes=text_bytes, pdf_pages=media.pdf_pages, images=media.images,
-                          unknown_documents=media.unknown_documents,
-                          uses_cache=b'"cache_control"' in encoded))
+        items.append(
+            Item(
+                index=index,
+                kind="messages",
+                messages=turns,
+                size=len(encoded),
+                payload_bytes=len(encoded),
+                fingerprint=hashlib.sha256(encoded).hexdigest(),
+                text_bytes=text_bytes,
+                pdf_pages=media.pdf_pages,
+                images=media.images,
+                unknown_documents=media.unknown_documents,
+                uses_cache=b'"cache_control"' in encoded,
+            )
+        )
     return items
-
-
-#: Blocks whose ``input`` is the model's (or the user's) own JSON: text to the model, never media.
-_TOOL_USE_TYPES = frozenset({"tool_use", "server_tool_use", "mcp_tool_use"})
-
-
-class _MediaScan:
-    """Finds the documents and images of one conversation, wherever they are nested, for the budget.
-
-    ``content_of_turns`` returns a copy of the turns with the base64 data of counted PDFs and images left
-    out, so that those bytes are counted as pages / images and not also as text. Image and document blocks
-    are recognised at any depth (message content, ``tool_result`` and ``search_result`` content, a
-    ``document`` whose source is ``content``, results of server tools), except inside a tool call's
-    ``input``, which is plain JSON to the model and is counted as text.
-    """
-
-    def __init__(self, index: int, limits: ProviderLimits, pages_cache: dict[str, int]) -> None:
-        self.index, self.limits, self._pages = index, limits, pages_cache
-        self.pdf_pages = self.images = self.unknown_documents = 0
-
-    def content_of_turns(self, turns: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        return [{"role": t["role"], "content": self._walk(t["content"], f"message {n}")} for n, t in enumerate(turns)]
-
-    def _walk(self, value: Any, where: str) -> Any:
-        if isinstance(value, list):
-            return [self._walk(v, f"{where}, block {i}") for i, v in enumerate(value)]
-        if not isinstance(value, dict):
-            return value
-        kind, source = value.get("type"), value.get("source")
-        if kind == "image" and isinstance(source, dict):
-            # One image costs at most IMAGE_TOKENS whatever its size: the API downsizes an image whose long
-            # edge is over 1,568 px (or that is over about 1.15 megapixels) before it is tokenized, at about
-            # (width * height) / 750 tokens, so no image is billed much above 1,600 tokens.
-            self.images += 1
-            return {**value, "source": _without_data(source)}
-        if kind == "document" and isinstance(source, dict):
-            return {**value, "source": self._document_source(source, where)}
-        if kind in _TOOL_USE_TYPES:
-            return value
-        return {k: self._walk(v, where) for k, v in value.items()}
-
-    def _document_source(self, source: dict[str, Any], where: str) -> dict[str, Any]:
-        stype = source.get("type")
-        if stype == "text":  # plain text: its bytes stay in the JSON and are counted as text
-            return source
-        if stype == "content":  # a custom-content document: its blocks may hold images
-            return {**source, "content": self._walk(source.get("content"), f"{where}, document content")}
-        if stype == "base64":
-            name = f"the PDF document in {where}"
-            if source.get("media_type") != "application/pdf":
-                raise InputError(f"{name} has a base64 source with media_type {source.get('media_type')!r}; the API "
-                                 "accepts only 'application/pdf' there (send text as a 'text' source).",
-                                 item=self.index)
-            data = source.get("data")
-            if not isinstance(data, str) or not data:
-                raise InputError(f"{name} has no base64 'data'.", item=self.index)
-            pages = self._pages.get(data)
-            if pages is None:
-                try:
-                    raw = base64.b64decode(data)
-                except (binascii.Error, ValueError) as exc:
-                    raise InputError(f"{name} is not valid base64 ({exc}).", item=self.index) from exc
-                pages = self._pages[data] = _pdf_pages(raw, self.index, name, self.limits)
-            self.pdf_pages += pages
-            return _without_data(source)
-        # "url", "file" (or a source type this version does not know): the size cannot be known before the
-        # provider fetches it, so the budget needs a bound from the user (``url_document_pages``)
-        self.unknown_documents += 1
-        return source
-
-
-def _without_data(source: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in source.items() if k != "data"} if source.get("type") == "base64" else source
 
 
 def _normalise_conversation(conversation: Any, index: int) -> list[dict[str, Any]]:
     if isinstance(conversation, str):
         conversation = [{"role": "user", "content": conversation}]
     if not isinstance(conversation, (list, tuple)) or not conversation:
-        raise InputError("each conversation must be a non-empty list of {'role', 'content'} dicts "
-                         f"(or a string), got {_describe(conversation)}.", item=index)
+        raise InputError(
+            "each conversation must be a non-empty list of {'role', 'content'} dicts "
+            f"(or a string), got {_describe(conversation)}.",
+            item=index,
+        )
     turns = []
     for turn_no, turn in enumerate(conversation):
         where = f"message {turn_no}"
         if not isinstance(turn, dict):
             raise InputError(f"{where} must be a dict with 'role' and 'content', got {_describe(turn)}.", item=index)
         if turn.get("role") not in ROLES:
-            raise InputError(f"{where} has role {turn.get('role')!r}; use 'user' or 'assistant' "
-                             "(a system prompt goes in system=...).", item=index)
+            raise InputError(
+                f"{where} has role {turn.get('role')!r}; use 'user' or 'assistant' "
+                "(a system prompt goes in system=...).",
+                item=index,
+            )
         content = turn.get("content")
         if isinstance(content, str):
             if not content.strip():
                 raise InputError(f"{where} has empty content.", item=index)
         elif isinstance(content, list):
             if not content or not all(isinstance(b, dict) and isinstance(b.get("type"), str) for b in content):
-                raise InputError(f"{where} content must be a string or a non-empty list of blocks with a 'type'.",
-                                 item=index)
+                raise InputError(
+                    f"{where} content must be a string or a non-empty list of blocks with a 'type'.", item=index
+                )
         else:
-            raise InputError(f"{where} content must be a string or a list of blocks, got {_describe(content)}.",
-                             item=index)
+            raise InputError(
+                f"{where} content must be a string or a list of blocks, got {_describe(content)}.", item=index
+            )
         extra = set(turn) - {"role", "content"}
         if extra:
-            raise InputError(f"{where} has unknown keys {sorted(extra)}; a message has only 'role' and 'content'.",
-                             item=index)
+            raise InputError(
+                f"{where} has unknown keys {sorted(extra)}; a message has only 'role' and 'content'.", item=index
+            )
         turns.append({"role": turn["role"], "content": content})
     if turns[0]["role"] != "user":
         raise InputError("the first message must have role 'user'.", item=index)
@@ -254,6 +231,7 @@ def _describe(value: Any) -> str:
 
 
 # -------------------------------------------------------------------------------------------------- files
+
 
 def items_from_files(files: Sequence[FileInput], *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
     """One ``Item`` per file path or bytes object, each sniffed, size-checked and fingerprinted."""
@@ -275,8 +253,9 @@ def _file_item(index: int, source: Any, limits: ProviderLimits) -> Item:
         try:
             stat = path.stat()
         except FileNotFoundError:
-            raise InputError(f"file not found: {path}. Check the path (relative paths start at {os.getcwd()}).",
-                             item=index) from None
+            raise InputError(
+                f"file not found: {path}. Check the path (relative paths start at {os.getcwd()}).", item=index
+            ) from None
         except OSError as exc:
             raise InputError(f"cannot access {path}: {exc.strerror}.", item=index) from exc
         if not path.is_file():
@@ -293,23 +272,34 @@ def _file_item(index: int, source: Any, limits: ProviderLimits) -> Item:
 
     name = str(path) if path is not None else f"<bytes length={len(raw)}>"
     kind, media_type = _sniff(raw, path, index, name)
-    pages = _pdf_pages(raw, index, name, limits) if kind == "pdf" else 0
+    pages = pdf_pages(raw, index, name, limits) if kind == "pdf" else 0
     if kind == "text":
         payload = len(json.dumps(_decode_text(raw, index), ensure_ascii=False).encode("utf-8"))
     else:
         payload = 4 * math.ceil(len(raw) / 3)
-    return Item(index=index, kind=kind, path=path.resolve() if path is not None else None,
-                data=raw if path is None else None, media_type=media_type, size=len(raw),
-                text_bytes=len(raw) if kind == "text" else 0, pdf_pages=pages,
-                images=1 if kind == "image" else 0, payload_bytes=payload,
-                fingerprint=hashlib.sha256(raw).hexdigest())
+    return Item(
+        index=index,
+        kind=kind,
+        path=path.resolve() if path is not None else None,
+        data=raw if path is None else None,
+        media_type=media_type,
+        size=len(raw),
+        text_bytes=len(raw) if kind == "text" else 0,
+        pdf_pages=pages,
+        images=1 if kind == "image" else 0,
+        payload_bytes=payload,
+        fingerprint=hashlib.sha256(raw).hexdigest(),
+    )
 
 
 def _check_size(size: int, index: int, limits: ProviderLimits, *, what: str) -> None:
     encoded = 4 * math.ceil(size / 3)  # binary files travel base64-encoded
     if encoded > limits.max_request_bytes:
-        raise InputError(f"{what} is {size:,} bytes ({encoded:,} once encoded), over the per-request limit of "
-                         f"{limits.max_request_bytes:,} bytes. Split or compress it.", item=index)
+        raise InputError(
+            f"{what} is {size:,} bytes ({encoded:,} once encoded), over the per-request limit of "
+            f"{limits.max_request_bytes:,} bytes. Split or compress it.",
+            item=index,
+        )
 
 
 def _sniff(raw: bytes, path: Path | None, index: int, name: str) -> tuple[Kind, str | None]:
@@ -332,8 +322,10 @@ def _sniff(raw: bytes, path: Path | None, index: int, name: str) -> tuple[Kind, 
         raise InputError(f"{name} is named {suffix} but its content is not that image type.", item=index)
     if (suffix in TEXT_SUFFIXES or path is None or not suffix) and _looks_like_text(raw):
         return "text", "text/plain"
-    raise InputError(f"{name} has an unsupported type. Supported: PDF, text (UTF-8: .txt, .md, ...), "
-                     "PNG, JPEG, GIF, WebP.", item=index)
+    raise InputError(
+        f"{name} has an unsupported type. Supported: PDF, text (UTF-8: .txt, .md, ...), PNG, JPEG, GIF, WebP.",
+        item=index,
+    )
 
 
 def _looks_like_text(raw: bytes) -> bool:
@@ -344,25 +336,3 @@ def _looks_like_text(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
-
-
-def _pdf_pages(raw: bytes, index: int, name: str, limits: ProviderLimits) -> int:
-    from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
-
-    try:
-        reader = PdfReader(io.BytesIO(raw), strict=False)
-        if reader.is_encrypted:
-            raise InputError(f"{name} is an encrypted PDF; the API accepts only unencrypted PDFs. "
-                             "Remove the password first.", item=index)
-        pages = len(reader.pages)
-    except InputError:
-        raise
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError) as exc:
-        raise InputError(f"{name} is not a readable PDF ({exc}). Re-save or repair it.", item=index) from exc
-    if pages == 0:
-        raise InputError(f"{name} has no pages.", item=index)
-    if pages > limits.max_pdf_pages:
-        raise InputError(f"{name} has {pages} pages, over the limit of {limits.max_pdf_pages} per request. "
-                         "Split it.", item=index)
-    return pages

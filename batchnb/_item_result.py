@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 import pydantic
 
@@ -35,8 +36,14 @@ class ItemError:
     @property
     def transient(self) -> bool:
         """Worth resubmitting as it is (the request itself was fine)."""
-        return self.reason in {"expired", "errored:api_error", "errored:overloaded_error", "errored:rate_limit_error",
-                               "errored:timeout_error", "missing"}
+        return self.reason in {
+            "expired",
+            "errored:api_error",
+            "errored:overloaded_error",
+            "errored:rate_limit_error",
+            "errored:timeout_error",
+            "missing",
+        }
 
     def to_dict(self) -> dict[str, str]:
         return {"reason": self.reason, "message": self.message}
@@ -75,23 +82,37 @@ class ItemResult:
         return self.value
 
 
-def parse_result_line(line: dict[str, Any], *, index: int, response_model: type[pydantic.BaseModel] | None,
-                      cost_of: Callable[[Usage], float | None], batch_id: str | None = None,
-                      raw_json: bytes | None = None) -> ItemResult:
+def parse_result_line(
+    line: dict[str, Any],
+    *,
+    index: int,
+    response_model: type[pydantic.BaseModel] | None,
+    cost_of: Callable[[Usage], float | None],
+    batch_id: str | None = None,
+    raw_json: bytes | None = None,
+) -> ItemResult:
     """Interpret one ``{"custom_id", "result"}`` line of a batch's results (``raw_json``: its bytes)."""
     if raw_json is None:
         raw_json = json.dumps(line, ensure_ascii=False).encode("utf-8")
     result = line.get("result") or {}
     kind = result.get("type")
-    common = {"index": index, "custom_id": line.get("custom_id"), "batch_id": batch_id, "raw_json": raw_json}
+    common: dict[str, Any] = {
+        "index": index,
+        "custom_id": line.get("custom_id"),
+        "batch_id": batch_id,
+        "raw_json": raw_json,
+    }
     if kind == "succeeded":
         return _parse_message(result.get("message") or {}, response_model, cost_of, common)
     if kind == "errored":
         body = (result.get("error") or {}).get("error") or {}
         error = ItemError(f"errored:{body.get('type', 'unknown')}", str(body.get("message", "")))
     elif kind in ("expired", "canceled"):
-        message = ("the batch hit its 24-hour limit before this request ran" if kind == "expired"
-                   else "the batch was canceled before this request ran")
+        message = (
+            "the batch hit its 24-hour limit before this request ran"
+            if kind == "expired"
+            else "the batch was canceled before this request ran"
+        )
         error = ItemError(kind, message)
     else:
         error = ItemError("errored:unknown_result", f"unexpected result type {kind!r}")
@@ -99,12 +120,22 @@ def parse_result_line(line: dict[str, Any], *, index: int, response_model: type[
 
 
 def missing_result(index: int, custom_id: str, batch_id: str | None) -> ItemResult:
-    return ItemResult(index=index, status="failed", custom_id=custom_id, batch_id=batch_id, cost=0.0,
-                      error=ItemError("missing", "the ended batch returned no result line for this request"))
+    return ItemResult(
+        index=index,
+        status="failed",
+        custom_id=custom_id,
+        batch_id=batch_id,
+        cost=0.0,
+        error=ItemError("missing", "the ended batch returned no result line for this request"),
+    )
 
 
-def _parse_message(message: dict[str, Any], response_model: type[pydantic.BaseModel] | None,
-                   cost_of: Callable[[Usage], float | None], common: dict[str, Any]) -> ItemResult:
+def _parse_message(
+    message: dict[str, Any],
+    response_model: type[pydantic.BaseModel] | None,
+    cost_of: Callable[[Usage], float | None],
+    common: dict[str, Any],
+) -> ItemResult:
     usage = Usage.from_api(message.get("usage"))
     cost = cost_of(usage)
     blocks = [b for b in message.get("content") or [] if b.get("type") == "text"]
@@ -145,7 +176,9 @@ def find_json_object(text: str) -> Span:
             return position, end
         except json.JSONDecodeError:
             position = text.find("{", position + 1)
-    raise ValueError("the output contains no JSON object" + (" (code fence without JSON)" if _FENCE.search(text) else ""))
+    raise ValueError(
+        "the output contains no JSON object" + (" (code fence without JSON)" if _FENCE.search(text) else "")
+    )
 
 
 def leaf_spans(text: str, start: int = 0) -> dict[str, Span]:
@@ -167,7 +200,7 @@ def _parse_value(text: str, pos: int, path: str, spans: dict[str, Span]) -> int:
     if char == "[":
         return _parse_array(text, pos, path, spans)
     if char == '"':
-        _, end = scanstring(text, pos + 1)
+        end = int(scanstring(text, pos + 1)[1])
     elif text.startswith(("true", "null"), pos):
         end = pos + 4
     elif text.startswith("false", pos):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import html
 import threading
 import weakref
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ._progress import FailedRow, Progress, ProgressModel, format_duration
 
@@ -24,9 +25,8 @@ MAX_TABLE_ROWS = 1_000
 def widgets_available() -> bool:
     """True inside an IPython kernel with ipywidgets importable (else the text repr is used)."""
     try:
-        from IPython import get_ipython
-
         import ipywidgets  # noqa: F401
+        from IPython import get_ipython
     except ImportError:
         return False
     shell = get_ipython()
@@ -44,8 +44,14 @@ def cost_style(spent: float, reserved: float, limit: float | None) -> str:
 class Panel:
     """Progress bars, cost gauge, timing, failed-items table and Retry / Cancel buttons."""
 
-    def __init__(self, model: ProgressModel, *, title: str = "batchnb",
-                 on_retry: Callable[[], None] | None = None, on_cancel: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        model: ProgressModel,
+        *,
+        title: str = "batchnb",
+        on_retry: Callable[[], None] | None = None,
+        on_cancel: Callable[[], None] | None = None,
+    ) -> None:
         import ipywidgets as w
 
         self.model = model
@@ -66,15 +72,19 @@ class Panel:
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger", disabled=True)
         self.retry_button.on_click(lambda _: self._on_retry and self._on_retry())
         self.cancel_button.on_click(lambda _: self._on_cancel and self._on_cancel())
-        self.widget = w.VBox([
-            self.title,
-            w.HBox([self.items_bar, self.items_label]),
-            w.HBox([self.jobs_bar, self.jobs_label]),
-            w.HBox([self.cost_gauge, self.cost_label]),
-            self.timing, self.status,
-            w.HBox([self.retry_button, self.cancel_button]),
-            self.failed_title, self.failed_table,
-        ])
+        self.widget = w.VBox(
+            [
+                self.title,
+                w.HBox([self.items_bar, self.items_label]),
+                w.HBox([self.jobs_bar, self.jobs_label]),
+                w.HBox([self.cost_gauge, self.cost_label]),
+                self.timing,
+                self.status,
+                w.HBox([self.retry_button, self.cancel_button]),
+                self.failed_title,
+                self.failed_table,
+            ]
+        )
         self._seen = -1
         self.last_error: Exception | None = None  # the last exception a background refresh met, if any
         self._failed_seen: tuple[FailedRow, ...] | None = None
@@ -106,23 +116,26 @@ class Panel:
         self.items_bar.max = max(p.items_total, 1)
         self.items_bar.value = p.finished
         self.items_bar.bar_style = "warning" if p.failed else "success" if p.finished == p.items_total else "info"
-        self.items_label.value = (f"{p.finished:,} / {p.items_total:,} &nbsp; <span style='color:green'>"
-                                  f"{p.succeeded:,} succeeded</span> · <span style='color:#c00'>{p.failed:,} failed"
-                                  f"</span> · {remaining:,} remaining")
+        self.items_label.value = (
+            f"{p.finished:,} / {p.items_total:,} &nbsp; <span style='color:green'>"
+            f"{p.succeeded:,} succeeded</span> · <span style='color:#c00'>{p.failed:,} failed"
+            f"</span> · {remaining:,} remaining"
+        )
         self.jobs_bar.max = max(p.jobs_total, 1)
         self.jobs_bar.value = p.jobs_completed
-        self.jobs_label.value = (f"{p.jobs_completed} done · {p.jobs_in_flight} in flight · "
-                                 f"{p.jobs_pending} pending"
-                                 + (f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else ""))
+        self.jobs_label.value = f"{p.jobs_completed} done · {p.jobs_in_flight} in flight · {p.jobs_pending} pending" + (
+            f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else ""
+        )
         limit = p.max_cost
         self.cost_gauge.max = limit if limit else max(p.cost + p.reserved, 1e-9)
         self.cost_gauge.value = min(p.cost, self.cost_gauge.max)
         committed = p.cost + p.reserved + p.held
         self.cost_gauge.bar_style = cost_style(p.cost, p.reserved + p.held, limit)
-        self.cost_label.value = (f"${p.cost:,.4f} spent · ${p.reserved:,.4f} reserved"
-                                 + (f" · ${p.held:,.4f} held" if p.held else "")
-                                 + (f" · limit ${limit:,.2f} ({100 * committed / limit:.0f}% committed)"
-                                    if limit else " · no limit"))
+        self.cost_label.value = (
+            f"${p.cost:,.4f} spent · ${p.reserved:,.4f} reserved"
+            + (f" · ${p.held:,.4f} held" if p.held else "")
+            + (f" · limit ${limit:,.2f} ({100 * committed / limit:.0f}% committed)" if limit else " · no limit")
+        )
         eta = f" · ETA {format_duration(p.eta_seconds)}" if p.running and p.eta_seconds is not None else ""
         self.timing.value = f"Elapsed {format_duration(p.elapsed)}{eta}"
         state = "running" if p.running else "done" if p.finished == p.items_total else "stopped"
@@ -153,13 +166,24 @@ def failed_table_html(rows: tuple[FailedRow, ...]) -> str:
     td = "<td style='padding:1px 10px 1px 0;text-align:left;vertical-align:top'>"
     cells = "".join(
         f"<tr>{td}{r.index}</td>{td}{'' if r.job is None else r.job}</td>{td}{html.escape(r.reason)}</td>"
-        f"{td}{html.escape(r.message[:300])}</td></tr>" for r in shown)
-    more = (f"<tr><td colspan=4><i>… {len(rows) - len(shown):,} more (see manager.to_pandas())</i></td></tr>"
-            if len(rows) > len(shown) else "")
-    return ("<table class='batchnb-failed' style='border-collapse:collapse;font-size:12px'>"
-            "<thead><tr>" + "".join(f"<th style='padding:1px 10px 1px 0;text-align:left'>{h}</th>"
-                                    for h in ("index", "job", "reason", "message")) + "</tr></thead>"
-            f"<tbody>{cells}{more}</tbody></table>")
+        f"{td}{html.escape(r.message[:300])}</td></tr>"
+        for r in shown
+    )
+    more = (
+        f"<tr><td colspan=4><i>… {len(rows) - len(shown):,} more (see manager.to_pandas())</i></td></tr>"
+        if len(rows) > len(shown)
+        else ""
+    )
+    return (
+        "<table class='batchnb-failed' style='border-collapse:collapse;font-size:12px'>"
+        "<thead><tr>"
+        + "".join(
+            f"<th style='padding:1px 10px 1px 0;text-align:left'>{h}</th>"
+            for h in ("index", "job", "reason", "message")
+        )
+        + "</tr></thead>"
+        f"<tbody>{cells}{more}</tbody></table>"
+    )
 
 
 def _start_refresher(panel: Panel) -> None:

@@ -19,7 +19,6 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Mapping
 
 from ._usage import Usage
 from .errors import BudgetError, InputError
@@ -72,7 +71,7 @@ class PriceTable:
         self._in_effect: dict[tuple[str, date], list[Price]] = {}  # a cache: rows per (model, day)
 
     @classmethod
-    def from_csv(cls, text: str) -> "PriceTable":
+    def from_csv(cls, text: str) -> PriceTable:
         lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
         rows = []
         for row in csv.DictReader(io.StringIO("\n".join(lines))):
@@ -132,8 +131,9 @@ class PriceTable:
         ) * PER_TOKEN
         return total * BATCH_DISCOUNT if batch else total
 
-    def worst_case_cost(self, model: str, input_tokens: int, max_tokens: int, *, cached: bool = False,
-                        batch: bool = True) -> float | None:
+    def worst_case_cost(
+        self, model: str, input_tokens: int, max_tokens: int, *, cached: bool = False, batch: bool = True
+    ) -> float | None:
         """Upper bound for one request: ``max_tokens`` out, and every input token at the input rate, or at
         the dearest cache-write rate (a 1-hour write costs twice the input) when the request uses
         ``cache_control``; in the price band of that size."""
@@ -159,8 +159,9 @@ class PriceTable:
     def _warn_unknown(self, model: str) -> None:
         if model not in self._warned:
             self._warned.add(model)
-            warnings.warn(f"batchnb: no price known for model {model!r}; its cost is reported as unknown (None).",
-                          stacklevel=3)
+            warnings.warn(
+                f"batchnb: no price known for model {model!r}; its cost is reported as unknown (None).", stacklevel=3
+            )
 
 
 #: Names a CSV of extra price rows (same columns as ``batchnb/data/prices.csv``): newer list prices, or
@@ -178,8 +179,9 @@ def default_table() -> PriceTable:
         try:
             rows = PriceTable.from_csv(Path(extra).read_text(encoding="utf-8"))
         except (OSError, KeyError, ValueError) as exc:
-            raise InputError(f"${PRICES_ENV}={extra}: cannot use it as a price file ({exc}). It needs the "
-                             "columns of batchnb/data/prices.csv, header included.") from exc
+            raise InputError(
+                f"${PRICES_ENV}={extra}: cannot use it as a price file ({exc}). It needs the "
+                "columns of batchnb/data/prices.csv, header included."
+            ) from exc
         table = PriceTable([price for t in (table, rows) for prices in t._rows.values() for price in prices])
     return table
-

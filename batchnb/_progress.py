@@ -17,9 +17,23 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from ._events import (BudgetStopped, CreateNotMade, CreateUncertain, Event, ItemsFinished, JobCut, JobEnded,
-                      JobsPlanned, ReservationReleased, Reserved, RunEnded, RunStarted, SubmitAbandoned, SubmitIntent,
-                      Submitted)
+from ._events import (
+    BudgetStopped,
+    CreateNotMade,
+    CreateUncertain,
+    Event,
+    ItemsFinished,
+    JobCut,
+    JobEnded,
+    JobsPlanned,
+    ReservationReleased,
+    Reserved,
+    RunEnded,
+    RunStarted,
+    SubmitAbandoned,
+    SubmitIntent,
+    Submitted,
+)
 
 
 @dataclass(frozen=True)
@@ -64,17 +78,24 @@ class Progress:
 
     def summary(self) -> str:
         """The seed's five-line summary."""
-        lines = [f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)",
-                 f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"
-                 + (f" ({self.jobs_reconciling} reconciling a lost create)" if self.jobs_reconciling else "")]
+        lines = [
+            f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)",
+            f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"
+            + (f" ({self.jobs_reconciling} reconciling a lost create)" if self.jobs_reconciling else ""),
+        ]
         if self.max_cost is not None:
-            lines.append(f"Cost: {money(self.cost)} / ${self.max_cost:.2f} "
-                         f"({100 * self.cost / self.max_cost if self.max_cost else 100:.1f}% of limit)"
-                         + (f", {money(self.reserved)} reserved" if self.reserved else ""))
+            lines.append(
+                f"Cost: {money(self.cost)} / ${self.max_cost:.2f} "
+                f"({100 * self.cost / self.max_cost if self.max_cost else 100:.1f}% of limit)"
+                + (f", {money(self.reserved)} reserved" if self.reserved else "")
+            )
         else:
             lines.append(f"Cost: ${self.cost:.4f} (no limit)")
-        lines.append(f"ETA: {format_duration(self.eta_seconds)}" if self.running and self.eta_seconds is not None
-                     else f"Elapsed: {format_duration(self.elapsed)}")
+        lines.append(
+            f"ETA: {format_duration(self.eta_seconds)}"
+            if self.running and self.eta_seconds is not None
+            else f"Elapsed: {format_duration(self.elapsed)}"
+        )
         lines.append(f"Failed: {self.failed:,} items")
         if self.held:
             lines.append(f"Held: {money(self.held)} for results the provider never returned (maybe billed)")
@@ -152,8 +173,10 @@ class ProgressModel:
         with self._lock:
             self._status, self._item_job = list(seed.item_status), list(seed.item_job)
             self._counts = Counter(self._status)
-            self._jobs = {index: _JobCounts(status, reservation, reconciling, held, list(items), set(finished))
-                          for index, status, reservation, reconciling, held, items, finished in seed.jobs}
+            self._jobs = {
+                index: _JobCounts(status, reservation, reconciling, held, list(items), set(finished))
+                for index, status, reservation, reconciling, held, items, finished in seed.jobs
+            }
             self._cost, self._max_cost, self._budget_stop = seed.cost, seed.max_cost, seed.budget_stop
             self._failed = {r.index: _row(r) for r in seed.failed}
             self.version += 1
@@ -188,7 +211,7 @@ class ProgressModel:
                         self._item_job[item] = index
             case JobCut():
                 job = jobs[event.job]
-                moved, job.items = job.items[event.keep:], job.items[:event.keep]
+                moved, job.items = job.items[event.keep :], job.items[: event.keep]
                 jobs[event.moved_to] = _JobCounts(items=moved)
                 for item in moved:
                     self._item_job[item] = event.moved_to
@@ -251,14 +274,26 @@ class ProgressModel:
             eta = (elapsed / done_now * remaining) if running and done_now > 0 else None
             in_flight = [j for j in jobs if j.status in ("reserved", "submitting", "processing")]
             return Progress(
-                items_total=len(self._status), succeeded=counts["succeeded"], failed=counts["failed"],
-                processing=counts["processing"], pending=counts["pending"], jobs_total=len(self._jobs),
+                items_total=len(self._status),
+                succeeded=counts["succeeded"],
+                failed=counts["failed"],
+                processing=counts["processing"],
+                pending=counts["pending"],
+                jobs_total=len(self._jobs),
                 jobs_completed=sum(1 for j in jobs if j.status in ("completed", "failed")),
-                jobs_in_flight=len(in_flight), jobs_pending=sum(1 for j in jobs if j.status == "pending"),
-                cost=self._cost, reserved=sum(j.reservation for j in in_flight), max_cost=self._max_cost,
-                elapsed=elapsed, eta_seconds=eta, budget_stop=self._budget_stop, running=running,
+                jobs_in_flight=len(in_flight),
+                jobs_pending=sum(1 for j in jobs if j.status == "pending"),
+                cost=self._cost,
+                reserved=sum(j.reservation for j in in_flight),
+                max_cost=self._max_cost,
+                elapsed=elapsed,
+                eta_seconds=eta,
+                budget_stop=self._budget_stop,
+                running=running,
                 failed_rows=tuple(self._failed[i] for i in sorted(self._failed)),
-                jobs_reconciling=sum(1 for j in jobs if j.reconciling), held=sum(j.held for j in jobs))
+                jobs_reconciling=sum(1 for j in jobs if j.reconciling),
+                held=sum(j.held for j in jobs),
+            )
 
 
 def _row(result: Any) -> FailedRow:
@@ -288,21 +323,37 @@ class ConsoleView:
         from tqdm.auto import tqdm
 
         progress = self.model.snapshot()
-        items = tqdm(total=progress.items_total, initial=progress.finished, desc="items", unit="item",
-                     file=self.file, dynamic_ncols=True, leave=True)
+        items = tqdm(
+            total=progress.items_total,
+            initial=progress.finished,
+            desc="items",
+            unit="item",
+            file=self.file,
+            dynamic_ncols=True,
+            leave=True,
+        )
         self._bars = [items]
         if progress.max_cost is not None:
-            self._bars.append(tqdm(total=round(progress.max_cost, 2), desc="cost $", unit="$", file=self.file,
-                                   bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.4f}/{total:.2f}",
-                                   initial=progress.cost, leave=True))
+            self._bars.append(
+                tqdm(
+                    total=round(progress.max_cost, 2),
+                    desc="cost $",
+                    unit="$",
+                    file=self.file,
+                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.4f}/{total:.2f}",
+                    initial=progress.cost,
+                    leave=True,
+                )
+            )
 
     def _update(self) -> None:
         progress = self.model.snapshot()
         self._last = time.monotonic()
         items = self._bars[0]
         items.n = progress.finished
-        items.set_postfix(failed=progress.failed, jobs=f"{progress.jobs_completed}/{progress.jobs_total}",
-                          refresh=False)
+        items.set_postfix(
+            failed=progress.failed, jobs=f"{progress.jobs_completed}/{progress.jobs_total}", refresh=False
+        )
         items.refresh()
         if len(self._bars) > 1:
             self._bars[1].n = progress.cost

@@ -10,14 +10,15 @@ nothing (``CreateRefused``) or may have made a batch (``CreateUncertain``), whic
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import anthropic
 import httpx2
 from anthropic.types.messages import MessageBatch
 
-from .errors import CreateRefused, CreateUncertain, ProviderError
 from ._requests import PreparedRequest
+from .errors import CreateRefused, CreateUncertain, ProviderError
 
 T = TypeVar("T")
 _BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -43,16 +44,22 @@ class Provider:
         """
         body = _BODY_JSON.encode({"requests": [r.body for r in requests]}).encode("utf-8")
         try:
-            return self._create_client.post("/v1/messages/batches", cast_to=MessageBatch, content=body,
-                                            options={"headers": {"Content-Type": "application/json"}})
+            return self._create_client.post(
+                "/v1/messages/batches",
+                cast_to=MessageBatch,
+                content=body,
+                options={"headers": {"Content-Type": "application/json"}},
+            )
         except anthropic.APIStatusError as exc:
             status = exc.status_code
             if status in _REFUSED_FOR_NOW:
-                raise CreateRefused(f"create refused (HTTP {status}): {exc.message}",
-                                    retry_after=_retry_after(exc)) from exc
+                raise CreateRefused(
+                    f"create refused (HTTP {status}): {exc.message}", retry_after=_retry_after(exc)
+                ) from exc
             if status < 500 and status not in (408, 409):  # 400, 401, 403, 404, 413, ...: refused for good
-                raise CreateRefused(f"the provider refused the batch (HTTP {status}): {exc.message}",
-                                    retry_after=None) from exc
+                raise CreateRefused(
+                    f"the provider refused the batch (HTTP {status}): {exc.message}", retry_after=None
+                ) from exc
             raise CreateUncertain(f"create answered HTTP {status}") from exc
         except anthropic.APIConnectionError as exc:
             if isinstance(exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout)):
@@ -92,11 +99,16 @@ class Provider:
         client = self.client
         if batch is not None and batch.processing_status == "ended" and batch.results_url:
             url = batch.results_url
-            response = _call(f"fetch results of batch {batch_id}", lambda: client.get(
-                url, cast_to=httpx2.Response, options={"headers": {"Accept": "application/binary"}}, stream=True))
+            response = _call(
+                f"fetch results of batch {batch_id}",
+                lambda: client.get(
+                    url, cast_to=httpx2.Response, options={"headers": {"Accept": "application/binary"}}, stream=True
+                ),
+            )
         else:
-            response = _call(f"fetch results of batch {batch_id}",
-                             lambda: client.messages.batches.results(batch_id)).http_response
+            response = _call(
+                f"fetch results of batch {batch_id}", lambda: client.messages.batches.results(batch_id)
+            ).http_response
         buffer = b""
         try:
             for chunk in response.iter_bytes(chunk_size=1 << 16):
@@ -119,8 +131,9 @@ def _call(what: str, call: Callable[[], T]) -> T:
     try:
         return call()
     except anthropic.APIStatusError as exc:
-        raise ProviderError(f"could not {what}: HTTP {exc.status_code} {exc.message}"
-                            f" (request-id {exc.request_id})") from exc
+        raise ProviderError(
+            f"could not {what}: HTTP {exc.status_code} {exc.message} (request-id {exc.request_id})"
+        ) from exc
     except anthropic.APIError as exc:
         raise ProviderError(f"could not {what}: {exc}") from exc
 

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import anthropic
 import pydantic
 
-from .errors import InputError
 from ._inputs import Item
+from .errors import InputError
 from .limits import CUSTOM_ID_PATTERN, DEFAULT_LIMITS, ProviderLimits
 
 SAMPLING_PARAMS = ("temperature", "top_p", "top_k")
@@ -66,12 +67,15 @@ class RequestOptions:
             isinstance(self.response_model, type) and issubclass(self.response_model, pydantic.BaseModel)
         ):
             raise InputError(f"response_model must be a pydantic BaseModel subclass, got {self.response_model!r}.")
-        if self.response_model is not None and ("output_config" in self.extra and
-                                                "format" in (self.extra.get("output_config") or {})):
+        if self.response_model is not None and (
+            "output_config" in self.extra and "format" in (self.extra.get("output_config") or {})
+        ):
             raise InputError("pass either response_model or output_config.format, not both.")
         if self.enable_citations and "output_config" in self.extra and "format" in (self.extra["output_config"] or {}):
-            raise InputError("citations cannot be combined with output_config.format (the API rejects it); "
-                             "use response_model=..., which batchnb handles with citations.")
+            raise InputError(
+                "citations cannot be combined with output_config.format (the API rejects it); "
+                "use response_model=..., which batchnb handles with citations."
+            )
         if self.prompt is not None and (not isinstance(self.prompt, str) or not self.prompt.strip()):
             raise InputError("prompt must be a non-empty string.")
         try:
@@ -80,12 +84,13 @@ class RequestOptions:
             raise InputError(f"extra parameters must be JSON-serialisable: {exc}.") from exc
         thinking = self.extra.get("thinking")
         budget_tokens = thinking.get("budget_tokens") if isinstance(thinking, Mapping) else None
-        if (isinstance(budget_tokens, int) and not isinstance(budget_tokens, bool)
-                and budget_tokens >= self.max_tokens):
+        if isinstance(budget_tokens, int) and not isinstance(budget_tokens, bool) and budget_tokens >= self.max_tokens:
             # thinking counts toward max_tokens, and the API refuses (400) a budget that is not below it
-            raise InputError(f"thinking.budget_tokens ({budget_tokens}) must be less than max_tokens "
-                             f"({self.max_tokens}): thinking counts toward max_tokens. Raise max_tokens or "
-                             "lower budget_tokens.")
+            raise InputError(
+                f"thinking.budget_tokens ({budget_tokens}) must be less than max_tokens "
+                f"({self.max_tokens}): thinking counts toward max_tokens. Raise max_tokens or "
+                "lower budget_tokens."
+            )
 
     @property
     def output_schema(self) -> dict[str, Any] | None:
@@ -98,7 +103,8 @@ class RequestOptions:
             "max_tokens": self.max_tokens,
             "system": self.system,
             "prompt": self.prompt,
-            "response_model": None if self.response_model is None
+            "response_model": None
+            if self.response_model is None
             else f"{self.response_model.__module__}.{self.response_model.__qualname__}",
             "enable_citations": self.enable_citations,
             **dict(self.extra),
@@ -128,8 +134,10 @@ class RequestBuilder:
             instructions = JSON_INSTRUCTIONS.format(schema=json.dumps(schema, indent=1))
             self.system = _join_system(options.system, instructions)
         elif schema is not None:
-            self.output_config = {**dict(options.extra.get("output_config") or {}),
-                                   "format": {"type": "json_schema", "schema": schema}}
+            self.output_config = {
+                **dict(options.extra.get("output_config") or {}),
+                "format": {"type": "json_schema", "schema": schema},
+            }
         self._base = self.params_without_messages()
         fixed = {"custom_id": "x" * 64, "params": self._base}
         #: whether the run's own parameters ask for prompt caching
@@ -137,9 +145,11 @@ class RequestBuilder:
         #: whether requests carry ``tools`` (the API then adds a tool-use system prompt)
         self.uses_tools = bool(self._base.get("tools"))
         #: bytes of a request besides its item's content: envelope, options, prompt, block keys
-        self.fixed_bytes = (len(json.dumps(fixed, ensure_ascii=False).encode("utf-8"))
-                            + len(json.dumps(options.prompt or "", ensure_ascii=False).encode("utf-8"))
-                            + BLOCK_ENVELOPE_BYTES)
+        self.fixed_bytes = (
+            len(json.dumps(fixed, ensure_ascii=False).encode("utf-8"))
+            + len(json.dumps(options.prompt or "", ensure_ascii=False).encode("utf-8"))
+            + BLOCK_ENVELOPE_BYTES
+        )
 
     def params_without_messages(self) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.options.model, "max_tokens": self.options.max_tokens}
@@ -160,15 +170,17 @@ class RequestBuilder:
         params["messages"] = self._messages(item)
         return params
 
-    def request(self, item: Item, custom_id: str) -> "PreparedRequest":
+    def request(self, item: Item, custom_id: str) -> PreparedRequest:
         """One entry of ``requests`` for ``batches.create``; refuses one over the per-request size limit
         (checked against an upper bound of its size, so no request is serialised twice)."""
         body = {"custom_id": custom_id, "params": self.params(item)}
         nbytes = self.size_bound(item)
         if nbytes > self.limits.max_request_bytes:
-            raise InputError(f"the request is {nbytes:,} bytes, over the per-request limit of "
-                             f"{self.limits.max_request_bytes:,} bytes. Shorten the input or the prompt.",
-                             item=item.index)
+            raise InputError(
+                f"the request is {nbytes:,} bytes, over the per-request limit of "
+                f"{self.limits.max_request_bytes:,} bytes. Shorten the input or the prompt.",
+                item=item.index,
+            )
         return PreparedRequest(index=item.index, custom_id=custom_id, body=body, nbytes=nbytes)
 
     def _messages(self, item: Item) -> list[dict[str, Any]]:
@@ -204,6 +216,8 @@ def make_custom_id(prefix: str, index: int, attempt: int = 0) -> str:
     """``{prefix}-{index}`` (``-r{attempt}`` for retries), checked against the API's pattern."""
     custom_id = f"{prefix}-{index}" if attempt == 0 else f"{prefix}-{index}-r{attempt}"
     if not _CUSTOM_ID.match(custom_id):
-        raise InputError(f"custom_id {custom_id!r} does not match {CUSTOM_ID_PATTERN}; "
-                         "use a shorter prefix of letters, digits, '_' or '-'.")
+        raise InputError(
+            f"custom_id {custom_id!r} does not match {CUSTOM_ID_PATTERN}; "
+            "use a shorter prefix of letters, digits, '_' or '-'."
+        )
     return custom_id

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class Usage:
         return self.input_tokens + self.cache_write_5m_tokens + self.cache_write_1h_tokens + self.cache_read_tokens
 
     @classmethod
-    def from_api(cls, usage: Mapping[str, Any] | None) -> "Usage":
+    def from_api(cls, usage: Mapping[str, Any] | None) -> Usage:
         """Read the API's ``usage`` object (as a dict). Cache writes without a breakdown count as 5-minute."""
         if not usage:
             return cls()
@@ -46,5 +47,5 @@ class Usage:
             "cache_read_tokens": self.cache_read_tokens,
         }
 
-    def __add__(self, other: "Usage") -> "Usage":
-        return Usage(*(a + b for a, b in zip(self.to_dict().values(), other.to_dict().values())))
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(*(a + b for a, b in zip(self.to_dict().values(), other.to_dict().values(), strict=True)))

@@ -248,11 +248,11 @@ def test_files_keep_their_costing(tmp_path, pdf3):
 
 
 def test_one_pdf_in_many_conversations_is_parsed_once(pdf3, monkeypatch):
-    import batchnb._inputs as inputs
+    import batchnb._media as media
 
     calls = []
-    real = inputs._pdf_pages
-    monkeypatch.setattr(inputs, "_pdf_pages", lambda raw, *a: calls.append(1) or real(raw, *a))
+    real = media.pdf_pages  # counted, not replaced: the real parser still runs
+    monkeypatch.setattr(media, "pdf_pages", lambda raw, *a: calls.append(1) or real(raw, *a))
     items = items_from_messages([ask(pdf_block(pdf3), text=f"q{i}") for i in range(5)])
     assert len(calls) == 1 and all(i.pdf_pages == 3 for i in items)
 

@@ -33,5 +33,12 @@ from ._builder import results_frame
 from ._columns import BOOKKEEPING, bookkeeping_columns
 from ._formats import read_csv, read_parquet, write_csv, write_parquet
 
-__all__ = ["BOOKKEEPING", "bookkeeping_columns", "read_csv", "read_parquet", "results_frame", "write_csv",
-           "write_parquet"]
+__all__ = [
+    "BOOKKEEPING",
+    "bookkeeping_columns",
+    "read_csv",
+    "read_parquet",
+    "results_frame",
+    "write_csv",
+    "write_parquet",
+]

@@ -30,14 +30,14 @@ text results), keeping only paths that have citations; each citation is the prov
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
 import pydantic
 
-from ..errors import InputError
 from .._item_result import ItemResult
+from ..errors import InputError
 from ._columns import (
     BOOKKEEPING,
     BOOKKEEPING_KINDS,
@@ -54,12 +54,14 @@ from ._columns import (
 _ACCEPTED: dict[Kind, tuple[type, ...]] = {"int": (int,), "float": (int, float), "bool": (bool,), "string": (str,)}
 
 
-def results_frame(results: Sequence[ItemResult], response_model: type[pydantic.BaseModel] | None, *,
-                  flatten: bool = False) -> pd.DataFrame:
+def results_frame(
+    results: Sequence[ItemResult], response_model: type[pydantic.BaseModel] | None, *, flatten: bool = False
+) -> pd.DataFrame:
     """One row per result, indexed by the original index; ``response_model`` is the one the run used
     (``None`` for text). The rules are in the docstring of ``batchnb.frames``."""
-    if response_model is not None and not (isinstance(response_model, type)
-                                           and issubclass(response_model, pydantic.BaseModel)):
+    if response_model is not None and not (
+        isinstance(response_model, type) and issubclass(response_model, pydantic.BaseModel)
+    ):
         raise InputError(f"response_model must be a pydantic model class (or None for text), got {response_model!r}.")
     results = list(results)
     names = bookkeeping_columns(response_model)
@@ -86,8 +88,9 @@ def results_frame(results: Sequence[ItemResult], response_model: type[pydantic.B
         "job": [r.job for r in results],
         "batch_id": [r.batch_id for r in results],
         "custom_id": [r.custom_id for r in results],
-        "citations": [{path: [dict(c) for c in cited] for path, cited in (r.citations or {}).items() if cited}
-                      for r in results],
+        "citations": [
+            {path: [dict(c) for c in cited] for path, cited in (r.citations or {}).items() if cited} for r in results
+        ],
     }
     for name in BOOKKEEPING:
         columns[names[name]] = typed(bookkeeping[name], BOOKKEEPING_KINDS[name])
@@ -99,11 +102,12 @@ def typed(values: list[Any], kind: Kind) -> pd.Series:
     """A column of ``kind`` from Python values (None = missing); ``object`` if a value does not fit, so
     results made with another model are shown as they are rather than coerced."""
     accepted = _ACCEPTED.get(kind)
-    if accepted is not None and all(v is None or (isinstance(v, accepted)
-                                                  and not (kind in ("int", "float") and isinstance(v, bool)))
-                                    for v in values):
+    if accepted is not None and all(
+        v is None or (isinstance(v, accepted) and not (kind in ("int", "float") and isinstance(v, bool)))
+        for v in values
+    ):
         try:
-            return pd.Series(_objects(values), dtype=object).astype(kind_dtype(kind))
+            return cast(pd.Series, pd.Series(_objects(values), dtype=object).astype(kind_dtype(kind)))
         except (TypeError, ValueError, OverflowError):
             pass  # e.g. an integer beyond int64: keep the Python ints
     return object_series(values)
@@ -111,14 +115,14 @@ def typed(values: list[Any], kind: Kind) -> pd.Series:
 
 def object_series(values: list[Any]) -> pd.Series:
     """An ``object`` column holding ``values`` as they are."""
-    return pd.Series(_objects(values), dtype=object)  # explicit: pandas 3 would infer ``str`` for strings
+    return cast(pd.Series, pd.Series(_objects(values), dtype=object))  # explicit: pandas 3 would infer ``str``
 
 
 def assemble(columns: dict[str, pd.Series], index: pd.Index) -> pd.DataFrame:
     """The frame of ``columns`` (all as long as ``index``) on ``index``; also right with no column."""
     frame = pd.DataFrame(columns) if columns else pd.DataFrame(index=pd.RangeIndex(len(index)))
     frame.index = index
-    return frame
+    return cast(pd.DataFrame, frame)
 
 
 def _objects(values: list[Any]) -> np.ndarray[Any, np.dtype[Any]]:
@@ -139,8 +143,10 @@ def _model_data(result: ItemResult, model: type[pydantic.BaseModel]) -> dict[str
         return None
     data = result.data()
     if not isinstance(data, dict):
-        raise InputError(f"result {result.index} holds {type(result.value).__name__}, not {model.__name__} data; "
-                         "pass the response_model the run used (or None for text results).")
+        raise InputError(
+            f"result {result.index} holds {type(result.value).__name__}, not {model.__name__} data; "
+            "pass the response_model the run used (or None for text results)."
+        )
     return data
 
 

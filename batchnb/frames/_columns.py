@@ -38,11 +38,30 @@ Dtype = Union["np.dtype[Any]", ExtensionDtype]
 INDEX = "index"
 TEXT = "text"
 #: The bookkeeping columns, in frame order, by their canonical names (see ``bookkeeping_columns``).
-BOOKKEEPING: tuple[str, ...] = ("status", "error", "error_message", "cost", "input_tokens", "output_tokens", "job",
-                                "batch_id", "custom_id", "citations")
+BOOKKEEPING: tuple[str, ...] = (
+    "status",
+    "error",
+    "error_message",
+    "cost",
+    "input_tokens",
+    "output_tokens",
+    "job",
+    "batch_id",
+    "custom_id",
+    "citations",
+)
 BOOKKEEPING_KINDS: dict[str, Kind] = {
-    "status": "string", "error": "string", "error_message": "string", "cost": "float", "input_tokens": "int",
-    "output_tokens": "int", "job": "int", "batch_id": "string", "custom_id": "string", "citations": "object"}
+    "status": "string",
+    "error": "string",
+    "error_message": "string",
+    "cost": "float",
+    "input_tokens": "int",
+    "output_tokens": "int",
+    "job": "int",
+    "batch_id": "string",
+    "custom_id": "string",
+    "citations": "object",
+}
 _SIMPLE: dict[str, Kind] = {"integer": "int", "number": "float", "boolean": "bool", "string": "string"}
 
 
@@ -95,8 +114,14 @@ def _field_names(model: type[pydantic.BaseModel]) -> set[str]:
     return set(model.model_fields) | set(model.model_computed_fields)
 
 
-def _walk(schema: dict[str, Any], defs: dict[str, Any], prefix: tuple[str, ...], flatten: bool,
-          out: list[Column], seen: frozenset[str]) -> None:
+def _walk(
+    schema: dict[str, Any],
+    defs: dict[str, Any],
+    prefix: tuple[str, ...],
+    flatten: bool,
+    out: list[Column],
+    seen: frozenset[str],
+) -> None:
     """Append the columns of ``schema``'s properties; ``seen`` stops a recursive model from recursing."""
     for name, sub in (schema.get("properties") or {}).items():
         path = (*prefix, name)
@@ -145,7 +170,9 @@ def _kind(schema: Any, defs: dict[str, Any]) -> tuple[_SchemaKind, dict[str, Any
     return _SIMPLE.get(types, "object") if isinstance(types, str) else "object", schema, ref
 
 
-def _join(kinds: list[tuple[_SchemaKind, dict[str, Any], str | None]]) -> tuple[_SchemaKind, dict[str, Any], str | None]:
+def _join(
+    kinds: list[tuple[_SchemaKind, dict[str, Any], str | None]],
+) -> tuple[_SchemaKind, dict[str, Any], str | None]:
     """The kind of a union: its only option, ``float`` for int | float, one scalar kind, else ``object``."""
     distinct = {k for k, _, _ in kinds}
     if len(kinds) == 1:

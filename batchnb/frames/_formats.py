@@ -56,6 +56,7 @@ _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 
 # ====================================================================================== both formats
 
+
 def _check_frame(frame: pd.DataFrame) -> None:
     """Refuse what neither format can hold by name: MultiIndex, non-string or duplicate column names."""
     if not isinstance(frame, pd.DataFrame):
@@ -120,6 +121,7 @@ def _column_of(values: list[Any], dtype: Dtype, column: str) -> pd.Series:
 
 # ============================================================================================= CSV
 
+
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     """Write ``frame`` to ``path`` as one plain CSV (``object`` columns as JSON text), atomically."""
     _check_frame(frame)
@@ -133,8 +135,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
     write_atomic(path, buffer.getvalue().encode("utf-8"))
 
 
-def read_csv(path: str | os.PathLike[str],
-             response_model: type[pydantic.BaseModel] | None = None) -> pd.DataFrame:
+def read_csv(path: str | os.PathLike[str], response_model: type[pydantic.BaseModel] | None = None) -> pd.DataFrame:
     """Read a CSV of ``write_csv`` (or any CSV with a header row and the index first) to a frame.
 
     Pass the ``response_model`` of the run to get its columns' dtypes from the frame rules; other
@@ -148,7 +149,7 @@ def read_csv(path: str | os.PathLike[str],
     index_values = [int(c) for c in columns[0]] if index_dtype == np.dtype("int64") else list(columns[0])
     index = pd.Index(_column_of(index_values, index_dtype, "the index"), name=header[0] or None)
     frame_columns: dict[str, pd.Series] = {}
-    for name, cells in zip(header[1:], columns[1:]):
+    for name, cells in zip(header[1:], columns[1:], strict=True):
         kind = known.get(name) or _inferred_kind(cells)
         frame_columns[name] = _column_of(_decoded(cells, kind, name), kind_dtype(kind), name)
     return assemble(frame_columns, index)
@@ -157,8 +158,15 @@ def read_csv(path: str | os.PathLike[str],
 def _csv_cells_of(path: str | os.PathLike[str]) -> tuple[list[str], list[list[str]]]:
     """The header and each column's cells, as the strings in the file (pandas' C parser, nothing inferred)."""
     try:
-        raw = pd.read_csv(path, header=None, dtype=object, keep_default_na=False, na_filter=False,
-                          skip_blank_lines=False, encoding="utf-8")
+        raw = pd.read_csv(
+            path,
+            header=None,
+            dtype=object,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=False,
+            encoding="utf-8",
+        )
     except pd.errors.EmptyDataError as exc:
         raise InputError(f"{path}: the file is empty (no header row).") from exc
     except pd.errors.ParserError as exc:
@@ -220,6 +228,7 @@ def _decoded(cells: list[str], kind: Kind, column: str) -> list[Any]:
 
 # ========================================================================================= Parquet
 
+
 @dataclass(frozen=True)
 class _Spec:
     """How one column (or the index) is stored in Parquet: its dtype (as text) and its cells' encoding."""
@@ -270,8 +279,13 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str] | BinaryIO) 
         arrays.append(_arrow_array(pa, series.tolist(), series.dtype, name))
     index_name = frame.index.name
     stored_index = index_name if isinstance(index_name, str) and index_name not in frame.columns else "__index__"
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "index": specs[0].to_dict(),
-            "index_column": stored_index, "columns": [s.to_dict() for s in specs[1:]]}
+    meta = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "index": specs[0].to_dict(),
+        "index_column": stored_index,
+        "columns": [s.to_dict() for s in specs[1:]],
+    }
     table = pa.Table.from_arrays(arrays, names=[stored_index, *frame.columns])
     table = table.replace_schema_metadata({FORMAT.encode(): json.dumps(meta, ensure_ascii=False).encode("utf-8")})
     if isinstance(path, (str, os.PathLike)):

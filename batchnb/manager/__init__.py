@@ -1,5 +1,6 @@
 """BatchManager: slicing, parallel jobs, crash-safe state, resume, hard budget, retry, saving."""
 
-from ._front import BatchManager, Estimate
+from ._estimate import Estimate
+from ._front import BatchManager
 
 __all__ = ["BatchManager", "Estimate"]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from .._provider import Provider
 from .._inputs import Item
-from ..limits import ProviderLimits
 from .._pricing import PriceTable
+from .._provider import Provider
 from .._requests import RequestBuilder, RequestOptions
+from ..limits import ProviderLimits
 from ._plan import ItemCosting
 from ._recorder import Recorder
 from ._state import ManagerState

@@ -10,12 +10,22 @@ import time
 from datetime import date, datetime
 from typing import Any
 
-from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
 from .._batch_job import BatchJob
+from .._events import (
+    CancelRequested,
+    CreateNotMade,
+    ForeignBatch,
+    ItemsFinished,
+    JobEnded,
+    ReservationReleased,
+    SubmitAbandoned,
+    SubmitIntent,
+    Submitted,
+)
+from .._events import CreateUncertain as CreateUncertainEvent
 from .._item_result import ItemResult
+from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
 from ._context import RunContext
-from .._events import (CancelRequested, CreateNotMade, CreateUncertain as CreateUncertainEvent, ForeignBatch,
-                      ItemsFinished, JobEnded, ReservationReleased, SubmitAbandoned, SubmitIntent, Submitted)
 from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
 from ._recorder import utc_now
 from ._state import JobRecord
@@ -53,22 +63,35 @@ class JobDriver:
 
     def batch_job(self, job: JobRecord, batch_id: str) -> BatchJob:
         ctx = self.ctx
-        return BatchJob(ctx.provider.client, batch_id, ctx.state.custom_ids(job), ctx.options, stop_event=ctx.stop,
-                        price_day=price_day(job), job=job.index)
+        return BatchJob(
+            ctx.provider.client,
+            batch_id,
+            ctx.state.custom_ids(job),
+            ctx.options,
+            stop_event=ctx.stop,
+            price_day=price_day(job),
+            job=job.index,
+        )
 
     def cancel_jobs(self, only: set[int] | None) -> None:
         """Cancel the batches of the jobs in flight (``only`` these, if given), each exactly once."""
         ctx = self.ctx
         with ctx.recorder.lock:
-            targets = [(job.index, job.batch_id) for job in ctx.state.jobs
-                       if job.status == "processing" and job.batch_id and not job.cancel_requested
-                       and job.index not in ctx.cancel_claims and (only is None or job.index in only)]
+            targets = [
+                (job.index, job.batch_id)
+                for job in ctx.state.jobs
+                if job.status == "processing"
+                and job.batch_id
+                and not job.cancel_requested
+                and job.index not in ctx.cancel_claims
+                and (only is None or job.index in only)
+            ]
             ctx.cancel_claims.update(index for index, _ in targets)
         accepted = []
         try:
             for index, batch_id in targets:
                 try:
-                    ctx.provider.cancel(batch_id)  # type: ignore[arg-type]
+                    ctx.provider.cancel(str(batch_id))
                     accepted.append(index)
                 except ProviderError:
                     pass  # unreachable, or already gone: a later cancel() tries again, a resume re-attaches
@@ -95,9 +118,16 @@ class JobDriver:
                     if ctx.stop.is_set():
                         ctx.recorder.emit(ReservationReleased(job=job.index))
                         return None
-                    ctx.recorder.emit(SubmitIntent(job=job.index, at=utc_now(), reservation=job.reservation,
-                                                   requests=len(requests), scan_from=self._scan_from()),
-                                      durable=True)
+                    ctx.recorder.emit(
+                        SubmitIntent(
+                            job=job.index,
+                            at=utc_now(),
+                            reservation=job.reservation,
+                            requests=len(requests),
+                            scan_from=self._scan_from(),
+                        ),
+                        durable=True,
+                    )
             except BaseException:
                 if job.status == "reserved":
                     ctx.recorder.emit(ReservationReleased(job=job.index))
@@ -121,7 +151,7 @@ class JobDriver:
 
     def _create(self, job: JobRecord, requests: list[Any]) -> BatchJob | None:
         ctx = self.ctx
-        delay, last_error = 0.5, None
+        delay, last_error = 0.5, None  # type: float, ProviderError | None
         for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
             if attempt > 1:
                 ctx.sleep(delay)
@@ -143,12 +173,15 @@ class JobDriver:
                 if found is not _NOT_CREATED:
                     return found  # type: ignore[return-value]
             else:
-                ctx.recorder.emit(Submitted(job=job.index, batch_id=batch.id, at=utc_now(),
-                                            created_at=format_time(batch.created_at)), durable=True)
+                ctx.recorder.emit(
+                    Submitted(job=job.index, batch_id=batch.id, at=utc_now(), created_at=format_time(batch.created_at)),
+                    durable=True,
+                )
                 return self.batch_job(job, batch.id)
         ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=f"create failed {MAX_CREATE_ATTEMPTS} times"))
-        raise ProviderError(f"job {job.index}: creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row "
-                            f"(last: {last_error})")
+        raise ProviderError(
+            f"job {job.index}: creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row (last: {last_error})"
+        )
 
     def _settle(self, job: JobRecord, reason: str) -> BatchJob | None | object:
         """Wait until an uncertain create is settled: its batch proven ours (attached), or proven never
@@ -165,8 +198,14 @@ class JobDriver:
             started = time.monotonic()
             skip = ctx.recorder.read(lambda s: s.claimed_batches() | s.foreign_batches)
             try:
-                verdict = find_created_batch(ctx.provider, requests=len(job.items), custom_ids=custom_ids,
-                                             nonce=ctx.state.custom_id_prefix, lower_bound=lower, skip=skip)
+                verdict = find_created_batch(
+                    ctx.provider,
+                    requests=len(job.items),
+                    custom_ids=custom_ids,
+                    nonce=ctx.state.custom_id_prefix,
+                    lower_bound=lower,
+                    skip=skip,
+                )
             except ProviderError:
                 verdict = None  # the list is failing: nothing learned, keep waiting
             if verdict is not None:
@@ -174,12 +213,24 @@ class JobDriver:
                     ctx.recorder.emit(ForeignBatch(batch_id=batch_id))
                 if verdict.batch is not None:
                     batch = verdict.batch
-                    ctx.recorder.emit(Submitted(job=job.index, batch_id=batch.id, at=utc_now(), reconciled=True,
-                                                created_at=format_time(batch.created_at)), durable=True)
+                    ctx.recorder.emit(
+                        Submitted(
+                            job=job.index,
+                            batch_id=batch.id,
+                            at=utc_now(),
+                            reconciled=True,
+                            created_at=format_time(batch.created_at),
+                        ),
+                        durable=True,
+                    )
                     return self.batch_job(job, batch.id)
                 if verdict.clear and started - since >= window:
-                    ctx.recorder.emit(CreateNotMade(job=job.index, reason=(
-                        f"no batch of ours in the provider's list {window:g} s after: {reason}")))
+                    ctx.recorder.emit(
+                        CreateNotMade(
+                            job=job.index,
+                            reason=(f"no batch of ours in the provider's list {window:g} s after: {reason}"),
+                        )
+                    )
                     return _NOT_CREATED
             ctx.sleep(pause)
         return None
@@ -200,7 +251,7 @@ class JobDriver:
                 failures += 1
                 if failures >= MAX_POLL_FAILURES:
                     raise
-                ctx.sleep(min(2.0 ** failures * 0.1, 30.0))
+                ctx.sleep(min(2.0**failures * 0.1, 30.0))
         return False
 
     def _collect(self, job: JobRecord, batch_job: BatchJob) -> None:

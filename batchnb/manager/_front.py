@@ -11,25 +11,26 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import anthropic
 import pydantic
 
-from .._provider import Provider
-from ..errors import InputError, JobTimeoutError, ProviderError, StateError
-from .._inputs import FileInput
 from .._batch_job import check_model, load_items
-from ..limits import DEFAULT_LIMITS, ProviderLimits
-from .._item_result import ItemError, ItemResult
+from .._events import RunEnded, RunStarted
+from .._inputs import FileInput
+from .._item_result import ItemResult
 from .._pricing import default_table
 from .._progress import ConsoleView, Progress, ProgressModel
+from .._provider import Provider
 from .._requests import RequestBuilder, RequestOptions
+from ..errors import InputError, JobTimeoutError, ProviderError, StateError
+from ..limits import DEFAULT_LIMITS, ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
-from .._events import RunEnded, RunStarted
+from ._estimate import Estimate, estimate
 from ._plan import check_budgetable, cost_items
 from ._recorder import Recorder, utc_now
 from ._result_files import ResultFiles
@@ -43,55 +44,53 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-@dataclass(frozen=True)
-class Estimate:
-    """What ``run()`` would do, without spending anything."""
-
-    items: int
-    jobs: int
-    items_per_job: list[int]
-    worst_case_cost: float | None
-    input_tokens_estimate: int
-    max_cost: float | None
-    already_spent: float
-
-    @property
-    def fits(self) -> bool:
-        return self.max_cost is None or (self.worst_case_cost or 0.0) + self.already_spent <= self.max_cost
-
-    def __str__(self) -> str:
-        cost = "unknown (no price)" if self.worst_case_cost is None else f"${self.worst_case_cost:.4f}"
-        limit = "" if self.max_cost is None else f" against max_cost ${self.max_cost:.2f}" + \
-            (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
-        return (f"{self.items:,} items in {self.jobs:,} jobs; worst-case cost {cost}{limit}; "
-                f"~{self.input_tokens_estimate:,} input tokens at most")
-
-
 class BatchManager:
     """Run many items through the Message Batches API. See the README for the guarantees."""
 
-    def __init__(self, messages: Sequence[Any] | None = None, files: Sequence[FileInput] | None = None,
-                 prompt: str | None = None, *, model: str, items_per_job: int = 100, max_parallel_jobs: int = 5,
-                 max_cost: float | None = None, state_path: str | os.PathLike[str] | None = None,
-                 save_results_dir: str | os.PathLike[str] | None = None, client: anthropic.Anthropic | None = None,
-                 poll_interval: float | None = None, max_retries: int = 0, max_tokens: int = 1024,
-                 system: str | list[dict[str, Any]] | None = None,
-                 response_model: type[pydantic.BaseModel] | None = None, enable_citations: bool = False,
-                 limits: ProviderLimits | None = None, url_document_pages: int | None = None,
-                 **params: Any) -> None:
+    def __init__(
+        self,
+        messages: Sequence[Any] | None = None,
+        files: Sequence[FileInput] | None = None,
+        prompt: str | None = None,
+        *,
+        model: str,
+        items_per_job: int = 100,
+        max_parallel_jobs: int = 5,
+        max_cost: float | None = None,
+        state_path: str | os.PathLike[str] | None = None,
+        save_results_dir: str | os.PathLike[str] | None = None,
+        client: anthropic.Anthropic | None = None,
+        poll_interval: float | None = None,
+        max_retries: int = 0,
+        max_tokens: int = 1024,
+        system: str | list[dict[str, Any]] | None = None,
+        response_model: type[pydantic.BaseModel] | None = None,
+        enable_citations: bool = False,
+        limits: ProviderLimits | None = None,
+        url_document_pages: int | None = None,
+        **params: Any,
+    ) -> None:
         _check_positive_int("items_per_job", items_per_job)
         _check_positive_int("max_parallel_jobs", max_parallel_jobs)
         if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
             raise InputError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
-        if max_cost is not None and (isinstance(max_cost, bool) or not isinstance(max_cost, (int, float))
-                                     or not max_cost > 0):
+        if max_cost is not None and (
+            isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not max_cost > 0
+        ):
             raise InputError(f"max_cost must be a positive number of USD (or None for no limit), got {max_cost!r}.")
         if url_document_pages is not None:
             _check_positive_int("url_document_pages", url_document_pages)
         if poll_interval is not None and not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
             raise InputError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
-        options = RequestOptions(model=model, max_tokens=max_tokens, system=system, prompt=prompt,
-                                 response_model=response_model, enable_citations=enable_citations, extra=params)
+        options = RequestOptions(
+            model=model,
+            max_tokens=max_tokens,
+            system=system,
+            prompt=prompt,
+            response_model=response_model,
+            enable_citations=enable_citations,
+            extra=params,
+        )
         check_model(model)
         table = default_table()
         if max_cost is not None:
@@ -106,20 +105,37 @@ class BatchManager:
             self._store.check_location()
         self.options, self.limits, self._client = options, limits, client
         save_dir = Path(save_results_dir) if save_results_dir is not None else None
-        self._resumer = Resumer(items, options, items_per_job=items_per_job, max_cost=max_cost,
-                                save_results_dir=str(save_dir) if save_dir else None, costings=costings,
-                                limits=limits, table=table)
+        self._resumer = Resumer(
+            items,
+            options,
+            items_per_job=items_per_job,
+            max_cost=max_cost,
+            save_results_dir=str(save_dir) if save_dir else None,
+            costings=costings,
+            limits=limits,
+            table=table,
+        )
         self._progress = ProgressModel()
         self._recorder = Recorder(self._resumer.load_or_new(self._store), self._store, [self._progress])
         if save_dir is not None:
             self._recorder.listeners.append(ResultFiles(save_dir, lambda: self._recorder.state))
         self._ctx = RunContext(
-            options=options, items=items, builder=builder, costings=costings,
+            options=options,
+            items=items,
+            builder=builder,
+            costings=costings,
             worst=[table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached) for c in costings],
-            table=table, limits=limits, items_per_job=items_per_job, max_parallel_jobs=max_parallel_jobs,
-            max_cost=float(max_cost) if max_cost is not None else None, max_retries=max_retries,
-            poll_interval=poll_interval, save_results_dir=save_dir, recorder=self._recorder,
-            make_provider=lambda: Provider(self.client))
+            table=table,
+            limits=limits,
+            items_per_job=items_per_job,
+            max_parallel_jobs=max_parallel_jobs,
+            max_cost=float(max_cost) if max_cost is not None else None,
+            max_retries=max_retries,
+            poll_interval=poll_interval,
+            save_results_dir=save_dir,
+            recorder=self._recorder,
+            make_provider=lambda: Provider(self.client),
+        )
         self._driver = JobDriver(self._ctx)
         self._scheduler = Scheduler(self._ctx, self._driver)
         self._files = StateSessions(self._store, self._recorder, self._resumer, self._progress)
@@ -176,16 +192,7 @@ class BatchManager:
 
     def estimate(self) -> Estimate:
         """Jobs planned and the worst-case cost of what is left to do; calls no API, spends nothing."""
-        state = self._state
-        todo = [i for i in range(state.item_count) if state.item_status[i] in ("pending",)]
-        all_worst = self._ctx.worst
-        worst = None if any(w is None for w in all_worst) else sum(all_worst[i] or 0.0 for i in todo)
-        todo_set = set(todo)
-        sizes = [len([i for i in job.items if i in todo_set]) for job in state.jobs if job.status == "pending"]
-        return Estimate(items=state.item_count, jobs=len([s for s in sizes if s]), items_per_job=[s for s in sizes if s],
-                        worst_case_cost=worst,
-                        input_tokens_estimate=sum(self._ctx.costings[i].input_tokens for i in todo),
-                        max_cost=self.max_cost, already_spent=state.total_cost + state.held)
+        return self._recorder.read(lambda state: estimate(state, self._ctx))
 
     def run(self, print_progress: bool = False) -> list[ItemResult]:
         """Process everything not yet finished (resuming a state if there is one); results in input order.
@@ -255,15 +262,20 @@ class BatchManager:
         if self._panel is None:
             from .._panel import Panel
 
-            self._panel = Panel(self._progress, title=f"batchnb · {self.options.model} · {self.manager_id[:8]}",
-                                on_retry=lambda: self.start(retry=True, show=False), on_cancel=self.cancel)
+            self._panel = Panel(
+                self._progress,
+                title=f"batchnb · {self.options.model} · {self.manager_id[:8]}",
+                on_retry=lambda: self.start(retry=True, show=False),
+                on_cancel=self.cancel,
+            )
         return self._panel
 
     def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
         from .._panel import widgets_available
 
         if widgets_available():
-            return self.panel()._repr_mimebundle_(include=include, exclude=exclude)
+            bundle: dict[str, Any] = self.panel()._repr_mimebundle_(include=include, exclude=exclude)
+            return bundle
         return {"text/plain": repr(self)}
 
     def _show_progress(self, wanted: bool) -> None:
@@ -273,7 +285,7 @@ class BatchManager:
         if wanted and widgets_available():
             from IPython.display import display
 
-            display(self.panel())
+            display(self.panel())  # type: ignore[no-untyped-call]
             self._panel_shown = True
 
     def _failed_indices(self) -> list[int]:
@@ -292,25 +304,9 @@ class BatchManager:
 
     def results(self) -> list[ItemResult]:
         """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
-        def collect(state: ManagerState) -> list[ItemResult]:
-            out = []
-            for index in range(state.item_count):
-                result = state.results.get(index)
-                if result is None:
-                    status = state.item_status[index]
-                    job = state.jobs[state.item_job[index]] if state.item_job[index] >= 0 else None
-                    error = None
-                    if status == "pending" and job is not None and job.message:
-                        error = ItemError("not_submitted", job.message)
-                    elif status == "pending":
-                        error = ItemError("budget", state.budget_stop) if state.budget_stop else \
-                            ItemError("not_run", "not finished yet")
-                    result = ItemResult(index=index, status=status, error=error)  # type: ignore[arg-type]
-                out.append(result)
-            return out
-        return self._recorder.read(collect)
+        return self._recorder.read(ManagerState.results_in_order)
 
-    def to_pandas(self, flatten: bool = False) -> "pd.DataFrame":
+    def to_pandas(self, flatten: bool = False) -> pd.DataFrame:
         """One row per input (index = original index): model fields, status, error, cost, tokens, job,
         batch id and per-field citations. Rules in ``batchnb/frames/__init__.py``."""
         from ..frames import results_frame  # pandas is imported on first use
@@ -370,8 +366,10 @@ class BatchManager:
         self._recorder.emit(RunEnded(at=utc_now()))
         if ctx.job_errors:
             index, first = next(iter(ctx.job_errors.items()))
-            raise ProviderError(f"{len(ctx.job_errors)} job(s) could not be run, e.g. job {index}: {first}. "
-                                "Finished results are kept; run() again once the cause is fixed.") from first
+            raise ProviderError(
+                f"{len(ctx.job_errors)} job(s) could not be run, e.g. job {index}: {first}. "
+                "Finished results are kept; run() again once the cause is fixed."
+            ) from first
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"
@@ -380,5 +378,3 @@ class BatchManager:
 def _check_positive_int(name: str, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InputError(f"{name} must be an integer >= 1, got {value!r}.")
-
-

@@ -11,23 +11,24 @@ come from what validation found in each item (``Item.text_bytes``, ``pdf_pages``
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
-from ..errors import InputError
 from .._inputs import Item
-from ..limits import ProviderLimits
 from .._pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS
 from .._requests import RequestBuilder
+from ..errors import InputError
+from ..limits import ProviderLimits
+
 
 @dataclass(frozen=True)
 class ItemCosting:
     """What the planner and the budget need to know about one item, computed once."""
 
     index: int
-    nbytes: int          # upper bound of the request's size in the create body
-    input_tokens: int    # conservative (high) input-token estimate
-    cached: bool         # uses prompt caching: input may be billed at a cache-write rate
+    nbytes: int  # upper bound of the request's size in the create body
+    input_tokens: int  # conservative (high) input-token estimate
+    cached: bool  # uses prompt caching: input may be billed at a cache-write rate
 
 
 def check_budgetable(items: Sequence[Item], *, url_document_pages: int | None, budget: bool) -> None:
@@ -43,11 +44,14 @@ def check_budgetable(items: Sequence[Item], *, url_document_pages: int | None, b
             raise InputError(
                 f"it has {item.unknown_documents} document(s) given by URL or file id, whose size cannot be known "
                 "before they are billed, so max_cost cannot be enforced. Pass url_document_pages=N, a bound on "
-                "the pages of each document given by URL or file id, or run without max_cost.", item=item.index)
+                "the pages of each document given by URL or file id, or run without max_cost.",
+                item=item.index,
+            )
 
 
-def cost_items(items: Sequence[Item], builder: RequestBuilder, *,
-               url_document_pages: int | None = None) -> list[ItemCosting]:
+def cost_items(
+    items: Sequence[Item], builder: RequestBuilder, *, url_document_pages: int | None = None
+) -> list[ItemCosting]:
     """Size and token estimates for every item, from metadata plus the run's fixed overhead.
 
     Input tokens of one request, at most: a fixed overhead (plus the tool-use system prompt when the run
@@ -66,10 +70,17 @@ def cost_items(items: Sequence[Item], builder: RequestBuilder, *,
         text_bytes = item.text_bytes
         if item.path is not None:  # files carry their name as the document title
             text_bytes += len(item.path.name.encode("utf-8"))
-        tokens = (math.ceil(text_bytes / 2) + item.pdf_pages * PDF_PAGE_TOKENS + item.images * IMAGE_TOKENS
-                  + item.unknown_documents * unknown_pages * PDF_PAGE_TOKENS)
-        out.append(ItemCosting(item.index, builder.size_bound(item), fixed_tokens + tokens,
-                               builder.uses_cache or item.uses_cache))
+        tokens = (
+            math.ceil(text_bytes / 2)
+            + item.pdf_pages * PDF_PAGE_TOKENS
+            + item.images * IMAGE_TOKENS
+            + item.unknown_documents * unknown_pages * PDF_PAGE_TOKENS
+        )
+        out.append(
+            ItemCosting(
+                item.index, builder.size_bound(item), fixed_tokens + tokens, builder.uses_cache or item.uses_cache
+            )
+        )
     return out
 
 

@@ -17,9 +17,10 @@ At-most-once rests on three rules here:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Collection
+from typing import Any
 
 from .._provider import Provider
 from ..errors import ProviderError
@@ -49,8 +50,15 @@ def scan_from(newest: datetime | None) -> datetime | None:
     return newest - SCAN_MARGIN if newest is not None else None
 
 
-def find_created_batch(provider: Provider, *, requests: int, custom_ids: Collection[str], nonce: str,
-                       lower_bound: datetime | None, skip: Collection[str]) -> Verdict:
+def find_created_batch(
+    provider: Provider,
+    *,
+    requests: int,
+    custom_ids: Collection[str],
+    nonce: str,
+    lower_bound: datetime | None,
+    skip: Collection[str],
+) -> Verdict:
     """Scan the provider's list (newest first) for the batch a create of these ``custom_ids`` made.
 
     ``skip``: batch ids already claimed by our jobs or proven foreign. Raises ``ProviderError`` when the

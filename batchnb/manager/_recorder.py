@@ -8,15 +8,19 @@ provider has seen.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator
+from datetime import datetime, timezone
+from typing import Any, TypeVar
 
-from ..errors import StateError
 from .._events import Event, ItemsFinished, JobEnded
-from ._state import ManagerState
+from ..errors import StateError
 from ._result_files import result_line
+from ._snapshot import to_snapshot
+from ._state import ManagerState
 from ._store import StateStore
+
+T = TypeVar("T")
 
 
 def utc_now() -> str:
@@ -39,8 +43,9 @@ class Recorder:
                 with _writing(store):
                     match event:
                         case ItemsFinished():  # to the results log, with each item's raw provider line
-                            store.append_result(b"".join(result_line(event.job, r, event.completed_at)
-                                                         for r in event.results))
+                            store.append_result(
+                                b"".join(result_line(event.job, r, event.completed_at) for r in event.results)
+                            )
                         case _:  # to the journal; a job is ended only once its results are on disk
                             if isinstance(event, JobEnded):
                                 store.flush_results(durable=True)
@@ -52,16 +57,16 @@ class Recorder:
                 listener.on_event(event)
             if store is not None and isinstance(event, JobEnded) and store.snapshot_due():
                 with _writing(store):
-                    store.write_snapshot(state.to_snapshot())
+                    store.write_snapshot(to_snapshot(state))
 
     def snapshot_now(self) -> None:
         with self.lock:
             if self.store is not None:
                 self.state.last_updated = utc_now()
                 with _writing(self.store):
-                    self.store.write_snapshot(self.state.to_snapshot())
+                    self.store.write_snapshot(to_snapshot(self.state))
 
-    def read(self, query: Callable[[ManagerState], Any]) -> Any:
+    def read(self, query: Callable[[ManagerState], T]) -> T:
         """Run ``query`` on the state under the lock (for consistent multi-field reads)."""
         with self.lock:
             return query(self.state)
@@ -72,6 +77,8 @@ def _writing(store: StateStore) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        raise StateError(f"could not write the state at {store.path} ({exc.strerror or exc}). The run stops; "
-                         "the files on disk are consistent: free space or fix permissions, then run() again "
-                         "to resume.") from exc
+        raise StateError(
+            f"could not write the state at {store.path} ({exc.strerror or exc}). The run stops; "
+            "the files on disk are consistent: free space or fix permissions, then run() again "
+            "to resume."
+        ) from exc

@@ -12,15 +12,16 @@ Every file is written atomically, so a reader never sees half of one.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import pydantic
 
+from .._events import Event, ItemsFinished, JobEnded
 from .._files import write_atomic
 from .._item_result import ItemResult, missing_result, parse_result_line
 from .._usage import Usage
-from .._events import Event, ItemsFinished, JobEnded
 
 
 def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
@@ -34,12 +35,14 @@ def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
     return head + b',"missing":' + json.dumps(result.custom_id).encode("utf-8") + b"}\n"
 
 
-def rebuild_result(record: dict[str, Any], *, response_model: type[pydantic.BaseModel] | None,
-                   cost_of: Callable[[Usage], float | None]) -> ItemResult:
+def rebuild_result(
+    record: dict[str, Any], *, response_model: type[pydantic.BaseModel] | None, cost_of: Callable[[Usage], float | None]
+) -> ItemResult:
     """Parse a results-log line again, exactly as it was parsed when it arrived."""
     if "raw" in record:
-        result = parse_result_line(record["raw"], index=record["i"], response_model=response_model, cost_of=cost_of,
-                                   batch_id=record.get("b"))
+        result = parse_result_line(
+            record["raw"], index=record["i"], response_model=response_model, cost_of=cost_of, batch_id=record.get("b")
+        )
     else:
         result = missing_result(record["i"], record["missing"], record.get("b"))
     result.job = record["j"]
@@ -60,8 +63,9 @@ def write_processed(directory: Path, job: int, items: Iterable[int], results: di
         citations.append(result.citations if ok else {})  # type: ignore[union-attr]
     target = directory / "processed" / f"job_{job}_results.json"
     target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, json.dumps({"results": values, "citations": citations}, ensure_ascii=False,
-                                    indent=1).encode("utf-8"))
+    write_atomic(
+        target, json.dumps({"results": values, "citations": citations}, ensure_ascii=False, indent=1).encode("utf-8")
+    )
     return target
 
 

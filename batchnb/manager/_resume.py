@@ -10,29 +10,40 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from ..errors import StateError
+from .._events import ItemsFinished, JobsPlanned, event_from_record
 from .._inputs import Item
 from .._pricing import PriceTable
-from .._usage import Usage
 from .._requests import RequestOptions
+from .._usage import Usage
+from ..errors import StateError
+from ..limits import ProviderLimits
 from ._driver import price_day
-from .._events import ItemsFinished, JobsPlanned, event_from_record
 from ._plan import ItemCosting, slice_jobs
 from ._recorder import utc_now
 from ._result_files import rebuild_result
+from ._snapshot import from_snapshot
 from ._state import JobRecord, ManagerState
 from ._store import StateStore
-from ..limits import ProviderLimits
 
 
 class Resumer:
     """Knows the run's inputs and options, so it can plan a new state or vouch for one on disk."""
 
-    def __init__(self, items: list[Item], options: RequestOptions, *, items_per_job: int, max_cost: float | None,
-                 save_results_dir: str | None, costings: list[ItemCosting], limits: ProviderLimits,
-                 table: PriceTable) -> None:
+    def __init__(
+        self,
+        items: list[Item],
+        options: RequestOptions,
+        *,
+        items_per_job: int,
+        max_cost: float | None,
+        save_results_dir: str | None,
+        costings: list[ItemCosting],
+        limits: ProviderLimits,
+        table: PriceTable,
+    ) -> None:
         self.items, self.options, self.items_per_job = items, options, items_per_job
         self.max_cost, self.save_results_dir, self.costings = max_cost, save_results_dir, costings
         self.limits, self.table = limits, table
@@ -42,20 +53,30 @@ class Resumer:
             if store is not None:
                 for leftover in (store.journal_path, store.results_path):
                     if leftover.exists() and leftover.stat().st_size:
-                        raise StateError(f"{leftover} exists but {store.path} does not: they belong to another run. "
-                                         "Move them away or restore the state file.")
+                        raise StateError(
+                            f"{leftover} exists but {store.path} does not: they belong to another run. "
+                            "Move them away or restore the state file."
+                        )
             return self.new_state()
         return self.load(store)
 
     def new_state(self) -> ManagerState:
         inputs, options = self._fingerprints()
         manager_id = str(uuid.uuid4())
-        state = ManagerState(manager_id=manager_id, created_at=utc_now(),
-                             custom_id_prefix=manager_id.replace("-", "")[:16],  # the nonce of every custom_id
-                             input_fingerprint=inputs, options_fingerprint=options, model=self.options.model,
-                             items_per_job=self.items_per_job, max_cost=self.max_cost,
-                             save_results_dir=self.save_results_dir, batch_kwargs=self.options.recorded(),
-                             contents=self._contents(), digests=self._digests())
+        state = ManagerState(
+            manager_id=manager_id,
+            created_at=utc_now(),
+            custom_id_prefix=manager_id.replace("-", "")[:16],  # the nonce of every custom_id
+            input_fingerprint=inputs,
+            options_fingerprint=options,
+            model=self.options.model,
+            items_per_job=self.items_per_job,
+            max_cost=self.max_cost,
+            save_results_dir=self.save_results_dir,
+            batch_kwargs=self.options.recorded(),
+            contents=self._contents(),
+            digests=self._digests(),
+        )
         plan = slice_jobs(self.costings, self.items_per_job, self.limits)
         state.apply(JobsPlanned(jobs=[(j, 0, items) for j, items in enumerate(plan)], reason="plan"))
         return state
@@ -67,11 +88,13 @@ class Resumer:
         if snapshot["input_fingerprint"] != inputs or snapshot["item_count"] != len(self.items):
             raise StateError(self._foreign_inputs_message(store, snapshot))
         if snapshot["options_fingerprint"] != options:
-            raise StateError(f"{store.path} was made with other options (model, max_tokens, system, prompt, "
-                             f"response_model, citations, items_per_job or extra parameters): it recorded "
-                             f"{json.dumps(snapshot['batch_kwargs'])[:300]} with items_per_job="
-                             f"{snapshot['items_per_job']}. Use the same options to resume, or another state_path.")
-        state = ManagerState.from_snapshot(snapshot, self._contents(), self._digests())
+            raise StateError(
+                f"{store.path} was made with other options (model, max_tokens, system, prompt, "
+                f"response_model, citations, items_per_job or extra parameters): it recorded "
+                f"{json.dumps(snapshot['batch_kwargs'])[:300]} with items_per_job="
+                f"{snapshot['items_per_job']}. Use the same options to resume, or another state_path."
+            )
+        state = from_snapshot(snapshot, self._contents(), self._digests())
         try:
             for record in loaded.journal:
                 state.apply(event_from_record(record))
@@ -82,8 +105,10 @@ class Resumer:
                 result = rebuild_result(record, response_model=response_model, cost_of=self.cost_function(job))
                 state.apply(ItemsFinished(job=job.index, results=(result,), completed_at=record["t"]))
         except (KeyError, IndexError, TypeError, ValueError, AssertionError) as exc:
-            raise StateError(f"{store.path} and its journal do not fit together ({exc!r}); the files were left "
-                             "untouched. Restore them or move them away to start over.") from exc
+            raise StateError(
+                f"{store.path} and its journal do not fit together ({exc!r}); the files were left "
+                "untouched. Restore them or move them away to start over."
+            ) from exc
         return state
 
     def cost_function(self, job: JobRecord) -> Callable[[Usage], float | None]:
@@ -113,5 +138,7 @@ class Resumer:
                 if contents.get(index) != content:
                     where = f" The first difference is input {index}."
                     break
-        return (f"{store.path} belongs to a run with other inputs.{where} Resuming would mix two runs; "
-                "pass the same inputs, or choose another state_path for a new run.")
+        return (
+            f"{store.path} belongs to a run with other inputs.{where} Resuming would mix two runs; "
+            "pass the same inputs, or choose another state_path for a new run."
+        )

@@ -6,15 +6,15 @@ side counter: a kill at any instant leaves the reservation of every possibly-cre
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from typing import Callable
 
-from ..errors import StateError
+from .._events import BudgetStopped, JobCut, JobsPlanned, Reserved
 from .._item_result import ItemResult
+from ..errors import StateError
 from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver
-from .._events import BudgetStopped, JobCut, JobsPlanned, Reserved
 from ._plan import slice_jobs
 from ._state import JobRecord
 
@@ -47,8 +47,11 @@ class Scheduler:
                     if not running:
                         if fatal is not None:
                             raise fatal
-                        if not ctx.stop.is_set() and ctx.state.budget_stop is None and self.plan_retries(
-                                self._auto_retryable):
+                        if (
+                            not ctx.stop.is_set()
+                            and ctx.state.budget_stop is None
+                            and self.plan_retries(self._auto_retryable)
+                        ):
                             continue
                         return
                     done, _ = wait(list(running), timeout=TICK, return_when=FIRST_COMPLETED)
@@ -111,10 +114,16 @@ class Scheduler:
                 if in_flight:
                     return False  # reservations will be released as running jobs end
                 if fit.count == 0:
-                    ctx.recorder.emit(BudgetStopped(reason=(
-                        f"max_cost ${ctx.max_cost:.2f} reached: ${state.total_cost:.4f} spent, the next item's worst "
-                        f"case is ${worst[job.items[0]] or 0.0:.4f}; {state.counts['pending']} items not submitted. "
-                        "Raise max_cost and run() again to continue.")))
+                    ctx.recorder.emit(
+                        BudgetStopped(
+                            reason=(
+                                f"max_cost ${ctx.max_cost:.2f} reached: ${state.total_cost:.4f} spent, the next "
+                                f"item's worst case is ${worst[job.items[0]] or 0.0:.4f}; "
+                                f"{state.counts['pending']} items not submitted. "
+                                "Raise max_cost and run() again to continue."
+                            )
+                        )
+                    )
                     return False
                 ctx.recorder.emit(JobCut(job=job.index, keep=fit.count, moved_to=len(state.jobs)))
             ctx.recorder.emit(Reserved(job=job.index, reservation=fit.reservation))

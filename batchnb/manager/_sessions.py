@@ -8,8 +8,9 @@ every lock whatever happens: a write that fails (a full disk) is reported, never
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 from ..errors import StateError
 from ._recorder import Recorder
@@ -86,6 +87,8 @@ class StateSessions:
 
 
 def write_error(store: StateStore, problem: OSError) -> StateError:
-    return StateError(f"could not write the state at {store.path} ({problem.strerror or problem}). Every lock "
-                      "was released and the files on disk are consistent: free space or fix permissions, then "
-                      "run() again to resume.")
+    return StateError(
+        f"could not write the state at {store.path} ({problem.strerror or problem}). Every lock "
+        "was released and the files on disk are consistent: free space or fix permissions, then "
+        "run() again to resume."
+    )

@@ -12,11 +12,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .._events import (
+    BudgetStopped,
+    CancelRequested,
+    CreateNotMade,
+    CreateUncertain,
+    Event,
+    ForeignBatch,
+    ItemsFinished,
+    JobCut,
+    JobEnded,
+    JobsPlanned,
+    ReservationReleased,
+    Reserved,
+    RunEnded,
+    RunStarted,
+    SubmitAbandoned,
+    SubmitIntent,
+    Submitted,
+)
 from .._item_result import ItemError, ItemResult
 from .._progress import ProgressSeed
-from .._events import (BudgetStopped, CancelRequested, CreateNotMade, CreateUncertain, Event, ForeignBatch, ItemsFinished,
-                     JobCut, JobEnded, JobsPlanned, ReservationReleased, Reserved, RunEnded, RunStarted,
-                     SubmitAbandoned, SubmitIntent, Submitted)
 
 STATE_FORMAT = "batchnb-state/1"
 
@@ -95,7 +111,7 @@ class ManagerState:
     newest_batch_created: datetime | None = None  # the provider's created_at of our newest batch
     item_job: list[int] = field(default_factory=list)
     item_status: list[str] = field(default_factory=list)
-    counts: Counter = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
         if not self.item_status:
@@ -125,11 +141,38 @@ class ManagerState:
 
     def progress_seed(self) -> ProgressSeed:
         """What a progress model starts from when it is given a loaded state."""
-        return ProgressSeed(item_status=self.item_status, item_job=self.item_job,
-                            jobs=[(j.index, j.status, j.reservation, j.reconciling, j.held, j.items, set(j.outcomes))
-                                  for j in self.jobs],
-                            cost=self.total_cost, max_cost=self.max_cost, budget_stop=self.budget_stop,
-                            failed=[r for r in self.results.values() if not r.ok])
+        return ProgressSeed(
+            item_status=self.item_status,
+            item_job=self.item_job,
+            jobs=[
+                (j.index, j.status, j.reservation, j.reconciling, j.held, j.items, set(j.outcomes)) for j in self.jobs
+            ],
+            cost=self.total_cost,
+            max_cost=self.max_cost,
+            budget_stop=self.budget_stop,
+            failed=[r for r in self.results.values() if not r.ok],
+        )
+
+    def results_in_order(self) -> list[ItemResult]:
+        """One result per input; an item not finished yet is ``pending`` / ``processing``, with why."""
+        out = []
+        for index in range(self.item_count):
+            result = self.results.get(index)
+            if result is None:
+                status = self.item_status[index]
+                job = self.jobs[self.item_job[index]] if self.item_job[index] >= 0 else None
+                error = None
+                if status == "pending" and job is not None and job.message:
+                    error = ItemError("not_submitted", job.message)
+                elif status == "pending":
+                    error = (
+                        ItemError("budget", self.budget_stop)
+                        if self.budget_stop
+                        else ItemError("not_run", "not finished yet")
+                    )
+                result = ItemResult(index=index, status=status, error=error)  # type: ignore[arg-type]
+            out.append(result)
+        return out
 
     def claimed_batches(self) -> set[str]:
         return {job.batch_id for job in self.jobs if job.batch_id}
@@ -180,7 +223,7 @@ class ManagerState:
             case _:
                 raise TypeError(f"unknown event {event!r}")
 
-    def _set_item(self, index: int, status: str) -> None:
+    def set_item(self, index: int, status: str) -> None:
         old = self.item_status[index]
         if old != status:
             self.counts[old] -= 1
@@ -210,15 +253,15 @@ class ManagerState:
             assert index == len(self.jobs), f"job {index} planned out of order"
             self.jobs.append(JobRecord(index=index, attempt=attempt, items=list(items)))
             for item in items:
-                self._set_item(item, "pending")
+                self.set_item(item, "pending")
                 self.item_job[item] = index
 
     def _on_job_cut(self, event: JobCut) -> None:
         job = self.jobs[event.job]
-        moved = job.items[event.keep:]
+        moved = job.items[event.keep :]
         if not moved:
             return
-        job.items = job.items[:event.keep]
+        job.items = job.items[: event.keep]
         self._on_jobs_planned(JobsPlanned(jobs=[(event.moved_to, job.attempt, moved)], reason="budget cut"))
 
     def _on_submit_intent(self, event: SubmitIntent) -> None:
@@ -230,12 +273,12 @@ class ManagerState:
         job = self.jobs[event.job]
         job.status, job.batch_id, job.started_at = "processing", event.batch_id, event.at
         job.batch_created_at, job.reconciling = event.created_at, False
-        self._note_created(event.created_at)
+        self.note_created(event.created_at)
         for item in job.items:
             if item not in job.outcomes and self.item_job[item] == job.index:
-                self._set_item(item, "processing")
+                self.set_item(item, "processing")
 
-    def _note_created(self, created_at: str | None) -> None:
+    def note_created(self, created_at: str | None) -> None:
         if created_at:
             moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
             if self.newest_batch_created is None or moment > self.newest_batch_created:
@@ -255,82 +298,8 @@ class ManagerState:
             self.total_cost += result.cost or 0.0
             if self.item_job[result.index] == job.index or result.index not in self.results:
                 self.results[result.index] = result
-                self._set_item(result.index, result.status)
+                self.set_item(result.index, result.status)
 
     def _on_job_ended(self, event: JobEnded) -> None:
         job = self.jobs[event.job]
         job.status, job.completed_at, job.message, job.held = event.status, event.at, event.message, event.held
-
-    # -------------------------------------------------------------------------------------- snapshot
-
-    def to_snapshot(self) -> dict[str, Any]:
-        """The seed's state schema, plus the fields resuming needs."""
-        return {
-            "format": STATE_FORMAT,
-            "manager_id": self.manager_id,
-            "created_at": self.created_at,
-            "model": self.model,
-            "items_per_job": self.items_per_job,
-            "max_cost": self.max_cost,
-            "save_results_dir": self.save_results_dir,
-            "batch_kwargs": self.batch_kwargs,
-            "input_fingerprint": self.input_fingerprint,
-            "options_fingerprint": self.options_fingerprint,
-            "custom_id_prefix": self.custom_id_prefix,
-            "item_count": self.item_count,
-            "jobs": [self._job_snapshot(job) for job in self.jobs],
-            "total_cost": self.total_cost,
-            "reserved": self.reserved,
-            "held": self.held,
-            "foreign_batches": sorted(self.foreign_batches),
-            "budget_stop": self.budget_stop,
-            "journal_seq": self.journal_seq,
-            "last_updated": self.last_updated,
-        }
-
-    def _job_snapshot(self, job: JobRecord) -> dict[str, Any]:
-        items = []
-        for index in job.items:
-            outcome = job.outcomes.get(index)
-            if outcome is not None:
-                status, error, cost, done = (outcome.status, outcome.error.to_dict() if outcome.error else None,
-                                             outcome.cost, outcome.completed_at)
-            else:
-                status, error, cost, done = ("processing" if job.status == "processing" else "pending", None, None, None)
-            entry = {"original_index": index, "content": self.contents[index], "status": status,
-                     "error": error, "cost": cost, "completed_at": done}
-            if index in self.digests:
-                entry["sha256"] = self.digests[index]
-            items.append(entry)
-        return {"index": job.index, "batch_id": job.batch_id, "status": job.status, "attempt": job.attempt,
-                "reservation": job.reservation, "submit_intent_at": job.submit_intent_at, "items": items,
-                "job_cost": job.job_cost, "started_at": job.started_at, "completed_at": job.completed_at,
-                "message": job.message, "batch_created_at": job.batch_created_at, "scan_from": job.scan_from,
-                "reconciling": job.reconciling, "cancel_requested": job.cancel_requested, "held": job.held}
-
-    @classmethod
-    def from_snapshot(cls, data: dict[str, Any], contents: list[Any], digests: dict[int, str]) -> "ManagerState":
-        """Rebuild jobs from a snapshot; item outcomes come from the results log afterwards."""
-        state = cls(manager_id=data["manager_id"], created_at=data["created_at"],
-                    custom_id_prefix=data["custom_id_prefix"], input_fingerprint=data["input_fingerprint"],
-                    options_fingerprint=data["options_fingerprint"], model=data["model"],
-                    items_per_job=data["items_per_job"], max_cost=data["max_cost"],
-                    save_results_dir=data["save_results_dir"], batch_kwargs=data["batch_kwargs"],
-                    contents=contents, digests=digests, budget_stop=data.get("budget_stop"), journal_seq=data["journal_seq"],
-                    last_updated=data["last_updated"], foreign_batches=set(data.get("foreign_batches", ())))
-        for raw in data["jobs"]:
-            job = JobRecord(index=raw["index"], attempt=raw["attempt"],
-                            items=[i["original_index"] for i in raw["items"]], status=raw["status"],
-                            batch_id=raw["batch_id"], reservation=raw["reservation"],
-                            submit_intent_at=raw["submit_intent_at"], started_at=raw["started_at"],
-                            completed_at=raw["completed_at"], message=raw.get("message", ""),
-                            batch_created_at=raw.get("batch_created_at"), scan_from=raw.get("scan_from"),
-                            reconciling=raw.get("reconciling", False),
-                            cancel_requested=raw.get("cancel_requested", False), held=raw.get("held", 0.0))
-            state.jobs.append(job)
-            state._note_created(job.batch_created_at)
-            for item in job.items:
-                state.item_job[item] = job.index
-                if job.status == "processing":
-                    state._set_item(item, "processing")
-        return state

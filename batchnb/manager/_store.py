@@ -21,10 +21,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Iterator
+from typing import IO, Any
 
 from filelock import FileLock, Timeout
 
@@ -32,9 +33,24 @@ from .._files import fsync_dir, write_atomic
 from ..errors import StateError
 from ._state import STATE_FORMAT
 
-REQUIRED_KEYS = ("format", "manager_id", "created_at", "model", "items_per_job", "max_cost", "save_results_dir",
-                 "batch_kwargs", "jobs", "total_cost", "last_updated", "input_fingerprint", "options_fingerprint",
-                 "custom_id_prefix", "item_count", "journal_seq")
+REQUIRED_KEYS = (
+    "format",
+    "manager_id",
+    "created_at",
+    "model",
+    "items_per_job",
+    "max_cost",
+    "save_results_dir",
+    "batch_kwargs",
+    "jobs",
+    "total_cost",
+    "last_updated",
+    "input_fingerprint",
+    "options_fingerprint",
+    "custom_id_prefix",
+    "item_count",
+    "journal_seq",
+)
 
 #: Rewrite the snapshot once the lines appended since the last one exceed this multiple of its size.
 COMPACTION_RATIO = 2.0
@@ -74,8 +90,9 @@ class StateStore:
             with tempfile.TemporaryFile(dir=parent):
                 pass
         except OSError as exc:
-            raise StateError(f"state_path {self.path}: cannot write in {parent} ({exc.strerror}). "
-                             "Choose a writable directory.") from None
+            raise StateError(
+                f"state_path {self.path}: cannot write in {parent} ({exc.strerror}). Choose a writable directory."
+            ) from None
         if self.path.exists() and self.path.is_dir():
             raise StateError(f"state_path {self.path} is a directory; give a file name such as run.state.json.")
 
@@ -83,8 +100,10 @@ class StateStore:
         try:
             self._lock.acquire()
         except Timeout:
-            raise StateError(f"{self.path} is being driven by another manager (lock {self.lock_path} is held). "
-                             "Wait for that run to end or stop it; two runs on one state would submit twice.") from None
+            raise StateError(
+                f"{self.path} is being driven by another manager (lock {self.lock_path} is held). "
+                "Wait for that run to end or stop it; two runs on one state would submit twice."
+            ) from None
 
     def release(self) -> OSError | None:
         """Close the files and release the lock, whatever happens; a write that failed is returned."""
@@ -105,6 +124,7 @@ class StateStore:
 
     def signature(self) -> tuple[tuple[int, int] | None, ...]:
         """Size and mtime of the three files: unchanged means there is nothing new to load."""
+
         def stat(path: Path) -> tuple[int, int] | None:
             try:
                 info = path.stat()
@@ -123,15 +143,20 @@ class StateStore:
         try:
             snapshot = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
-            raise StateError(f"state file {self.path} is corrupted ({exc}); it was left untouched. Restore it, or "
-                             "move it away to start a new run (finished results would be fetched again).") from None
+            raise StateError(
+                f"state file {self.path} is corrupted ({exc}); it was left untouched. Restore it, or "
+                "move it away to start a new run (finished results would be fetched again)."
+            ) from None
         if not isinstance(snapshot, dict) or any(key not in snapshot for key in REQUIRED_KEYS):
             missing = [k for k in REQUIRED_KEYS if not isinstance(snapshot, dict) or k not in snapshot]
-            raise StateError(f"state file {self.path} is not a batchnb state (missing {', '.join(missing[:5])}); "
-                             "it was left untouched. Use another state_path or restore the file.")
+            raise StateError(
+                f"state file {self.path} is not a batchnb state (missing {', '.join(missing[:5])}); "
+                "it was left untouched. Use another state_path or restore the file."
+            )
         if snapshot["format"] != STATE_FORMAT:
-            raise StateError(f"state file {self.path} has format {snapshot['format']!r}; this batchnb reads "
-                             f"{STATE_FORMAT!r}.")
+            raise StateError(
+                f"state file {self.path} has format {snapshot['format']!r}; this batchnb reads {STATE_FORMAT!r}."
+            )
         self._snapshot_bytes = len(raw)
         journal = [r for r in _read_lines(self.journal_path) if r.get("seq", 0) > snapshot["journal_seq"]]
         return LoadedState(snapshot, journal, _read_lines(self.results_path))
@@ -234,8 +259,10 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
         try:
             records.append(json.loads(line))
         except ValueError:
-            raise StateError(f"{path} line {number} is corrupted; the files were left untouched. Restore them or "
-                             "move the state away to start over.") from None
+            raise StateError(
+                f"{path} line {number} is corrupted; the files were left untouched. Restore them or "
+                "move the state away to start over."
+            ) from None
     return records
 
 

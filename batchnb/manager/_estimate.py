@@ -1,0 +1,54 @@
+"""What ``run()`` would do, without spending anything: jobs left and the worst case of what is left."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._context import RunContext
+from ._state import ManagerState
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What ``run()`` would do, without spending anything."""
+
+    items: int
+    jobs: int
+    items_per_job: list[int]
+    worst_case_cost: float | None
+    input_tokens_estimate: int
+    max_cost: float | None
+    already_spent: float
+
+    @property
+    def fits(self) -> bool:
+        return self.max_cost is None or (self.worst_case_cost or 0.0) + self.already_spent <= self.max_cost
+
+    def __str__(self) -> str:
+        cost = "unknown (no price)" if self.worst_case_cost is None else f"${self.worst_case_cost:.4f}"
+        limit = (
+            ""
+            if self.max_cost is None
+            else f" against max_cost ${self.max_cost:.2f}"
+            + (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
+        )
+        return (
+            f"{self.items:,} items in {self.jobs:,} jobs; worst-case cost {cost}{limit}; "
+            f"~{self.input_tokens_estimate:,} input tokens at most"
+        )
+
+
+def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
+    todo = [i for i in range(state.item_count) if state.item_status[i] == "pending"]
+    worst = None if any(w is None for w in ctx.worst) else sum(ctx.worst[i] or 0.0 for i in todo)
+    todo_set = set(todo)
+    sizes = [len([i for i in job.items if i in todo_set]) for job in state.jobs if job.status == "pending"]
+    return Estimate(
+        items=state.item_count,
+        jobs=len([s for s in sizes if s]),
+        items_per_job=[s for s in sizes if s],
+        worst_case_cost=worst,
+        input_tokens_estimate=sum(ctx.costings[i].input_tokens for i in todo),
+        max_cost=ctx.max_cost,
+        already_spent=state.total_cost + state.held,  # held: results never returned, maybe billed
+    )

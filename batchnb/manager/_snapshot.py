@@ -1,0 +1,131 @@
+"""The state file's snapshot: the seed's JSON schema plus what resuming needs (fingerprints, the custom_id
+nonce, reservations, doubts, cancels, foreign batches, held costs). Item outcomes are not in it: they are
+rebuilt from the results log."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._state import STATE_FORMAT, JobRecord, ManagerState
+
+
+def to_snapshot(state: ManagerState) -> dict[str, Any]:
+    """The seed's state schema, plus the fields resuming needs."""
+    return {
+        "format": STATE_FORMAT,
+        "manager_id": state.manager_id,
+        "created_at": state.created_at,
+        "model": state.model,
+        "items_per_job": state.items_per_job,
+        "max_cost": state.max_cost,
+        "save_results_dir": state.save_results_dir,
+        "batch_kwargs": state.batch_kwargs,
+        "input_fingerprint": state.input_fingerprint,
+        "options_fingerprint": state.options_fingerprint,
+        "custom_id_prefix": state.custom_id_prefix,
+        "item_count": state.item_count,
+        "jobs": [_job_snapshot(state, job) for job in state.jobs],
+        "total_cost": state.total_cost,
+        "reserved": state.reserved,
+        "held": state.held,
+        "foreign_batches": sorted(state.foreign_batches),
+        "budget_stop": state.budget_stop,
+        "journal_seq": state.journal_seq,
+        "last_updated": state.last_updated,
+    }
+
+
+def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
+    items = []
+    for index in job.items:
+        outcome = job.outcomes.get(index)
+        if outcome is not None:
+            status, error, cost, done = (
+                outcome.status,
+                outcome.error.to_dict() if outcome.error else None,
+                outcome.cost,
+                outcome.completed_at,
+            )
+        else:
+            status, error, cost, done = (
+                "processing" if job.status == "processing" else "pending",
+                None,
+                None,
+                None,
+            )
+        entry = {
+            "original_index": index,
+            "content": state.contents[index],
+            "status": status,
+            "error": error,
+            "cost": cost,
+            "completed_at": done,
+        }
+        if index in state.digests:
+            entry["sha256"] = state.digests[index]
+        items.append(entry)
+    return {
+        "index": job.index,
+        "batch_id": job.batch_id,
+        "status": job.status,
+        "attempt": job.attempt,
+        "reservation": job.reservation,
+        "submit_intent_at": job.submit_intent_at,
+        "items": items,
+        "job_cost": job.job_cost,
+        "started_at": job.started_at,
+        "completed_at": job.completed_at,
+        "message": job.message,
+        "batch_created_at": job.batch_created_at,
+        "scan_from": job.scan_from,
+        "reconciling": job.reconciling,
+        "cancel_requested": job.cancel_requested,
+        "held": job.held,
+    }
+
+
+def from_snapshot(data: dict[str, Any], contents: list[Any], digests: dict[int, str]) -> ManagerState:
+    """Rebuild jobs from a snapshot; item outcomes come from the results log afterwards."""
+    state = ManagerState(
+        manager_id=data["manager_id"],
+        created_at=data["created_at"],
+        custom_id_prefix=data["custom_id_prefix"],
+        input_fingerprint=data["input_fingerprint"],
+        options_fingerprint=data["options_fingerprint"],
+        model=data["model"],
+        items_per_job=data["items_per_job"],
+        max_cost=data["max_cost"],
+        save_results_dir=data["save_results_dir"],
+        batch_kwargs=data["batch_kwargs"],
+        contents=contents,
+        digests=digests,
+        budget_stop=data.get("budget_stop"),
+        journal_seq=data["journal_seq"],
+        last_updated=data["last_updated"],
+        foreign_batches=set(data.get("foreign_batches", ())),
+    )
+    for raw in data["jobs"]:
+        job = JobRecord(
+            index=raw["index"],
+            attempt=raw["attempt"],
+            items=[i["original_index"] for i in raw["items"]],
+            status=raw["status"],
+            batch_id=raw["batch_id"],
+            reservation=raw["reservation"],
+            submit_intent_at=raw["submit_intent_at"],
+            started_at=raw["started_at"],
+            completed_at=raw["completed_at"],
+            message=raw.get("message", ""),
+            batch_created_at=raw.get("batch_created_at"),
+            scan_from=raw.get("scan_from"),
+            reconciling=raw.get("reconciling", False),
+            cancel_requested=raw.get("cancel_requested", False),
+            held=raw.get("held", 0.0),
+        )
+        state.jobs.append(job)
+        state.note_created(job.batch_created_at)
+        for item in job.items:
+            state.item_job[item] = job.index
+            if job.status == "processing":
+                state.set_item(item, "processing")
+    return state
