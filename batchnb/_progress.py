@@ -248,7 +248,7 @@ class ProgressModel:
                 continue
             job.finished.add(result.index)
             self._cost += result.cost or 0.0
-            if self._item_job[result.index] == index or self._status[result.index] not in ("succeeded", "failed"):
+            if self._item_job[result.index] == index:  # the same rule as the state model
                 self._set(result.index, result.status)
                 if result.ok:
                     self._failed.pop(result.index, None)

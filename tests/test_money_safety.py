@@ -230,6 +230,7 @@ def test_missing_result_lines_stay_held_against_the_budget_when_retried(tmp_path
 
 # ---------------------------------------------------------------------------------- 5. a kill in the middle of a create
 
+@pytest.mark.slow  # starts kill_worker.py processes
 def test_a_kill_mid_create_keeps_its_reservation_on_resume(tmp_path):
     """Killed right after the provider made the second batch (its answer never arrives): on resume the
     job in doubt keeps its reservation, so no more batches are in flight than max_cost allows."""
@@ -252,6 +253,7 @@ def test_a_kill_mid_create_keeps_its_reservation_on_resume(tmp_path):
 
 # -------------------------------------------------------------------------------------- 7. cancel() outside a run
 
+@pytest.mark.slow  # starts kill_worker.py processes
 def test_cancel_with_no_run_cancels_the_batches_in_flight_once(tmp_path):
     """After a kernel restart (the process was killed with batches in flight), the new manager's cancel()
     reaches the provider for each batch once, a second cancel() sends nothing, and run() finishes."""
@@ -300,6 +302,7 @@ def test_run_while_a_background_run_is_going_does_not_undo_a_cancel(tmp_path):
 
 # -------------------------------------------------------------------------------- 10. the disk fills at the end
 
+@pytest.mark.slow  # starts kill_worker.py processes
 def test_a_write_failure_at_the_end_of_a_run_is_a_state_error_and_releases_every_lock(tmp_path):
     """The disk is full when the final snapshot is written: run() raises StateError, every lock is
     released (the same manager runs again at once), and a new process resumes with nothing lost."""
@@ -315,3 +318,25 @@ def test_a_write_failure_at_the_end_of_a_run_is_a_state_error_and_releases_every
         resumed = run_worker(sim, state, options)
         assert resumed["statuses"] == ["succeeded"] * COUNT
         assert sim.counters.creates == creates == COUNT // PER_JOB and sim.counters.duplicate_submissions == []
+
+
+# ------------------------------------------------------------------ a retry planned before a restart, not twice
+
+def test_a_retry_planned_before_a_restart_is_submitted_once(tmp_path):
+    """Item 3 fails for good; retry_failed() plans its retry but the budget stops it; after a restart a
+    new manager's retry_failed() submits that planned retry, not a second one (-r1 once, never -r2)."""
+    state = tmp_path / "s.json"
+    fail_once = Faults(item_outcome=lambda cid, params: "errored:invalid_request_error" if cid.endswith("-3") else None)
+    with Simulator(latency=0.05, faults=fail_once) as sim:
+        first = make_manager(sim, state, count=20)
+        assert not first.run()[3].ok
+        spent = first.stats.cost
+        stopped = make_manager(sim, state, count=20, max_cost=spent + 1e-6)  # no room for the retry
+        stopped.retry_failed()
+        assert stopped.stats.budget_stop and not stopped.results()[3].ok
+        again = make_manager(sim, state, count=20)  # a restart: the state is rebuilt from the files
+        assert again.retry_failed()[0].ok
+        prefix = prefix_of(again)
+        retried = sorted(cid for cid in sim.counters.submissions if cid.startswith(prefix) and "-r" in cid)
+        assert retried == [f"{prefix}3-r1"] and sim.counters.duplicate_submissions == []
+

@@ -296,8 +296,10 @@ class ManagerState:
                 continue  # already recorded (replay, or a duplicate line)
             job.outcomes[result.index] = Outcome(result.status, result.error, result.cost, event.completed_at)
             self.total_cost += result.cost or 0.0
-            if self.item_job[result.index] == job.index or result.index not in self.results:
+            current = self.item_job[result.index] == job.index
+            if current or result.index not in self.results:
                 self.results[result.index] = result
+            if current:  # an item already handed to a retry job keeps that job's status (replayed on load)
                 self.set_item(result.index, result.status)
 
     def _on_job_ended(self, event: JobEnded) -> None:

@@ -1,0 +1,186 @@
+"""Unit tests of ``_progress.py``: the progress model, fed the same events as a ``ManagerState``, shows what
+the state says (it keeps counters of its own and never reads the state)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from batchnb._events import (
+    BudgetStopped,
+    CancelRequested,
+    CreateNotMade,
+    CreateUncertain,
+    Event,
+    ForeignBatch,
+    ItemsFinished,
+    JobCut,
+    JobEnded,
+    JobsPlanned,
+    ReservationReleased,
+    Reserved,
+    RunEnded,
+    RunStarted,
+    SubmitAbandoned,
+    SubmitIntent,
+    Submitted,
+)
+from batchnb._inputs import items_from_messages
+from batchnb._item_result import ItemError, ItemResult
+from batchnb._progress import ProgressModel
+from batchnb.manager._state import ManagerState
+
+MODEL = "claude-haiku-4-5"
+T = "2026-03-01T10:00:00Z"
+
+
+def new_state(n: int = 6, per_job: int = 2, max_cost: float | None = 1.0) -> ManagerState:
+    messages = [item.messages for item in items_from_messages([f"question {i}" for i in range(n)])]
+    state = ManagerState(manager_id="m-1", created_at=T, custom_id_prefix="nonce1234", input_fingerprint="in",
+                         options_fingerprint="opt", model=MODEL, items_per_job=per_job, max_cost=max_cost,
+                         save_results_dir=None, batch_kwargs={"model": MODEL}, contents=messages)
+    plan = [(j, 0, list(range(start, min(start + per_job, n)))) for j, start in enumerate(range(0, n, per_job))]
+    state.apply(JobsPlanned(jobs=plan, reason="plan"))
+    return state
+
+
+def attached(state: ManagerState) -> ProgressModel:
+    model = ProgressModel()
+    model.attach(state.progress_seed())
+    return model
+
+
+def feed(state: ManagerState, model: ProgressModel, *events: Event) -> None:
+    """Apply each event to the state, then tell the model, as the engine's recorder does."""
+    for event in events:
+        state.apply(event)
+        model.on_event(event)
+
+
+SHOWN = ("items_total", "succeeded", "failed", "processing", "pending", "jobs_total", "jobs_completed",
+         "jobs_in_flight", "jobs_pending", "jobs_reconciling", "cost", "reserved", "held", "max_cost", "budget_stop")
+
+
+def expected(state: ManagerState) -> dict[str, Any]:
+    """What a view must show, read from the state."""
+    jobs, counts = state.jobs, state.counts
+    return {"items_total": state.item_count, "succeeded": counts["succeeded"], "failed": counts["failed"],
+            "processing": counts["processing"], "pending": counts["pending"], "jobs_total": len(jobs),
+            "jobs_completed": sum(not j.unfinished for j in jobs),
+            "jobs_in_flight": sum(j.holds_reservation for j in jobs),
+            "jobs_pending": sum(j.status == "pending" for j in jobs),
+            "jobs_reconciling": sum(j.reconciling for j in jobs),
+            "cost": pytest.approx(state.total_cost), "reserved": pytest.approx(state.reserved),
+            "held": pytest.approx(state.held), "max_cost": state.max_cost, "budget_stop": state.budget_stop,
+            "failed_rows": sorted(i for i, r in state.results.items() if not r.ok)}
+
+
+def shown(model: ProgressModel) -> dict[str, Any]:
+    progress = model.snapshot()
+    return {**{name: getattr(progress, name) for name in SHOWN}, "failed_rows": [r.index for r in progress.failed_rows]}
+
+
+def submit(job: int, reservation: float = 0.25) -> list[Event]:
+    return [Reserved(job=job, reservation=reservation),
+            SubmitIntent(job=job, at=T, reservation=reservation, requests=2),
+            Submitted(job=job, batch_id=f"msgbatch_{job}", at=T, created_at=T)]
+
+
+def ok(index: int, job: int, cost: float = 0.125) -> ItemResult:
+    return ItemResult(index=index, status="succeeded", value="yes", text="yes", cost=cost, job=job)
+
+
+def failed(index: int, job: int) -> ItemResult:
+    return ItemResult(index=index, status="failed", error=ItemError("expired", "too late"), cost=0.0, job=job)
+
+
+def finished(job: int, *results: ItemResult) -> ItemsFinished:
+    return ItemsFinished(job=job, results=results, completed_at=T)
+
+
+def ended(job: int, held: float = 0.0) -> JobEnded:
+    return JobEnded(job=job, at=T, status="completed", held=held)
+
+
+SCENARIOS: dict[str, list[Event]] = {
+    "a run that ends well": [RunStarted(at=T, max_cost=1.0), *submit(0), finished(0, ok(0, 0)), finished(0, ok(1, 0)),
+                             ended(0), *submit(1), *submit(2), finished(2, ok(4, 2), ok(5, 2)), ended(2),
+                             finished(1, ok(2, 1), ok(3, 1)), ended(1), RunEnded(at=T)],
+    "a lost create, reconciled": [Reserved(job=0, reservation=0.25),
+                                  SubmitIntent(job=0, at=T, reservation=0.25, requests=2),
+                                  CreateUncertain(job=0, at=T, reason="timeout"), CreateNotMade(job=0, reason="none"),
+                                  CreateUncertain(job=0, at=T, reason="502"),
+                                  Submitted(job=0, batch_id="msgbatch_0", at=T, reconciled=True, created_at=T)],
+    "a refused create": [Reserved(job=1, reservation=0.25), SubmitIntent(job=1, at=T, reservation=0.25, requests=2),
+                         SubmitAbandoned(job=1, reason="400")],
+    "a budget cut and stop": [*submit(0), JobCut(job=1, keep=1, moved_to=3), Reserved(job=1, reservation=0.125),
+                              Reserved(job=3, reservation=0.125), ReservationReleased(job=3),
+                              BudgetStopped(reason="max_cost reached")],
+    "a failure, then its retry": [*submit(0), finished(0, ok(0, 0), failed(1, 0)), ended(0),
+                                  JobsPlanned(jobs=[(3, 1, [1])], reason="retry"), *submit(3), finished(3, ok(1, 3)),
+                                  ended(3)],
+    "duplicate lines and a held cost": [*submit(0), finished(0, ok(0, 0)), finished(0, ok(0, 0), failed(1, 0)),
+                                        ended(0, held=0.0625)],
+    "a cancel and a foreign batch": [*submit(0), *submit(1), ForeignBatch(batch_id="msgbatch_x"),
+                                     CancelRequested(at=T, jobs=[0, 1]), finished(0, failed(0, 0), failed(1, 0))],
+    "a new run frees reservations left behind": [Reserved(job=0, reservation=0.25), Reserved(job=1, reservation=0.5),
+                                                 SubmitIntent(job=1, at=T, reservation=0.5, requests=2),
+                                                 BudgetStopped(reason="stop"), RunStarted(at=T, max_cost=3.0)],
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_the_model_shows_what_the_state_says_after_every_event(name: str):
+    state = new_state(n=6, per_job=2)
+    model = attached(state)
+    assert shown(model) == expected(state)
+    for event in SCENARIOS[name]:
+        feed(state, model, event)
+        assert shown(model) == expected(state), f"after {event}"
+
+
+def test_attaching_to_a_state_midway_then_feeding_it_matches_the_state():
+    state = new_state()
+    for event in [*submit(0), finished(0, ok(0, 0), failed(1, 0)), ended(0, held=0.0625), *submit(1),
+                  Reserved(job=2, reservation=0.5), SubmitIntent(job=2, at=T, reservation=0.5, requests=2),
+                  CreateUncertain(job=2, at=T, reason="timeout"), BudgetStopped(reason="stop")]:
+        state.apply(event)
+    model = attached(state)
+    assert shown(model) == expected(state)
+    assert (model.snapshot().failed, model.snapshot().jobs_reconciling, model.snapshot().held) == (1, 1, 0.0625)
+    feed(state, model, RunStarted(at=T, max_cost=2.0), finished(1, ok(2, 1), ok(3, 1)), ended(1),
+         Submitted(job=2, batch_id="msgbatch_2", at=T, reconciled=True), finished(2, ok(4, 2), ok(5, 2)), ended(2),
+         JobsPlanned(jobs=[(3, 1, [1])], reason="retry"), *submit(3), finished(3, ok(1, 3)), ended(3))
+    assert shown(model) == expected(state)
+    assert (model.snapshot().succeeded, model.snapshot().failed_rows) == (6, ())
+
+
+def test_a_failed_item_stays_a_failed_row_until_its_retry_succeeds():
+    state = new_state()
+    model = attached(state)
+    feed(state, model, *submit(0), finished(0, ok(0, 0), failed(1, 0)), ended(0),
+         JobsPlanned(jobs=[(3, 1, [1])], reason="retry"))
+    row = model.snapshot().failed_rows[0]
+    assert (row.index, row.job, row.reason, row.message) == (1, 0, "expired", "too late")
+    assert model.snapshot().pending == 5  # the retried item waits again
+    feed(state, model, *submit(3), finished(3, ok(1, 3)))
+    assert model.snapshot().failed_rows == ()
+
+
+def test_every_event_bumps_the_version_views_redraw_on():
+    state = new_state()
+    model = attached(state)
+    before = model.version
+    feed(state, model, Reserved(job=0, reservation=0.25), ForeignBatch(batch_id="msgbatch_x"))
+    assert model.version == before + 2
+
+
+def test_the_summary_says_what_is_held_and_why_the_run_stopped():
+    state = new_state()
+    model = attached(state)
+    feed(state, model, *submit(0), finished(0, ok(0, 0), ok(1, 0)), ended(0, held=0.0625),
+         BudgetStopped(reason="max_cost $1.00 reached"))
+    summary = model.snapshot().summary()
+    assert "Processing: 2/6 items (33.3%)" in summary and "Cost: $0.2500 / $1.00 (25.0% of limit)" in summary
+    assert "Held: $0.0625" in summary and "Stopped: max_cost $1.00 reached" in summary
