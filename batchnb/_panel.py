@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ._progress import FailedRow, Progress, ProgressModel, format_duration
+from ._progress import FailedRow, Progress, ProgressModel, format_duration, money
 
 #: Refreshes per second while the panel is live.
 REFRESH_HZ = 4.0
@@ -123,8 +123,10 @@ class Panel:
         )
         self.jobs_bar.max = max(p.jobs_total, 1)
         self.jobs_bar.value = p.jobs_completed
-        self.jobs_label.value = f"{p.jobs_completed} done · {p.jobs_in_flight} in flight · {p.jobs_pending} pending" + (
-            f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else ""
+        self.jobs_label.value = (
+            f"{p.jobs_completed} done · {p.jobs_in_flight} in flight · {p.jobs_pending} pending"
+            + (f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else "")
+            + (f" · {p.jobs_canceling} canceling" if p.jobs_canceling else "")
         )
         limit = p.max_cost
         self.cost_gauge.max = limit if limit else max(p.cost + p.reserved, 1e-9)
@@ -134,15 +136,17 @@ class Panel:
         self.cost_label.value = (
             f"${p.cost:,.4f} spent · ${p.reserved:,.4f} reserved"
             + (f" · ${p.held:,.4f} held" if p.held else "")
-            + (f" · limit ${limit:,.2f} ({100 * committed / limit:.0f}% committed)" if limit else " · no limit")
+            + (f" · limit {money(limit)} ({100 * committed / limit:.0f}% committed)" if limit else " · no limit")
         )
         eta = f" · ETA {format_duration(p.eta_seconds)}" if p.running and p.eta_seconds is not None else ""
         self.timing.value = f"Elapsed {format_duration(p.elapsed)}{eta}"
         state = "running" if p.running else "done" if p.finished == p.items_total else "stopped"
         self.status.value = f"<i>{state}</i>" + (f" — {html.escape(p.budget_stop)}" if p.budget_stop else "")
         self.retry_button.disabled = p.running or not p.failed
-        # also with no run going (after a kernel restart, or a run that raised): batches may still be in flight
-        self.cancel_button.disabled = not p.running and p.jobs_in_flight == p.jobs_reconciling
+        # also with no run going (after a kernel restart, or a run that raised): batches may still be in flight;
+        # a batch whose cancel was accepted, or a create still being reconciled, has nothing more to cancel
+        cancelable = p.jobs_in_flight - p.jobs_reconciling - p.jobs_canceling
+        self.cancel_button.disabled = not p.running and cancelable <= 0
         if p.failed_rows != self._failed_seen:
             self._failed_seen = p.failed_rows
             self.failed_title.value = f"<b>Failed items: {p.failed:,}</b>" if p.failed else ""

@@ -14,11 +14,12 @@ import threading
 import time
 import weakref
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._events import (
     BudgetStopped,
+    CancelRequested,
     CreateNotMade,
     CreateUncertain,
     Event,
@@ -66,6 +67,7 @@ class Progress:
     running: bool
     failed_rows: tuple[FailedRow, ...] = field(default=(), repr=False)
     jobs_reconciling: int = 0  # creates whose outcome is unknown: their batch is being looked for
+    jobs_canceling: int = 0  # batches in flight whose cancel the provider accepted (collected by the next run)
     held: float = 0.0  # worst cases kept as spent for results the provider never returned
 
     @property
@@ -85,7 +87,7 @@ class Progress:
         ]
         if self.max_cost is not None:
             lines.append(
-                f"Cost: {money(self.cost)} / ${self.max_cost:.2f} "
+                f"Cost: {money(self.cost)} / {money(self.max_cost)} "
                 f"({100 * self.cost / self.max_cost if self.max_cost else 100:.1f}% of limit)"
                 + (f", {money(self.reserved)} reserved" if self.reserved else "")
             )
@@ -121,11 +123,14 @@ def format_duration(seconds: float | None) -> str:
 
 
 @dataclass
-class _JobCounts:
+class JobCounts:
+    """What the progress model keeps of one job."""
+
     status: str = "pending"
     reservation: float = 0.0
     reconciling: bool = False
     held: float = 0.0
+    canceling: bool = False
     items: list[int] = field(default_factory=list)
     finished: set[int] = field(default_factory=set)  # items whose outcome this job has recorded
 
@@ -136,8 +141,7 @@ class ProgressSeed:
 
     item_status: list[str]
     item_job: list[int]
-    jobs: list[tuple[int, str, float, bool, float, list[int], set[int]]]  # index, status, reservation,
-    # reconciling, held, items, items finished by it
+    jobs: dict[int, JobCounts]
     cost: float
     max_cost: float | None
     budget_stop: str | None
@@ -154,7 +158,7 @@ class ProgressModel:
         self._status: list[str] = []
         self._item_job: list[int] = []
         self._counts: Counter[str] = Counter()
-        self._jobs: dict[int, _JobCounts] = {}
+        self._jobs: dict[int, JobCounts] = {}
         self._cost, self._max_cost, self._budget_stop = 0.0, None, None  # type: tuple[float, float | None, str | None]
         self._failed: dict[int, FailedRow] = {}
         self._started: float | None = None
@@ -174,8 +178,8 @@ class ProgressModel:
             self._status, self._item_job = list(seed.item_status), list(seed.item_job)
             self._counts = Counter(self._status)
             self._jobs = {
-                index: _JobCounts(status, reservation, reconciling, held, list(items), set(finished))
-                for index, status, reservation, reconciling, held, items, finished in seed.jobs
+                index: replace(job, items=list(job.items), finished=set(job.finished))
+                for index, job in seed.jobs.items()
             }
             self._cost, self._max_cost, self._budget_stop = seed.cost, seed.max_cost, seed.budget_stop
             self._failed = {r.index: _row(r) for r in seed.failed}
@@ -205,14 +209,14 @@ class ProgressModel:
                 self._ended = time.monotonic()
             case JobsPlanned():
                 for index, _, items in event.jobs:
-                    jobs[index] = _JobCounts(items=list(items))
+                    jobs[index] = JobCounts(items=list(items))
                     for item in items:
                         self._set(item, "pending")
                         self._item_job[item] = index
             case JobCut():
                 job = jobs[event.job]
                 moved, job.items = job.items[event.keep :], job.items[: event.keep]
-                jobs[event.moved_to] = _JobCounts(items=moved)
+                jobs[event.moved_to] = JobCounts(items=moved)
                 for item in moved:
                     self._item_job[item] = event.moved_to
             case Reserved():
@@ -238,11 +242,14 @@ class ProgressModel:
                 self._finish(jobs[event.job], event.job, event.results)
             case JobEnded():
                 job = jobs[event.job]
-                job.status, job.held = event.status, event.held
+                job.status, job.held, job.canceling = event.status, event.held, False
+            case CancelRequested():
+                for index in event.jobs:
+                    jobs[index].canceling = True
             case BudgetStopped():
                 self._budget_stop = event.reason
 
-    def _finish(self, job: _JobCounts, index: int, results: tuple[Any, ...]) -> None:
+    def _finish(self, job: JobCounts, index: int, results: tuple[Any, ...]) -> None:
         for result in results:
             if result.index in job.finished:
                 continue
@@ -272,7 +279,8 @@ class ProgressModel:
             done_now = finished - self._finished_at_start
             remaining = len(self._status) - finished
             eta = (elapsed / done_now * remaining) if running and done_now > 0 else None
-            in_flight = [j for j in jobs if j.status in ("reserved", "submitting", "processing")]
+            holding = [j for j in jobs if j.status in ("reserved", "submitting", "processing")]
+            in_flight = [j for j in holding if j.status != "reserved"]  # a reserved job waits for its create
             return Progress(
                 items_total=len(self._status),
                 succeeded=counts["succeeded"],
@@ -282,9 +290,9 @@ class ProgressModel:
                 jobs_total=len(self._jobs),
                 jobs_completed=sum(1 for j in jobs if j.status in ("completed", "failed")),
                 jobs_in_flight=len(in_flight),
-                jobs_pending=sum(1 for j in jobs if j.status == "pending"),
+                jobs_pending=sum(1 for j in jobs if j.status in ("pending", "reserved")),
                 cost=self._cost,
-                reserved=sum(j.reservation for j in in_flight),
+                reserved=sum(j.reservation for j in holding),
                 max_cost=self._max_cost,
                 elapsed=elapsed,
                 eta_seconds=eta,
@@ -292,6 +300,7 @@ class ProgressModel:
                 running=running,
                 failed_rows=tuple(self._failed[i] for i in sorted(self._failed)),
                 jobs_reconciling=sum(1 for j in jobs if j.reconciling),
+                jobs_canceling=sum(1 for j in in_flight if j.canceling),
                 held=sum(j.held for j in jobs),
             )
 

@@ -340,3 +340,25 @@ def test_a_retry_planned_before_a_restart_is_submitted_once(tmp_path):
         retried = sorted(cid for cid in sim.counters.submissions if cid.startswith(prefix) and "-r" in cid)
         assert retried == [f"{prefix}3-r1"] and sim.counters.duplicate_submissions == []
 
+
+
+def test_start_on_a_state_another_manager_drives_fails_in_the_caller(tmp_path):
+    """Re-running a notebook's construction cell while its run goes on: the new manager's start() raises
+    at once (not later in a background thread), and the first run is untouched."""
+    release = threading.Event()
+
+    def hold_creates(event: RequestEvent) -> None:
+        if event.endpoint == "create" and event.phase == "received":
+            release.wait(60)
+
+    with Simulator(latency=0.05, on_request=hold_creates) as sim:
+        first = make_manager(sim, tmp_path / "s.json")
+        first.start(show=False)
+        second = make_manager(sim, tmp_path / "s.json")
+        with pytest.raises(StateError, match="another manager"):
+            second.start(show=False)
+        assert second.done
+        release.set()
+        first.wait()
+        sim.on_request = None
+        check_money(sim, first)

@@ -68,8 +68,8 @@ def expected(state: ManagerState) -> dict[str, Any]:
     return {"items_total": state.item_count, "succeeded": counts["succeeded"], "failed": counts["failed"],
             "processing": counts["processing"], "pending": counts["pending"], "jobs_total": len(jobs),
             "jobs_completed": sum(not j.unfinished for j in jobs),
-            "jobs_in_flight": sum(j.holds_reservation for j in jobs),
-            "jobs_pending": sum(j.status == "pending" for j in jobs),
+            "jobs_in_flight": sum(j.status in ("submitting", "processing") for j in jobs),  # a reserved job waits
+            "jobs_pending": sum(j.status in ("pending", "reserved") for j in jobs),
             "jobs_reconciling": sum(j.reconciling for j in jobs),
             "cost": pytest.approx(state.total_cost), "reserved": pytest.approx(state.reserved),
             "held": pytest.approx(state.held), "max_cost": state.max_cost, "budget_stop": state.budget_stop,

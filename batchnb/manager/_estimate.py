@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .._progress import money
 from ._context import RunContext
 from ._state import ManagerState
 
@@ -29,7 +30,7 @@ class Estimate:
         limit = (
             ""
             if self.max_cost is None
-            else f" against max_cost ${self.max_cost:.2f}"
+            else f" against max_cost {money(self.max_cost)}"
             + (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
         )
         return (

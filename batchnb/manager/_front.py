@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -218,19 +219,24 @@ class BatchManager:
         ``retry=True`` runs ``retry_failed()`` instead (the panel's Retry button does that).
         """
         self._claim_run()  # here, not in the thread: a cancel() right after start() must not be lost
+        opened = False
         try:
+            self._files.open()  # here too: a state another manager drives is an error in this cell, not later
+            opened = True
             self._show_progress(show)
             self._error = None
 
             def target() -> None:
                 try:
-                    self._execute(retry=retry, show=False)
+                    self._execute(retry=retry, show=False, opened=True)
                 except BaseException as exc:  # kept for wait(); a background thread has nobody else to tell
                     self._error = exc
 
             self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
             self._thread.start()
         except BaseException:
+            if opened:
+                self._files.close()
             self._run_lock.release()
             raise
 
@@ -337,13 +343,13 @@ class BatchManager:
 
     # ========================================================================================= running
 
-    def _execute(self, *, retry: bool, show: bool) -> None:
-        """The body of a run. The caller holds the run lock; it is released here whatever happens, and so
-        are the state files and their lock (a full disk included)."""
+    def _execute(self, *, retry: bool, show: bool, opened: bool = False) -> None:
+        """The body of a run. The caller holds the run lock (and, if ``opened``, the state files); all are
+        released here whatever happens (a full disk included)."""
         try:
             self._show_progress(show)
             console = ConsoleView(self._progress) if show and not self._panel_shown else None
-            with self._files.open_for_run(console):
+            with self._files.open_for_run(console, opened=opened):
                 self._run_body(retry, console)
         finally:
             self._run_lock.release()
@@ -363,7 +369,9 @@ class BatchManager:
         except KeyboardInterrupt:
             self.cancel()
             raise
-        self._recorder.emit(RunEnded(at=utc_now()))
+        finally:  # the run is over however it ended: views stop showing "running"
+            with suppress(StateError):  # a state that cannot be written is reported by the caller
+                self._recorder.emit(RunEnded(at=utc_now()))
         if ctx.job_errors:
             index, first = next(iter(ctx.job_errors.items()))
             raise ProviderError(

@@ -25,16 +25,16 @@ class StateSessions:
         self._loaded = store.signature() if store is not None else None  # what this manager last read or wrote
 
     @contextmanager
-    def open_for_run(self, console: Any = None) -> Iterator[None]:
-        """The files open for the whole run; the first error is the one reported."""
-        with self._lock:
-            self._open()
+    def open_for_run(self, console: Any = None, *, opened: bool = False) -> Iterator[None]:
+        """The files open for the whole run (already, if ``opened``); the first error is the one reported."""
+        if not opened:
+            self.open()
         try:
             yield
         except BaseException:
-            self._close(console)
+            self.close(console)
             raise
-        problem = self._close(console)
+        problem = self.close(console)
         if problem is not None and self.store is not None:
             raise write_error(self.store, problem)
 
@@ -50,9 +50,14 @@ class StateSessions:
             try:
                 yield
             finally:
-                problem = self._close()
+                problem = self.close()
             if problem is not None:
                 raise write_error(store, problem)
+
+    def open(self) -> None:
+        """Lock the files, reload them if they changed on disk, open them for appending."""
+        with self._lock:
+            self._open()
 
     def _open(self) -> None:
         store = self.store
@@ -69,7 +74,7 @@ class StateSessions:
             store.release()
             raise
 
-    def _close(self, console: Any = None) -> OSError | None:
+    def close(self, console: Any = None) -> OSError | None:
         """Final snapshot, files closed, every lock released; never raises (a failed write is returned)."""
         with self._lock:
             problem: OSError | None = None

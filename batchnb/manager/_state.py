@@ -32,7 +32,7 @@ from .._events import (
     Submitted,
 )
 from .._item_result import ItemError, ItemResult
-from .._progress import ProgressSeed
+from .._progress import JobCounts, ProgressSeed
 
 STATE_FORMAT = "batchnb-state/1"
 
@@ -141,12 +141,22 @@ class ManagerState:
 
     def progress_seed(self) -> ProgressSeed:
         """What a progress model starts from when it is given a loaded state."""
+        jobs = {
+            j.index: JobCounts(
+                status=j.status,
+                reservation=j.reservation,
+                reconciling=j.reconciling,
+                held=j.held,
+                canceling=j.cancel_requested,
+                items=j.items,
+                finished=set(j.outcomes),
+            )
+            for j in self.jobs
+        }
         return ProgressSeed(
             item_status=self.item_status,
             item_job=self.item_job,
-            jobs=[
-                (j.index, j.status, j.reservation, j.reconciling, j.held, j.items, set(j.outcomes)) for j in self.jobs
-            ],
+            jobs=jobs,
             cost=self.total_cost,
             max_cost=self.max_cost,
             budget_stop=self.budget_stop,
