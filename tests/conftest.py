@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
-from typing import Any, Callable, ContextManager, Iterator
+from typing import Any
 
 import pytest
 
@@ -57,7 +58,7 @@ def _emulator_process(*flags: str, cwd: Path) -> Iterator[str]:
 
 
 @pytest.fixture()
-def emulator_process(tmp_path: Path) -> Callable[..., ContextManager[str]]:
+def emulator_process(tmp_path: Path) -> Callable[..., AbstractContextManager[str]]:
     """``with emulator_process(*flags) as base_url``: ``python -m batchnb sim --port 0 FLAGS`` in its own
     process (working directory: the test's ``tmp_path``). On leaving, it must exit 0 on SIGTERM having
     written nothing to stderr."""

@@ -8,8 +8,9 @@ from __future__ import annotations
 import struct
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     import anthropic
@@ -58,7 +59,7 @@ def wait_for(probe: Callable[[], T], timeout: float = 60.0, message: str = "cond
     return value
 
 
-def wait_ended(client: "anthropic.Anthropic", batch_id: str, timeout: float = 60.0):
+def wait_ended(client: anthropic.Anthropic, batch_id: str, timeout: float = 60.0) -> Any:
     """The batch, once the provider says it has ended (polled every 20 ms)."""
     return wait_for(lambda: (b := client.messages.batches.retrieve(batch_id)).processing_status == "ended" and b,
                     timeout, "batch did not end", interval=0.02)

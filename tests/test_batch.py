@@ -12,8 +12,8 @@ import pytest
 
 from batchnb import BatchJob, InputError, JobTimeoutError, ProviderError, batch
 from batchnb.limits import ProviderLimits
-from batchnb.pricing import BATCH_DISCOUNT, default_table
-from batchnb.requests import RequestOptions
+from batchnb._pricing import BATCH_DISCOUNT, default_table
+from batchnb._requests import RequestOptions
 from batchnb.sim import Faults, Simulator
 
 from .helpers import conversations, make_pdf, png_bytes
@@ -182,7 +182,7 @@ def test_citations_come_back_from_documents(tmp_path):
 
 
 def test_wait_times_out_and_results_wait_then_cache(tmp_path):
-    with Simulator(latency=0.4) as sim:
+    with Simulator(latency=2.0) as sim:  # the batch is in progress for 2 s: a wide margin for the 0.1 s timeout
         job = batch(conversations(3), model=MODEL, client=sim.client())
         assert job.status() == "in_progress" and not job.is_complete()
         with pytest.raises(JobTimeoutError, match=job.batch_id):

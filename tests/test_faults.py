@@ -10,6 +10,8 @@ from batchnb.sim import Faults, Simulator
 
 COUNT = 2_000
 
+pytestmark = pytest.mark.slow
+
 
 def test_a_run_survives_a_fifth_of_all_calls_failing_on_every_endpoint(tmp_path):
     faults = Faults(

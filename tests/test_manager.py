@@ -13,7 +13,9 @@ import pytest
 
 from batchnb import BatchManager, BudgetError, InputError, StateError
 from batchnb.limits import ProviderLimits
-from batchnb.sim import Faults, SimLimits, Simulator
+from batchnb.sim import Faults, RequestEvent, SimLimits, Simulator
+
+from .helpers import wait_for
 
 MODEL = "claude-haiku-4-5"
 
@@ -192,15 +194,23 @@ def _snapshot_files(tmp_path: Path) -> dict[str, bytes]:
 
 
 def test_a_second_manager_on_a_running_state_gets_a_state_error(tmp_path):
-    with Simulator(latency=0.3) as sim:
+    checked = threading.Event()
+
+    def hold_first_poll(event: RequestEvent) -> None:
+        """The run has submitted its batch and waits in its first look at it until the check is done."""
+        if event.endpoint == "retrieve" and event.count == 1 and event.phase == "received":
+            checked.wait(60)
+
+    with Simulator(latency=0.3, on_request=hold_first_poll) as sim:
         m = manager(sim, prompts(10), tmp_path)
         runner = threading.Thread(target=m.run)
         runner.start()
-        time.sleep(0.15)
+        wait_for(lambda: sim.counters.requests_by_endpoint.get("retrieve", 0) >= 1)  # the run is going
         before = _snapshot_files(tmp_path)
         with pytest.raises(StateError, match="another manager"):
             manager(sim, prompts(10), tmp_path).run()
         assert _snapshot_files(tmp_path) == before
+        checked.set()
         runner.join()
         assert sim.counters.creates == 1
 
@@ -293,10 +303,8 @@ def test_cancel_stops_the_run_and_a_new_run_finishes_the_rest(tmp_path):
         m = manager(sim, prompts(40), tmp_path, items_per_job=10, max_parallel_jobs=4)
         runner = threading.Thread(target=m.run)
         runner.start()
-        deadline = time.monotonic() + 5
-        while sim.counters.creates < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(0.2)
+        wait_for(lambda: sim.counters.creates >= 4)
+        time.sleep(0.2)  # > latency on the emulator's clock: every item but the held ones has finished
         m.cancel()
         runner.join(timeout=10)
         assert not runner.is_alive()

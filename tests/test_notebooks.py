@@ -90,8 +90,15 @@ def test_a_killed_kernel_resumes_in_a_new_one_without_submitting_twice(tmp_path)
         start_cell = next(i for i, c in enumerate(nb.cells) if "manager.start()" in c.source)
         for index in range(start_cell + 1):
             client.execute_cell(nb.cells[index], index)
-        wait_for(lambda: journal.exists() and journal.read_text().count('"type":"submitted"') >= 2,
-                 message="no batch was submitted")
+
+        def two_submitted_none_in_doubt() -> bool:
+            """At least two batches submitted, and every create the run began has been answered: a kill now
+            leaves no create in doubt (which the resume would spend ``create_visible_within`` proving)."""
+            text = journal.read_text() if journal.exists() else ""
+            submitted = text.count('"type":"submitted"')
+            return submitted >= 2 and text.count('"type":"submit_intent"') == submitted
+
+        wait_for(two_submitted_none_in_doubt, message="no batch was submitted")
         pid = client.km.provisioner.pid
         os.kill(pid, signal.SIGKILL)  # the kernel dies with batches in flight
         wait_for(lambda: client.km.provisioner.process.poll() is not None, timeout=10,

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
 
 from batchnb import BatchManager
-from batchnb.notebook import MAX_TABLE_ROWS, Panel, cost_style
+from batchnb._panel import MAX_TABLE_ROWS, Panel, cost_style
 from batchnb.sim import Faults, Simulator
+
+from .helpers import wait_for
 
 MODEL = "claude-haiku-4-5"
 FAILING = {4: "errored:api_error", 9: "expired", 13: "errored:overloaded_error"}
@@ -71,9 +72,7 @@ def test_cancel_button_stops_a_background_run():
         manager = _manager(sim, n=20)
         manager.start(show=False)
         panel = manager.panel()
-        deadline = time.monotonic() + 10
-        while sim.counters.creates < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_for(lambda: sim.counters.creates >= 2, timeout=10)
         panel.refresh(force=True)
         assert not panel.cancel_button.disabled and panel.jobs_label.value.startswith("0 done · 2 in flight")
         panel.cancel_button.click()
