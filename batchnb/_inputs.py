@@ -69,7 +69,7 @@ class Item:
     media_type: str | None = None
     size: int = 0  # bytes of the content (JSON of the messages, or the file)
     payload_bytes: int = 0  # bytes the content adds to a request body (JSON-escaped or base64)
-    # What the budget counts, found at validation so nothing is parsed twice (see ``plan.cost_items``):
+    # What the budget counts, found at validation so nothing is parsed twice (see ``plan.measure_items``):
     text_bytes: int = 0  # bytes billed as text: a text file, or the messages' JSON without base64 data
     pdf_pages: int = 0  # pages of every base64 PDF (a PDF file, or PDF documents inside the messages)
     images: int = 0  # image blocks (an image file, or image blocks inside the messages)

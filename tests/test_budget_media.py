@@ -20,7 +20,7 @@ import pytest
 from batchnb import BatchManager, InputError
 from batchnb._inputs import Item, items_from_files, items_from_messages
 from batchnb.limits import ProviderLimits
-from batchnb.manager._plan import check_budgetable, cost_items
+from batchnb.manager._plan import check_budgetable, measure_items
 from batchnb._pricing import (IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, Usage,
                              default_table)
 from batchnb._requests import RequestBuilder, RequestOptions
@@ -92,7 +92,7 @@ def input_bill(sim: Simulator, conversations: list[Any]) -> float:
 def run_on_budget(sim: Simulator, conversations: list[Any], **kwargs: Any) -> BatchManager:
     """Run with a max_cost the old estimate found ample for everything, though the emulator bills more."""
     old = old_worst_case(conversations)
-    costings = cost_items(items_from_messages(conversations), builder(), **kwargs)
+    costings = measure_items(items_from_messages(conversations), builder(), **kwargs)
     one_item = max(default_table().worst_case_cost(MODEL, c.input_tokens, MAX_TOKENS) for c in costings)
     everything = input_bill(sim, conversations)
     max_cost = max(old, one_item) * 1.1
@@ -138,7 +138,7 @@ def test_url_pdfs_with_a_budget_need_a_page_bound_and_nothing_is_sent_without_on
 
         manager = run_on_budget(sim, conversations, url_document_pages=2)
     # each URL document is reserved at the bound given, whatever the emulator bills for it
-    costings = cost_items(items_from_messages(conversations), builder(), url_document_pages=2)
+    costings = measure_items(items_from_messages(conversations), builder(), url_document_pages=2)
     assert all(c.input_tokens >= 10 * 2 * PDF_PAGE_TOKENS for c in costings[1:])
     assert manager.stats.budget_stop
 
@@ -170,11 +170,11 @@ def test_a_thinking_budget_not_below_max_tokens_is_refused_before_anything_is_se
                      thinking={"type": "enabled", "budget_tokens": 2048})
 
 
-# ------------------------------------------------------------------------------------ cost_items, unit level
+# ------------------------------------------------------------------------------------ measure_items, unit level
 
 def tokens_of(conversation: list[Any], *, url_document_pages: int | None = None, **extra: Any) -> tuple[Item, int]:
     items = items_from_messages([conversation])
-    return items[0], cost_items(items, builder(**extra), url_document_pages=url_document_pages)[0].input_tokens
+    return items[0], measure_items(items, builder(**extra), url_document_pages=url_document_pages)[0].input_tokens
 
 
 def fixed_tokens(**extra: Any) -> int:
@@ -241,7 +241,7 @@ def test_files_keep_their_costing(tmp_path, pdf3):
     path.write_bytes(pdf3)
     items = items_from_files([path, png_bytes(), b"some text"])
     assert [(i.pdf_pages, i.images, i.text_bytes) for i in items] == [(3, 0, 0), (0, 1, 0), (0, 0, 9)]
-    costs = cost_items(items, RequestBuilder(RequestOptions(model=MODEL, prompt="Go")))
+    costs = measure_items(items, RequestBuilder(RequestOptions(model=MODEL, prompt="Go")))
     base = costs[2].input_tokens - math.ceil(9 / 2)
     assert costs[0].input_tokens == base + 3 * PDF_PAGE_TOKENS + math.ceil(len("doc.pdf") / 2)
     assert costs[1].input_tokens == base + IMAGE_TOKENS

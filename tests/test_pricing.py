@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from batchnb import BudgetError
 from batchnb._inputs import items_from_messages
-from batchnb.manager._plan import cost_items
+from batchnb.manager._plan import measure_items
 from batchnb._pricing import BATCH_DISCOUNT, PriceTable, Usage, default_table
 from batchnb._requests import RequestBuilder, RequestOptions
 from batchnb.sim import Simulator
@@ -80,7 +80,7 @@ def _costed(conversation, **options):
     builder = RequestBuilder(RequestOptions(model="claude-haiku-4-5", max_tokens=64, extra=options.pop("extra", {}),
                                             **options))
     items = items_from_messages([conversation])
-    return cost_items(items, builder, url_document_pages=1)[0].input_tokens, builder.params(items[0])
+    return measure_items(items, builder, url_document_pages=1)[0].input_tokens, builder.params(items[0])
 
 
 def _b64(raw: bytes) -> str:
@@ -168,7 +168,7 @@ def _conversations(draw):
        tools=st.booleans(), tool_text=_ASCII)
 def test_the_budget_estimate_covers_what_the_emulator_bills_for_text_pdfs_and_images(conversation, system, tools,
                                                                                        tool_text):
-    """cost_items (what max_cost reserves) >= the emulator's token count of the very request that is sent,
+    """measure_items (what max_cost reserves) >= the emulator's token count of the very request that is sent,
     for text, base64 PDFs, text documents and images in messages=, at any nesting the API allows."""
     extra = {"tools": [{"name": "fetch", "description": tool_text,
                         "input_schema": {"type": "object", "properties": {"query": {"type": "string"}}}}]} \

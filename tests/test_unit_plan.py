@@ -13,7 +13,7 @@ from batchnb._inputs import items_from_messages
 from batchnb._pricing import REQUEST_OVERHEAD_TOKENS
 from batchnb._requests import RequestBuilder, RequestOptions
 from batchnb.limits import ProviderLimits
-from batchnb.manager._plan import ItemCosting, check_budgetable, cost_items, slice_jobs
+from batchnb.manager._plan import ItemCosting, check_budgetable, measure_items, slice_jobs
 
 MODEL = "claude-haiku-4-5"
 BIG = ProviderLimits()
@@ -24,7 +24,7 @@ def builder(**options: Any) -> RequestBuilder:
 
 
 def costings(texts: list[str], **options: Any) -> list[ItemCosting]:
-    return cost_items(items_from_messages(texts), builder(**options))
+    return measure_items(items_from_messages(texts), builder(**options))
 
 
 # -------------------------------------------------------------------------------------------- slice_jobs
@@ -79,13 +79,13 @@ def test_no_items_make_no_jobs():
     assert slice_jobs([], 10, BIG) == []
 
 
-# -------------------------------------------------------------------------------------------- cost_items
+# -------------------------------------------------------------------------------------------- measure_items
 
 
 def test_plain_text_costs_the_fixed_overhead_plus_one_token_per_two_bytes():
     items = items_from_messages(["What is the capital of France?"])
     run = builder()
-    [costing] = cost_items(items, run)
+    [costing] = measure_items(items, run)
     fixed = REQUEST_OVERHEAD_TOKENS + math.ceil(run.fixed_bytes / 2)
     assert costing.input_tokens == fixed + math.ceil(items[0].text_bytes / 2)
     assert costing.index == 0 and costing.nbytes == run.size_bound(items[0])
@@ -107,9 +107,9 @@ def test_items_are_not_cached_unless_they_or_the_run_ask_for_it():
     block = {"type": "text", "text": "long", "cache_control": {"type": "ephemeral"}}
     cache_block = [{"role": "user", "content": [block]}]
     items = items_from_messages(["plain", cache_block])
-    assert [c.cached for c in cost_items(items, builder())] == [False, True]
+    assert [c.cached for c in measure_items(items, builder())] == [False, True]
     cached_system = [{"type": "text", "text": "Rules.", "cache_control": {"type": "ephemeral"}}]
-    assert [c.cached for c in cost_items(items, builder(system=cached_system))] == [True, True]
+    assert [c.cached for c in measure_items(items, builder(system=cached_system))] == [True, True]
 
 
 # ----------------------------------------------------------------------------------------- check_budgetable

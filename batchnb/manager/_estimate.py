@@ -15,7 +15,7 @@ class Estimate:
 
     items: int
     jobs: int
-    items_per_job: list[int]
+    job_sizes: list[int]  # items in each job left to run (the option items_per_job is their maximum)
     worst_case_cost: float | None
     input_tokens_estimate: int
     max_cost: float | None
@@ -47,7 +47,7 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     return Estimate(
         items=state.item_count,
         jobs=len([s for s in sizes if s]),
-        items_per_job=[s for s in sizes if s],
+        job_sizes=[s for s in sizes if s],
         worst_case_cost=worst,
         input_tokens_estimate=sum(ctx.costings[i].input_tokens for i in todo),
         max_cost=ctx.max_cost,

@@ -32,7 +32,7 @@ from ..limits import DEFAULT_LIMITS, ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
-from ._plan import check_budgetable, cost_items
+from ._plan import check_budgetable, measure_items
 from ._recorder import Recorder, utc_now
 from ._result_files import ResultFiles
 from ._resume import Resumer
@@ -100,7 +100,7 @@ class BatchManager:
         items = load_items(messages, files, prompt, limits=limits)
         builder = RequestBuilder(options, limits=limits)
         check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
-        costings = cost_items(items, builder, url_document_pages=url_document_pages)
+        costings = measure_items(items, builder, url_document_pages=url_document_pages)
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
             self._store.check_location()

@@ -49,7 +49,7 @@ def check_budgetable(items: Sequence[Item], *, url_document_pages: int | None, b
             )
 
 
-def cost_items(
+def measure_items(
     items: Sequence[Item], builder: RequestBuilder, *, url_document_pages: int | None = None
 ) -> list[ItemCosting]:
     """Size and token estimates for every item, from metadata plus the run's fixed overhead.
