@@ -108,3 +108,4 @@ def test_outside_a_kernel_the_manager_shows_a_plain_text_summary():
     text = bundle["text/plain"]
     assert "Processing: 12/12 items (100.0%)" in text and "Jobs: 2/2 completed" in text
     assert "Cost: $0.0" in text and "/ $1.00" in text and "Failed: 0 items" in text
+
