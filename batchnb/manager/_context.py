@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._inputs import Item
-from .._pricing import PriceTable
 from .._provider import Provider
 from .._requests import RequestBuilder, RequestOptions
 from ..limits import ProviderLimits
@@ -27,7 +26,6 @@ class RunContext:
     builder: RequestBuilder
     costings: list[ItemCosting]
     worst: list[float | None]  # each item's worst-case cost (None: the model has no price)
-    table: PriceTable
     limits: ProviderLimits
     items_per_job: int
     max_parallel_jobs: int

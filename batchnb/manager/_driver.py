@@ -38,8 +38,14 @@ MAX_CREATE_ATTEMPTS = 8
 RESULT_FETCHES = 4
 #: Consecutive failed polls of one batch before its job is given up (the SDK already retries each one).
 MAX_POLL_FAILURES = 20
+
+
 #: Returned by ``_settle`` when the provider provably made no batch.
-_NOT_CREATED = object()
+class _NotCreated:
+    """What ``_settle`` returns when the provider provably made no batch (a type, so it narrows cleanly)."""
+
+
+_NOT_CREATED = _NotCreated()
 
 
 class JobDriver:
@@ -110,8 +116,8 @@ class JobDriver:
             try:
                 if job.in_doubt:  # a process died between the intent and the recorded id: did the create happen?
                     found = self._settle(job, "the process stopped during a create")
-                    if found is not _NOT_CREATED:
-                        return found  # type: ignore[return-value]
+                    if not isinstance(found, _NotCreated):
+                        return found
                     requests = self._requests(job)
                 else:
                     requests = self._requests(job)
@@ -170,8 +176,8 @@ class JobDriver:
             except CreateUncertain as exc:  # a 5xx, a timeout, a lost answer: the batch may exist
                 last_error = exc
                 found = self._settle(job, str(exc))
-                if found is not _NOT_CREATED:
-                    return found  # type: ignore[return-value]
+                if not isinstance(found, _NotCreated):
+                    return found
             else:
                 ctx.recorder.emit(
                     Submitted(job=job.index, batch_id=batch.id, at=utc_now(), created_at=format_time(batch.created_at)),
@@ -183,7 +189,7 @@ class JobDriver:
             f"job {job.index}: creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row (last: {last_error})"
         )
 
-    def _settle(self, job: JobRecord, reason: str) -> BatchJob | None | object:
+    def _settle(self, job: JobRecord, reason: str) -> BatchJob | None | _NotCreated:
         """Wait until an uncertain create is settled: its batch proven ours (attached), or proven never
         made (``_NOT_CREATED``). ``None`` if the run is stopped first: the job stays in doubt, reserved."""
         ctx = self.ctx

@@ -126,7 +126,6 @@ class BatchManager:
             builder=builder,
             costings=costings,
             worst=[table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached) for c in costings],
-            table=table,
             limits=limits,
             items_per_job=items_per_job,
             max_parallel_jobs=max_parallel_jobs,
