@@ -171,8 +171,23 @@ class CancelRequested(Event):
 
 @dataclass(frozen=True)
 class RunEnded(Event):
+    """A run is over. ``outcome``: finished, canceled, interrupted, budget, error (empty in old journals)."""
+
     kind: ClassVar[str] = "run_ended"
     at: str
+    outcome: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class BudgetWaiting(Event):
+    """The next job's worst case does not fit beside the reservations of the jobs in flight: it waits for
+    them to end. Not journaled (it changes nothing a resume needs): views only."""
+
+    kind: ClassVar[str] = "budget_waiting"
+    job: int
+    needed: float
+    room: float
 
 
 JOURNALED: dict[str, type[Event]] = {

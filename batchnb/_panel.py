@@ -1,9 +1,18 @@
 """The notebook panel: ipywidgets bound to the progress model (ipywidgets is imported only here).
 
-The panel only reads ``ProgressModel.snapshot()``. A daemon thread refreshes it a few times a second when
-the model's ``version`` moved; widget traits are set from that thread, never ``with output:``. Buttons call
-the manager's public methods through the callbacks given (``on_retry``, ``on_cancel``), the same path as
-``retry_failed()`` and ``cancel()``.
+The panel only reads ``ProgressModel.snapshot()``; its pictures are ``_panel_html``'s. A daemon thread
+refreshes it a few times a second when the model's ``version`` moved; widget traits are set from that
+thread, never ``with output:``. Buttons call the manager's public methods through the callbacks given
+(``on_retry``, ``on_cancel``, ``on_resume``, ``on_failed``), the same paths as ``retry_failed()``,
+``cancel()``, ``start()`` and ``failed()``; a callback's error is shown in the panel, not lost in a log.
+
+Buttons are toggle buttons: the browser marks one pressed the instant it is clicked, before the kernel
+hears of it, and the panel's CSS then reads "queued: the kernel is busy" until its handler runs (at once
+where ``_kernel_clicks`` could route clicks off the main thread; after the running cell elsewhere).
+
+Display: ``show()`` displays the panel with a display id, and its bundle carries a text and an HTML
+rendering beside the widget, so a saved notebook reads well in nbconvert or on GitHub. When a run ends
+with nothing left to click, each display becomes that static HTML: it survives a kernel restart.
 """
 
 from __future__ import annotations
@@ -14,12 +23,26 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from ._progress import FailedRow, Progress, ProgressModel, format_duration, money
+from ._kernel_clicks import serve_clicks_off_main_thread
+from ._panel_html import (
+    cost_html,
+    failed_html,
+    items_html,
+    jobs_html,
+    plain_text,
+    static_html,
+    status_html,
+    timing_html,
+)
+from ._progress import FailedRow, Progress, ProgressModel
 
 #: Refreshes per second while the panel is live.
 REFRESH_HZ = 4.0
-#: Failed rows rendered in the table (the count above it is always exact).
-MAX_TABLE_ROWS = 1_000
+
+_CSS = """<style>
+.batchnb-btn.mod-active::after { content: " · queued: the kernel is busy"; font-style: italic; }
+.batchnb-panel details summary { cursor: pointer; }
+</style>"""
 
 
 def widgets_available() -> bool:
@@ -33,16 +56,14 @@ def widgets_available() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def cost_style(spent: float, reserved: float, limit: float | None) -> str:
-    """Bar colour of the cost gauge: green, then amber from 70% of the limit, red from 90%."""
-    if limit is None or limit <= 0:
-        return "info"
-    used = (spent + reserved) / limit
-    return "danger" if used >= 0.9 else "warning" if used >= 0.7 else "success"
+def actionable(p: Progress) -> bool:
+    """Whether a button of the panel could still do something (else a finished panel may become static)."""
+    cancelable = p.jobs_in_flight - p.jobs_reconciling - p.jobs_canceling
+    return p.running or p.failed > 0 or cancelable > 0 or (p.remaining > 0 and not p.budget_stop)
 
 
 class Panel:
-    """Progress bars, cost gauge, timing, failed-items table and Retry / Cancel buttons."""
+    """Stacked progress bars, cost gauge, timing, status, failed items by reason and the buttons."""
 
     def __init__(
         self,
@@ -51,40 +72,34 @@ class Panel:
         title: str = "batchnb",
         on_retry: Callable[[], None] | None = None,
         on_cancel: Callable[[], None] | None = None,
+        on_resume: Callable[[], None] | None = None,
+        on_failed: Callable[[], Any] | None = None,
     ) -> None:
         import ipywidgets as w
 
         self.model = model
-        self._on_retry, self._on_cancel = on_retry, on_cancel
-        wide = w.Layout(width="420px")
-        self.title = w.HTML(f"<b>{html.escape(title)}</b>")
-        self.items_bar = w.IntProgress(value=0, min=0, max=1, description="Items", layout=wide)
-        self.items_label = w.HTML()
-        self.jobs_bar = w.IntProgress(value=0, min=0, max=1, description="Jobs", layout=wide)
-        self.jobs_label = w.HTML()
-        self.cost_gauge = w.FloatProgress(value=0.0, min=0.0, max=1.0, description="Cost", layout=wide)
-        self.cost_label = w.HTML()
+        self.title_text = title
+        self.notice = ""  # the last button error, shown under the status
+        self.title = w.HTML(f"{_CSS}<b>{html.escape(title)}</b>")
+        self.items = w.HTML()
+        self.jobs = w.HTML()
+        self.cost = w.HTML()
         self.timing = w.HTML()
         self.status = w.HTML()
-        self.failed_title = w.HTML()
+        self.retry_button = self._button("Retry failed", "warning", on_retry, "resubmit the failed items")
+        self.cancel_button = self._button("Cancel", "danger", on_cancel, "cancel the batches in flight")
+        self.resume_button = self._button("Resume", "info", on_resume, "run what is not finished")
+        self.failed_button = self._button("Failed rows as DataFrame", "", self._show_failed, "manager.failed()")
+        self._on_failed = on_failed
         self.failed_table = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
-        self.retry_button = w.Button(description="Retry failed", icon="redo", button_style="warning", disabled=True)
-        self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="danger", disabled=True)
-        self.retry_button.on_click(lambda _: self._on_retry and self._on_retry())
-        self.cancel_button.on_click(lambda _: self._on_cancel and self._on_cancel())
+        self.frame = w.Output()
+        self.buttons = [self.retry_button, self.cancel_button, self.resume_button, self.failed_button]
         self.widget = w.VBox(
-            [
-                self.title,
-                w.HBox([self.items_bar, self.items_label]),
-                w.HBox([self.jobs_bar, self.jobs_label]),
-                w.HBox([self.cost_gauge, self.cost_label]),
-                self.timing,
-                self.status,
-                w.HBox([self.retry_button, self.cancel_button]),
-                self.failed_title,
-                self.failed_table,
-            ]
+            [self.title, self.items, self.jobs, self.cost, self.timing, self.status, w.HBox(self.buttons)]
+            + [self.failed_table, self.frame]
         )
+        self.clicks_served_at_once = serve_clicks_off_main_thread(self.buttons)
+        self._handles: list[Any] = []
         self._seen = -1
         self.last_error: Exception | None = None  # the last exception a background refresh met, if any
         self._failed_seen: tuple[FailedRow, ...] | None = None
@@ -92,6 +107,36 @@ class Panel:
         self.refresh()
         model.when_run_ends(self.show_final)
         _start_refresher(self)
+
+    def _button(self, label: str, style: str, action: Callable[[], Any] | None, tip: str) -> Any:
+        import ipywidgets as w
+
+        button = w.ToggleButton(description=label, button_style=style, disabled=True, tooltip=tip)
+        button.add_class("batchnb-btn")
+
+        def pressed(change: dict[str, Any]) -> None:
+            if not change["new"]:
+                return
+            try:
+                button.disabled = True  # a second click while this one acts does nothing
+                self.notice = ""
+                if action is not None:
+                    action()
+            except Exception as exc:  # shown in the panel: a button's error must not vanish into a log
+                self.notice = f"{label}: {exc}"
+            finally:
+                button.value = False
+                self.refresh(force=True)
+
+        button.observe(pressed, names="value")
+        return button
+
+    def _show_failed(self) -> None:
+        if self._on_failed is None:
+            return
+        frame = self._on_failed()
+        self.frame.clear_output()
+        self.frame.append_display_data(frame)
 
     def show_final(self) -> None:
         """Render the final state as soon as a run ends (called from the engine's thread)."""
@@ -112,82 +157,64 @@ class Panel:
         self.render(progress)
 
     def render(self, p: Progress) -> None:
-        remaining = p.items_total - p.finished
-        self.items_bar.max = max(p.items_total, 1)
-        self.items_bar.value = p.finished
-        self.items_bar.bar_style = "warning" if p.failed else "success" if p.finished == p.items_total else "info"
-        self.items_label.value = (
-            f"{p.finished:,} / {p.items_total:,} &nbsp; <span style='color:green'>"
-            f"{p.succeeded:,} succeeded</span> · <span style='color:#c00'>{p.failed:,} failed"
-            f"</span> · {remaining:,} remaining"
-        )
-        self.jobs_bar.max = max(p.jobs_total, 1)
-        self.jobs_bar.value = p.jobs_completed
-        self.jobs_label.value = (
-            f"{p.jobs_completed} done · {p.jobs_in_flight} in flight · {p.jobs_pending} pending"
-            + (f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else "")
-            + (f" · {p.jobs_canceling} canceling" if p.jobs_canceling else "")
-        )
-        limit = p.max_cost
-        self.cost_gauge.max = limit if limit else max(p.cost + p.reserved, 1e-9)
-        self.cost_gauge.value = min(p.cost, self.cost_gauge.max)
-        committed = p.cost + p.reserved + p.held
-        self.cost_gauge.bar_style = cost_style(p.cost, p.reserved + p.held, limit)
-        self.cost_label.value = (
-            f"${p.cost:,.4f} spent · ${p.reserved:,.4f} reserved"
-            + (f" · ${p.held:,.4f} held" if p.held else "")
-            + (f" · limit {money(limit)} ({100 * committed / limit:.0f}% committed)" if limit else " · no limit")
-        )
-        eta = f" · ETA {format_duration(p.eta_seconds)}" if p.running and p.eta_seconds is not None else ""
-        self.timing.value = f"Elapsed {format_duration(p.elapsed)}{eta}"
-        state = "running" if p.running else "done" if p.finished == p.items_total else "stopped"
-        self.status.value = f"<i>{state}</i>" + (f" — {html.escape(p.budget_stop)}" if p.budget_stop else "")
-        self.retry_button.disabled = p.running or not p.failed
-        # also with no run going (after a kernel restart, or a run that raised): batches may still be in flight;
-        # a batch whose cancel was accepted, or a create still being reconciled, has nothing more to cancel
+        self.items.value = items_html(p)
+        self.jobs.value = jobs_html(p)
+        self.cost.value = cost_html(p)
+        self.timing.value = timing_html(p)
+        self.status.value = status_html(p, self.notice)
         cancelable = p.jobs_in_flight - p.jobs_reconciling - p.jobs_canceling
-        self.cancel_button.disabled = not p.running and cancelable <= 0
+        # Cancel also with no run going (after a kernel restart, or a run that raised): batches may be in
+        # flight; a batch whose cancel was accepted, or a create still being reconciled, has nothing to cancel
+        enabled = {
+            self.retry_button: not p.running and p.failed > 0,
+            self.cancel_button: p.running or cancelable > 0,
+            self.resume_button: not p.running and p.remaining > 0 and not p.budget_stop,
+            self.failed_button: p.failed > 0 and self._on_failed is not None,
+        }
+        for button, on in enabled.items():
+            if not button.value:  # a pressed button stays disabled until its handler is done
+                button.disabled = not on
         if p.failed_rows != self._failed_seen:
             self._failed_seen = p.failed_rows
-            self.failed_title.value = f"<b>Failed items: {p.failed:,}</b>" if p.failed else ""
-            self.failed_table.value = failed_table_html(p.failed_rows)
+            self.failed_table.value = failed_html(p.failed_rows)
 
     # ------------------------------------------------------------------------------------------ display
 
+    def show(self) -> None:
+        """Display the panel in the current cell, remembering the display so a run's end can update it."""
+        from IPython.display import display
+
+        self.refresh(force=True)
+        handle = display(self, display_id=True)  # type: ignore[no-untyped-call]
+        if handle is not None:
+            self._handles.append(handle)
+
+    def update_displays(self) -> None:
+        """Give every display of this panel the current text and HTML; static HTML once nothing is left to do.
+
+        Called on the kernel's main thread, in the cell that waited for the run (``run()``, ``wait()``): a
+        display update sent from the engine's thread has no cell to belong to, and nbclient drops it."""
+        progress = self.model.snapshot()
+        for handle in self._handles:
+            if actionable(progress):
+                handle.update(self)
+            else:
+                handle.update(self.static_bundle(progress), raw=True)
+        if not actionable(progress):
+            self._handles.clear()  # static now; a new run shows the panel again
+
+    def static_bundle(self, progress: Progress | None = None) -> dict[str, str]:
+        p = progress or self.model.snapshot()
+        return {"text/plain": plain_text(p, self.title_text), "text/html": static_html(p, self.title_text, self.notice)}
+
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        return self.widget._repr_mimebundle_(**kwargs)
+        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
+        bundle.update(self.static_bundle())  # the widget view where a kernel runs it; text and HTML elsewhere
+        return bundle
 
     def close(self) -> None:
         self._closed.set()
         self.widget.close()
-
-
-def failed_table_html(rows: tuple[FailedRow, ...]) -> str:
-    """An HTML table of failed items (index, job, reason, message), first ``MAX_TABLE_ROWS`` rows."""
-    if not rows:
-        return ""
-    shown = rows[:MAX_TABLE_ROWS]
-    td = "<td style='padding:1px 10px 1px 0;text-align:left;vertical-align:top'>"
-    cells = "".join(
-        f"<tr>{td}{r.index}</td>{td}{'' if r.job is None else r.job}</td>{td}{html.escape(r.reason)}</td>"
-        f"{td}{html.escape(r.message[:300])}</td></tr>"
-        for r in shown
-    )
-    more = (
-        f"<tr><td colspan=4><i>… {len(rows) - len(shown):,} more (see manager.to_pandas())</i></td></tr>"
-        if len(rows) > len(shown)
-        else ""
-    )
-    return (
-        "<table class='batchnb-failed' style='border-collapse:collapse;font-size:12px'>"
-        "<thead><tr>"
-        + "".join(
-            f"<th style='padding:1px 10px 1px 0;text-align:left'>{h}</th>"
-            for h in ("index", "job", "reason", "message")
-        )
-        + "</tr></thead>"
-        f"<tbody>{cells}{more}</tbody></table>"
-    )
 
 
 def _start_refresher(panel: Panel) -> None:

@@ -1,24 +1,24 @@
-"""Progress: a model fed by engine events, and its console view (tqdm).
+"""Progress: a model fed by engine events (its console view is ``_console``, its notebook panel ``_panel``).
 
 The model owns the numbers (items, jobs, cost, ETA, failed rows); views only render a ``Progress``
-snapshot of it — the console view here, the notebook panel in ``notebook.py``. The model is built by
+snapshot of it. The model is built by
 applying events alone (``_events`` is the one contract with the engine); listeners are called under the
 engine's recorder lock, so they must be quick.
 """
 
 from __future__ import annotations
 
-import math
-import sys
 import threading
 import time
 import weakref
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._events import (
     BudgetStopped,
+    BudgetWaiting,
     CancelRequested,
     CreateNotMade,
     CreateUncertain,
@@ -35,91 +35,10 @@ from ._events import (
     SubmitIntent,
     Submitted,
 )
-
-
-@dataclass(frozen=True)
-class FailedRow:
-    index: int
-    job: int | None
-    reason: str
-    message: str
-
-
-@dataclass(frozen=True)
-class Progress:
-    """Everything a view shows, at one instant."""
-
-    items_total: int
-    succeeded: int
-    failed: int
-    processing: int
-    pending: int
-    jobs_total: int
-    jobs_completed: int
-    jobs_in_flight: int
-    jobs_pending: int
-    cost: float
-    reserved: float
-    max_cost: float | None
-    elapsed: float
-    eta_seconds: float | None
-    budget_stop: str | None
-    running: bool
-    failed_rows: tuple[FailedRow, ...] = field(default=(), repr=False)
-    jobs_reconciling: int = 0  # creates whose outcome is unknown: their batch is being looked for
-    jobs_canceling: int = 0  # batches in flight whose cancel the provider accepted (collected by the next run)
-    held: float = 0.0  # worst cases kept as spent for results the provider never returned
-
-    @property
-    def finished(self) -> int:
-        return self.succeeded + self.failed
-
-    @property
-    def fraction(self) -> float:
-        return self.finished / self.items_total if self.items_total else 1.0
-
-    def summary(self) -> str:
-        """The seed's five-line summary."""
-        lines = [
-            f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)",
-            f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"
-            + (f" ({self.jobs_reconciling} reconciling a lost create)" if self.jobs_reconciling else ""),
-        ]
-        if self.max_cost is not None:
-            lines.append(
-                f"Cost: {money(self.cost)} / {money(self.max_cost)} "
-                f"({100 * self.cost / self.max_cost if self.max_cost else 100:.1f}% of limit)"
-                + (f", {money(self.reserved)} reserved" if self.reserved else "")
-            )
-        else:
-            lines.append(f"Cost: ${self.cost:.4f} (no limit)")
-        lines.append(
-            f"ETA: {format_duration(self.eta_seconds)}"
-            if self.running and self.eta_seconds is not None
-            else f"Elapsed: {format_duration(self.elapsed)}"
-        )
-        lines.append(f"Failed: {self.failed:,} items")
-        if self.held:
-            lines.append(f"Held: {money(self.held)} for results the provider never returned (maybe billed)")
-        if self.budget_stop:
-            lines.append(f"Stopped: {self.budget_stop}")
-        return "\n".join(lines)
-
-
-def money(amount: float) -> str:
-    """Dollars with cents, or four decimals below a dollar (batch runs are often cheap)."""
-    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None or math.isinf(seconds):
-        return "unknown"
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"~{seconds} sec"
-    if seconds < 3600:
-        return f"~{seconds // 60} min {seconds % 60} sec"
-    return f"~{seconds // 3600} h {seconds % 3600 // 60} min"
+from ._readings import FailedRow as FailedRow  # views import the readings from here too
+from ._readings import Progress as Progress
+from ._readings import format_duration as format_duration
+from ._readings import money as money
 
 
 @dataclass
@@ -146,14 +65,24 @@ class ProgressSeed:
     max_cost: float | None
     budget_stop: str | None
     failed: list[Any]  # the latest results that failed
+    elapsed: float = 0.0  # seconds of earlier runs of this state
+    outcome: str = ""
+    outcome_message: str = ""
 
 
 class ProgressModel:
     """Keeps the numbers views need by applying engine events to counters of its own (it never reads the
     engine's state); ``snapshot()`` is thread-safe. Listeners run under the engine's recorder lock, so
-    each event costs O(its size)."""
+    each event costs O(its size).
 
-    def __init__(self) -> None:
+    Time: ``elapsed`` adds this run to the earlier runs of the state (from the seed). The ETA is the
+    provider's observed throughput in this run: items finished by batches this run submitted, per second
+    since the run started, once one of those batches has ended (before that there is no honest figure).
+    Items collected from batches submitted before a resume count as done but not as throughput.
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
         self._lock = threading.Lock()
         self._status: list[str] = []
         self._item_job: list[int] = []
@@ -161,9 +90,17 @@ class ProgressModel:
         self._jobs: dict[int, JobCounts] = {}
         self._cost, self._max_cost, self._budget_stop = 0.0, None, None  # type: tuple[float, float | None, str | None]
         self._failed: dict[int, FailedRow] = {}
+        self._retrying: set[int] = set()
         self._started: float | None = None
         self._ended: float | None = None
-        self._finished_at_start = 0
+        self._elapsed_before = 0.0
+        self._run_jobs: set[int] = set()  # jobs whose batch this run submitted
+        self._run_finished = 0  # items those batches returned
+        self._run_batch_ended = False
+        self._outcome, self._outcome_message = "", ""
+        self._budget_waiting: str | None = None
+        self._jobs_cut = 0
+        self._starting = False  # a run was asked for and its RunStarted has not come yet
         self.version = 0  # bumped on every change, so views can skip redraws
         self._on_run_end: list[weakref.WeakMethod[Any]] = []
 
@@ -171,6 +108,19 @@ class ProgressModel:
         """Call the bound ``method`` (held weakly) when a run ends, so a view shows the final state at once
         rather than at its next periodic refresh."""
         self._on_run_end.append(weakref.WeakMethod(method))
+
+    def starting(self) -> None:
+        """A run was asked for: views show it as running from now, not the last run's outcome."""
+        with self._lock:
+            self._starting = True
+            self.version += 1
+
+    def start_failed(self) -> None:
+        """The run asked for ended before it started (its files could not be opened): views say so again."""
+        with self._lock:
+            if self._starting:
+                self._starting = False
+                self.version += 1
 
     def attach(self, seed: ProgressSeed) -> None:
         """Start from the counts of a loaded state (e.g. after a kernel restart) before any event."""
@@ -182,7 +132,15 @@ class ProgressModel:
                 for index, job in seed.jobs.items()
             }
             self._cost, self._max_cost, self._budget_stop = seed.cost, seed.max_cost, seed.budget_stop
-            self._failed = {r.index: _row(r) for r in seed.failed}
+            self._failed = {}
+            self._retrying = set()
+            for result in seed.failed:
+                if self._status[result.index] == "failed":
+                    self._failed[result.index] = _row(result)
+                else:  # failed once, planned again
+                    self._retrying.add(result.index)
+            self._elapsed_before, self._started, self._ended = seed.elapsed, None, None
+            self._outcome, self._outcome_message = seed.outcome, seed.outcome_message
             self.version += 1
 
     def on_event(self, event: Event) -> None:
@@ -199,28 +157,44 @@ class ProgressModel:
         jobs = self._jobs
         match event:
             case RunStarted():
-                self._started, self._ended = time.monotonic(), None
-                self._finished_at_start = self._counts["succeeded"] + self._counts["failed"]
-                self._max_cost, self._budget_stop = event.max_cost, None
+                self._starting = False
+                if self._started is not None and self._ended is not None:
+                    self._elapsed_before += self._ended - self._started
+                self._started, self._ended = self._clock(), None
+                self._run_jobs, self._run_finished, self._run_batch_ended = set(), 0, False
+                self._max_cost, self._budget_stop, self._budget_waiting = event.max_cost, None, None
+                self._outcome, self._outcome_message, self._jobs_cut = "", "", 0
                 for job in jobs.values():
                     if job.status == "reserved":
                         job.status, job.reservation = "pending", 0.0
             case RunEnded():
-                self._ended = time.monotonic()
+                self._ended = self._clock()
+                self._outcome, self._outcome_message = event.outcome or "stopped", event.message
+                self._budget_waiting = None
             case JobsPlanned():
                 for index, _, items in event.jobs:
                     jobs[index] = JobCounts(items=list(items))
                     for item in items:
                         self._set(item, "pending")
                         self._item_job[item] = index
+                        if self._failed.pop(item, None) is not None:
+                            self._retrying.add(item)
             case JobCut():
                 job = jobs[event.job]
                 moved, job.items = job.items[event.keep :], job.items[: event.keep]
                 jobs[event.moved_to] = JobCounts(items=moved)
                 for item in moved:
                     self._item_job[item] = event.moved_to
+                self._jobs_cut += 1
             case Reserved():
                 jobs[event.job].status, jobs[event.job].reservation = "reserved", event.reservation
+                self._budget_waiting = None
+            case BudgetWaiting():
+                self._budget_waiting = (
+                    f"waiting for budget: the next job's worst case {money(event.needed)} does not fit in the "
+                    f"{money(max(event.room, 0.0))} left beside what the jobs in flight reserve; it starts "
+                    "when they end"
+                )
             case ReservationReleased() if jobs[event.job].status == "reserved":
                 jobs[event.job].status, jobs[event.job].reservation = "pending", 0.0
             case SubmitIntent():
@@ -235,6 +209,7 @@ class ProgressModel:
             case Submitted():
                 job = jobs[event.job]
                 job.status, job.reconciling = "processing", False
+                self._run_jobs.add(event.job)
                 for item in job.items:
                     if item not in job.finished and self._item_job[item] == event.job:
                         self._set(item, "processing")
@@ -243,6 +218,8 @@ class ProgressModel:
             case JobEnded():
                 job = jobs[event.job]
                 job.status, job.held, job.canceling = event.status, event.held, False
+                if event.job in self._run_jobs:
+                    self._run_batch_ended = True
             case CancelRequested():
                 for index in event.jobs:
                     jobs[index].canceling = True
@@ -255,8 +232,11 @@ class ProgressModel:
                 continue
             job.finished.add(result.index)
             self._cost += result.cost or 0.0
+            if index in self._run_jobs:
+                self._run_finished += 1
             if self._item_job[result.index] == index:  # the same rule as the state model
                 self._set(result.index, result.status)
+                self._retrying.discard(result.index)
                 if result.ok:
                     self._failed.pop(result.index, None)
                 else:
@@ -269,16 +249,22 @@ class ProgressModel:
             self._counts[status] += 1
             self._status[item] = status
 
+    def _eta(self, now: float, remaining: int) -> float | None:
+        if self._started is None or self._ended is not None or not self._run_batch_ended or not self._run_finished:
+            return None
+        rate = self._run_finished / max(now - self._started, 1e-9)  # items per second of wall time
+        return remaining / rate
+
     def snapshot(self) -> Progress:
         with self._lock:
-            now = time.monotonic()
-            running = self._started is not None and self._ended is None
-            elapsed = 0.0 if self._started is None else (self._ended or now) - self._started
+            now = self._clock()
+            running = self._starting or (self._started is not None and self._ended is None)
+            this_run = (
+                0.0 if self._started is None else (self._ended if self._ended is not None else now) - self._started
+            )
             counts, jobs = self._counts, self._jobs.values()
             finished = counts["succeeded"] + counts["failed"]
-            done_now = finished - self._finished_at_start
             remaining = len(self._status) - finished
-            eta = (elapsed / done_now * remaining) if running and done_now > 0 else None
             holding = [j for j in jobs if j.status in ("reserved", "submitting", "processing")]
             in_flight = [j for j in holding if j.status != "reserved"]  # a reserved job waits for its create
             return Progress(
@@ -294,84 +280,22 @@ class ProgressModel:
                 cost=self._cost,
                 reserved=sum(j.reservation for j in holding),
                 max_cost=self._max_cost,
-                elapsed=elapsed,
-                eta_seconds=eta,
+                elapsed=self._elapsed_before + this_run,
+                eta_seconds=self._eta(now, remaining),
                 budget_stop=self._budget_stop,
                 running=running,
                 failed_rows=tuple(self._failed[i] for i in sorted(self._failed)),
                 jobs_reconciling=sum(1 for j in jobs if j.reconciling),
                 jobs_canceling=sum(1 for j in in_flight if j.canceling),
                 held=sum(j.held for j in jobs),
+                retrying=len(self._retrying),
+                outcome="" if running else self._outcome,
+                outcome_message="" if running else self._outcome_message,
+                budget_waiting=self._budget_waiting if running else None,
+                jobs_cut=self._jobs_cut,
             )
 
 
 def _row(result: Any) -> FailedRow:
     error = result.error
     return FailedRow(result.index, result.job, error.reason if error else "", error.message if error else "")
-
-
-class ConsoleView:
-    """tqdm bars for items and cost while a run goes on, then the summary. Reads the model only."""
-
-    def __init__(self, model: ProgressModel, *, file: Any = None) -> None:
-        self.model = model
-        self.file = file or sys.stderr
-        self._bars: list[Any] = []
-        self._last = 0.0
-
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            self._open()
-        elif self._bars and (not isinstance(event, ItemsFinished) or time.monotonic() - self._last >= self.REFRESH):
-            self._update()
-
-    #: Seconds between redraws for per-item events (other events redraw at once).
-    REFRESH = 0.1
-
-    def _open(self) -> None:
-        from tqdm.auto import tqdm
-
-        progress = self.model.snapshot()
-        items = tqdm(
-            total=progress.items_total,
-            initial=progress.finished,
-            desc="items",
-            unit="item",
-            file=self.file,
-            dynamic_ncols=True,
-            leave=True,
-        )
-        self._bars = [items]
-        if progress.max_cost is not None:
-            self._bars.append(
-                tqdm(
-                    total=round(progress.max_cost, 2),
-                    desc="cost $",
-                    unit="$",
-                    file=self.file,
-                    bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.4f}/{total:.2f}",
-                    initial=progress.cost,
-                    leave=True,
-                )
-            )
-
-    def _update(self) -> None:
-        progress = self.model.snapshot()
-        self._last = time.monotonic()
-        items = self._bars[0]
-        items.n = progress.finished
-        items.set_postfix(
-            failed=progress.failed, jobs=f"{progress.jobs_completed}/{progress.jobs_total}", refresh=False
-        )
-        items.refresh()
-        if len(self._bars) > 1:
-            self._bars[1].n = progress.cost
-            self._bars[1].refresh()
-
-    def close(self) -> None:
-        if self._bars:
-            self._update()
-            for bar in self._bars:
-                bar.close()
-            self._bars = []
-        print(self.model.snapshot().summary(), file=self.file)

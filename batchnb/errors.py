@@ -11,6 +11,8 @@ Every error batchnb raises on purpose is a ``BatchnbError``; catch that to catch
     │   └── CreateUncertain    a create that may have made a batch: reconciled, never simply repeated
     └── JobTimeoutError    ``BatchJob.wait(timeout=...)`` ran out of time (the batch goes on)
 
+    Interrupted (a ``KeyboardInterrupt``)  Ctrl-C in ``run()`` or ``wait()``; says what became of the run
+
 Messages say what is wrong *and* what to do about it. Item-level failures (an errored request, an
 expired one, output that does not validate) are never exceptions: they are ``ItemResult``s with
 ``status == "failed"``, so that one bad item never fails the others.
@@ -64,3 +66,16 @@ class CreateUncertain(ProviderError):
 
 class JobTimeoutError(BatchnbError, TimeoutError):
     """``wait(timeout=...)`` elapsed before the batch ended. The batch is still running."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C (a kernel interrupt) in ``run()`` or ``wait()``. A ``KeyboardInterrupt``, so that it stops a
+    "Run all" like any interrupt, but it reads as one line that says what became of the run (canceled, or
+    still going in the background) instead of a traceback through the engine's threads."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def _render_traceback_(self) -> list[str]:  # IPython shows this instead of the traceback
+        return [f"KeyboardInterrupt: {self.message}"]

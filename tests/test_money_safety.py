@@ -15,6 +15,7 @@ import pytest
 
 from batchnb import BatchManager, StateError
 from batchnb.limits import ProviderLimits
+from batchnb.manager._store import StateStore
 from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
 
 from .fault_harness import Killer, run_worker
@@ -261,7 +262,7 @@ def test_cancel_with_no_run_cancels_the_batches_in_flight_once(tmp_path):
     hold_first_attempt = Faults(item_outcome=lambda custom_id, params: None if "-r" in custom_id else "hold")
     with Simulator(latency=0.05, faults=hold_first_attempt) as sim:
         options = dict(count=30, items_per_job=PER_JOB, max_parallel_jobs=3, poll_interval=0.01)
-        journal = state.with_name(state.name + ".journal")
+        journal = StateStore(state).journal_path
         all_submitted = lambda: journal.exists() and journal.read_text().count('"type":"submitted"') == 3  # noqa: E731
         killer = Killer(sim, lambda e: e.endpoint == "retrieve" and e.phase == "received" and all_submitted())
         killer.run(state, options)
@@ -347,9 +348,9 @@ def test_a_retry_planned_before_a_restart_is_submitted_once(tmp_path):
 
 
 
-def test_start_on_a_state_another_manager_drives_fails_in_the_caller(tmp_path):
-    """Re-running a notebook's construction cell while its run goes on: the new manager's start() raises
-    at once (not later in a background thread), and the first run is untouched."""
+def test_a_manager_on_a_state_another_manager_drives_fails_in_the_caller(tmp_path):
+    """Re-running a notebook's construction cell while its run goes on: building the new manager raises at
+    once (not later in a background thread, never a silent dead manager), and the first run is untouched."""
     release = threading.Event()
 
     def hold_creates(event: RequestEvent) -> None:
@@ -359,10 +360,9 @@ def test_start_on_a_state_another_manager_drives_fails_in_the_caller(tmp_path):
     with Simulator(latency=0.05, on_request=hold_creates) as sim:
         first = make_manager(sim, tmp_path / "s.json")
         first.start(show=False)
-        second = make_manager(sim, tmp_path / "s.json")
-        with pytest.raises(StateError, match="another manager"):
-            second.start(show=False)
-        assert second.done
+        with pytest.raises(StateError, match="another manager in this kernel"):
+            make_manager(sim, tmp_path / "s.json")
+        assert not first.done
         release.set()
         first.wait()
         sim.on_request = None

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from batchnb.manager._store import StateStore
 from batchnb.sim import Simulator
 
 from .helpers import wait_for
@@ -58,21 +59,38 @@ def stdout_of(nb: nbformat.NotebookNode) -> str:
                    for out in cell.get("outputs", []) if out.get("name") == "stdout")
 
 
+def html_values(nb: nbformat.NotebookNode, marker: str) -> list[str]:
+    return [s["value"] for s in widget_states(nb) if s["_model_name"] == "HTMLModel" and marker in s.get("value", "")]
+
+
 def test_the_quickstart_runs_and_its_panel_shows_the_final_state(tmp_path):
     nb = execute("quickstart.ipynb", tmp_path)
-    states = widget_states(nb)
-    items = [s for s in states if s["_model_name"] == "IntProgressModel" and s.get("description") == "Items"]
-    assert items and items[0]["value"] == items[0]["max"] == 40
-    jobs = [s for s in states if s["_model_name"] == "IntProgressModel" and s.get("description") == "Jobs"]
-    assert jobs[0]["value"] == jobs[0]["max"] >= 4
-    tables = [s for s in states if s["_model_name"] == "HTMLModel" and "batchnb-failed" in s.get("value", "")]
-    assert tables == []  # after the retry nothing is left failed: the table is empty
-    gauge = [s for s in states if s["_model_name"] == "FloatProgressModel" and s.get("description") == "Cost"]
-    assert gauge[0]["max"] == 0.5 and 0 < gauge[0]["value"] < 0.5
+    items = html_values(nb, "<b>Items</b>")
+    assert items and "40 / 40" in items[0] and "40 succeeded" in items[0]
+    assert "width:100.000%;background:#2e7d32" in items[0]  # the stacked bar, all green after the retry
+    assert html_values(nb, "<b>Jobs</b>") and html_values(nb, "limit $0.50")
+    assert html_values(nb, "batchnb-failed") == []  # after the retry nothing is left failed: the table is empty
     out = stdout_of(nb)
     assert "Processing: 40/40 items (100.0%)" in out and "failed now: 0" in out
     assert (tmp_path / "tickets.csv").exists() and (tmp_path / "tickets.parquet").exists()
     assert not (tmp_path / "tickets.csv.schema.json").exists()  # to_csv writes one plain CSV, nothing beside it
+
+
+def test_a_saved_executed_notebook_reads_as_text_where_no_widget_runs(tmp_path):
+    """nbconvert to markdown (GitHub, a diff): the panel's outputs read as text with the final counts, and
+    the panel of a run that ended with nothing left to do is static HTML (no widget to break after a restart)."""
+    from nbconvert import MarkdownExporter
+
+    nb = execute("quickstart.ipynb", tmp_path)
+    start_cell = next(c for c in nb.cells if "manager.start()" in c.source)
+    panel_outputs = [o for o in start_cell.outputs if o.get("output_type") == "display_data"]
+    assert len(panel_outputs) == 1
+    data = panel_outputs[0]["data"]
+    assert "application/vnd.jupyter.widget-view+json" not in data  # finished, nothing to click: static
+    assert "40 / 40" in data["text/html"] and "Processing: 40/40 items (100.0%)" in data["text/plain"]
+    markdown, _ = MarkdownExporter().from_notebook_node(nb)
+    assert "Processing: 40/40 items (100.0%)" in markdown and "VBox(children=" not in markdown
+    assert "Jobs: " in markdown and "Failed: 0 items" in markdown
 
 
 def test_the_resume_walkthrough_runs(tmp_path):
@@ -83,7 +101,7 @@ def test_the_resume_walkthrough_runs(tmp_path):
 def test_a_killed_kernel_resumes_in_a_new_one_without_submitting_twice(tmp_path):
     name = "resume_after_restart.ipynb"
     shutil.copy(NOTEBOOKS / name, tmp_path / name)
-    journal = tmp_path / "resume-demo.state.json.journal"
+    journal = StateStore(tmp_path / "resume-demo.state.json").journal_path
     nb = nbformat.read(tmp_path / name, as_version=4)
     client = NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
     with client.setup_kernel():
@@ -118,7 +136,6 @@ def test_the_invoice_notebook_extracts_every_invoice_with_citations(tmp_path):
     out = stdout_of(nb)
     assert "100/100 invoices equal the ground truth" in out and "Processing: 100/100 items (100.0%)" in out
     assert re.search(r"\d{3,} line items", out) and re.search(r"invoice \d+: INV-\S+, \d+ cited fields", out)
-    states = widget_states(nb)
-    items = [s for s in states if s["_model_name"] == "IntProgressModel" and s.get("description") == "Items"]
-    assert items[0]["value"] == items[0]["max"] == 100
+    items = html_values(nb, "<b>Items</b>")
+    assert items and "100 / 100" in items[0]
     assert len(list((tmp_path / "invoice_results" / "processed").iterdir())) == 10

@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 from batchnb import BatchManager
-from batchnb._panel import MAX_TABLE_ROWS, Panel, cost_style
+from batchnb._panel import Panel, actionable
+from batchnb._panel_html import ROWS_PER_REASON
 from batchnb.sim import Faults, Simulator
 
 from .helpers import wait_for
@@ -28,9 +29,19 @@ def _manager(sim: Simulator, n: int = 30, **kwargs: Any) -> BatchManager:
     return BatchManager(messages=[f"item {i} please" for i in range(n)], **{**options, **kwargs})
 
 
-def _table_rows(panel: Panel) -> list[list[str]]:
-    body = panel.failed_table.value.split("<tbody>")[1]
-    return [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body)]
+def _table_rows(panel: Panel) -> dict[str, list[list[str]]]:
+    """The failed table's rows by reason group ("reason — N item(s)" summaries)."""
+    groups = re.findall(r"<summary>(.*?) — ([\d,]+) item\(s\)</summary>(.*?)</details>", panel.failed_table.value)
+    return {
+        reason: [re.findall(r"<td[^>]*>(.*?)</td>", row) for row in re.findall(r"<tr>(<td.*?)</tr>", body)]
+        for reason, _, body in groups
+    }
+
+
+def _press(button: Any) -> None:
+    """What the browser does on a click: the toggle's value turns true; the handler turns it back."""
+    button.value = True
+    assert button.value is False
 
 
 def test_after_a_run_the_widgets_equal_the_engine_stats_and_retry_resubmits_only_the_failed():
@@ -40,31 +51,48 @@ def test_after_a_run_the_widgets_equal_the_engine_stats_and_retry_resubmits_only
         panel = manager.panel()
         panel.refresh(force=True)
         stats = manager.stats
-        assert (panel.items_bar.value, panel.items_bar.max) == (stats.finished, stats.items_total) == (30, 30)
-        assert panel.items_bar.bar_style == "warning" and "27 succeeded" in panel.items_label.value
-        assert "3 failed" in panel.items_label.value and "0 remaining" in panel.items_label.value
-        assert (panel.jobs_bar.value, panel.jobs_bar.max) == (stats.jobs_completed, stats.jobs_total) == (3, 3)
-        assert panel.cost_gauge.value == pytest.approx(stats.cost) and panel.cost_gauge.max == 0.5
-        assert panel.cost_gauge.bar_style == "success"
-        rows = _table_rows(panel)
-        assert [(int(r[0]), r[2]) for r in rows] == [(i, FAILING[i]) for i in sorted(FAILING)]
-        assert [int(r[1]) for r in rows] == [0, 0, 1] and "Failed items: 3" in panel.failed_title.value
-        assert not panel.retry_button.disabled and panel.cancel_button.disabled
+        assert (stats.finished, stats.items_total, stats.failed) == (30, 30, 3)
+        assert "30 / 30" in panel.items.value and "27 succeeded" in panel.items.value
+        assert "3 failed" in panel.items.value and "0 pending" in panel.items.value
+        # the stacked bar: a green segment for 27 of 30, a red one for 3 of 30
+        assert "width:90.000%;background:#2e7d32" in panel.items.value
+        assert "width:10.000%;background:#c62828" in panel.items.value
+        assert "3 done · 0 in flight" in panel.jobs.value and "limit $0.50" in panel.cost.value
+        groups = _table_rows(panel)
+        assert {reason: [int(r[0]) for r in rows] for reason, rows in groups.items()} == {
+            "errored:api_error": [4], "expired": [9], "errored:overloaded_error": [13]}
+        assert "Failed items: 3" in panel.failed_table.value
+        assert not panel.retry_button.disabled and panel.cancel_button.disabled and panel.resume_button.disabled
+        assert "done" in panel.status.value
 
         before = dict(sim.counters.submissions)
-        panel.retry_button.click()  # the button's handler: a background retry_failed()
+        _press(panel.retry_button)  # the button's handler: a background retry_failed()
         manager.wait(timeout=30)
         resubmitted = set(sim.counters.submissions) - set(before)
         assert sorted(int(c.split("-")[1]) for c in resubmitted) == sorted(FAILING)
         assert not sim.counters.duplicate_submissions
         panel.refresh(force=True)
-        assert panel.items_bar.value == 30 and "30 succeeded" in panel.items_label.value
+        assert "30 succeeded" in panel.items.value and "width:100.000%;background:#2e7d32" in panel.items.value
         assert panel.failed_table.value == "" and panel.retry_button.disabled
-        assert panel.cost_gauge.value == pytest.approx(manager.stats.cost)
         assert manager.stats.cost == pytest.approx(sim.counters.billed_usd)
+        assert not actionable(manager.stats)  # nothing left to click: a saved display may become static
 
 
-def test_cancel_button_stops_a_background_run():
+def test_a_second_click_while_the_first_acts_says_why_in_the_panel():
+    with Simulator(latency=0.01, faults=Faults(item_outcome=lambda custom_id, params: "hold")) as sim:
+        manager = _manager(sim)
+        panel = manager.panel()
+        manager.start(show=False)  # e.g. a Retry already going, its batches held by the provider
+        wait_for(lambda: sim.counters.creates >= 1, timeout=10)
+        panel.retry_button.disabled = False  # as in a browser that has not redrawn yet
+        _press(panel.retry_button)
+        assert "Retry failed: this manager is already running" in panel.status.value
+        _press(panel.cancel_button)
+        manager.wait(timeout=30)
+        assert "canceled" in panel.status.value
+
+
+def test_cancel_button_stops_a_background_run_and_the_panel_says_why():
     def hold(custom_id: str, params: dict[str, Any]) -> str | None:
         return "hold"
 
@@ -74,29 +102,43 @@ def test_cancel_button_stops_a_background_run():
         panel = manager.panel()
         wait_for(lambda: sim.counters.creates >= 2, timeout=10)
         panel.refresh(force=True)
-        assert not panel.cancel_button.disabled and panel.jobs_label.value.startswith("0 done · 2 in flight")
-        panel.cancel_button.click()
+        assert not panel.cancel_button.disabled and "0 done · 2 in flight" in panel.jobs.value
+        _press(panel.cancel_button)
         manager.wait(timeout=10)
         assert manager.done and sim.counters.requests_by_endpoint.get("cancel") == 2
+        panel.refresh(force=True)
+        assert "canceled" in panel.status.value and "2 batch(es) in flight canceled" in panel.status.value
+        assert "Resume" in panel.status.value and not panel.resume_button.disabled
 
 
-def test_the_failed_table_stays_readable_at_a_thousand_rows():
+def test_the_failed_table_groups_by_reason_and_stays_readable_at_a_thousand_rows():
     with Simulator(latency=0.01, faults=Faults(errored_rate=1.0)) as sim:
         manager = _manager(sim, n=1200, items_per_job=400)
         manager.run()
     panel = manager.panel()
     panel.refresh(force=True)
-    rows = _table_rows(panel)
-    assert len(rows) == MAX_TABLE_ROWS + 1 and "200 more" in rows[-1][0]
+    groups = _table_rows(panel)
+    counts = {r: int(n.replace(",", "")) for r, n in re.findall(r"<summary>(.*?) — ([\d,]+) item", panel.failed_table.value)}
+    assert set(counts) == set(groups) and len(groups) == 2 and sum(counts.values()) == 1200  # two errored kinds
+    for reason, rows in groups.items():
+        assert len(rows) == ROWS_PER_REASON + 1 and f"{counts[reason] - ROWS_PER_REASON:,} more" in rows[-1][0]
     assert panel.failed_table.layout.overflow == "auto" and panel.failed_table.layout.max_height == "260px"
-    assert "Failed items: 1,200" in panel.failed_title.value
+    assert "Failed items: 1,200" in panel.failed_table.value
+    failed = manager.failed()  # the panel's "Failed rows as DataFrame"
+    assert len(failed) == 1200 and set(failed["status"]) == {"failed"}
 
 
-def test_the_cost_gauge_turns_amber_then_red_near_the_limit():
-    assert cost_style(0.5, 0.0, 1.0) == "success"
-    assert cost_style(0.5, 0.25, 1.0) == "warning"
-    assert cost_style(0.85, 0.1, 1.0) == "danger"
-    assert cost_style(3.0, 0.0, None) == "info"
+def test_the_cost_bar_shows_spent_and_reserved_against_the_limit():
+    from batchnb._panel_html import cost_html
+    from batchnb._progress import Progress
+
+    p = Progress(items_total=10, succeeded=2, failed=0, processing=4, pending=4, jobs_total=3, jobs_completed=1,
+                 jobs_in_flight=2, jobs_pending=0, cost=0.01, reserved=0.022, max_cost=0.035, elapsed=3.0,
+                 eta_seconds=None, budget_stop=None, running=True)
+    text = cost_html(p)
+    assert "limit $0.0350 (91% committed)" in text and "$0.0220 reserved" in text
+    assert "width:28.571%;background:#c62828" in text  # spent, red from 90% committed
+    assert "width:62.857%;background:#90caf9" in text  # reserved, drawn beside it
 
 
 def test_outside_a_kernel_the_manager_shows_a_plain_text_summary():

@@ -9,6 +9,7 @@ import pytest
 
 from batchnb._events import (
     BudgetStopped,
+    BudgetWaiting,
     CancelRequested,
     CreateNotMade,
     CreateUncertain,
@@ -28,7 +29,7 @@ from batchnb._events import (
 )
 from batchnb._inputs import items_from_messages
 from batchnb._item_result import ItemError, ItemResult
-from batchnb._progress import ProgressModel
+from batchnb._progress import ProgressModel, money
 from batchnb.manager._state import ManagerState
 
 MODEL = "claude-haiku-4-5"
@@ -73,12 +74,15 @@ def expected(state: ManagerState) -> dict[str, Any]:
             "jobs_reconciling": sum(j.reconciling for j in jobs),
             "cost": pytest.approx(state.total_cost), "reserved": pytest.approx(state.reserved),
             "held": pytest.approx(state.held), "max_cost": state.max_cost, "budget_stop": state.budget_stop,
-            "failed_rows": sorted(i for i, r in state.results.items() if not r.ok)}
+            # the table lists what the header counts as failed; failed items planned again are "retrying"
+            "failed_rows": sorted(i for i, r in state.results.items() if not r.ok and state.item_status[i] == "failed"),
+            "retrying": sum(not r.ok and state.item_status[i] != "failed" for i, r in state.results.items())}
 
 
 def shown(model: ProgressModel) -> dict[str, Any]:
     progress = model.snapshot()
-    return {**{name: getattr(progress, name) for name in SHOWN}, "failed_rows": [r.index for r in progress.failed_rows]}
+    return {**{name: getattr(progress, name) for name in SHOWN}, "failed_rows": [r.index for r in progress.failed_rows],
+            "retrying": progress.retrying}
 
 
 def submit(job: int, reservation: float = 0.25) -> list[Event]:
@@ -156,16 +160,112 @@ def test_attaching_to_a_state_midway_then_feeding_it_matches_the_state():
     assert (model.snapshot().succeeded, model.snapshot().failed_rows) == (6, ())
 
 
-def test_a_failed_item_stays_a_failed_row_until_its_retry_succeeds():
+def test_a_failed_item_planned_again_is_retrying_not_failed_and_the_table_agrees_with_the_count():
     state = new_state()
     model = attached(state)
-    feed(state, model, *submit(0), finished(0, ok(0, 0), failed(1, 0)), ended(0),
-         JobsPlanned(jobs=[(3, 1, [1])], reason="retry"))
+    feed(state, model, *submit(0), finished(0, ok(0, 0), failed(1, 0)), ended(0))
     row = model.snapshot().failed_rows[0]
     assert (row.index, row.job, row.reason, row.message) == (1, 0, "expired", "too late")
-    assert model.snapshot().pending == 5  # the retried item waits again
-    feed(state, model, *submit(3), finished(3, ok(1, 3)))
-    assert model.snapshot().failed_rows == ()
+    feed(state, model, JobsPlanned(jobs=[(3, 1, [1])], reason="retry"))
+    progress = model.snapshot()
+    assert (progress.failed, progress.retrying, progress.failed_rows, progress.pending) == (0, 1, (), 5)
+    assert "(1 more being retried)" in progress.summary()
+    feed(state, model, *submit(3), finished(3, failed(1, 3)))  # the retry fails too: back in the table
+    progress = model.snapshot()
+    assert (progress.failed, progress.retrying, [r.job for r in progress.failed_rows]) == (1, 0, [3])
+
+
+def test_a_seed_with_items_planned_again_shows_them_retrying():
+    state = new_state()
+    feed(state, attached(state), *submit(0), finished(0, ok(0, 0), failed(1, 0)), ended(0),
+         JobsPlanned(jobs=[(3, 1, [1])], reason="retry"))
+    progress = attached(state).snapshot()
+    assert (progress.failed, progress.retrying, progress.failed_rows) == (0, 1, ())
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_eta_is_unknown_until_a_batch_of_this_run_ends_then_follows_its_throughput():
+    state, clock = new_state(n=6, per_job=2), FakeClock()
+    model = ProgressModel(clock=clock)
+    model.attach(state.progress_seed())
+    feed(state, model, RunStarted(at=T, max_cost=1.0), *submit(0), *submit(1))
+    clock.now += 10
+    feed(state, model, finished(0, ok(0, 0)))  # items came back, but no batch has ended: no honest rate yet
+    assert model.snapshot().eta_seconds is None
+    feed(state, model, finished(0, ok(1, 0)), ended(0))
+    # 2 items in 10 s of this run -> 0.2 items/s; 4 items remain -> 20 s
+    assert model.snapshot().eta_seconds == pytest.approx(20.0)
+    clock.now += 10  # nothing more finished: the rate falls, the ETA grows
+    assert model.snapshot().eta_seconds == pytest.approx(40.0)
+    feed(state, model, finished(1, ok(2, 1), ok(3, 1)), ended(1))  # 4 in 20 s -> 0.2/s, 2 left -> 10 s
+    assert model.snapshot().eta_seconds == pytest.approx(10.0)
+    feed(state, model, RunEnded(at=T, outcome="canceled", message="canceled by the user"))
+    progress = model.snapshot()
+    assert progress.eta_seconds is None and not progress.running
+    assert (progress.outcome, progress.outcome_message) == ("canceled", "canceled by the user")
+
+
+def test_after_a_resume_items_collected_from_earlier_batches_are_done_but_not_throughput():
+    state, clock = new_state(n=6, per_job=2), FakeClock()
+    feed(state, attached(state), RunStarted(at=T, max_cost=1.0), *submit(0), *submit(1))  # then the kernel died
+    model = ProgressModel(clock=clock)
+    model.attach(state.progress_seed())
+    feed(state, model, RunStarted(at=T, max_cost=1.0), finished(0, ok(0, 0), ok(1, 0)), ended(0),
+         finished(1, ok(2, 1), ok(3, 1)), ended(1))  # both batches finished while the kernel was dead
+    assert model.snapshot().finished == 4 and model.snapshot().eta_seconds is None
+    feed(state, model, *submit(2))
+    clock.now += 30
+    feed(state, model, finished(2, ok(4, 2)), ended(2))  # 1 item in 30 s by this run's own batch
+    assert model.snapshot().eta_seconds == pytest.approx(30.0)
+
+
+def test_elapsed_adds_up_across_runs_and_resumes():
+    state, clock = new_state(n=6, per_job=2), FakeClock()
+    model = ProgressModel(clock=clock)
+    model.attach(state.progress_seed())
+    feed(state, model, RunStarted(at="2026-11-29T10:00:00Z", max_cost=1.0))
+    clock.now += 17
+    assert model.snapshot().elapsed == pytest.approx(17.0)
+    feed(state, model, RunEnded(at="2026-11-29T10:00:17Z", outcome="canceled"))
+    clock.now += 100  # time between runs does not count
+    feed(state, model, RunStarted(at="2026-11-29T10:05:00Z", max_cost=1.0))
+    clock.now += 3
+    assert model.snapshot().elapsed == pytest.approx(20.0)
+    feed(state, model, RunEnded(at="2026-11-29T10:05:03Z", outcome="finished"))
+    assert state.elapsed == pytest.approx(20.0)  # the state keeps it: a new kernel starts from there
+    fresh = ProgressModel(clock=clock)
+    fresh.attach(state.progress_seed())
+    assert fresh.snapshot().elapsed == pytest.approx(20.0)
+    feed(state, fresh, RunStarted(at="2026-11-29T11:00:00Z", max_cost=1.0))
+    clock.now += 5
+    assert fresh.snapshot().elapsed == pytest.approx(25.0)
+
+
+def test_budget_waiting_and_cuts_are_shown_while_running():
+    state = new_state(n=6, per_job=2)
+    model = attached(state)
+    feed(state, model, RunStarted(at=T, max_cost=1.0), *submit(0))
+    model.on_event(BudgetWaiting(job=1, needed=0.5, room=0.25))
+    assert "waiting for budget" in (model.snapshot().budget_waiting or "")
+    feed(state, model, JobCut(job=1, keep=1, moved_to=3), Reserved(job=1, reservation=0.125))
+    progress = model.snapshot()
+    assert progress.budget_waiting is None and progress.jobs_cut == 1
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [(0.035, "$0.0350"), (0.0338, "$0.0338"), (0.00001234, "$0.000012"), (1.0, "$1.00"), (1.255, "$1.255"),
+     (12_345.5, "$12,345.50"), (2.34567, "$2.3457")],
+)
+def test_money_keeps_the_digits_the_amount_needs(amount: float, text: str):
+    assert money(amount) == text
 
 
 def test_every_event_bumps_the_version_views_redraw_on():

@@ -36,6 +36,8 @@ class RunContext:
     recorder: Recorder
     make_provider: Callable[[], Provider]
     stop: threading.Event = field(default_factory=threading.Event)
+    stop_reason: str | None = None  # why ``stop`` was set: "canceled" (cancel(), the panel) or "interrupted"
+    cancel_lock: threading.Lock = field(default_factory=threading.Lock)  # held by cancel() while it sends
     create_lock: threading.Lock = field(default_factory=threading.Lock)  # creates are serialised
     cancel_claims: set[int] = field(default_factory=set)  # jobs whose cancel is being sent right now
     job_errors: dict[int, BaseException] = field(default_factory=dict)  # this run's jobs that could not be driven

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._progress import money
+from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._state import ManagerState
 
@@ -20,10 +21,23 @@ class Estimate:
     input_tokens_estimate: int
     max_cost: float | None
     already_spent: float
+    items_at_once: int | None = None  # items left whose worst cases fit in the budget together (None: no limit)
 
     @property
     def fits(self) -> bool:
         return self.max_cost is None or (self.worst_case_cost or 0.0) + self.already_spent <= self.max_cost
+
+    @property
+    def budget_limited(self) -> bool:
+        """True when ``max_cost`` cannot hold the worst case of every item left at once: the run then cuts
+        jobs to what fits and runs fewer at a time (more, smaller jobs than ``jobs``, and longer), and stops
+        when even one item's worst case no longer fits. Actual costs are usually far below the worst case,
+        so such a run often still finishes."""
+        return not self.fits
+
+    @property
+    def todo(self) -> int:
+        return sum(self.job_sizes)
 
     def __str__(self) -> str:
         cost = "unknown (no price)" if self.worst_case_cost is None else f"${self.worst_case_cost:.4f}"
@@ -33,14 +47,26 @@ class Estimate:
             else f" against max_cost {money(self.max_cost)}"
             + (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
         )
-        return (
+        text = (
             f"{self.items:,} items in {self.jobs:,} jobs; worst-case cost {cost}{limit}; "
             f"~{self.input_tokens_estimate:,} input tokens at most"
         )
+        if self.budget_limited:
+            text += (
+                f". max_cost limits this run: the worst cases of only {self.items_at_once or 0:,} of the "
+                f"{self.todo:,} items left fit in it at once, so jobs are cut to fit and run fewer at a time "
+                "(more jobs than planned, and longer); it stops if even one item's worst case no longer fits. "
+                "Raise max_cost (or lower max_tokens) to run as planned"
+            )
+        return text
 
 
 def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     todo = [i for i in range(state.item_count) if state.item_status[i] == "pending"]
+    at_once = None
+    if ctx.max_cost is not None:
+        room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
+        at_once = fit_prefix([ctx.worst[i] or 0.0 for i in todo], room).count
     worst = None if any(w is None for w in ctx.worst) else sum(ctx.worst[i] or 0.0 for i in todo)
     todo_set = set(todo)
     sizes = [len([i for i in job.items if i in todo_set]) for job in state.jobs if job.status == "pending"]
@@ -52,4 +78,5 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
         input_tokens_estimate=sum(ctx.costings[i].input_tokens for i in todo),
         max_cost=ctx.max_cost,
         already_spent=state.total_cost + state.held,  # held: results never returned, maybe billed
+        items_at_once=at_once,
     )

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,22 +19,25 @@ import anthropic
 import pydantic
 
 from .._batch_job import check_model, load_items
-from .._events import RunEnded, RunStarted
+from .._console import ConsoleView
 from .._inputs import FileInput
 from .._item_result import ItemResult
 from .._pricing import default_table
-from .._progress import ConsoleView, Progress, ProgressModel
+from .._progress import Progress, ProgressModel
 from .._provider import Provider
 from .._requests import RequestBuilder, RequestOptions
-from ..errors import InputError, JobTimeoutError, ProviderError, StateError
+from ..errors import Interrupted, JobTimeoutError
 from ..limits import DEFAULT_LIMITS, ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
+from ._lifecycle import RunSlot, already_live, live_owner
+from ._options import OptionsView, check_run_options
 from ._plan import check_budgetable, measure_items
-from ._recorder import Recorder, utc_now
+from ._recorder import Recorder
 from ._result_files import ResultFiles
 from ._resume import Resumer
+from ._run import RunBody
 from ._scheduler import Scheduler
 from ._sessions import StateSessions
 from ._state import ManagerState
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class BatchManager:
+class BatchManager(OptionsView):
     """Run many items through the Message Batches API. See the README for the guarantees."""
 
     def __init__(
@@ -71,18 +73,14 @@ class BatchManager:
         url_document_pages: int | None = None,
         **params: Any,
     ) -> None:
-        _check_positive_int("items_per_job", items_per_job)
-        _check_positive_int("max_parallel_jobs", max_parallel_jobs)
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise InputError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
-        if max_cost is not None and (
-            isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not max_cost > 0
-        ):
-            raise InputError(f"max_cost must be a positive number of USD (or None for no limit), got {max_cost!r}.")
-        if url_document_pages is not None:
-            _check_positive_int("url_document_pages", url_document_pages)
-        if poll_interval is not None and not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
-            raise InputError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+        check_run_options(
+            items_per_job=items_per_job,
+            max_parallel_jobs=max_parallel_jobs,
+            max_retries=max_retries,
+            max_cost=max_cost,
+            url_document_pages=url_document_pages,
+            poll_interval=poll_interval,
+        )
         options = RequestOptions(
             model=model,
             max_tokens=max_tokens,
@@ -103,6 +101,7 @@ class BatchManager:
         costings = measure_items(items, builder, url_document_pages=url_document_pages)
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
+            _refuse_live_state(self._store.path)
             self._store.check_location()
         self.options, self.limits, self._client = options, limits, client
         save_dir = Path(save_results_dir) if save_results_dir is not None else None
@@ -139,36 +138,13 @@ class BatchManager:
         self._driver = JobDriver(self._ctx)
         self._scheduler = Scheduler(self._ctx, self._driver)
         self._files = StateSessions(self._store, self._recorder, self._resumer, self._progress)
-        self._run_lock = threading.Lock()  # a Lock, not an RLock: start() takes it, its thread releases it
+        self._slot = RunSlot(self._store.path if self._store is not None else None)
+        self._body = RunBody(self._ctx, self._scheduler, self._driver)
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._panel: Any = None
         self._panel_shown = False
         self._progress.attach(self._recorder.state.progress_seed())
-
-    @property
-    def items_per_job(self) -> int:
-        return self._ctx.items_per_job
-
-    @property
-    def max_parallel_jobs(self) -> int:
-        return self._ctx.max_parallel_jobs
-
-    @property
-    def max_cost(self) -> float | None:
-        return self._ctx.max_cost
-
-    @property
-    def max_retries(self) -> int:
-        return self._ctx.max_retries
-
-    @property
-    def poll_interval(self) -> float | None:
-        return self._ctx.poll_interval
-
-    @property
-    def save_results_dir(self) -> Path | None:
-        return self._ctx.save_results_dir
 
     # ============================================================================================= public
 
@@ -200,14 +176,16 @@ class BatchManager:
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
         """
         self._claim_run()
-        self._execute(retry=False, show=print_progress)
+        self._execute(retry=False, show=print_progress, interruptible=True)
+        self._update_displays()
         return self.results()
 
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         self._claim_run()
         failed = self._failed_indices()
-        self._execute(retry=True, show=print_progress)
+        self._execute(retry=True, show=print_progress, interruptible=True)
+        self._update_displays()
         results = self.results()
         return [results[i] for i in failed]
 
@@ -236,22 +214,38 @@ class BatchManager:
         except BaseException:
             if opened:
                 self._files.close()
-            self._run_lock.release()
+            self._release_run()
             raise
 
     def _claim_run(self) -> None:
-        """Take the run lock before touching any run state, then clear the stop flag: a second ``run()``
+        """Take the run slot before touching any run state, then clear the stop flag: a second ``run()``
         while one is going must fail without undoing a ``cancel()``."""
-        if not self._run_lock.acquire(blocking=False):
-            raise StateError("this manager is already running; wait() for it or cancel() it first.")
+        self._slot.claim(self)
         self._ctx.stop.clear()
+        self._ctx.stop_reason = None
+        self._progress.starting()
+
+    def _release_run(self) -> None:
+        self._progress.start_failed()  # no-op once the run has started
+        self._slot.release()
 
     def wait(self, timeout: float | None = None) -> list[ItemResult]:
-        """Block until a ``start()``-ed run is over; its results, or the exception it raised."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                raise JobTimeoutError(f"the run is still going after {timeout} s; call wait() again.")
+        """Block until a ``start()``-ed run is over; its results, or the exception it raised.
+
+        Ctrl-C here stops the waiting, not the run: it goes on in the background (``cancel()`` or the
+        panel's Cancel stops it; ``wait()`` again waits again).
+        """
+        try:
+            over = self._slot.wait(timeout)
+        except KeyboardInterrupt:
+            p = self.stats
+            raise Interrupted(
+                f"wait() interrupted; the run goes on in the background ({p.finished:,}/{p.items_total:,} items "
+                "done). manager.cancel() or the panel's Cancel stops it; manager.wait() waits again."
+            ) from None
+        if not over:
+            raise JobTimeoutError(f"the run is still going after {timeout} s; call wait() again.")
+        self._update_displays()
         if self._error is not None:
             error, self._error = self._error, None
             raise error
@@ -259,8 +253,15 @@ class BatchManager:
 
     @property
     def done(self) -> bool:
-        """True when no background run is going on."""
-        return self._thread is None or not self._thread.is_alive()
+        """True when no run of this manager is going on (set when the run is over, however it ended)."""
+        return self._slot.done
+
+    @classmethod
+    def running(cls, state_path: str | os.PathLike[str]) -> BatchManager | None:
+        """The manager whose run of ``state_path`` is going on in this process (e.g. after its cell was
+        re-run and the name now holds something else), or ``None``."""
+        owner = live_owner(Path(state_path))
+        return owner if isinstance(owner, BatchManager) else None
 
     def panel(self) -> Any:
         """The notebook panel of this manager (one per manager, created on first use)."""
@@ -272,6 +273,8 @@ class BatchManager:
                 title=f"batchnb · {self.options.model} · {self.manager_id[:8]}",
                 on_retry=lambda: self.start(retry=True, show=False),
                 on_cancel=self.cancel,
+                on_resume=lambda: self.start(show=False),
+                on_failed=self.failed,
             )
         return self._panel
 
@@ -288,10 +291,12 @@ class BatchManager:
 
         self._panel_shown = False
         if wanted and widgets_available():
-            from IPython.display import display
-
-            display(self.panel())  # type: ignore[no-untyped-call]
+            self.panel().show()
             self._panel_shown = True
+
+    def _update_displays(self) -> None:
+        if self._panel is not None:
+            self._panel.update_displays()
 
     def _failed_indices(self) -> list[int]:
         return self._recorder.read(lambda s: [i for i, r in sorted(s.results.items()) if not r.ok])
@@ -303,9 +308,11 @@ class BatchManager:
         a run that raised: the state file is opened just for this). Only batches proven ours are canceled:
         a create still being reconciled has no batch to cancel yet, and its batch is collected by a later run.
         """
-        self._ctx.stop.set()
-        with self._files.session():
-            self._driver.cancel_jobs(None)
+        with self._ctx.cancel_lock:  # a run ending meanwhile says what this cancel did once it is done
+            self._ctx.stop_reason = self._ctx.stop_reason or "canceled"
+            self._ctx.stop.set()
+            with self._files.session():
+                self._driver.cancel_jobs(None)
 
     def results(self) -> list[ItemResult]:
         """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
@@ -317,6 +324,12 @@ class BatchManager:
         from ..frames import results_frame  # pandas is imported on first use
 
         return results_frame(self.results(), self.options.response_model, flatten=flatten)
+
+    def failed(self) -> pd.DataFrame:
+        """The rows of ``to_pandas()`` whose item failed (the panel's "Failed rows as DataFrame")."""
+        frame = self.to_pandas()
+        failed: pd.DataFrame = frame[frame["status"] == "failed"]
+        return failed
 
     def to_csv(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
         """One plain CSV (nested values and citations as JSON text); exact typed round trips are Parquet's."""
@@ -342,46 +355,33 @@ class BatchManager:
 
     # ========================================================================================= running
 
-    def _execute(self, *, retry: bool, show: bool, opened: bool = False) -> None:
-        """The body of a run. The caller holds the run lock (and, if ``opened``, the state files); all are
-        released here whatever happens (a full disk included)."""
+    def _execute(self, *, retry: bool, show: bool, opened: bool = False, interruptible: bool = False) -> None:
+        """The body of a run. The caller holds the run slot (and, if ``opened``, the state files); all are
+        released here whatever happens (a full disk included). ``interruptible``: Ctrl-C reads as one line."""
         try:
             self._show_progress(show)
             console = ConsoleView(self._progress) if show and not self._panel_shown else None
             with self._files.open_for_run(console, opened=opened):
-                self._run_body(retry, console)
+                self._body.run(retry, console)
+        except KeyboardInterrupt as exc:
+            if not interruptible or isinstance(exc, Interrupted):
+                raise
+            raise Interrupted(self._progress.snapshot().outcome_message or "interrupted") from None
         finally:
-            self._run_lock.release()
-
-    def _run_body(self, retry: bool, console: ConsoleView | None) -> None:
-        ctx = self._ctx
-        ctx.job_errors.clear()
-        if console is not None:
-            self._recorder.listeners.append(console)
-        if ctx.save_results_dir is not None:
-            ctx.save_results_dir.mkdir(parents=True, exist_ok=True)
-        self._recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost))
-        if retry:
-            self._scheduler.plan_retries(lambda result, attempts: True)
-        try:
-            self._scheduler.run()
-        except KeyboardInterrupt:
-            self.cancel()
-            raise
-        finally:  # the run is over however it ended: views stop showing "running"
-            with suppress(StateError):  # a state that cannot be written is reported by the caller
-                self._recorder.emit(RunEnded(at=utc_now()))
-        if ctx.job_errors:
-            index, first = next(iter(ctx.job_errors.items()))
-            raise ProviderError(
-                f"{len(ctx.job_errors)} job(s) could not be run, e.g. job {index}: {first}. "
-                "Finished results are kept; run() again once the cause is fixed."
-            ) from first
+            self._release_run()
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"
 
 
-def _check_positive_int(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise InputError(f"{name} must be an integer >= 1, got {value!r}.")
+def _refuse_live_state(path: Path) -> None:
+    """A state file whose run is going on in this kernel gets no second manager (see ``_lifecycle``); its
+    live panel is shown again, so that the run a re-run cell seemed to lose is in sight."""
+    owner = live_owner(path)
+    if owner is None:
+        return
+    from .._panel import widgets_available
+
+    if widgets_available() and isinstance(owner, BatchManager):
+        owner.panel().show()
+    raise already_live(path)

@@ -59,6 +59,12 @@ class Recorder:
                 with _writing(store):
                     store.write_snapshot(to_snapshot(state))
 
+    def notify(self, event: Event) -> None:
+        """Tell the listeners only: for events that change no state (e.g. ``BudgetWaiting``)."""
+        with self.lock:
+            for listener in self.listeners:
+                listener.on_event(event)
+
     def snapshot_now(self) -> None:
         with self.lock:
             if self.store is not None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from .._events import BudgetStopped, JobCut, JobsPlanned, Reserved
+from .._events import BudgetStopped, BudgetWaiting, JobCut, JobsPlanned, Reserved
 from .._item_result import ItemResult
+from .._progress import money
 from ..errors import StateError
 from ._budget import available, fit_prefix
 from ._context import RunContext
@@ -111,14 +112,18 @@ class Scheduler:
             room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
             fit = fit_prefix([worst[i] or 0.0 for i in job.items], room)
             if fit.count < len(job.items):
-                if in_flight:
-                    return False  # reservations will be released as running jobs end
+                if in_flight:  # reservations will be released as running jobs end; no tiny job meanwhile
+                    needed = sum(worst[i] or 0.0 for i in job.items)
+                    ctx.recorder.notify(BudgetWaiting(job=job.index, needed=needed, room=room))
+                    return False
                 if fit.count == 0:
                     ctx.recorder.emit(
                         BudgetStopped(
                             reason=(
-                                f"max_cost ${ctx.max_cost:.2f} reached: ${state.total_cost:.4f} spent, the next "
-                                f"item's worst case is ${worst[job.items[0]] or 0.0:.4f}; "
+                                f"max_cost {money(ctx.max_cost)} reached: {money(state.total_cost)} spent"
+                                + (f" and {money(state.held)} held" if state.held else "")
+                                + f", and the next item's worst case ({money(worst[job.items[0]] or 0.0)}) does not "
+                                f"fit in the {money(max(room, 0.0))} left; "
                                 f"{state.counts['pending']} items not submitted. "
                                 "Raise max_cost and run() again to continue."
                             )

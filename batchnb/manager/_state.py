@@ -103,6 +103,10 @@ class ManagerState:
     digests: dict[int, str] = field(default_factory=dict)  # sha256 of bytes inputs, recorded beside them
     jobs: list[JobRecord] = field(default_factory=list)
     budget_stop: str | None = None
+    elapsed: float = 0.0  # seconds of runs that ended, over every session of this state
+    run_started_at: str | None = None  # the run going on (or killed) since then
+    last_outcome: str = ""  # how the last run ended (``RunEnded.outcome``) and why
+    last_message: str = ""
     last_updated: str = ""
     journal_seq: int = 0
     total_cost: float = 0.0
@@ -160,6 +164,9 @@ class ManagerState:
             cost=self.total_cost,
             max_cost=self.max_cost,
             budget_stop=self.budget_stop,
+            elapsed=self.elapsed,
+            outcome=self.last_outcome,
+            outcome_message=self.last_message,
             failed=[r for r in self.results.values() if not r.ok],
         )
 
@@ -229,7 +236,7 @@ class ManagerState:
                 for index in event.jobs:  # the jobs keep their batch ids: a resume re-attaches and collects them
                     self.jobs[index].cancel_requested = True
             case RunEnded():
-                pass
+                self._on_run_ended(event)
             case _:
                 raise TypeError(f"unknown event {event!r}")
 
@@ -240,7 +247,16 @@ class ManagerState:
             self.counts[status] += 1
             self.item_status[index] = status
 
+    def _on_run_ended(self, event: RunEnded) -> None:
+        if self.run_started_at is not None:
+            self.elapsed += max(0.0, (_parse_utc(event.at) - _parse_utc(self.run_started_at)).total_seconds())
+        self.run_started_at = None
+        self.last_outcome, self.last_message = event.outcome, event.message
+
     def _on_run_started(self, event: RunStarted) -> None:
+        if self.run_started_at is not None and self.last_updated:  # a run that was killed: count it to its last write
+            self.elapsed += max(0.0, (_parse_utc(self.last_updated) - _parse_utc(self.run_started_at)).total_seconds())
+        self.run_started_at = event.at
         self.max_cost = event.max_cost
         self.budget_stop = None
         for job in self.jobs:  # reserved by a run that died before its submit intent: nothing was sent
@@ -290,7 +306,7 @@ class ManagerState:
 
     def note_created(self, created_at: str | None) -> None:
         if created_at:
-            moment = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
+            moment = _parse_utc(created_at)
             if self.newest_batch_created is None or moment > self.newest_batch_created:
                 self.newest_batch_created = moment
 
@@ -315,3 +331,7 @@ class ManagerState:
     def _on_job_ended(self, event: JobEnded) -> None:
         job = self.jobs[event.job]
         job.status, job.completed_at, job.message, job.held = event.status, event.at, event.message, event.held
+
+
+def _parse_utc(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))

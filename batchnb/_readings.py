@@ -1,0 +1,111 @@
+"""What a progress view shows at one instant (``Progress``), and how its amounts and durations read."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class FailedRow:
+    index: int
+    job: int | None
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Everything a view shows, at one instant."""
+
+    items_total: int
+    succeeded: int
+    failed: int
+    processing: int
+    pending: int
+    jobs_total: int
+    jobs_completed: int
+    jobs_in_flight: int
+    jobs_pending: int
+    cost: float
+    reserved: float
+    max_cost: float | None
+    elapsed: float
+    eta_seconds: float | None
+    budget_stop: str | None
+    running: bool
+    failed_rows: tuple[FailedRow, ...] = field(default=(), repr=False)
+    jobs_reconciling: int = 0  # creates whose outcome is unknown: their batch is being looked for
+    jobs_canceling: int = 0  # batches in flight whose cancel the provider accepted (collected by the next run)
+    held: float = 0.0  # worst cases kept as spent for results the provider never returned
+    retrying: int = 0  # items that failed and are planned again (pending or processing, not in failed_rows)
+    outcome: str = ""  # how the last run ended: finished, canceled, interrupted, budget, error ("" while running)
+    outcome_message: str = ""
+    budget_waiting: str | None = None  # why the next job waits for the budget (while jobs in flight hold it)
+    jobs_cut: int = 0  # jobs cut in this run to fit max_cost
+
+    @property
+    def remaining(self) -> int:
+        return self.items_total - self.finished
+
+    @property
+    def finished(self) -> int:
+        return self.succeeded + self.failed
+
+    @property
+    def fraction(self) -> float:
+        return self.finished / self.items_total if self.items_total else 1.0
+
+    def summary(self) -> str:
+        """The seed's five-line summary."""
+        lines = [
+            f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)",
+            f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"
+            + (f" ({self.jobs_reconciling} reconciling a lost create)" if self.jobs_reconciling else ""),
+        ]
+        if self.max_cost is not None:
+            lines.append(
+                f"Cost: {money(self.cost)} / {money(self.max_cost)} "
+                f"({100 * self.cost / self.max_cost if self.max_cost else 100:.1f}% of limit)"
+                + (f", {money(self.reserved)} reserved" if self.reserved else "")
+            )
+        else:
+            lines.append(f"Cost: ${self.cost:.4f} (no limit)")
+        lines.append(
+            f"ETA: {format_duration(self.eta_seconds)}"
+            if self.running and self.eta_seconds is not None
+            else f"Elapsed: {format_duration(self.elapsed)}"
+        )
+        lines.append(
+            f"Failed: {self.failed:,} items" + (f" ({self.retrying:,} more being retried)" if self.retrying else "")
+        )
+        if self.held:
+            lines.append(f"Held: {money(self.held)} for results the provider never returned (maybe billed)")
+        if self.budget_stop:
+            lines.append(f"Stopped: {self.budget_stop}")
+        elif self.outcome and self.outcome != "finished":
+            lines.append(f"Stopped: {self.outcome_message or self.outcome}")
+        return "\n".join(lines)
+
+
+def money(amount: float) -> str:
+    """Dollars with the precision the amount needs: cents from a dollar up (three or four decimals when cents
+    would change it: a ``max_cost`` of 1.255 is "$1.255"), four decimals below a dollar (batch runs are often
+    cheap: 0.035 is "$0.0350", never "$0.04"), six below a cent when four would show nothing."""
+    if amount >= 1:
+        places = next((p for p in (2, 3) if round(amount, p) == round(amount, 6)), 4)
+        return f"${amount:,.{places}f}"
+    if round(amount, 4) != round(amount, 6) and abs(amount) < 0.01:
+        return "$" + f"{amount:.6f}".rstrip("0")
+    return f"${amount:.4f}"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or math.isinf(seconds):
+        return "unknown"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"~{seconds} sec"
+    if seconds < 3600:
+        return f"~{seconds // 60} min {seconds % 60} sec"
+    return f"~{seconds // 3600} h {seconds % 3600 // 60} min"

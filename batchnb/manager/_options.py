@@ -1,0 +1,68 @@
+"""The manager's own options, checked before anything is read or sent (request options are ``_requests``'s)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ._context import RunContext
+
+
+def check_run_options(
+    *,
+    items_per_job: Any,
+    max_parallel_jobs: Any,
+    max_retries: Any,
+    max_cost: Any,
+    url_document_pages: Any,
+    poll_interval: Any,
+) -> None:
+    """``InputError`` naming the option and the value it got, for anything a run could not use."""
+    _check_positive_int("items_per_job", items_per_job)
+    _check_positive_int("max_parallel_jobs", max_parallel_jobs)
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise InputError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
+    if max_cost is not None and (
+        isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not max_cost > 0
+    ):
+        raise InputError(f"max_cost must be a positive number of USD (or None for no limit), got {max_cost!r}.")
+    if url_document_pages is not None:
+        _check_positive_int("url_document_pages", url_document_pages)
+    if poll_interval is not None and not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
+        raise InputError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+
+
+def _check_positive_int(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"{name} must be an integer >= 1, got {value!r}.")
+
+
+class OptionsView:
+    """The manager's options, read back (``manager.max_cost`` ...), as the run uses them."""
+
+    _ctx: RunContext
+
+    @property
+    def items_per_job(self) -> int:
+        return self._ctx.items_per_job
+
+    @property
+    def max_parallel_jobs(self) -> int:
+        return self._ctx.max_parallel_jobs
+
+    @property
+    def max_cost(self) -> float | None:
+        return self._ctx.max_cost
+
+    @property
+    def max_retries(self) -> int:
+        return self._ctx.max_retries
+
+    @property
+    def poll_interval(self) -> float | None:
+        return self._ctx.poll_interval
+
+    @property
+    def save_results_dir(self) -> Path | None:
+        return self._ctx.save_results_dir

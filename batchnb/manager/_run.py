@@ -1,0 +1,95 @@
+"""The body of one run, between opening the state files and closing them, and the words for how it ended.
+
+Every run ends with one ``RunEnded`` whose ``outcome`` says why (finished, canceled, interrupted, budget,
+error, stopped) and whose ``message`` says what became of the work and how to go on: the panel and the
+console show it, and the state keeps it for the next kernel.
+"""
+
+from __future__ import annotations
+
+from contextlib import suppress
+from typing import Any
+
+from .._events import RunEnded, RunStarted
+from ..errors import ProviderError, StateError
+from ._context import RunContext
+from ._driver import JobDriver
+from ._recorder import utc_now
+from ._scheduler import Scheduler
+
+RESUME = "Resume with manager.run(), manager.start() or the panel's Resume."
+
+
+class RunBody:
+    def __init__(self, ctx: RunContext, scheduler: Scheduler, driver: JobDriver) -> None:
+        self.ctx, self.scheduler, self.driver = ctx, scheduler, driver
+        self._cancels_before = 0
+
+    def run(self, retry: bool, console: Any) -> None:
+        ctx = self.ctx
+        ctx.job_errors.clear()
+        if console is not None:
+            ctx.recorder.listeners.append(console)
+        if ctx.save_results_dir is not None:
+            ctx.save_results_dir.mkdir(parents=True, exist_ok=True)
+        ctx.recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost))
+        self._cancels_before = self._cancels()
+        if retry:
+            self.scheduler.plan_retries(lambda result, attempts: True)
+        outcome: tuple[str, str] | None = None
+        try:
+            self.scheduler.run()
+        except KeyboardInterrupt:
+            ctx.stop_reason = "interrupted"
+            ctx.stop.set()
+            with suppress(StateError, ProviderError):
+                self.driver.cancel_jobs(None)
+            outcome = ("interrupted", f"interrupted (Ctrl-C): {self._canceled_words()}")
+            raise
+        except BaseException as exc:
+            outcome = ("error", f"stopped by an error: {type(exc).__name__}: {exc}")
+            raise
+        finally:  # the run is over however it ended: views stop showing "running" and say why
+            if outcome is None:
+                with ctx.cancel_lock:  # a cancel() being sent: wait for it, to say what it did
+                    outcome = self._how_it_ended()
+            with suppress(StateError):  # a state that cannot be written is reported by the caller
+                ctx.recorder.emit(RunEnded(at=utc_now(), outcome=outcome[0], message=outcome[1]))
+        if ctx.job_errors:
+            raise self._job_error()
+
+    def _cancels(self) -> int:
+        """Batches of this state whose cancel the provider accepted (ever)."""
+        return self.ctx.recorder.read(lambda s: sum(1 for j in s.jobs if j.cancel_requested))
+
+    def _canceled_words(self) -> str:
+        state, canceled = self.ctx.state, self._cancels() - self._cancels_before
+        done = state.counts["succeeded"] + state.counts["failed"]
+        return (
+            f"{canceled} batch(es) in flight canceled; {done:,}/{state.item_count:,} items done, their results "
+            f"kept. {RESUME}"
+        )
+
+    def _how_it_ended(self) -> tuple[str, str]:
+        ctx, state = self.ctx, self.ctx.state
+        if ctx.job_errors:
+            return "error", str(self._job_error())
+        if ctx.stop_reason == "canceled":
+            return "canceled", f"canceled: {self._canceled_words()}"
+        if state.budget_stop:
+            return "budget", state.budget_stop
+        left = state.counts["pending"] + state.counts["processing"]
+        if left:
+            return "stopped", f"stopped with {left:,} items not finished. {RESUME}"
+        return "finished", ""
+
+    def _job_error(self) -> ProviderError:
+        errors = self.ctx.job_errors
+        index, first = next(iter(errors.items()))
+        example = str(first) if str(first).startswith(f"job {index}:") else f"job {index}: {first}"
+        error = ProviderError(
+            f"{len(errors)} job(s) could not be run, e.g. {example}. "
+            "Finished results are kept; run() again once the cause is fixed."
+        )
+        error.__cause__ = first
+        return error

@@ -1,0 +1,132 @@
+"""A run under a person's hands, in pure Python: Ctrl-C in ``wait()`` and in ``run()``, a re-run manager
+cell while its run is live, ``done`` driven by the engine's completion, elapsed time across sessions, and
+an estimate that says when ``max_cost`` will limit the run.
+
+Interrupts are delivered with ``_thread.interrupt_main()`` exactly when the main thread is blocked inside
+the call under test (read from its stack), so the interleaving never depends on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import _thread
+import json
+import sys
+import threading
+from typing import Any
+
+import pytest
+
+from batchnb import BatchManager, StateError
+from batchnb.errors import Interrupted
+from batchnb.sim import Faults, Simulator
+
+from .helpers import wait_for
+
+MODEL = "claude-haiku-4-5"
+HOLD_FIRST_ATTEMPT = Faults(item_outcome=lambda custom_id, params: None if "-r" in custom_id else "hold")
+
+
+def _manager(sim: Simulator, n: int = 20, **kwargs: Any) -> BatchManager:
+    options: dict[str, Any] = dict(model=MODEL, client=sim.client(), poll_interval=0.01, max_tokens=64,
+                                   items_per_job=10)
+    return BatchManager(messages=[f"item {i} please" for i in range(n)], **{**options, **kwargs})
+
+
+def _main_is_in(function: str, filename: str) -> bool:
+    frame = sys._current_frames().get(threading.main_thread().ident or 0)
+    while frame is not None:
+        if frame.f_code.co_name == function and frame.f_code.co_filename.endswith(filename):
+            return True
+        frame = frame.f_back
+    return False
+
+
+def interrupt_main_when(condition: Any) -> threading.Thread:
+    """Ctrl-C for the main thread as soon as ``condition()`` holds (checked from another thread)."""
+
+    def watch() -> None:
+        wait_for(condition, timeout=60)
+        _thread.interrupt_main()
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_ctrl_c_in_wait_leaves_the_run_going_says_so_in_one_line_and_done_stays_false():
+    with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
+        manager = _manager(sim)
+        manager.start(show=False)
+        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("wait", "_lifecycle.py"))
+        with pytest.raises(Interrupted) as caught:
+            manager.wait()
+        assert caught.value._render_traceback_() == [f"KeyboardInterrupt: {caught.value.message}"]
+        assert "the run goes on in the background (0/20 items done)" in caught.value.message
+        assert "manager.cancel() or the panel's Cancel stops it" in caught.value.message
+        # an interrupted Thread.join() would mark the live run thread stopped; done must not believe it
+        assert not manager.done and manager.stats.running
+        assert sim.counters.requests_by_endpoint.get("cancel") is None
+        manager.cancel()
+        manager.wait(timeout=30)
+        assert manager.done and manager.stats.outcome == "canceled"
+        assert sorted(sim.counters.cancels.values()) == [1, 1]
+
+
+def test_ctrl_c_in_run_cancels_the_batches_once_and_the_views_say_interrupted_then_run_resumes():
+    with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
+        manager = _manager(sim)
+        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("run", "_scheduler.py"))
+        with pytest.raises(Interrupted) as caught:
+            manager.run()
+        assert caught.value.message.startswith("interrupted (Ctrl-C): 2 batch(es) in flight canceled; 0/20 items")
+        assert "Resume with manager.run()" in caught.value.message
+        assert caught.value.__cause__ is None and caught.value.__suppress_context__  # one line, no engine frames
+        stats = manager.stats
+        assert manager.done and not stats.running and stats.outcome == "interrupted"
+        assert sorted(sim.counters.cancels.values()) == [1, 1]
+        assert sim.counters.creates == 2  # nothing created after the interrupt
+        results = manager.run()  # collects the canceled batches, runs their items again (-r1)
+        assert [r.status for r in results] == ["succeeded"] * 20 and manager.stats.outcome == "finished"
+        assert not sim.counters.duplicate_submissions
+
+
+def test_a_manager_built_on_a_state_whose_run_is_live_is_refused_at_once_and_the_live_one_is_found(tmp_path):
+    state = tmp_path / "run.json"
+    with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
+        manager = _manager(sim, state_path=state)
+        manager.start(show=False)
+        wait_for(lambda: sim.counters.creates == 2, timeout=30)
+        with pytest.raises(StateError, match="being run by another manager in this kernel") as caught:
+            _manager(sim, state_path=state)  # the manager cell, re-run mid-run
+        assert "BatchManager.running(state_path)" in str(caught.value)
+        assert BatchManager.running(state) is manager and BatchManager.running(tmp_path / "other.json") is None
+        assert sim.counters.creates == 2
+        manager.cancel()
+        manager.wait(timeout=30)
+        assert BatchManager.running(state) is None
+        again = _manager(sim, state_path=state)  # no live run: a new manager resumes the state
+        assert [r.status for r in again.run()] == ["succeeded"] * 20
+        assert not sim.counters.duplicate_submissions
+
+
+def test_elapsed_time_adds_up_over_sessions_of_a_state(tmp_path):
+    state = tmp_path / "run.json"
+    with Simulator(latency=0.01) as sim:
+        first = _manager(sim, state_path=state)
+        first.run()
+        kept = json.loads(state.read_text())["elapsed_seconds"]
+        assert kept > 0 and first.stats.outcome == "finished"
+        second = _manager(sim, state_path=state)  # a new kernel: the clock goes on from there
+        assert second.stats.elapsed == pytest.approx(kept) and second.stats.outcome == "finished"
+        second.run()  # nothing left to do: a short run, added to the total
+        assert json.loads(state.read_text())["elapsed_seconds"] >= kept
+
+
+def test_estimate_says_when_max_cost_will_limit_the_run():
+    with Simulator(latency=0.01) as sim:
+        roomy = _manager(sim, n=40, max_cost=5.0).estimate()
+        assert not roomy.budget_limited and "limits this run" not in str(roomy)
+        tight = _manager(sim, n=40, max_cost=0.002).estimate()
+        assert tight.budget_limited and 0 < (tight.items_at_once or 0) < 40
+        assert f"only {tight.items_at_once} of the 40 items left fit in it at once" in str(tight)
+        assert "jobs are cut to fit" in str(tight) and "Raise max_cost" in str(tight)
