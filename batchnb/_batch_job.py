@@ -25,6 +25,7 @@ from ._inputs import FileInput, Item, items_from_files, items_from_messages
 from ._item_result import ItemResult, missing_result, parse_result_line
 from ._pricing import default_table
 from ._provider import Provider
+from ._request_check import check_requests
 from ._requests import PreparedRequest, RequestBuilder, RequestOptions, make_custom_id
 from ._usage import Usage
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
@@ -103,6 +104,7 @@ def batch(
     check_model(model)
     items = load_items(messages, files, prompt, limits=limits)
     builder = RequestBuilder(options, limits=limits)
+    check_requests(items, builder)
     prefix = uuid.uuid4().hex[:16]
     requests = [builder.request(item, make_custom_id(prefix, item.index)) for item in items]
     check_batch_limits(requests, limits)

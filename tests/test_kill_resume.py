@@ -19,6 +19,7 @@ from typing import Callable
 
 import pytest
 
+from batchnb.manager._store import StateStore
 from batchnb.sim import Faults, Simulator
 
 from .fault_harness import Killer
@@ -54,7 +55,7 @@ def finish(sim: Simulator, state: Path, **extra) -> dict:
 
 
 def journal_has(state: Path, kind: str, at_least: int = 1) -> Callable[[], bool]:
-    journal = state.with_name(state.name + ".journal")
+    journal = StateStore(state).journal_path
     return lambda: journal.exists() and journal.read_text().count(f'"type":"{kind}"') >= at_least
 
 
@@ -180,7 +181,8 @@ def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_p
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=30)
         interrupted.set()  # the batches of the resumed run end on their own
-        assert process.returncode != 0 and "KeyboardInterrupt" in err
+        # one line says what became of the run (an Interrupted is a KeyboardInterrupt)
+        assert process.returncode != 0 and "Interrupted: interrupted (Ctrl-C): 4 batch(es) in flight canceled" in err
         assert sim.counters.requests_by_endpoint.get("cancel", 0) == 4  # each batch in flight, once
         jobs = json.loads(state.read_text())["jobs"]  # the batches stay recorded, to be collected on resume
         assert sum(job["status"] == "processing" and job["batch_id"] is not None for job in jobs) == 4

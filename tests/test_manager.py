@@ -13,6 +13,7 @@ import pytest
 
 from batchnb import BatchManager, BudgetError, InputError, StateError
 from batchnb.limits import ProviderLimits
+from batchnb.manager._store import StateStore
 from batchnb.sim import Faults, RequestEvent, SimLimits, Simulator
 
 from .helpers import wait_for
@@ -190,7 +191,8 @@ def test_a_restarted_manager_rebuilds_finished_results_without_calling_the_api(t
 
 
 def _snapshot_files(tmp_path: Path) -> dict[str, bytes]:
-    return {p.name: p.read_bytes() for p in tmp_path.iterdir() if p.is_file() and not p.name.endswith(".lock")}
+    lock = StateStore(tmp_path / "run.state.json").lock_path  # the state's files wherever they are, but its lock
+    return {str(p.relative_to(tmp_path)): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p != lock}
 
 
 def test_a_second_manager_on_a_running_state_gets_a_state_error(tmp_path):
@@ -242,7 +244,7 @@ def test_a_corrupted_state_is_reported_and_left_untouched(tmp_path, damage):
         elif damage == "not a state":
             state.write_text(json.dumps({"hello": "world"}))
         else:
-            journal = tmp_path / "run.state.json.journal"
+            journal = StateStore(state).journal_path
             journal.write_text('{"seq": 99, "type": "run_started", "at": "x", "max_cost": null}\n{broken\n{"seq": 101}\n')
         before = _snapshot_files(tmp_path)
         with pytest.raises(StateError, match="untouched"):
@@ -254,12 +256,13 @@ def test_a_corrupted_state_is_reported_and_left_untouched(tmp_path, damage):
 def test_a_torn_last_journal_line_is_ignored(tmp_path):
     with Simulator(latency=0.01) as sim:
         manager(sim, prompts(10), tmp_path).run()
-        with open(tmp_path / "run.state.json.results.jsonl", "ab") as handle:
+        results_log = StateStore(tmp_path / "run.state.json").results_path
+        with open(results_log, "ab") as handle:
             handle.write(b'{"j": 0, "i": 3, "raw": {"custom_')
         m = manager(sim, prompts(10), tmp_path)
         assert all(r.ok for r in m.results())
         m.run()
-        assert (tmp_path / "run.state.json.results.jsonl").read_bytes().endswith(b"\n")
+        assert results_log.read_bytes().endswith(b"\n")
         assert sim.counters.creates == 1
 
 

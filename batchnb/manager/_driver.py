@@ -171,7 +171,7 @@ class JobDriver:
                 last_error = exc
                 if exc.retry_after is None:  # refused for good (400, 401, 403, 413, ...)
                     ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=str(exc)))
-                    raise ProviderError(f"job {job.index}: {exc}") from exc
+                    raise ProviderError(str(exc)) from exc  # the run names the job (``RunBody``)
                 delay = max(exc.retry_after, 0.05)
             except CreateUncertain as exc:  # a 5xx, a timeout, a lost answer: the batch may exist
                 last_error = exc
@@ -185,9 +185,7 @@ class JobDriver:
                 )
                 return self.batch_job(job, batch.id)
         ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=f"create failed {MAX_CREATE_ATTEMPTS} times"))
-        raise ProviderError(
-            f"job {job.index}: creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row (last: {last_error})"
-        )
+        raise ProviderError(f"creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row (last: {last_error})")
 
     def _settle(self, job: JobRecord, reason: str) -> BatchJob | None | _NotCreated:
         """Wait until an uncertain create is settled: its batch proven ours (attached), or proven never

@@ -25,6 +25,7 @@ from .._item_result import ItemResult
 from .._pricing import default_table
 from .._progress import Progress, ProgressModel
 from .._provider import Provider
+from .._request_check import check_requests
 from .._requests import RequestBuilder, RequestOptions
 from ..errors import Interrupted, JobTimeoutError
 from ..limits import DEFAULT_LIMITS, ProviderLimits
@@ -80,6 +81,7 @@ class BatchManager(OptionsView):
             max_cost=max_cost,
             url_document_pages=url_document_pages,
             poll_interval=poll_interval,
+            save_results_dir=save_results_dir,
         )
         options = RequestOptions(
             model=model,
@@ -99,6 +101,7 @@ class BatchManager(OptionsView):
         builder = RequestBuilder(options, limits=limits)
         check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
         costings = measure_items(items, builder, url_document_pages=url_document_pages)
+        check_requests(items, builder, [c.input_tokens for c in costings])
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
             _refuse_live_state(self._store.path)

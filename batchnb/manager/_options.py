@@ -17,6 +17,7 @@ def check_run_options(
     max_cost: Any,
     url_document_pages: Any,
     poll_interval: Any,
+    save_results_dir: Any = None,
 ) -> None:
     """``InputError`` naming the option and the value it got, for anything a run could not use."""
     _check_positive_int("items_per_job", items_per_job)
@@ -31,6 +32,8 @@ def check_run_options(
         _check_positive_int("url_document_pages", url_document_pages)
     if poll_interval is not None and not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
         raise InputError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+    if save_results_dir is not None and Path(save_results_dir).exists() and not Path(save_results_dir).is_dir():
+        raise InputError(f"save_results_dir {save_results_dir} is a file, not a directory: pass a directory path.")
 
 
 def _check_positive_int(name: str, value: Any) -> None:

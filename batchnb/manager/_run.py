@@ -86,9 +86,8 @@ class RunBody:
     def _job_error(self) -> ProviderError:
         errors = self.ctx.job_errors
         index, first = next(iter(errors.items()))
-        example = str(first) if str(first).startswith(f"job {index}:") else f"job {index}: {first}"
         error = ProviderError(
-            f"{len(errors)} job(s) could not be run, e.g. {example}. "
+            f"{len(errors)} job(s) could not be run, e.g. job {index}: {first}. "
             "Finished results are kept; run() again once the cause is fixed."
         )
         error.__cause__ = first

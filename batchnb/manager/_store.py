@@ -1,13 +1,19 @@
 """Crash-safe state on disk: snapshot + journal + results log, and the lock.
 
-Files beside ``state_path`` (``S``):
+One visible file per ``state_path`` (``S``); the rest lives in a hidden folder beside it, ``.S.d``
+(JupyterLab and ``ls`` hide dot-files), created by the first write (``acquire``), never by construction:
 
-- ``S``                 the snapshot, in the seed's JSON schema; replaced atomically (temp file, fsync,
-                        ``os.replace``, fsync of the directory), never edited in place.
-- ``S.journal``         one JSON line per engine event since the snapshot (``seq`` numbered); restarted
-                        after each snapshot. Lines at or below the snapshot's ``journal_seq`` are stale.
-- ``S.results.jsonl``   one JSON line per finished item with its raw provider line; append-only.
-- ``S.lock``            held while a manager drives the state, so a second one is refused.
+- ``S``                  the snapshot, in the seed's JSON schema; replaced atomically (hidden temp file
+                         ``.S.<8 random>.tmp`` beside it, fsync, ``os.replace``, fsync of the directory),
+                         never edited in place. One left by a kill is removed when the state is next opened.
+- ``.S.d/journal``       one JSON line per engine event since the snapshot (``seq`` numbered); restarted
+                         after each snapshot. Lines at or below the snapshot's ``journal_seq`` are stale.
+- ``.S.d/results.jsonl`` one JSON line per finished item with its raw provider line; append-only.
+- ``.S.d/lock``          held while a manager drives the state, so a second one is refused.
+
+Older states (``S.journal``, ``S.results.jsonl``, ``S.lock`` beside ``S``) keep their layout for good:
+they are detected and used where they are, never moved (a kill mid-move would split the state, and an
+older batchnb still driving it would lock and write the old names). Both layouts at once is a ``StateError``.
 
 Cost per item is O(1): an item appends one results line; the snapshot is rewritten only when what was
 appended since the last one outgrows it (amortised, like log compaction), and at the end of a run.
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,9 +75,13 @@ class StateStore:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.journal_path = self.path.with_name(self.path.name + ".journal")
-        self.results_path = self.path.with_name(self.path.name + ".results.jsonl")
-        self.lock_path = self.path.with_name(self.path.name + ".lock")
+        self.folder = self.path.with_name(f".{self.path.name}.d")
+        old = [self.path.with_name(self.path.name + suffix) for suffix in (".journal", ".results.jsonl", ".lock")]
+        new = [self.folder / "journal", self.folder / "results.jsonl", self.folder / "lock"]
+        #: an older state, with its files beside ``S``: used where they are (see the module docstring)
+        self.legacy = _is_file(old[0]) or _is_file(old[1])
+        self._other_layout = new[:2] if self.legacy else old[:2]
+        self.journal_path, self.results_path, self.lock_path = old if self.legacy else new
         self._lock = FileLock(str(self.lock_path), timeout=0, thread_local=False)
         self._journal: IO[bytes] | None = None
         self._results: IO[bytes] | None = None
@@ -95,8 +106,26 @@ class StateStore:
             ) from None
         if self.path.exists() and self.path.is_dir():
             raise StateError(f"state_path {self.path} is a directory; give a file name such as run.state.json.")
+        if not self.legacy and self.folder.exists() and not self.folder.is_dir():
+            raise StateError(
+                f"state_path {self.path}: {self.folder} is a file, but batchnb keeps the state's journal, "
+                "results log and lock in a folder of that name. Move that file away."
+            )
+        if self.legacy and any(_is_file(p) for p in self._other_layout):
+            both = [str(p) for p in (self.journal_path, self.results_path, *self._other_layout) if _is_file(p)]
+            raise StateError(
+                f"state_path {self.path} has files of two layouts ({', '.join(both)}); they were left "
+                "untouched. Keep the set that belongs to this state (move the other away), then run again."
+            )
 
     def acquire(self) -> None:
+        """Lock the state (creating its folder: the first write of a new state)."""
+        if not self.legacy and not self.folder.is_dir():
+            try:
+                self.folder.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise StateError(f"cannot create the state's folder {self.folder}: {exc.strerror}.") from exc
+            fsync_dir(self.path.parent)
         try:
             self._lock.acquire()
         except Timeout:
@@ -164,9 +193,11 @@ class StateStore:
     # ------------------------------------------------------------------------------------------ write
 
     def open_for_append(self) -> None:
-        """Trim torn tails left by a kill, then open the journal and results log for appending."""
+        """Trim torn tails and remove snapshot temp files left by a kill, then open the journal and results
+        log for appending. Called under the lock: no one else is writing a snapshot now."""
         for path in (self.journal_path, self.results_path):
             _trim_torn_tail(path)
+        self._remove_stale_temp_files()
         self._journal = open(self.journal_path, "ab")
         self._results = open(self.results_path, "ab")
         self._failure = None
@@ -222,7 +253,18 @@ class StateStore:
             self._journal.seek(0)
         elif self.journal_path.exists():
             self.journal_path.write_bytes(b"")
-        fsync_dir(self.path.parent)
+        fsync_dir(self.journal_path.parent)  # the journal and results log made durable as entries too
+
+    def _remove_stale_temp_files(self) -> None:
+        """Temp files of snapshot writes cut short by a kill. Only this state's: ``write_atomic`` names them
+        ``.S.`` + ``mkstemp``'s 8 random characters + ``.tmp``, which no other state's name can produce."""
+        pattern = re.compile(rf"\.{re.escape(self.path.name)}\.[a-z0-9_]{{8}}\.tmp")
+        try:
+            for entry in os.scandir(self.path.parent):
+                if pattern.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    os.unlink(entry.path)
+        except OSError:
+            pass  # tidiness only: a temp file left over is hidden and harmless
 
     def close(self) -> OSError | None:
         """Close both files even if flushing one fails (a full disk): the lock must still be released.
@@ -264,6 +306,13 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
                 "move the state away to start over."
             ) from None
     return records
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # an unreadable directory: check_location reports it
+        return False
 
 
 def _trim_torn_tail(path: Path) -> None:

@@ -5,8 +5,9 @@ It is a stand-in for a server someone else wrote, so it imports nothing from the
 
 Module map (one job each): ``_simulator`` (public handle), ``_server`` (sockets), ``_app`` (routing,
 faults, auth, endpoints), ``_staged`` (scripted faults), ``_store`` (state, counters), ``_batch`` (one
-batch and its clock), ``_results`` (results file), ``_validate`` (what the API rejects), ``_responder`` /
-``_schema_values`` (what the model says), ``_tokens`` (usage), ``_catalog`` (models, prices),
+batch and its clock), ``_results`` (results file, item failures), ``_validate`` (what the API rejects),
+``_responder`` / ``_schema_values`` / ``_cited_json`` (what the model says), ``_text_cues`` / ``_vocabulary``
+(structured values read from the request's text), ``_tokens`` (usage), ``_catalog`` (models, prices),
 ``_persist`` (disk).
 """
 

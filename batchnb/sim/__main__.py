@@ -49,6 +49,17 @@ def _rule_options(options: str) -> dict[str, Any]:
     return values
 
 
+def fraction(text: str) -> float:
+    """A rate from the command line: a number from 0 to 1 (``ArgumentTypeError`` otherwise)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1, got {text!r}") from None
+    if not 0 <= value <= 1:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"expected a fraction from 0 to 1 (0.3 = 30%), got {text}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m batchnb.sim", description="Local Message Batches API emulator.")
     p.add_argument("--port", type=int, default=0, help="port to listen on (0 picks a free one)")
@@ -58,6 +69,27 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--error-rate", type=float, default=0.0, help="fraction of calls answered 429/500/529")
     p.add_argument("--drop-rate", type=float, default=0.0, help="fraction of connections dropped unanswered")
     p.add_argument("--error-statuses", default="429,500,529", help="statuses injected errors use (comma list)")
+    p.add_argument(
+        "--errored-rate",
+        type=fraction,
+        default=0.0,
+        metavar="F",
+        help="fraction (0..1) of requests whose result is errored (api_error or overloaded_error), not billed",
+    )
+    p.add_argument(
+        "--expired-rate",
+        type=fraction,
+        default=0.0,
+        metavar="F",
+        help="fraction (0..1) of requests whose result is expired, not billed",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        metavar="N",
+        help="seed of every random choice (default 0): the same seed and custom_ids fail the same requests",
+    )
     p.add_argument("--extra-model", action="append", default=[], metavar="ID", help="also accept this model id")
     p.add_argument(
         "--api-key",
@@ -80,10 +112,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.errored_rate + args.expired_rate > 1:
+        parser.error(
+            f"--errored-rate plus --expired-rate must be at most 1, got {args.errored_rate} + {args.expired_rate}"
+        )
     statuses = tuple(int(s) for s in args.error_statuses.split(",") if s.strip())
     faults = Faults(
-        http_error_rate=args.error_rate, drop_rate=args.drop_rate, http_error_statuses=statuses, rules=args.fault
+        http_error_rate=args.error_rate,
+        drop_rate=args.drop_rate,
+        http_error_statuses=statuses,
+        rules=args.fault,
+        errored_rate=args.errored_rate,
+        expired_rate=args.expired_rate,
+        seed=args.seed,
     )
     limits = SimLimits(max_requests=args.max_requests, max_batch_bytes=args.max_batch_bytes)
     stop = threading.Event()

@@ -59,6 +59,9 @@ class BatchRecord:
     expired_rate: float = 0.0
     outcomes: dict[str, str] = field(default_factory=dict)
     """Forced outcomes from ``Faults.item_outcome`` by custom_id (only non-None ones)."""
+    item_seed: int | None = None
+    """What ``errored_rate`` / ``expired_rate`` draws are hashed with (None, in batches stored before it
+    existed: ``seed``)."""
     cancel_initiated_at: float | None = None
     cancel_latency: float = 0.0
     materialized: Materialized | None = None

@@ -4,7 +4,8 @@ The API refuses ``output_config.format`` together with citations, so a client th
 JSON schema in the system prompt. Claude then answers with one JSON object spread over text blocks, the
 values it quotes from a document in blocks of their own that carry the citation. This module builds such
 an answer: a schema-valid value whose free-text string leaves (no enum, format, const or pattern) quote
-sentences of the cited documents, each quoted leaf in its own cited block.
+sentences of the cited documents, each quoted leaf in its own cited block; the other leaves (enums,
+numbers, booleans) are read from the documents' text through ``TextCues`` when given.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._schema_values import _resolve, value_for_schema
+from ._text_cues import TextCues
 
 #: Most leaves quoted in one answer (real answers cite a handful of values, not all).
 MAX_CITED_LEAVES = 6
@@ -39,13 +41,16 @@ def schema_in_instructions(params: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def cited_json_blocks(
-    schema: dict[str, Any], rng: random.Random, cite: Callable[[], dict[str, Any] | None]
+    schema: dict[str, Any],
+    rng: random.Random,
+    cite: Callable[[], dict[str, Any] | None],
+    cues: TextCues | None = None,
 ) -> list[dict[str, Any]]:
     """Text blocks whose concatenation is one JSON object valid under ``schema``.
 
     ``cite()`` returns a fresh citation (its ``cited_text`` becomes the value of a free-text leaf) or None.
     """
-    value = value_for_schema(schema, rng, schema)
+    value = value_for_schema(schema, rng, schema, cues=cues)
     segments: list[tuple[str, dict[str, Any] | None]] = []
     budget = [MAX_CITED_LEAVES]
     _emit(value, schema, schema, segments, cite, budget)

@@ -75,7 +75,8 @@ class Faults:
     """What goes wrong, and how often. All defaults mean "nothing goes wrong".
 
     Rates are probabilities per HTTP call; a dict gives one rate per endpoint name (see ``ENDPOINTS``),
-    missing names meaning 0. Every draw comes from one ``random.Random(seed)`` so a run is reproducible.
+    missing names meaning 0. Every draw comes from one ``random.Random(seed)`` so a run is reproducible;
+    item outcomes (``errored_rate``, ``expired_rate``) come from a hash of the seed and the custom_id.
     """
 
     http_error_rate: float | dict[str, float] = 0.0
@@ -88,9 +89,11 @@ class Faults:
     lost_response_rate: float | dict[str, float] = 0.0
     """Apply the call (e.g. create the batch), then close the connection without a response."""
     errored_rate: float = 0.0
-    """Fraction of items that end ``errored`` with ``api_error`` or ``overloaded_error``."""
+    """Fraction of items that end ``errored`` with ``api_error`` or ``overloaded_error`` (not billed). Each
+    item is decided by a hash of ``(seed, custom_id)``: the same seed and custom_id fail the same way in any
+    batch, at any position, after any restart, while a retry (a new custom_id) draws afresh."""
     expired_rate: float = 0.0
-    """Fraction of items that end ``expired``."""
+    """Fraction of items that end ``expired`` (not billed); decided like ``errored_rate``."""
     slow_rate: float = 0.0
     """Fraction of batches that take ``latency * slow_factor`` to end."""
     slow_factor: float = 10.0
@@ -103,9 +106,21 @@ class Faults:
     """Called with ``(custom_id, params)`` at create time. Return None (normal), ``"errored:<type>"``,
     ``"expired"`` or ``"hold"`` (never finishes on its own: the batch stays in progress until canceled)."""
     seed: int | None = 0
+    """Seed of every random choice above (None: a different one each run)."""
     rules: list[FaultRule] = field(default_factory=list)
     """Scripted faults (see ``FaultRule``), checked before the random ones above, which only touch calls
     no rule acts on. Rules may be appended while the emulator runs."""
+
+    def __post_init__(self) -> None:
+        """Refuse item rates that are not fractions, so a typo fails at once rather than mid-rehearsal."""
+        for name in ("errored_rate", "expired_rate"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+                raise ValueError(f"{name} must be a fraction from 0 to 1, got {value!r}")
+        if self.errored_rate + self.expired_rate > 1:
+            raise ValueError(
+                f"errored_rate + expired_rate must be at most 1, got {self.errored_rate} + {self.expired_rate}"
+            )
 
     def rate(self, kind: str, endpoint: str) -> float:
         """The probability of fault ``kind`` (an attribute name) on ``endpoint``."""

@@ -29,6 +29,7 @@ def _to_dict(record: BatchRecord) -> dict[str, Any]:
         "errored_rate": record.errored_rate,
         "expired_rate": record.expired_rate,
         "outcomes": record.outcomes,
+        "item_seed": record.item_seed,
         "cancel_initiated_at": record.cancel_initiated_at,
         "cancel_latency": record.cancel_latency,
         "deleted": record.deleted,

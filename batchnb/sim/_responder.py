@@ -1,8 +1,9 @@
 """The default responder: what the emulated model "says", deterministically, for one request's params.
 
-Four behaviours, chosen from the request: JSON valid under ``output_config.format`` (structured output);
-with citations enabled, JSON spread over cited blocks when the system prompt gives a JSON schema
-(``_cited_json``), else cited text blocks; otherwise a short plain-text reply.
+Four behaviours, chosen from the request: JSON valid under ``output_config.format`` (structured output)
+or a forced tool's input; with citations enabled, JSON spread over cited blocks when the system prompt
+gives a JSON schema (``_cited_json``), else cited text blocks; otherwise a short plain-text reply that
+quotes the prompt. Structured values are read from the request's text where they can be (``_text_cues``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from ._cited_json import cited_json_blocks, schema_in_instructions
 from ._schema_values import value_for_schema
+from ._text_cues import TextCues, subject_of
 from ._tokens import decode_pdf, pdf_page_texts
 
 _SENTENCE_RE = re.compile(r"[^.!?\n]+[.!?]*")
@@ -159,6 +161,28 @@ def last_user_text(params: dict[str, Any]) -> str:
     return ""
 
 
+def _document_text(doc: _Document) -> str:
+    """The readable text of a document block: its data, its text blocks or its PDF pages' text."""
+    source = doc.block.get("source") or {}
+    if source.get("type") == "text":
+        return str(source.get("data", ""))
+    if source.get("type") == "base64" and source.get("media_type") == "application/pdf":
+        return "\n".join(pdf_page_texts(decode_pdf(str(source.get("data", "")))))
+    if source.get("type") == "content":
+        content = source.get("content")
+        if isinstance(content, str):
+            return content
+        if isinstance(content, list):
+            return "\n".join(str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text")
+    return ""
+
+
+def text_cues(params: dict[str, Any]) -> TextCues:
+    """What a structured answer reads: the request's documents, else the subject of its last user message."""
+    documents = [text for text in (_document_text(d) for d in iter_documents(params)) if text.strip()]
+    return TextCues("\n\n".join(documents) if documents else subject_of(last_user_text(params)))
+
+
 def _forced_tool(params: dict[str, Any]) -> dict[str, Any] | None:
     """The tool a ``tool_choice`` of type ``tool`` (or ``any``) forces, if any."""
     choice = params.get("tool_choice")
@@ -177,7 +201,7 @@ def default_responder(params: dict[str, Any]) -> str | list[dict[str, Any]]:
     fmt = output_config.get("format") if isinstance(output_config, dict) else None
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         schema = fmt.get("schema") or {}
-        return json.dumps(value_for_schema(schema, rng, schema))
+        return json.dumps(value_for_schema(schema, rng, schema, cues=text_cues(params)))
     tool = _forced_tool(params)
     if tool is not None:
         schema = tool.get("input_schema") or {}
@@ -189,13 +213,13 @@ def default_responder(params: dict[str, Any]) -> str | list[dict[str, Any]]:
                 "type": "tool_use",
                 "id": tool_id,
                 "name": tool.get("name"),
-                "input": value_for_schema(schema, rng, schema) or {},
+                "input": value_for_schema(schema, rng, schema, cues=text_cues(params)) or {},
             }
         ]
     cited = [d for d in iter_documents(params) if d.citations_enabled]
     schema = schema_in_instructions(params) if cited else None
     if schema is not None:
-        return cited_json_blocks(schema, rng, lambda: _citation(rng.choice(cited), rng))
+        return cited_json_blocks(schema, rng, lambda: _citation(rng.choice(cited), rng), text_cues(params))
     if cited:
         return _cited_answer(cited, rng)
     prompt = " ".join(last_user_text(params).split())

@@ -1,14 +1,18 @@
 """Build a batch's results file once, when it ends: outcome of every item, messages, usage and billing.
 
 Everything is drawn from the batch's own seed, so the file is the same after a restart, and the work is
-linear in the number of items (benchmarks push 100k items through at zero latency).
+linear in the number of items (benchmarks push 100k items through at zero latency). Whether an item fails
+(``errored_rate``, ``expired_rate``) is a hash of the emulator's seed and the item's custom_id alone, so a
+rehearsal fails the same items however they are batched.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
+import re
 from collections.abc import Callable, Collection, Iterator
 from typing import Any
 
@@ -19,6 +23,18 @@ from ._validate import check_params
 
 Responder = Callable[[dict[str, Any]], "str | list[dict[str, Any]]"]
 _DUMP = json.JSONEncoder(separators=(",", ":")).encode
+
+
+#: A client's per-run nonce at the start of a custom_id (batchnb's ``<16 hex>-<index>``): left out of the draw.
+_NONCE = re.compile(r"^[0-9a-f]{8,32}-")
+
+
+def item_draw(seed: int, custom_id: str) -> tuple[float, bool]:
+    """A uniform draw in [0, 1) and a coin for one item, from a hash of ``(seed, custom_id)``. A leading
+    hex nonce is left out, so a rehearsal run again (a new state file, a new nonce) fails the same items;
+    a retry's own custom_id (``-r1``) draws afresh."""
+    digest = hashlib.sha256(f"{seed}:{_NONCE.sub('', custom_id)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64, bool(digest[8] & 1)
 
 
 def _errored(error_type: str, message: str) -> dict[str, Any]:
@@ -105,8 +121,10 @@ def materialize(
     counts = {"succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
     billing = Billing()
     lines: list[str] = []
+    failing = record.errored_rate + record.expired_rate > 0
+    item_seed = record.seed if record.item_seed is None else record.item_seed
     for i, (custom_id, params) in enumerate(record.requests):
-        draw = rng.random()  # drawn for every item so outcomes do not shift when one item changes
+        draw, coin = item_draw(item_seed, custom_id) if failing else (1.0, False)
         forced = record.outcomes.get(custom_id)
         if forced == HOLD or (finish is not None and cutoff is not None and finish[i] > cutoff):
             result: dict[str, Any] = {"type": "canceled"}
@@ -123,7 +141,7 @@ def materialize(
         ):
             result = _errored("invalid_request_error", problem)
         elif draw < record.errored_rate:
-            kind = "api_error" if rng.random() < 0.5 else "overloaded_error"
+            kind = "api_error" if coin else "overloaded_error"
             result = _errored(kind, "Internal server error." if kind == "api_error" else "Overloaded")
         elif draw < record.errored_rate + record.expired_rate:
             result = {"type": "expired"}

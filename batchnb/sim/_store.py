@@ -50,6 +50,7 @@ class BatchStore:
         self.known_models = frozenset(CURRENT_MODELS) | frozenset(extra_models)
         self.clock = clock
         self.rng = random.Random(faults.seed)
+        self._item_seed = secrets.randbits(62)  # item draws when ``faults.seed`` is None
         self.rng_lock = threading.Lock()
         self._lock = threading.RLock()
         self._batches: dict[str, BatchRecord] = {}
@@ -201,6 +202,7 @@ class BatchStore:
                 errored_rate=self.faults.errored_rate,
                 expired_rate=self.faults.expired_rate,
                 outcomes=outcomes,
+                item_seed=self._item_seed if self.faults.seed is None else self.faults.seed,
             )
             if delay > 0:
                 self._pending.append(record)
