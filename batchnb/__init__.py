@@ -4,18 +4,20 @@ Public names only; modules starting with ``_`` are private. The map, by floor (a
 from its floor or lower; ``docs/architecture.md`` says more, ``tests/test_architecture.py`` keeps it)::
 
     0  errors        the one exception hierarchy        limits   the provider's published limits
-       _files        atomic writes
+       _files        atomic writes                      contract/  what the API accepts in a request
     1  _inputs       inputs checked into Items          _media   documents/images inside messages
        _usage        token usage of one response
        _pricing      the dated price table              _item_result  one result line -> ItemResult
        _requests     request bodies and custom_ids      _events  the engine's events: the one contract
-       _progress     progress model + console view, built from events alone
+       _progress     progress model, from events alone  _console  console view (tqdm / plain lines)
+       _readings     Progress values, money, durations  _request_check  requests vs the contract
     2  _provider     every SDK call, SDK errors mapped  frames/  results as a DataFrame, CSV, Parquet
-       _panel        the notebook panel (ipywidgets), a view of _progress
+       _panel        the notebook panel (ipywidgets), a view of _progress; _panel_html its HTML;
+                     _kernel_clicks serves its clicks on a kernel subshell
     3  _batch_job    batch() and BatchJob: one provider batch
     4  manager/      BatchManager (_front) and its engine: _scheduler, _driver, _reconcile, _resume,
                      _sessions, _state, _snapshot, _recorder, _store, _plan, _budget, _estimate,
-                     _result_files, _context
+                     _result_files, _context, _lifecycle, _run, _options
     5  __main__      the command line (python -m batchnb demo | sim)
        sim/          the emulator; imports nothing from the rest of batchnb
 """
