@@ -72,9 +72,11 @@ class BatchManager(OptionsView):
         enable_citations: bool = False,
         limits: ProviderLimits | None = None,
         url_document_pages: int | None = None,
+        max_queued_requests: int | None = None,
         **params: Any,
     ) -> None:
         check_run_options(
+            max_queued_requests=max_queued_requests,
             items_per_job=items_per_job,
             max_parallel_jobs=max_parallel_jobs,
             max_retries=max_retries,
@@ -134,6 +136,7 @@ class BatchManager(OptionsView):
             max_cost=float(max_cost) if max_cost is not None else None,
             max_retries=max_retries,
             poll_interval=poll_interval,
+            max_queued_requests=max_queued_requests,
             save_results_dir=save_dir,
             recorder=self._recorder,
             make_provider=lambda: Provider(self.client),
@@ -179,7 +182,7 @@ class BatchManager(OptionsView):
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
         """
         self._claim_run()
-        self._execute(retry=False, show=print_progress, interruptible=True)
+        self._execute(retry=False, show=print_progress)
         self._update_displays()
         return self.results()
 
@@ -187,7 +190,7 @@ class BatchManager(OptionsView):
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         self._claim_run()
         failed = self._failed_indices()
-        self._execute(retry=True, show=print_progress, interruptible=True)
+        self._execute(retry=True, show=print_progress)
         self._update_displays()
         results = self.results()
         return [results[i] for i in failed]
@@ -207,10 +210,7 @@ class BatchManager(OptionsView):
             self._error = None
 
             def target() -> None:
-                try:
-                    self._execute(retry=retry, show=False, opened=True)
-                except BaseException as exc:  # kept for wait(); a background thread has nobody else to tell
-                    self._error = exc
+                self._execute(retry=retry, show=False, opened=True, background=True)
 
             self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
             self._thread.start()
@@ -358,18 +358,24 @@ class BatchManager(OptionsView):
 
     # ========================================================================================= running
 
-    def _execute(self, *, retry: bool, show: bool, opened: bool = False, interruptible: bool = False) -> None:
+    def _execute(self, *, retry: bool, show: bool, opened: bool = False, background: bool = False) -> None:
         """The body of a run. The caller holds the run slot (and, if ``opened``, the state files); all are
-        released here whatever happens (a full disk included). ``interruptible``: Ctrl-C reads as one line."""
+        released here whatever happens (a full disk included). In the foreground Ctrl-C reads as one line; in
+        the ``background`` the error is kept for ``wait()`` *before* the slot is released, so that a
+        ``wait()`` woken by the release always sees it."""
         try:
             self._show_progress(show)
             console = ConsoleView(self._progress) if show and not self._panel_shown else None
             with self._files.open_for_run(console, opened=opened):
                 self._body.run(retry, console)
         except KeyboardInterrupt as exc:
-            if not interruptible or isinstance(exc, Interrupted):
+            if background or isinstance(exc, Interrupted):
                 raise
             raise Interrupted(self._progress.snapshot().outcome_message or "interrupted") from None
+        except BaseException as exc:
+            if not background:
+                raise
+            self._error = exc  # a background thread has nobody else to tell
         finally:
             self._release_run()
 
