@@ -228,6 +228,7 @@ def shown(progress: Progress) -> tuple[Any, ...]:
         progress.jobs_reconciling,
         money(progress.cost),
         progress.budget_stop,
+        progress.queue_waiting is not None,
     )
 
 
@@ -249,6 +250,8 @@ def progress_line(progress: Progress) -> str:
     parts.append(jobs)
     if progress.jobs_reconciling:
         parts.append(f"{progress.jobs_reconciling} reconciling a lost create")
+    if progress.queue_waiting:
+        parts.append("waiting for the provider's queue")
     limit = f" of {money(progress.max_cost)}" if progress.max_cost is not None else ""
     parts.append(f"{money(progress.cost)}{limit} spent")
     if progress.running and progress.eta_seconds is not None:

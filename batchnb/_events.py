@@ -190,6 +190,19 @@ class BudgetWaiting(Event):
     room: float
 
 
+@dataclass(frozen=True)
+class QueueWaiting(Event):
+    """A job's create waits for room in the provider's queue: the provider refused it for now (429, e.g. its
+    queue of unprocessed requests is full; ``retry_after`` seconds until the next try), or the run keeps
+    ``max_queued_requests`` (``retry_after`` None: it goes when jobs in flight end). Never gives the job up.
+    Not journaled (it changes nothing a resume needs): views only."""
+
+    kind: ClassVar[str] = "queue_waiting"
+    job: int
+    retry_after: float | None
+    reason: str
+
+
 JOURNALED: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (

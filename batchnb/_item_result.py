@@ -27,8 +27,9 @@ Span = tuple[int, int]
 
 @dataclass(frozen=True)
 class ItemError:
-    """Why an item failed. ``reason`` is ``errored:<type>``, ``expired``, ``canceled``, ``invalid_output``
-    or ``missing`` (the provider returned no line for it)."""
+    """Why an item failed. ``reason`` is ``errored:<type>``, ``expired``, ``canceled``, ``invalid_output``,
+    ``missing`` (the provider returned no line for it) or ``archived`` (its batch was archived, 29 days after
+    it was created, before its results were collected)."""
 
     reason: str
     message: str

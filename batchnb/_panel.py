@@ -100,6 +100,7 @@ class Panel:
         )
         self.clicks_served_at_once = serve_clicks_off_main_thread(self.buttons)
         self._handles: list[Any] = []
+        self._updating = threading.Lock()
         self._seen = -1
         self.last_error: Exception | None = None  # the last exception a background refresh met, if any
         self._failed_seen: tuple[FailedRow, ...] | None = None
@@ -111,7 +112,9 @@ class Panel:
     def _button(self, label: str, style: str, action: Callable[[], Any] | None, tip: str) -> Any:
         import ipywidgets as w
 
-        button = w.ToggleButton(description=label, button_style=style, disabled=True, tooltip=tip)
+        button = w.ToggleButton(
+            description=label, button_style=style, disabled=True, tooltip=tip, layout=w.Layout(width="auto")
+        )
         button.add_class("batchnb-btn")
 
         def pressed(change: dict[str, Any]) -> None:
@@ -192,16 +195,18 @@ class Panel:
     def update_displays(self) -> None:
         """Give every display of this panel the current text and HTML; static HTML once nothing is left to do.
 
-        Called on the kernel's main thread, in the cell that waited for the run (``run()``, ``wait()``): a
-        display update sent from the engine's thread has no cell to belong to, and nbclient drops it."""
-        progress = self.model.snapshot()
-        for handle in self._handles:
-            if actionable(progress):
-                handle.update(self)
-            else:
-                handle.update(self.static_bundle(progress), raw=True)
-        if not actionable(progress):
-            self._handles.clear()  # static now; a new run shows the panel again
+        Called when a run is over: from the run's own thread (JupyterLab routes an update by its display id,
+        whatever thread sends it: a run started by a button has no cell waiting for it) and again on the
+        main thread by ``run()`` / ``wait()`` (nbclient keeps only updates sent from a running cell). The
+        same update twice is harmless; the lock keeps the two from interleaving."""
+        with self._updating:
+            progress = self.model.snapshot()
+            bundle = None if actionable(progress) else self.static_bundle(progress)
+            for handle in self._handles:
+                if bundle is None:
+                    handle.update(self)
+                else:
+                    handle.update(bundle, raw=True)
 
     def static_bundle(self, progress: Progress | None = None) -> dict[str, str]:
         p = progress or self.model.snapshot()

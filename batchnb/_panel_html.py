@@ -17,7 +17,12 @@ HEADERS = ("index", "job", "message")
 GREEN, RED, BLUE, AMBER, GREY, PURPLE = "#2e7d32", "#c62828", "#1e88e5", "#f9a825", "#e0e0e0", "#8e24aa"
 
 
-def stacked_bar(parts: list[tuple[float, str, str]], total: float, *, width: int = 360) -> str:
+def label(name: str) -> str:
+    """A row's name, in a fixed width so the bars of the panel line up."""
+    return f"<b style='display:inline-block;width:48px'>{name}</b>"
+
+
+def stacked_bar(parts: list[tuple[float, str, str]], total: float, *, width: int = 300) -> str:
     """One bar of coloured segments (value, colour, tooltip) out of ``total``, in plain HTML (no widget)."""
     total = max(total, 1e-12)
     segments = "".join(
@@ -33,20 +38,23 @@ def stacked_bar(parts: list[tuple[float, str, str]], total: float, *, width: int
 
 
 def items_html(p: Progress) -> str:
+    # with no run going, items still "processing" sit in batches that were canceled (or outlived a kernel):
+    # the next run collects them
+    flight = "in flight" if p.running or not p.jobs_canceling else "in canceled batches"
     bar = stacked_bar(
         [
             (p.succeeded, GREEN, f"{p.succeeded:,} succeeded"),
             (p.failed, RED, f"{p.failed:,} failed"),
-            (p.processing, BLUE, f"{p.processing:,} in flight"),
+            (p.processing, BLUE, f"{p.processing:,} {flight}"),
         ],
         p.items_total,
     )
     retrying = f" · <span style='color:{PURPLE}'>{p.retrying:,} retrying</span>" if p.retrying else ""
     return (
-        f"<b>Items</b> {bar} {p.finished:,} / {p.items_total:,} &nbsp;"
+        f"{label('Items')}{bar} {p.finished:,} / {p.items_total:,} &nbsp;"
         f"<span style='color:{GREEN}'>{p.succeeded:,} succeeded</span> · "
         f"<span style='color:{RED}'>{p.failed:,} failed</span> · "
-        f"<span style='color:{BLUE}'>{p.processing:,} in flight</span> · {p.pending:,} pending{retrying}"
+        f"<span style='color:{BLUE}'>{p.processing:,} {flight}</span> · {p.pending:,} pending{retrying}"
     )
 
 
@@ -58,8 +66,7 @@ def jobs_html(p: Progress) -> str:
         + (f" · {p.jobs_cut} cut to fit max_cost" if p.jobs_cut else "")
     )
     return (
-        f"<b>Jobs</b>&nbsp; {bar} {p.jobs_completed} done · {p.jobs_in_flight} in flight · "
-        f"{p.jobs_pending} pending{extra}"
+        f"{label('Jobs')}{bar} {p.jobs_completed} done · {p.jobs_in_flight} in flight · {p.jobs_pending} pending{extra}"
     )
 
 
@@ -78,8 +85,10 @@ def cost_html(p: Progress) -> str:
         scale,
     )
     words = f"{money(p.cost)} spent · {money(p.reserved)} reserved" + (f" · {money(p.held)} held" if p.held else "")
-    words += f" · limit {money(limit)} ({100 * committed / limit:.0f}% committed)" if limit else " · no limit"
-    return f"<b>Cost</b>&nbsp; {bar} {words}"
+    if not limit:  # no limit: no gauge (a full bar would read as a budget used up)
+        return f"{label('Cost')}{words} · no limit"
+    words += f" · limit {money(limit)} ({100 * committed / limit:.0f}% committed)"
+    return f"{label('Cost')}{bar} {words}"
 
 
 def timing_html(p: Progress) -> str:
@@ -92,11 +101,11 @@ def timing_html(p: Progress) -> str:
 def state_words(p: Progress) -> tuple[str, str]:
     """A one-word state and why, e.g. ("canceled", "canceled: 3 batch(es) in flight canceled; ...")."""
     if p.running:
-        return "running", p.budget_waiting or ""
+        return "running", p.budget_waiting or p.queue_waiting or ""
     if p.budget_stop:
         return "stopped by max_cost", p.budget_stop
     if p.outcome in ("", "finished") and p.finished == p.items_total:
-        return "done", ""
+        return "done", f"{p.failed:,} item(s) failed: Retry failed resubmits them" if p.failed else ""
     return p.outcome or "not finished", p.outcome_message
 
 
@@ -149,7 +158,12 @@ def static_html(p: Progress, title: str, notice: str = "") -> str:
         status_html(p, notice),
         failed_html(p.failed_rows),
     ]
-    return "<div class='batchnb-panel'>" + "".join(f"<div>{line}</div>" for line in lines if line) + "</div>"
+    # MathJax (JupyterLab's renderer of saved HTML) must not read two "$" amounts as a formula
+    return (
+        "<div class='batchnb-panel mathjax_ignore tex2jax_ignore'>"
+        + "".join(f"<div>{line}</div>" for line in lines if line)
+        + "</div>"
+    )
 
 
 def plain_text(p: Progress, title: str) -> str:

@@ -27,6 +27,7 @@ from ._events import (
     JobCut,
     JobEnded,
     JobsPlanned,
+    QueueWaiting,
     ReservationReleased,
     Reserved,
     RunEnded,
@@ -99,6 +100,7 @@ class ProgressModel:
         self._run_batch_ended = False
         self._outcome, self._outcome_message = "", ""
         self._budget_waiting: str | None = None
+        self._queue_waiting: tuple[int, str] | None = None  # (job, why) while a create waits for queue room
         self._jobs_cut = 0
         self._starting = False  # a run was asked for and its RunStarted has not come yet
         self.version = 0  # bumped on every change, so views can skip redraws
@@ -163,6 +165,7 @@ class ProgressModel:
                 self._started, self._ended = self._clock(), None
                 self._run_jobs, self._run_finished, self._run_batch_ended = set(), 0, False
                 self._max_cost, self._budget_stop, self._budget_waiting = event.max_cost, None, None
+                self._queue_waiting = None
                 self._outcome, self._outcome_message, self._jobs_cut = "", "", 0
                 for job in jobs.values():
                     if job.status == "reserved":
@@ -170,7 +173,7 @@ class ProgressModel:
             case RunEnded():
                 self._ended = self._clock()
                 self._outcome, self._outcome_message = event.outcome or "stopped", event.message
-                self._budget_waiting = None
+                self._budget_waiting = self._queue_waiting = None
             case JobsPlanned():
                 for index, _, items in event.jobs:
                     jobs[index] = JobCounts(items=list(items))
@@ -189,6 +192,9 @@ class ProgressModel:
             case Reserved():
                 jobs[event.job].status, jobs[event.job].reservation = "reserved", event.reservation
                 self._budget_waiting = None
+                self._queue_left(event.job)
+            case QueueWaiting():
+                self._queue_waiting = (event.job, _queue_words(event))
             case BudgetWaiting():
                 self._budget_waiting = (
                     f"waiting for budget: the next job's worst case {money(event.needed)} does not fit in the "
@@ -201,12 +207,15 @@ class ProgressModel:
                 jobs[event.job].status, jobs[event.job].reservation = "submitting", event.reservation
             case CreateUncertain():
                 jobs[event.job].reconciling = True
+                self._queue_left(event.job)
             case CreateNotMade():
                 jobs[event.job].reconciling = False
             case SubmitAbandoned():
                 job = jobs[event.job]
                 job.status, job.reservation, job.reconciling = "pending", 0.0, False
+                self._queue_left(event.job)
             case Submitted():
+                self._queue_left(event.job)
                 job = jobs[event.job]
                 job.status, job.reconciling = "processing", False
                 self._run_jobs.add(event.job)
@@ -225,6 +234,11 @@ class ProgressModel:
                     jobs[index].canceling = True
             case BudgetStopped():
                 self._budget_stop = event.reason
+
+    def _queue_left(self, job: int) -> None:
+        """The job that waited for the provider's queue has moved on (reserved, created, given back)."""
+        if self._queue_waiting is not None and self._queue_waiting[0] == job:
+            self._queue_waiting = None
 
     def _finish(self, job: JobCounts, index: int, results: tuple[Any, ...]) -> None:
         for result in results:
@@ -292,8 +306,16 @@ class ProgressModel:
                 outcome="" if running else self._outcome,
                 outcome_message="" if running else self._outcome_message,
                 budget_waiting=self._budget_waiting if running else None,
+                queue_waiting=self._queue_waiting[1] if running and self._queue_waiting else None,
                 jobs_cut=self._jobs_cut,
             )
+
+
+def _queue_words(event: QueueWaiting) -> str:
+    if event.retry_after is None:  # the run's own max_queued_requests
+        return f"waiting for the provider's queue: {event.reason}; job {event.job} starts when some end"
+    wait = f"{event.retry_after:.1f} s" if event.retry_after < 60 else format_duration(event.retry_after)
+    return f"waiting for the provider's queue: job {event.job} refused for now ({event.reason}); next try in {wait}"
 
 
 def _row(result: Any) -> FailedRow:

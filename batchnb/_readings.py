@@ -42,6 +42,7 @@ class Progress:
     outcome: str = ""  # how the last run ended: finished, canceled, interrupted, budget, error ("" while running)
     outcome_message: str = ""
     budget_waiting: str | None = None  # why the next job waits for the budget (while jobs in flight hold it)
+    queue_waiting: str | None = None  # why the next create waits for room in the provider's queue (429s)
     jobs_cut: int = 0  # jobs cut in this run to fit max_cost
 
     @property

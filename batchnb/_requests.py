@@ -187,6 +187,14 @@ class RequestBuilder:
         if item.kind == "messages":
             assert item.messages is not None
             if not self.options.enable_citations:
+                if self.output_config is not None and any(_cites(m.get("content")) for m in item.messages):
+                    raise InputError(
+                        "its messages enable citations on a document, and response_model asks for "
+                        "output_config.format, which the API refuses together with citations. Pass "
+                        "enable_citations=True (batchnb then puts the schema in the instructions and reads the "
+                        "answer from the cited text), or drop citations from the messages.",
+                        item=item.index,
+                    )
                 return item.messages
             return [_with_citations(m) for m in item.messages]
         if self.options.prompt is None:
@@ -204,12 +212,39 @@ def _join_system(system: str | list[dict[str, Any]] | None, text: str) -> str | 
 
 
 def _with_citations(message: dict[str, Any]) -> dict[str, Any]:
-    """Turn citations on for every document block of a user message (the API wants all or none)."""
+    """Turn citations on for every document block of a user message, those inside ``tool_result`` content
+    included (the API wants them on all documents of a request or on none)."""
     content = message["content"]
     if message["role"] != "user" or isinstance(content, str):
         return message
-    blocks = [{**b, "citations": {"enabled": True}} if b.get("type") == "document" else b for b in content]
-    return {"role": message["role"], "content": blocks}
+    return {"role": message["role"], "content": _cited_blocks(content)}
+
+
+def _cited_blocks(content: list[Any]) -> list[Any]:
+    blocks = []
+    for block in content:
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind == "document":
+            block = {**block, "citations": {"enabled": True}}
+        elif kind == "tool_result" and isinstance(block.get("content"), list):
+            block = {**block, "content": _cited_blocks(block["content"])}
+        blocks.append(block)
+    return blocks
+
+
+def _cites(content: Any) -> bool:
+    """Whether message ``content`` enables citations on a document or search result (nested ones too)."""
+    if not isinstance(content, list):
+        return False
+    for block in content:
+        if not isinstance(block, dict):
+            continue
+        kind, citations = block.get("type"), block.get("citations")
+        if kind in ("document", "search_result") and isinstance(citations, dict) and citations.get("enabled") is True:
+            return True
+        if kind == "tool_result" and _cites(block.get("content")):
+            return True
+    return False
 
 
 def make_custom_id(prefix: str, index: int, attempt: int = 0) -> str:

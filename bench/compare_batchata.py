@@ -216,7 +216,7 @@ def check_model(model: str, batchata_python: str) -> bool:
 
 
 def start_emulator(model: str) -> tuple[subprocess.Popen, str]:
-    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0",
+    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0", "--rpm", "0",
                             "--extra-model", model], stdout=subprocess.PIPE, text=True)
     line = sim.stdout.readline()
     match = re.search(r"http://127\.0\.0\.1:\d+", line)

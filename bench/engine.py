@@ -52,7 +52,7 @@ def client_run(base_url: str, count: int, panel: bool = False) -> dict:
 @contextlib.contextmanager
 def emulator_process() -> Iterator[str]:
     """``python -m batchnb sim`` at zero latency in its own process (its CPU is not the client's); its URL."""
-    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0"],
+    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0", "--rpm", "0"],
                            stdout=subprocess.PIPE, text=True)
     try:
         yield re.search(r"http://\S+", sim.stdout.readline()).group(0)  # type: ignore[union-attr]

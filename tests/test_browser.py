@@ -106,9 +106,13 @@ def test_the_panel_renders_in_jupyterlab_and_retry_resubmits_the_failed_items(ju
         panel = page.locator(".widget-vbox").filter(has_text="Retry failed").first
         panel.wait_for(timeout=60_000)
         items_label = panel.locator(".widget-html").filter(has_text="succeeded").first
-        expect(items_label).to_contain_text(f"25 succeeded · {len(FAILING)} failed · 0 remaining", timeout=60_000)
-        expect(panel.locator(".widget-html").filter(has_text="spent").first).to_contain_text("limit $0.05")
-        assert panel.locator(".widget-hprogress").count() == 3  # items, jobs, cost gauge
+        expect(items_label).to_contain_text(f"25 succeeded · {len(FAILING)} failed · 0 in flight", timeout=60_000)
+        expect(panel.locator(".widget-html").filter(has_text="spent").first).to_contain_text("limit $0.0500")
+        assert panel.locator(".batchnb-bar").count() == 3  # items, jobs, cost: stacked HTML bars
+        group = panel.locator("details.batchnb-failed-group")
+        expect(group).to_have_count(1)
+        expect(group.locator("summary")).to_have_text(f"errored:overloaded_error — {len(FAILING)} item(s)")
+        group.locator("summary").click()  # open the group: its rows
         rows = panel.locator("table.batchnb-failed tbody tr")
         expect(rows).to_have_count(len(FAILING))
         assert [int(rows.nth(i).locator("td").first.inner_text()) for i in range(len(FAILING))] == FAILING
@@ -120,7 +124,7 @@ def test_the_panel_renders_in_jupyterlab_and_retry_resubmits_the_failed_items(ju
         panel.screenshot(path=str(shots / "panel.png"))
 
         retry.click()
-        expect(items_label).to_contain_text("30 succeeded · 0 failed · 0 remaining", timeout=60_000)
+        expect(items_label).to_contain_text("30 succeeded · 0 failed · 0 in flight", timeout=60_000)
         expect(rows).to_have_count(0)
         panel.screenshot(path=str(shots / "panel-after-retry.png"))
         browser.close()

@@ -25,6 +25,7 @@ from batchnb.contract import (
     model_limits,
 )
 from batchnb.contract._models import models_table
+from batchnb.errors import InputError
 from tests.helpers import make_pdf, png_bytes
 
 MODEL = "claude-haiku-4-5"
@@ -486,21 +487,32 @@ NESTED_DOCUMENT = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="builder bug: enable_citations skips documents inside tool_result content")
 def test_enable_citations_reaches_documents_inside_tool_results():
     builder = RequestBuilder(RequestOptions(model=MODEL, enable_citations=True, extra={"tools": TOOLS}))
-    assert check_params(builder.params(items_from_messages([NESTED_DOCUMENT])[0])) == []
+    built = builder.params(items_from_messages([NESTED_DOCUMENT])[0])
+    assert check_params(built) == []
+    nested = built["messages"][2]["content"][0]["content"][0]
+    assert nested["citations"] == {"enabled": True}
+    assert NESTED_DOCUMENT[2]["content"][0]["content"][0].get("citations") is None  # the input is not modified
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="builder gap: response_model sets output_config.format even when the "
-    "messages enable citations themselves (the API refuses both)",
-)
 def test_response_model_with_cited_documents_in_the_messages_is_refused_or_valid():
     cited = user(text_doc(citations={"enabled": True}), {"type": "text", "text": "Which city?"})
+    nested = user(
+        {"type": "tool_result", "tool_use_id": "t1", "content": [text_doc(citations={"enabled": True})]},
+        {"type": "text", "text": "Which city?"},
+    )
     builder = RequestBuilder(RequestOptions(model=MODEL, response_model=Answer))
-    assert check_params(builder.params(items_from_messages([cited])[0])) == []
+    for messages in (cited, nested):
+        with pytest.raises(InputError, match="enable_citations=True") as refused:
+            builder.params(items_from_messages(["a question", messages])[1])
+        assert refused.value.item == 1
+    # with enable_citations the schema goes into the instructions instead: valid
+    cites = RequestBuilder(RequestOptions(model=MODEL, response_model=Answer, enable_citations=True))
+    assert check_params(cites.params(items_from_messages([cited])[0])) == []
+    # citations off in the messages: output_config.format as usual
+    plain = user(text_doc(), {"type": "text", "text": "Which city?"})
+    assert "output_config" in builder.params(items_from_messages([plain])[0])
 
 
 def test_checking_a_typical_request_is_fast():

@@ -182,7 +182,7 @@ def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_p
         _, err = process.communicate(timeout=30)
         interrupted.set()  # the batches of the resumed run end on their own
         # one line says what became of the run (an Interrupted is a KeyboardInterrupt)
-        assert process.returncode != 0 and "Interrupted: interrupted (Ctrl-C): 4 batch(es) in flight canceled" in err
+        assert process.returncode != 0 and "Interrupted: run() interrupted by Ctrl-C: 4 batch(es) in flight canceled" in err
         assert sim.counters.requests_by_endpoint.get("cancel", 0) == 4  # each batch in flight, once
         jobs = json.loads(state.read_text())["jobs"]  # the batches stay recorded, to be collected on resume
         assert sum(job["status"] == "processing" and job["batch_id"] is not None for job in jobs) == 4

@@ -65,10 +65,10 @@ def html_values(nb: nbformat.NotebookNode, marker: str) -> list[str]:
 
 def test_the_quickstart_runs_and_its_panel_shows_the_final_state(tmp_path):
     nb = execute("quickstart.ipynb", tmp_path)
-    items = html_values(nb, "<b>Items</b>")
+    items = html_values(nb, ">Items</b>")
     assert items and "40 / 40" in items[0] and "40 succeeded" in items[0]
     assert "width:100.000%;background:#2e7d32" in items[0]  # the stacked bar, all green after the retry
-    assert html_values(nb, "<b>Jobs</b>") and html_values(nb, "limit $0.50")
+    assert html_values(nb, ">Jobs</b>") and html_values(nb, "limit $0.50")
     assert html_values(nb, "batchnb-failed") == []  # after the retry nothing is left failed: the table is empty
     out = stdout_of(nb)
     assert "Processing: 40/40 items (100.0%)" in out and "failed now: 0" in out
@@ -138,6 +138,6 @@ def test_the_invoice_notebook_extracts_every_invoice_with_citations(tmp_path):
     out = stdout_of(nb)
     assert "100/100 invoices equal the ground truth" in out and "Processing: 100/100 items (100.0%)" in out
     assert re.search(r"\d{3,} line items", out) and re.search(r"invoice \d+: INV-\S+, \d+ cited fields", out)
-    items = html_values(nb, "<b>Items</b>")
+    items = html_values(nb, ">Items</b>")
     assert items and "100 / 100" in items[0]
     assert len(list((tmp_path / "invoice_results" / "processed").iterdir())) == 10

@@ -107,7 +107,8 @@ def test_cancel_button_stops_a_background_run_and_the_panel_says_why():
         manager.wait(timeout=10)
         assert manager.done and sim.counters.requests_by_endpoint.get("cancel") == 2
         panel.refresh(force=True)
-        assert "canceled" in panel.status.value and "2 batch(es) in flight canceled" in panel.status.value
+        assert "canceled</b> — 2 batch(es) in flight canceled (what they finished comes in with the next run)" in (
+            panel.status.value)
         assert "Resume" in panel.status.value and not panel.resume_button.disabled
 
 

@@ -12,7 +12,7 @@ import anthropic
 
 
 def test_cli_serves_until_terminated(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "batchnb.sim", "--port", "0", "--latency", "0.05",
+    proc = subprocess.Popen([sys.executable, "-m", "batchnb.sim", "--port", "0", "--rpm", "0", "--latency", "0.05",
                              "--store", str(tmp_path), "--extra-model", "claude-3-haiku-20240307"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

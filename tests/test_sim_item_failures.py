@@ -197,7 +197,7 @@ def test_the_python_api_refuses_rates_that_are_not_fractions(rates):
 def _sim_module(cwd: Path, *flags: str) -> Iterator[str]:
     """``python -m batchnb.sim`` (the module itself, not the ``batchnb sim`` subcommand) as a process."""
     process = subprocess.Popen(
-        [sys.executable, "-m", "batchnb.sim", "--port", "0", *flags],
+        [sys.executable, "-m", "batchnb.sim", "--port", "0", "--rpm", "0", *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

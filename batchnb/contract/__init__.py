@@ -1,7 +1,7 @@
 """The request contract: what the Message Batches API accepts in one request's ``params``.
 
-Shared by the client (which refuses a bad request before spending) and, later, the emulator (which
-answers it as the API would), so it imports nothing from the rest of batchnb. Two halves:
+Shared by the client (which refuses a bad request before spending) and the emulator (which answers it,
+item by item, as the API would), so it imports nothing from the rest of batchnb. Two halves:
 
 - the shape, compiled once from the anthropic SDK's own request types (``MessageCreateParamsNonStreaming``
   and the block params under it, generated from the API's specification): field names, required keys,

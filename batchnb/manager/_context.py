@@ -32,6 +32,7 @@ class RunContext:
     max_cost: float | None
     max_retries: int
     poll_interval: float | None
+    max_queued_requests: int | None  # requests in batches submitted and not ended, at most (None: no limit)
     save_results_dir: Path | None
     recorder: Recorder
     make_provider: Callable[[], Provider]

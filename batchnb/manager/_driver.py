@@ -17,6 +17,7 @@ from .._events import (
     ForeignBatch,
     ItemsFinished,
     JobEnded,
+    QueueWaiting,
     ReservationReleased,
     SubmitAbandoned,
     SubmitIntent,
@@ -25,6 +26,7 @@ from .._events import (
 from .._events import CreateUncertain as CreateUncertainEvent
 from .._item_result import ItemResult
 from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
+from ._archive import archived_at, archived_results
 from ._context import RunContext
 from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
 from ._recorder import utc_now
@@ -156,23 +158,25 @@ class JobDriver:
         return format_time(bound) if bound is not None else None
 
     def _create(self, job: JobRecord, requests: list[Any]) -> BatchJob | None:
+        """Create the job's batch. A 429 (the provider's queue is full, or its rate limit is reached) waits
+        the ``retry-after`` it gives and asks again for as long as it takes: it is never a failure. Other
+        refusals for now, and creates proven never made, are: the job is given up after
+        ``MAX_CREATE_ATTEMPTS`` of them in a row."""
         ctx = self.ctx
-        delay, last_error = 0.5, None  # type: float, ProviderError | None
-        for attempt in range(1, MAX_CREATE_ATTEMPTS + 1):
-            if attempt > 1:
-                ctx.sleep(delay)
-                delay = min(delay * 2, 30.0)
-                if ctx.stop.is_set():  # certainly not created (the last attempt was refused or proven void)
-                    ctx.recorder.emit(SubmitAbandoned(job=job.index, reason="canceled before the batch was created"))
-                    return None
+        delay, failures, last_error = 0.5, 0, None  # type: float, int, ProviderError | None
+        while True:
             try:
                 batch = ctx.provider.create(requests)
             except CreateRefused as exc:
-                last_error = exc
                 if exc.retry_after is None:  # refused for good (400, 401, 403, 413, ...)
                     ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=str(exc)))
                     raise ProviderError(str(exc)) from exc  # the run names the job (``RunBody``)
-                delay = max(exc.retry_after, 0.05)
+                if _rate_limited(exc):
+                    ctx.recorder.notify(QueueWaiting(job=job.index, retry_after=exc.retry_after, reason="HTTP 429"))
+                    if not self._pause(job, max(exc.retry_after, 0.05)):
+                        return None
+                    continue
+                last_error, delay = exc, max(exc.retry_after, 0.05)
             except CreateUncertain as exc:  # a 5xx, a timeout, a lost answer: the batch may exist
                 last_error = exc
                 found = self._settle(job, str(exc))
@@ -184,8 +188,23 @@ class JobDriver:
                     durable=True,
                 )
                 return self.batch_job(job, batch.id)
+            failures += 1
+            if failures == MAX_CREATE_ATTEMPTS:
+                break
+            if not self._pause(job, delay):
+                return None
+            delay = min(delay * 2, 30.0)
         ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=f"create failed {MAX_CREATE_ATTEMPTS} times"))
         raise ProviderError(f"creating its batch failed {MAX_CREATE_ATTEMPTS} times in a row (last: {last_error})")
+
+    def _pause(self, job: JobRecord, seconds: float) -> bool:
+        """Wait before the next create; ``False`` if the run was stopped meanwhile (the job is given back:
+        its last create was refused or proven never made, so certainly nothing was created)."""
+        self.ctx.sleep(seconds)
+        if self.ctx.stop.is_set():
+            self.ctx.recorder.emit(SubmitAbandoned(job=job.index, reason="canceled before the batch was created"))
+            return False
+        return True
 
     def _settle(self, job: JobRecord, reason: str) -> BatchJob | None | _NotCreated:
         """Wait until an uncertain create is settled: its batch proven ours (attached), or proven never
@@ -265,17 +284,21 @@ class JobDriver:
         The batch is ours (its id came from our create, or its results proved it), so an empty or short
         results body is downloaded again, never a reason to resubmit. Lines still missing after
         ``RESULT_FETCHES`` downloads are recorded as ``missing``, and their worst case stays held against
-        the budget: the provider may have billed them.
+        the budget: the provider may have billed them. A batch archived meanwhile (29 days after it was
+        created) has no results left: its items end ``archived`` (``_archive``).
         """
         ctx = self.ctx
         done = set(job.outcomes)
         missing: list[ItemResult] = []
+        if archived_at(batch_job._batch) is not None:  # the batch as the last poll saw it
+            self._end_archived(job, batch_job, done)
+            return
         for fetch in range(RESULT_FETCHES):
             if fetch:  # paced like polling: a short body is the provider not having caught up yet
                 ctx.sleep((ctx.poll_interval or 1.0) * 4 ** (fetch - 1))
                 if ctx.stop.is_set():
                     return  # the job keeps its batch id: the next run fetches what is missing
-            missing, chunk, complete = [], [], False
+            missing, chunk, complete, archived = [], [], False, False
             try:
                 for result in batch_job.iter_results():  # provider lines first; ours without a line come last
                     if result.index in done:
@@ -290,16 +313,42 @@ class JobDriver:
                         chunk = []
                 complete = True
             except ProviderError:
-                if fetch == RESULT_FETCHES - 1:
+                archived = self._archived_now(batch_job)
+                if not archived and fetch == RESULT_FETCHES - 1:
                     raise  # the job keeps its batch id: the next run fetches the rest
             finally:
                 if chunk:
                     ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(chunk), completed_at=utc_now()))
+            if archived:
+                self._end_archived(job, batch_job, done)
+                return
             if complete and not missing:
                 break
         held = sum(ctx.worst[r.index] or 0.0 for r in missing)
         if missing:
             ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(missing), completed_at=utc_now()))
+        ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
+
+    def _archived_now(self, batch_job: BatchJob) -> bool:
+        """Whether a failed results download is the batch having been archived (its results gone)."""
+        try:
+            return archived_at(batch_job.refresh()) is not None
+        except ProviderError:
+            return False
+
+    def _end_archived(self, job: JobRecord, batch_job: BatchJob, done: set[int]) -> None:
+        ctx = self.ctx
+        results, held = archived_results(
+            job=job.index,
+            batch=batch_job._batch,
+            batch_id=batch_job.batch_id,
+            custom_ids=ctx.state.custom_ids(job),
+            done=done,
+            succeeded_before=sum(1 for outcome in job.outcomes.values() if outcome.status == "succeeded"),
+            worst=ctx.worst,
+        )
+        if results:
+            ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(results), completed_at=utc_now()))
         ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
 
 
@@ -316,3 +365,12 @@ def price_day(job: JobRecord) -> date | None:
     created its batch (its ``created_at``); ``started_at`` only for states written before that was kept."""
     moment = job.batch_created_at or job.started_at
     return parse_time(moment).date() if moment else None
+
+
+def _rate_limited(refusal: CreateRefused) -> bool:
+    """A 429: the provider's queue is full or its rate limit reached; asking again later will work.
+
+    Told apart from the other refusals for now (a connection that could not be opened) by the HTTP
+    status of the exception the provider boundary chained.
+    """
+    return getattr(refusal.__cause__, "status_code", None) == 429

@@ -32,7 +32,7 @@ from ..limits import DEFAULT_LIMITS, ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
-from ._lifecycle import RunSlot, already_live, live_owner
+from ._lifecycle import RunSlot, live_owner, refuse_live_state
 from ._options import OptionsView, check_run_options
 from ._plan import check_budgetable, measure_items
 from ._recorder import Recorder
@@ -106,7 +106,7 @@ class BatchManager(OptionsView):
         check_requests(items, builder, [c.input_tokens for c in costings])
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
-            _refuse_live_state(self._store.path)
+            refuse_live_state(self._store.path, show=_show_live_panel)
             self._store.check_location()
         self.options, self.limits, self._client = options, limits, client
         save_dir = Path(save_results_dir) if save_results_dir is not None else None
@@ -182,16 +182,20 @@ class BatchManager(OptionsView):
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
         """
         self._claim_run()
-        self._execute(retry=False, show=print_progress)
-        self._update_displays()
+        try:
+            self._execute(retry=False, show=print_progress)
+        finally:  # an interrupted run too: the saved notebook shows how it ended
+            self._update_displays()
         return self.results()
 
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         self._claim_run()
         failed = self._failed_indices()
-        self._execute(retry=True, show=print_progress)
-        self._update_displays()
+        try:
+            self._execute(retry=True, show=print_progress)
+        finally:
+            self._update_displays()
         results = self.results()
         return [results[i] for i in failed]
 
@@ -211,6 +215,7 @@ class BatchManager(OptionsView):
 
             def target() -> None:
                 self._execute(retry=retry, show=False, opened=True, background=True)
+                self._update_displays()  # a run started by a button has no cell waiting for it
 
             self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
             self._thread.start()
@@ -299,7 +304,10 @@ class BatchManager(OptionsView):
 
     def _update_displays(self) -> None:
         if self._panel is not None:
-            self._panel.update_displays()
+            try:
+                self._panel.update_displays()
+            except Exception as exc:  # a view must never break the run's end
+                self._panel.last_error = exc
 
     def _failed_indices(self) -> list[int]:
         return self._recorder.read(lambda s: [i for i, r in sorted(s.results.items()) if not r.ok])
@@ -371,7 +379,7 @@ class BatchManager(OptionsView):
         except KeyboardInterrupt as exc:
             if background or isinstance(exc, Interrupted):
                 raise
-            raise Interrupted(self._progress.snapshot().outcome_message or "interrupted") from None
+            raise Interrupted(f"run() interrupted {self._progress.snapshot().outcome_message or 'by Ctrl-C'}") from None
         except BaseException as exc:
             if not background:
                 raise
@@ -383,14 +391,9 @@ class BatchManager(OptionsView):
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"
 
 
-def _refuse_live_state(path: Path) -> None:
-    """A state file whose run is going on in this kernel gets no second manager (see ``_lifecycle``); its
-    live panel is shown again, so that the run a re-run cell seemed to lose is in sight."""
-    owner = live_owner(path)
-    if owner is None:
-        return
+def _show_live_panel(owner: object) -> None:
+    """The live run's panel, shown again in the cell that tried to build a second manager on its state."""
     from .._panel import widgets_available
 
     if widgets_available() and isinstance(owner, BatchManager):
         owner.panel().show()
-    raise already_live(path)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,15 @@ class RunSlot:
                 if remaining <= 0:
                     return self._over.is_set()
         return True
+
+
+def refuse_live_state(path: Path, *, show: Callable[[Any], None]) -> None:
+    """``StateError`` when a manager of this process is running ``path``; ``show(owner)`` first, so that the
+    run a re-run cell seemed to lose is in sight."""
+    owner = live_owner(path)
+    if owner is not None:
+        show(owner)
+        raise already_live(path)
 
 
 def already_live(path: Path) -> StateError:

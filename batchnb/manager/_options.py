@@ -18,9 +18,17 @@ def check_run_options(
     url_document_pages: Any,
     poll_interval: Any,
     save_results_dir: Any = None,
+    max_queued_requests: Any = None,
 ) -> None:
     """``InputError`` naming the option and the value it got, for anything a run could not use."""
     _check_positive_int("items_per_job", items_per_job)
+    if max_queued_requests is not None:
+        _check_positive_int("max_queued_requests", max_queued_requests)
+        if items_per_job > max_queued_requests:
+            raise InputError(
+                f"max_queued_requests ({max_queued_requests:,}) is smaller than items_per_job ({items_per_job:,}): "
+                "a job's batch alone would not fit. Lower items_per_job or raise max_queued_requests."
+            )
     _check_positive_int("max_parallel_jobs", max_parallel_jobs)
     if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
         raise InputError(f"max_retries must be an integer >= 0, got {max_retries!r}.")
@@ -65,6 +73,12 @@ class OptionsView:
     @property
     def poll_interval(self) -> float | None:
         return self._ctx.poll_interval
+
+    @property
+    def max_queued_requests(self) -> int | None:
+        """Requests in batches submitted and not yet ended, at most (keep it at or under your tier's queue
+        limit, e.g. 100,000 on tier 1, and the provider never refuses a create for a full queue)."""
+        return self._ctx.max_queued_requests
 
     @property
     def save_results_dir(self) -> Path | None:

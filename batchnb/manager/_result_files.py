@@ -20,19 +20,24 @@ import pydantic
 
 from .._events import Event, ItemsFinished, JobEnded
 from .._files import write_atomic
-from .._item_result import ItemResult, missing_result, parse_result_line
+from .._item_result import ItemError, ItemResult, missing_result, parse_result_line
 from .._usage import Usage
 
 
 def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
     """The results-log line of one finished item: enough to rebuild it without the API.
 
-    The provider's line is embedded as the bytes received (it is one JSON object), not encoded again.
+    The provider's line is embedded as the bytes received (it is one JSON object), not encoded again. An
+    item with no line keeps its custom_id (``missing``) and, unless it is simply missing (say ``archived``:
+    its batch's results were gone), its reason and message.
     """
     head = f'{{"j":{job},"i":{result.index},"t":"{completed_at}","b":{json.dumps(result.batch_id)}'.encode()
     if result.raw_json is not None:
         return head + b',"raw":' + result.raw_json + b"}\n"
-    return head + b',"missing":' + json.dumps(result.custom_id).encode("utf-8") + b"}\n"
+    why = b""
+    if result.error is not None and result.error.reason != "missing":
+        why = b',"why":' + json.dumps(result.error.to_dict(), ensure_ascii=False).encode("utf-8")
+    return head + b',"missing":' + json.dumps(result.custom_id).encode("utf-8") + why + b"}\n"
 
 
 def rebuild_result(
@@ -45,6 +50,8 @@ def rebuild_result(
         )
     else:
         result = missing_result(record["i"], record["missing"], record.get("b"))
+        if isinstance(record.get("why"), dict):
+            result.error = ItemError(str(record["why"].get("reason")), str(record["why"].get("message", "")))
     result.job = record["j"]
     return result
 

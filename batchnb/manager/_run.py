@@ -44,10 +44,10 @@ class RunBody:
             ctx.stop.set()
             with suppress(StateError, ProviderError):
                 self.driver.cancel_jobs(None)
-            outcome = ("interrupted", f"interrupted (Ctrl-C): {self._canceled_words()}")
+            outcome = ("interrupted", f"by Ctrl-C: {self._canceled_words()}")
             raise
         except BaseException as exc:
-            outcome = ("error", f"stopped by an error: {type(exc).__name__}: {exc}")
+            outcome = ("error", f"{type(exc).__name__}: {exc}")
             raise
         finally:  # the run is over however it ended: views stop showing "running" and say why
             if outcome is None:
@@ -65,22 +65,21 @@ class RunBody:
     def _canceled_words(self) -> str:
         state, canceled = self.ctx.state, self._cancels() - self._cancels_before
         done = state.counts["succeeded"] + state.counts["failed"]
-        return (
-            f"{canceled} batch(es) in flight canceled; {done:,}/{state.item_count:,} items done, their results "
-            f"kept. {RESUME}"
-        )
+        finished = f"{done:,}/{state.item_count:,} items done, their results kept" if done else "no item done yet"
+        collected = " (what they finished comes in with the next run)" if canceled else ""
+        return f"{canceled} batch(es) in flight canceled{collected}; {finished}. {RESUME}"
 
     def _how_it_ended(self) -> tuple[str, str]:
         ctx, state = self.ctx, self.ctx.state
         if ctx.job_errors:
             return "error", str(self._job_error())
         if ctx.stop_reason == "canceled":
-            return "canceled", f"canceled: {self._canceled_words()}"
+            return "canceled", self._canceled_words()
         if state.budget_stop:
             return "budget", state.budget_stop
         left = state.counts["pending"] + state.counts["processing"]
         if left:
-            return "stopped", f"stopped with {left:,} items not finished. {RESUME}"
+            return "stopped", f"{left:,} items not finished. {RESUME}"
         return "finished", ""
 
     def _job_error(self) -> ProviderError:

@@ -1,4 +1,5 @@
-"""Which job runs next: reservations against ``max_cost``, at most ``max_parallel_jobs`` workers, retries.
+"""Which job runs next: reservations against ``max_cost``, at most ``max_parallel_jobs`` workers and
+``max_queued_requests`` requests in batches in flight, retries.
 
 Every reservation is an event in the state model (``Reserved``), so what the budget holds is never in a
 side counter: a kill at any instant leaves the reservation of every possibly-created batch counted.
@@ -9,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from .._events import BudgetStopped, BudgetWaiting, JobCut, JobsPlanned, Reserved
+from .._events import BudgetStopped, BudgetWaiting, JobCut, JobsPlanned, QueueWaiting, Reserved
 from .._item_result import ItemResult
 from .._progress import money
 from ..errors import StateError
@@ -21,6 +22,8 @@ from ._state import JobRecord
 
 #: Seconds between looks at the running workers (a finished one frees its slot at once anyway).
 TICK = 0.2
+#: Job statuses whose batch is at the provider, or may be (a create in doubt): it counts in its queue.
+_AT_PROVIDER = ("submitting", "processing")
 
 
 class Scheduler:
@@ -42,7 +45,11 @@ class Scheduler:
                 while True:
                     while not ctx.stop.is_set() and len(running) < ctx.max_parallel_jobs:
                         job = self._next_job(set(running.values()))
-                        if job is None or not self._reserve(job, in_flight=len(running)):
+                        if (
+                            job is None
+                            or not self._queue_room(job, in_flight=len(running))
+                            or not self._reserve(job, in_flight=len(running))
+                        ):
                             break
                         running[pool.submit(self.driver.drive, job.index)] = job.index
                     if not running:
@@ -93,10 +100,30 @@ class Scheduler:
             return True
 
     def _next_job(self, busy: set[int]) -> JobRecord | None:
+        """The first job to drive: one whose batch exists (or may: in doubt) before any that needs a create,
+        so batches already in the provider's queue are collected, and free it, before more are sent."""
+        first = None
         for job in self.ctx.state.jobs:
             if job.unfinished and job.index not in busy and job.items and job.index not in self.ctx.job_errors:
-                return job
-        return None
+                if job.status in _AT_PROVIDER:
+                    return job
+                first = first or job
+        return first
+
+    def _queue_room(self, job: JobRecord, *, in_flight: int) -> bool:
+        """Whether the job's batch fits under ``max_queued_requests`` beside the requests in batches submitted
+        (or being created) and not ended; ``False`` = not now, it goes when some end. With nothing in flight
+        it always goes, so a job larger than the limit (planned by an earlier run) cannot stall the run."""
+        ctx = self.ctx
+        limit = ctx.max_queued_requests
+        if limit is None or job.status in _AT_PROVIDER or not in_flight:
+            return True
+        queued = sum(len(j.items) for j in ctx.state.jobs if j.status in ("reserved", *_AT_PROVIDER))
+        if queued + len(job.items) <= limit:
+            return True
+        reason = f"{queued:,} requests in batches in flight, max_queued_requests is {limit:,}"
+        ctx.recorder.notify(QueueWaiting(job=job.index, retry_after=None, reason=reason))
+        return False
 
     def _reserve(self, job: JobRecord, *, in_flight: int) -> bool:
         """Reserve the job's worst case in the state, cutting the job to what fits; ``False`` = not now

@@ -92,6 +92,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--extra-model", action="append", default=[], metavar="ID", help="also accept this model id")
     p.add_argument(
+        "--lenient",
+        action="store_true",
+        help="check each request only for the basics (model, max_tokens, messages, ...), not against the API's "
+        "whole contract: unknown keys such as max_token and per-model limits pass",
+    )
+    p.add_argument(
         "--api-key",
         action="append",
         default=None,
@@ -108,7 +114,51 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="seconds the emulator's clock is ahead of this machine's (negative: behind)",
     )
+    p.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        default=1.0,
+        metavar="X",
+        help="emulated time runs X times faster than the wall clock (3600: a second is an hour); --latency, "
+        "timestamps, the 24 h expiry and the 29-day archival are in emulated time",
+    )
+    p.add_argument(
+        "--queue-cap",
+        type=_limit,
+        default=100_000,
+        metavar="N",
+        help="requests allowed in the processing queue at once; a create over it gets 429 + retry-after "
+        "(default 100000, tier 1; 0 = no cap)",
+    )
+    p.add_argument(
+        "--rpm",
+        type=_limit,
+        default=50,
+        metavar="N",
+        help="calls per minute to the batch endpoints; over it, 429 + retry-after (default 50, tier 1; 0 = off)",
+    )
     return p
+
+
+def _limit(text: str) -> int | None:
+    """A limit from the command line: a whole number, 0 turning it off."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number (0 = off), got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 (off) or more, got {value}")
+    return value or None
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a number above 0, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -142,6 +192,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_models=args.extra_model,
         api_keys=args.api_key,
         clock_skew=args.clock_skew,
+        time_scale=args.time_scale,
+        queue_cap=args.queue_cap,
+        rpm=args.rpm,
+        lenient=args.lenient,
     ) as sim:
         print(f"batchnb emulator listening on {sim.base_url}", flush=True)
         while not stop.wait(0.5):

@@ -165,6 +165,7 @@ class App:
         """Auth and version checks, then the endpoint; raises ``ApiError`` for anything it refuses."""
         try:
             version = check_headers(call.headers, api_keys=self.api_keys)
+            self.store.check_rate(call.endpoint)  # the RPM limit: a 429 counts nothing
             return self._dispatch(call, version, self.base_url() + call.prefix, rule)
         except ApiError:
             raise
@@ -219,7 +220,7 @@ class App:
         record = self.store.create(requests, api_version=version, body_bytes=size)
         if rule is not None and rule.action == "neighbour":
             others = neighbour_requests(requests, self.script.next_neighbour())
-            self.store.create(others, api_version=version, body_bytes=size, delay=rule.delay)
+            self.store.create(others, api_version=version, body_bytes=size, delay=rule.delay, queue=False)
         return _json(200, record.to_json(base_url, record.created_at), call.request_id)
 
     def _list(self, query: str, base_url: str) -> dict[str, Any]:

@@ -3,6 +3,10 @@
 Nothing runs in the background: a batch's status, and which items finished before a cancel, follow from
 its timestamps each time someone asks. Item k (in a seeded shuffled order) finishes at
 ``created_at + latency * (k + 1) / n``, so a cancel half-way leaves about half the items with results.
+
+Time limits of the real API (reference §1.9, §2), all on the emulated clock: a batch ends at the latest
+24 h after ``created_at``, its items not finished by then (``hold`` ones, or those a latency over 24 h puts
+later) ending ``expired``; 29 days after ``created_at`` it is archived (``archived_at`` set, results gone).
 """
 
 from __future__ import annotations
@@ -10,10 +14,12 @@ from __future__ import annotations
 import datetime as _dt
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 DAY = 24 * 3600.0
+#: Results stay downloadable this long after ``created_at`` (not after ``ended_at``); then the batch is archived.
+RETENTION = 29 * DAY
 HOLD = "hold"
 
 
@@ -72,17 +78,49 @@ class BatchRecord:
     def held(self) -> bool:
         return HOLD in self.outcomes.values()
 
-    def ended_at(self) -> float | None:
-        """When processing ends (or ended); None while it cannot end on its own (held items, no cancel)."""
+    def ended_at(self) -> float:
+        """When processing ends (or ended): the latency, a cancel, or the 24 h expiry, whichever comes first
+        (held items never finish, so a batch holding some ends only by a cancel or by expiring)."""
+        expiry = self.created_at + DAY
         if self.cancel_initiated_at is not None:
-            return self.cancel_initiated_at + self.cancel_latency
-        return None if self.held else self.created_at + min(self.latency, DAY)
+            return min(self.cancel_initiated_at + self.cancel_latency, expiry)
+        return expiry if self.held else self.created_at + min(self.latency, DAY)
+
+    def archived_at(self, now: float) -> float | None:
+        """When the batch was archived (its results gone), once that moment has come."""
+        archived = self.created_at + RETENTION
+        return archived if now >= archived else None
+
+    def unprocessed(self, now: float) -> int:
+        """Requests not yet processed at ``now``: what counts against the organisation's queue."""
+        n = len(self.requests)
+        if self.status(now) == "ended":
+            return 0
+        until = now if self.cancel_initiated_at is None else min(now, self.cancel_initiated_at)
+        # item k finishes at latency * (k + 1) / n; held items never do (pro rata: their ranks are shuffled)
+        done = n if self.latency <= 0 else max(0, min(n, int((until - self.created_at) * n / self.latency)))
+        held = sum(1 for outcome in self.outcomes.values() if outcome == HOLD)
+        return n - done * (n - held) // n
+
+    def for_results(self) -> BatchRecord:
+        """The batch as its results file sees it: an expired batch's unfinished items forced ``expired``.
+
+        A canceled batch is left alone (its unfinished items are ``canceled``); so is one that finished in
+        time. The stored record keeps its own outcomes, so ``held`` and ``ended_at`` never change.
+        """
+        if self.cancel_initiated_at is not None or (not self.held and self.latency <= DAY):
+            return self
+        expiry = self.created_at + DAY
+        outcomes = dict(self.outcomes)
+        for (custom_id, _), finish in zip(self.requests, self.finish_times(), strict=True):
+            if outcomes.get(custom_id) == HOLD or finish > expiry:
+                outcomes[custom_id] = "expired"
+        return replace(self, outcomes=outcomes)
 
     def status(self, now: float) -> str:
-        ended = self.ended_at()
         # "> created_at": even at zero latency a batch is in progress at the instant it is created,
         # so create answers in_progress (like the real API) and results are built on the next look
-        if ended is not None and now >= ended and now > self.created_at:
+        if now >= self.ended_at() and now > self.created_at:
             return "ended"
         return "in_progress" if self.cancel_initiated_at is None else "canceling"
 
@@ -109,7 +147,7 @@ class BatchRecord:
             "ended_at": rfc3339(self.ended_at()) if status == "ended" else None,
             "created_at": rfc3339(self.created_at),
             "expires_at": rfc3339(self.created_at + DAY),
-            "archived_at": None,
+            "archived_at": rfc3339(self.archived_at(now)),
             "cancel_initiated_at": rfc3339(self.cancel_initiated_at),
             "results_url": f"{base_url}/v1/messages/batches/{self.id}/results" if status == "ended" else None,
         }

@@ -160,6 +160,12 @@ class SimCounters:
     items_by_result: dict[str, int] = field(default_factory=dict)
     cancels: dict[str, int] = field(default_factory=dict)
     """Batch id -> cancel calls that reached the handler for it (past auth and injected faults)."""
+    rate_limited: int = 0
+    """429s the emulator's own limits answered (queue cap and RPM; injected faults are not counted)."""
+    queue_full: int = 0
+    """Those of ``rate_limited`` that refused a create because the processing queue was full."""
+    max_queued: int = 0
+    """The most requests ever unprocessed at once, counted when each create was admitted."""
 
 
 @dataclass(frozen=True)

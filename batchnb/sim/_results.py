@@ -19,7 +19,7 @@ from typing import Any
 from ._batch import HOLD, BatchRecord, Billing, Materialized
 from ._catalog import price_for
 from ._tokens import CHARS_PER_TOKEN, count_input_tokens
-from ._validate import check_params
+from ._validate import request_problem
 
 Responder = Callable[[dict[str, Any]], "str | list[dict[str, Any]]"]
 _DUMP = json.JSONEncoder(separators=(",", ":")).encode
@@ -111,9 +111,14 @@ def _succeeded(
 
 
 def materialize(
-    record: BatchRecord, *, responder: Responder, known_models: Collection[str], max_request_bytes: int
+    record: BatchRecord,
+    *,
+    responder: Responder,
+    known_models: Collection[str],
+    max_request_bytes: int,
+    lenient: bool = False,
 ) -> Materialized:
-    """Decide and render every item of an ended batch."""
+    """Decide and render every item of an ended batch (``lenient``: see ``_validate``)."""
     rng = random.Random(record.seed + 1)
     cutoff = record.cancel_initiated_at
     finish = record.finish_times() if cutoff is not None else None
@@ -132,14 +137,15 @@ def materialize(
             result = {"type": "expired"}
         elif forced and forced.startswith("errored:"):
             result = _errored(forced.split(":", 1)[1] or "api_error", "Injected error (emulator item_outcome).")
-        elif problem := check_params(
+        elif problem := request_problem(
             params,
             api_version=record.api_version,
             known_models=known_models,
             max_request_bytes=max_request_bytes,
             size_known_ok=size_ok,
+            lenient=lenient,
         ):
-            result = _errored("invalid_request_error", problem)
+            result = _errored(*problem)
         elif draw < record.errored_rate:
             kind = "api_error" if coin else "overloaded_error"
             result = _errored(kind, "Internal server error." if kind == "api_error" else "Overloaded")

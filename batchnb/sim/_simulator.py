@@ -9,7 +9,9 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from ._app import App
+from ._clock import EmulatedClock
 from ._config import Faults, RequestEvent, SimCounters, SimLimits
+from ._quota import Quotas
 from ._responder import default_responder
 from ._server import EmulatorServer
 from ._store import BatchStore
@@ -40,14 +42,31 @@ class Simulator:
         extra_models: Collection[str] = (),
         clock_skew: float = 0.0,
         on_request: Callable[[RequestEvent], None] | None = None,
+        clock: Callable[[], float] = time.time,
+        time_scale: float = 1.0,
+        queue_cap: int | None = 100_000,
+        rpm: int | None = None,
+        lenient: bool = False,
     ) -> None:
         """``clock_skew``: seconds the provider's clock is ahead of ours (negative: behind); every timestamp
-        and ``Date`` header follows it. ``on_request``: see the ``on_request`` property.
+        and ``Date`` header follows it. ``on_request``: see the ``on_request`` property. ``lenient``: check
+        each request only for what the emulator checked before it shared ``batchnb.contract`` with the
+        client (unknown keys and per-model limits pass), to rehearse requests the real API would refuse.
+
+        Time and limits (reference §2), see ``_clock`` and ``_quota``: ``clock`` returns epoch seconds (a test
+        passes one it can move forward); ``time_scale`` makes emulated time run that many times faster (3600:
+        a second is an hour). ``latency``, every timestamp, the 24 h expiry and the 29-day archival are
+        emulated time; a ``retry-after`` is in the client's seconds. ``queue_cap``: requests allowed in the
+        processing queue at once (tier 1: 100,000); ``rpm``: calls per minute to the batch endpoints (tier 1:
+        50), off by default here because tests and rehearsals poll every few milliseconds (the command line
+        turns it on). Both answer 429 ``rate_limit_error`` with ``retry-after``; None turns one off.
         """
         self.faults = faults or Faults()
         self.limits = limits or SimLimits()
         self.host, self.port = host, port
-        self._clock = _skewed_clock(clock_skew)
+        self._clock = EmulatedClock(clock, time_scale=time_scale, skew=clock_skew)
+        self.quotas = Quotas(queue_cap=queue_cap, rpm=rpm)
+        """The queue cap and RPM limit, read live (``sim.quotas.queue_cap = None`` lifts the cap)."""
         self._store = BatchStore(
             latency=latency,
             responder=responder or default_responder,
@@ -56,6 +75,8 @@ class Simulator:
             extra_models=extra_models,
             store_path=store_path,
             clock=self._clock,
+            quotas=self.quotas,
+            lenient=lenient,
         )
         self._app = App(
             self._store, limits=self.limits, api_keys=api_keys, base_url=lambda: self.base_url, on_request=on_request
@@ -138,7 +159,6 @@ class Simulator:
     def on_request(self, hook: Callable[[RequestEvent], None] | None) -> None:
         self._app.on_request = hook
 
-
-def _skewed_clock(skew: float) -> Callable[[], float]:
-    """``time.time`` shifted by ``skew`` seconds: an offset, so durations and latencies are unchanged."""
-    return lambda: time.time() + skew
+    def now(self) -> float:
+        """The emulator's current (emulated) time, in epoch seconds."""
+        return self._clock()

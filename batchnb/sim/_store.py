@@ -2,7 +2,8 @@
 
 Results are materialized lazily the first time anyone looks at an ended batch (or reads the counters),
 under the batch's own lock so a big batch does not stall calls about other batches. Likewise a batch
-created with a delay joins the others the first time anyone looks after its ``created_at``.
+created with a delay joins the others the first time anyone looks after its ``created_at``. The queue cap
+and RPM limit (``_quota``) are applied here too, under the same lock as the creates they refuse.
 """
 
 from __future__ import annotations
@@ -12,17 +13,18 @@ import random
 import secrets
 import string
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._batch import BatchRecord
+from ._batch import BatchRecord, rfc3339
 from ._catalog import CURRENT_MODELS
+from ._clock import EmulatedClock
 from ._config import Faults, SimCounters, SimLimits
 from ._errors import invalid, not_found
 from ._persist import load_all, save
+from ._quota import Limiter, Quotas
 from ._results import Responder, billed_items, materialize
 
 _ID_ALPHABET = string.ascii_letters + string.digits
@@ -30,7 +32,7 @@ _T = TypeVar("_T")
 
 
 class BatchStore:
-    """The emulator's state. Thread-safe; ``now`` is injectable for tests of the clock logic."""
+    """The emulator's state. Thread-safe; every time is read from ``clock`` (emulated time)."""
 
     def __init__(
         self,
@@ -41,14 +43,18 @@ class BatchStore:
         limits: SimLimits,
         extra_models: Collection[str] = (),
         store_path: str | os.PathLike[str] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: EmulatedClock | None = None,
+        quotas: Quotas | None = None,
+        lenient: bool = False,
     ) -> None:
         self.latency = latency
+        self.lenient = lenient
         self.responder = responder
         self.faults = faults
         self.limits = limits
         self.known_models = frozenset(CURRENT_MODELS) | frozenset(extra_models)
-        self.clock = clock
+        self.clock = clock = clock or EmulatedClock()
+        self.limiter = Limiter(quotas or Quotas(), clock)
         self.rng = random.Random(faults.seed)
         self._item_seed = secrets.randbits(62)  # item draws when ``faults.seed`` is None
         self.rng_lock = threading.Lock()
@@ -56,11 +62,13 @@ class BatchStore:
         self._batches: dict[str, BatchRecord] = {}
         self._order: list[str] = []  # creation order, oldest first (deleted ones removed)
         self._pending: list[BatchRecord] = []  # created with a delay, not visible yet; by created_at
+        self._queued: list[BatchRecord] = []  # admitted batches that may still hold unprocessed requests
         self._dir = Path(store_path) if store_path is not None else None
         self.reset_counters()
         if self._dir is not None:
             self._dir.mkdir(parents=True, exist_ok=True)
             for record in load_all(self._dir):
+                clock.not_before(max(record.created_at, record.cancel_initiated_at or 0.0))
                 self._batches[record.id] = record
                 self._account_create(record)
                 if not record.deleted:
@@ -93,6 +101,7 @@ class BatchStore:
             self._usd = 0.0
             self._by_result: Counter[str] = Counter()
             self._billed_batches: list[BatchRecord] = []
+            self.limiter.reset_counters()
 
     def count_request(self, endpoint: str) -> tuple[int, int]:
         """Count a call; returns its 1-based number among calls to ``endpoint`` and among all calls."""
@@ -100,10 +109,16 @@ class BatchStore:
             self._by_endpoint[endpoint] += 1
             return self._by_endpoint[endpoint], sum(self._by_endpoint.values())
 
+    def check_rate(self, endpoint: str) -> None:
+        """Count a call against the RPM limit, or raise the 429 that refuses it."""
+        with self._lock:
+            self.limiter.check_rpm(endpoint, self.clock())
+
     def _account_create(self, record: BatchRecord) -> None:
         self._creates += 1
         self._submissions.update(cid for cid, _ in record.requests)
         self._in_flight.append(record)
+        self._queued.append(record)
 
     def _account_results(self, record: BatchRecord) -> None:
         m = record.materialized
@@ -130,9 +145,8 @@ class BatchStore:
         with self._lock:
             events = []
             for record in self._in_flight:
-                end = record.ended_at()
                 events.append((record.created_at, 1))
-                events.append((end if end is not None else float("inf"), -1))
+                events.append((record.ended_at(), -1))
             events.sort()  # at a tie, -1 sorts first: a batch ending as another starts does not overlap it
             peak = level = 0
             for _, delta in events:
@@ -151,6 +165,9 @@ class BatchStore:
                 billed_usd=self._usd,
                 items_by_result=dict(self._by_result),
                 cancels=dict(self._cancels),
+                rate_limited=self.limiter.rate_limited,
+                queue_full=self.limiter.queue_full,
+                max_queued=self.limiter.max_queued,
             )
 
     def billed_by_custom_id(self) -> dict[str, float]:
@@ -177,12 +194,19 @@ class BatchStore:
             save(self._dir, record)
 
     def create(
-        self, requests: list[tuple[str, dict[str, Any]]], *, api_version: str, body_bytes: int, delay: float = 0.0
+        self,
+        requests: list[tuple[str, dict[str, Any]]],
+        *,
+        api_version: str,
+        body_bytes: int,
+        delay: float = 0.0,
+        queue: bool = True,
     ) -> BatchRecord:
         """Store a new batch (requests already validated) and count its submissions.
 
         With ``delay`` > 0 the batch is created that many seconds from now (a create the provider finishes
-        after the call has failed): until then it is in no listing, lookup or counter.
+        after the call has failed): until then it is in no listing, lookup or counter. ``queue``: the
+        organisation's queue cap applies (a 429 ``ApiError`` when it is full; not for a neighbour's batch).
         """
         outcomes = self._forced_outcomes(requests)
         with self.rng_lock:
@@ -191,6 +215,9 @@ class BatchStore:
         with self._lock:
             now = self.clock()
             self._admit_due(now)
+            if queue:
+                self._queued = [r for r in self._queued if r.unprocessed(now)]
+                self.limiter.check_queue(self._queued, len(requests), now)
             record = BatchRecord(
                 id=self._new_id(),
                 created_at=now + delay,
@@ -257,10 +284,11 @@ class BatchStore:
                 # another thread built it while we waited for the lock; mypy keeps the narrowing from above
                 return  # type: ignore[unreachable]
             record.materialized = materialize(
-                record,
+                record.for_results(),
                 responder=self.responder,
                 known_models=self.known_models,
                 max_request_bytes=self.limits.max_request_bytes,
+                lenient=self.lenient,
             )
             with self._lock:
                 self._account_results(record)
@@ -322,8 +350,18 @@ class BatchStore:
             self._save(record)
 
     def results(self, batch_id: str) -> bytes:
-        """The JSONL results of an ended batch (400 while it is still processing)."""
+        """The JSONL results of an ended batch (400 while it is still processing, 404 once archived).
+
+        [UNVERIFIED] what the real API answers after archival: here the batch keeps its ``results_url`` and
+        fetching it is a 404 ``not_found_error`` saying the results were archived.
+        """
         record = self.get(batch_id)
+        archived = record.archived_at(self.clock())
+        if archived is not None:
+            raise not_found(
+                f"message_batch: {batch_id} results are no longer available: the batch was archived at "
+                f"{rfc3339(archived)}, 29 days after it was created (results are kept 29 days from created_at)"
+            )
         if record.materialized is None:
             raise invalid(
                 f"message_batch: {batch_id} has not finished processing; "

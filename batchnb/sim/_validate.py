@@ -1,8 +1,14 @@
 """Request validation, in the two places the real API does it.
 
-``parse_create_body`` runs synchronously on create (a 400 for the whole batch); ``check_params`` runs when a
-batch ends and turns a bad request into an ``errored`` item, because the real API validates ``params``
-asynchronously (reference §1.2).
+``parse_create_body`` runs synchronously on create (a 400 for the whole batch: the body's shape, custom_ids,
+the number of requests); ``request_problem`` runs when a batch ends and turns a bad request into an
+``errored`` item, because the real API validates ``params`` asynchronously (reference §1.2).
+
+Per request the emulator is as strict as the real API: it asks ``batchnb.contract`` (the one contract the
+client checks against too, built from the SDK's request types and ``data/models.csv``), then adds the two
+checks the contract leaves to the server (first turn from the user, request size). ``lenient=True`` keeps
+the emulator's earlier, shorter list (model, max_tokens, messages, sampling parameters, citations, forced
+tools, size) for rehearsing odd requests: an unknown key such as ``max_token`` then passes.
 
 Duplicate ``custom_id`` within one batch is rejected synchronously; what the real API does is UNVERIFIED
 (reference §11), and rejecting early is the safer rehearsal for a client.
@@ -13,16 +19,22 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping
+from functools import lru_cache
 from typing import Any
+
+from batchnb.contract import Violation, check_params, model_limits
 
 from ._catalog import RETIRED_MODELS
 from ._errors import ApiError, invalid
 from ._responder import iter_documents
+from ._tokens import count_input_tokens, decode_pdf, pdf_page_texts
 
 CUSTOM_ID_RE = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")
 VERSION_2026 = "2026-10-21"
 SUPPORTED_VERSIONS = ("2023-06-01", VERSION_2026)
 _NO_FORCED_TOOL_MODELS = ("claude-opus-5-5", "claude-sonnet-5-5", "claude-fable-5-1")
+#: ``(error type, message)`` of an ``errored`` result.
+Problem = tuple[str, str]
 
 
 def parse_create_body(body: bytes, *, max_requests: int) -> list[tuple[str, dict[str, Any]]]:
@@ -86,6 +98,71 @@ def check_headers(headers: Mapping[str, str], *, api_keys: Collection[str] | Non
     return version
 
 
+def request_problem(
+    params: dict[str, Any],
+    *,
+    api_version: str,
+    known_models: Collection[str],
+    max_request_bytes: int,
+    size_known_ok: bool = False,
+    lenient: bool = False,
+) -> Problem | None:
+    """Why the real API would refuse this request, as the ``(error type, message)`` of its errored result.
+
+    ``known_models``: the emulator's models and its ``extra_models`` (accepted even when the contract's
+    table does not know them, or knows them as retired). ``size_known_ok`` skips serializing ``params``
+    when the whole batch body already fits the per-request limit, which keeps 100k-item batches cheap.
+    """
+    if lenient:
+        message = _lenient_problem(params, api_version=api_version, known_models=known_models)
+        problem = ("invalid_request_error", message) if message else None
+    else:
+        problem = _contract_problem(params, api_version, known_models) or _turn_problem(params.get("messages"))
+    if problem is None and not size_known_ok and len(json.dumps(params, separators=(",", ":"))) > max_request_bytes:
+        problem = ("invalid_request_error", f"request size exceeds the limit of {max_request_bytes} bytes")
+    return problem
+
+
+def _contract_problem(params: dict[str, Any], api_version: str, known_models: Collection[str]) -> Problem | None:
+    """The first rule of ``batchnb.contract`` the request breaks (the API answers with one message)."""
+    found = check_params(
+        params, api_version=api_version, extra_models=known_models, pdf_pages=_pdf_pages, check_base64=True
+    )
+    if not found:  # the prompt's size is counted only once its shape is known to be right
+        limits = model_limits(params["model"])
+        tokens = count_input_tokens(params) if limits is not None else 0
+        if limits is not None and tokens > limits.context_window:  # again, for the contract's words
+            found = check_params(
+                params, api_version=api_version, extra_models=known_models, pdf_pages=_pdf_pages, input_tokens=tokens
+            )
+    return _as_problem(found[0]) if found else None
+
+
+def _as_problem(first: Violation) -> Problem:
+    """An unknown or retired model is a ``not_found_error`` (the contract says so in its message)."""
+    if first.path == "params.model" and "not_found_error" in first.message:
+        return "not_found_error", first.message
+    return "invalid_request_error", first.message
+
+
+@lru_cache(maxsize=16)
+def _pdf_pages(data: str) -> int:
+    """Pages of one base64 PDF, counted the way the emulator bills them (``_tokens``)."""
+    return len(pdf_page_texts(decode_pdf(data)))
+
+
+def _turn_problem(messages: Any) -> Problem | None:
+    """The one turn rule the contract leaves to the server: the conversation starts with the user.
+
+    Consecutive turns of one role are accepted: the API combines them into one turn (SDK 2.14
+    ``MessageCreateParams.messages`` docstring), so they need not alternate.
+    """
+    if isinstance(messages, list) and messages and isinstance(messages[0], dict):
+        if messages[0].get("role") == "assistant":
+            return "invalid_request_error", 'messages: first message must use the "user" role'
+    return None
+
+
 def _model_problem(model: Any, known_models: Collection[str]) -> str | None:
     if not isinstance(model, str) or not model:
         return "model: Field required"
@@ -99,17 +176,11 @@ def _model_problem(model: Any, known_models: Collection[str]) -> str | None:
 def _messages_problem(messages: Any, api_version: str) -> str | None:
     if not isinstance(messages, list) or not messages:
         return "messages: Field required" if messages is None else "messages: must be a non-empty list"
-    expected = "user"
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
             return f"messages.{i}.role: Input should be 'user' or 'assistant'"
-        if message["role"] != expected:
-            return (
-                'messages: first message must use the "user" role'
-                if i == 0
-                else f'messages.{i}: roles must alternate between "user" and "assistant"'
-            )
-        expected = "assistant" if expected == "user" else "user"
+        if i == 0 and message["role"] != "user":
+            return 'messages: first message must use the "user" role'
         content = message.get("content")
         if not isinstance(content, (str, list)):
             return f"messages.{i}.content: Input should be a valid string or list"
@@ -128,19 +199,8 @@ def _messages_problem(messages: Any, api_version: str) -> str | None:
     return None
 
 
-def check_params(
-    params: dict[str, Any],
-    *,
-    api_version: str,
-    known_models: Collection[str],
-    max_request_bytes: int,
-    size_known_ok: bool = False,
-) -> str | None:
-    """Why the real API would reject this request (the ``invalid_request_error`` message), or None.
-
-    ``size_known_ok`` skips serializing ``params`` when the whole batch body already fits the per-request
-    limit, which keeps 100k-item batches cheap.
-    """
+def _lenient_problem(params: dict[str, Any], *, api_version: str, known_models: Collection[str]) -> str | None:
+    """The emulator's earlier checks (``lenient=True``): unknown keys and per-model limits pass."""
     problem = _model_problem(params.get("model"), known_models)
     if problem:
         return problem
@@ -174,6 +234,4 @@ def check_params(
         and choice.get("type") in ("any", "tool")
     ):
         return f"tool_choice: forced tool use is not supported on {params['model']}; use output_config.format"
-    if not size_known_ok and len(json.dumps(params, separators=(",", ":"))) > max_request_bytes:
-        return f"request size exceeds the limit of {max_request_bytes} bytes"
     return None
