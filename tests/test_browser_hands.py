@@ -463,9 +463,10 @@ print("RETRIED WHILE BUSY", retried)''',
 
         retry.click()
         nb.shoot(shots / "hands-retry-acting.png", 1)
-        # the retry runs and ends while cell 2 still blocks
-        expect(line(panel, 1)).to_contain_text("20 succeeded · 0 failed · 0 in flight · 0 pending", timeout=HANG)
-        expect(status(panel)).to_contain_text("done")
+        # the retry runs and ends while cell 2 still blocks; with nothing left to click the panel turns static
+        final = nb.static_panel(1)
+        expect(final).to_contain_text("20 succeeded · 0 failed · 0 in flight · 0 pending", timeout=HANG)
+        expect(final).to_contain_text("done")
         assert nb.is_running(2)
         nb.shoot(shots / "hands-retry-done-while-busy.png", 1, 2)
         (nb.root / "go").touch()
@@ -550,8 +551,9 @@ def test_interrupting_run_cancels_the_batches_and_resume_finishes_them(lab, brow
         nb.shoot(shots / "hands-run-interrupted.png", 1)
 
         resume.click()  # the kernel is idle: the run goes on in the background
-        expect(line(panel, 1)).to_contain_text("20 succeeded · 0 failed", timeout=HANG)
-        expect(status(panel)).to_contain_text("done")
+        final = nb.static_panel(1)  # done, nothing left to click: static HTML
+        expect(final).to_contain_text("20 succeeded · 0 failed", timeout=HANG)
+        expect(final).to_contain_text("done")
         nb.shoot(shots / "hands-run-resumed.png", 1)
         counters = nb.counters(2)
         assert counters["duplicates"] == [] and set(counters["submissions"].values()) == {1}
@@ -641,8 +643,9 @@ print("RETRIED WHILE BUSY", retried)''',
         (nb.root / "go-queued").touch()
         nb.wait_finished(2)
         assert "RETRIED WHILE BUSY []" in nb.output(2).inner_text()
-        expect(line(panel, 1)).to_contain_text("20 succeeded · 0 failed", timeout=HANG)  # then the click acted
-        expect(retry).not_to_have_class(re.compile(r"\bmod-active\b"))
+        # then the click acted; the retry ended with nothing left to click: the panel is static HTML now
+        expect(nb.static_panel(1)).to_contain_text("20 succeeded · 0 failed", timeout=HANG)
+        expect(nb.output(1).locator(".widget-vbox")).to_have_count(0)
         counters = nb.counters(3)
         assert counters["served_at_once"] is False and counters["duplicates"] == []
         assert retried(counters) == FAILING
@@ -652,13 +655,8 @@ print("RETRIED WHILE BUSY", retried)''',
         nb.close()
 
 
-# ================================================================================================ known defects
+# ===================================================================== what a saved notebook keeps
 
-@pytest.mark.xfail(strict=True, reason=(
-    "a run started by the panel's Retry or Resume ends with no cell waiting for it, and Panel.update_displays() "
-    "runs only in run()/wait() on the main thread (and not at all when run() is interrupted): the display is "
-    "never updated, so the saved notebook keeps the text/html and text/plain of an earlier moment ('done ... "
-    "Failed: 3 items' after Retry; 'running 0/20' after Ctrl-C in run() and Resume)"))
 @pytest.mark.parametrize("label", ["Retry failed", "Resume"])
 def test_a_run_finished_by_a_panel_button_is_saved_with_its_final_counts(lab, browser, label):
     """What a saved notebook shows where the widget cannot run (GitHub, nbconvert)."""
@@ -679,8 +677,9 @@ def test_a_run_finished_by_a_panel_button_is_saved_with_its_final_counts(lab, br
             nb.interrupt()
         nb.wait_finished(1)
         button(panel, label).click()
-        expect(line(panel, 1)).to_contain_text("20 succeeded · 0 failed", timeout=HANG)
-        expect(status(panel)).to_contain_text("done")
+        final = nb.static_panel(1)  # the button's run ended with nothing left to click: static HTML
+        expect(final).to_contain_text("20 succeeded · 0 failed", timeout=HANG)
+        expect(final).to_contain_text("done")
         bundle = next(out["data"] for out in nb.saved().cells[1].outputs if out["output_type"] == "display_data")
         assert "— done" in bundle["text/plain"] and "Failed: 0 items" in bundle["text/plain"], bundle["text/plain"]
         assert "20 succeeded · 0 failed" in re.sub(r"<[^>]+>", "", bundle["text/html"]), bundle["text/html"]
@@ -688,9 +687,6 @@ def test_a_run_finished_by_a_panel_button_is_saved_with_its_final_counts(lab, br
         nb.close()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "JupyterLab typesets text/html outputs with MathJax: in the static panel '$0.000205 spent · $0.0000 "
-    "reserved' reads as the formula '0.000205 spent·' (static_html's div wants class 'mathjax_ignore')"))
 def test_the_static_panel_reads_as_text_in_jupyterlab(lab, browser):
     from playwright.sync_api import expect
 
