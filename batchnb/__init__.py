@@ -17,7 +17,8 @@ from its floor or lower; ``docs/architecture.md`` says more, ``tests/test_archit
     3  _batch_job    batch() and BatchJob: one provider batch
     4  manager/      BatchManager (_front) and its engine: _scheduler, _driver, _reconcile, _resume,
                      _sessions, _state, _snapshot, _recorder, _store, _plan, _budget, _estimate,
-                     _result_files, _context, _lifecycle, _run, _options
+                     _result_files, _context, _lifecycle, _run, _options; _source (the inputs' labels),
+                     _frames_view (to_pandas / failed / exports), _accessor (df.batchnb)
     5  __main__      the command line (python -m batchnb demo | sim)
        sim/          the emulator; imports nothing from the rest of batchnb but contract/
 """
@@ -30,6 +31,7 @@ from ._item_result import ItemError, ItemResult
 from ._usage import Usage
 from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
 from .manager import BatchManager, Estimate
+from .manager._accessor import register_when_pandas_is_imported
 
 __all__ = [
     "batch",
@@ -51,6 +53,9 @@ __all__ = [
     "JobTimeoutError",
 ]
 __version__ = "0.1.0"
+
+# df.batchnb: registered now if pandas is imported, else when it is (batchnb never imports pandas itself)
+register_when_pandas_is_imported()
 
 
 def __getattr__(name: str) -> Any:

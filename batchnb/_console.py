@@ -253,7 +253,7 @@ def progress_line(progress: Progress) -> str:
     if progress.queue_waiting:
         parts.append("waiting for the provider's queue")
     limit = f" of {money(progress.max_cost)}" if progress.max_cost is not None else ""
-    parts.append(f"{money(progress.cost)}{limit} spent")
+    parts.append(f"{money(progress.cost)}{limit} spent" + (f" ({c})" if (c := progress.cache_words()) else ""))
     if progress.running and progress.eta_seconds is not None:
         parts.append(f"ETA {format_duration(progress.eta_seconds)}")
     if progress.budget_stop:

@@ -13,10 +13,11 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal, Union, cast
 
 from ._media import MediaScan, pdf_pages
 from .errors import InputError
@@ -123,16 +124,75 @@ def _decode_text(raw: bytes, index: int) -> str:
         raise InputError(f"text file is not UTF-8 (byte {exc.start}). Convert it to UTF-8 first.", item=index) from exc
 
 
+# ------------------------------------------------------------------------------------ what the user holds
+
+#: What ``messages`` / ``files`` may be, for the errors that refuse something else.
+ACCEPTED_SEQUENCES = (
+    "a list, a tuple, a pandas Series (its index becomes the results' index), a numpy array, "
+    "or any other sequence or iterable (read once)"
+)
+_ONE = {
+    "messages": "a list of conversations (each a list of {'role', 'content'} dicts, or a string)",
+    "files": "a list of paths or bytes objects",
+}
+
+
+def input_list(values: Any, what: Literal["messages", "files"]) -> list[Any]:
+    """The user's inputs as a list, taken once (an iterator is consumed here, and only here).
+
+    Accepted: see ``ACCEPTED_SEQUENCES``. Refused, saying what works: a single string, bytes or path (wrap
+    it in a list), a dict (its keys would be taken), a set (it has no order, and results come back in
+    input order), a DataFrame (``BatchManager.from_frame``), and anything that is not iterable.
+    """
+    if isinstance(values, list):
+        return values
+    refused = _refusal(values, what)
+    if refused:
+        raise InputError(f"{what} must be {_ONE[what]}: {refused} It may be {ACCEPTED_SEQUENCES}.")
+    if _from_array_library(values) and hasattr(values, "tolist"):  # Series, Index, ndarray: Python values
+        return list(values.tolist())
+    return list(values)
+
+
+def series_labels(values: Any) -> Any | None:
+    """The index of a pandas Series (the labels of its rows), else ``None``; pandas is never imported here."""
+    pandas = sys.modules.get("pandas")
+    series = getattr(pandas, "Series", None) if pandas is not None else None
+    return cast(Any, values).index if isinstance(series, type) and isinstance(values, series) else None
+
+
+def _refusal(values: Any, what: str) -> str:
+    """Why ``values`` cannot be taken as a list of inputs ('' when it can)."""
+    name = type(values).__name__
+    if isinstance(values, (str, bytes, bytearray, os.PathLike)):
+        one = "conversation" if what == "messages" else "file"
+        return f"got one {name}; wrap a single {one} in a list: {what}=[...]."
+    if isinstance(values, Mapping):
+        if "role" in values:
+            return "got a single message (a dict); a conversation is a list of them: messages=[[message]]."
+        return "got a dict; pass list(d.values()), or pandas.Series(d) to keep its keys as the results' index."
+    if isinstance(values, (set, frozenset)):
+        return f"got a {name}, which has no order (results come back in input order); pass sorted(...) or a list."
+    if _from_array_library(values) and hasattr(values, "columns"):
+        return (
+            "got a DataFrame; use BatchManager.from_frame(df, prompt='... {column} ...') or "
+            "df.batchnb.extract(...), or pass one column: df['text']."
+        )
+    if not isinstance(values, Iterable) or getattr(values, "ndim", 1) == 0:
+        return f"got {name}."
+    return ""
+
+
+def _from_array_library(values: Any) -> bool:
+    return type(values).__module__.split(".")[0] in ("pandas", "numpy")
+
+
 # ----------------------------------------------------------------------------------------------- messages
 
 
-def items_from_messages(messages: Sequence[Any], *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
+def items_from_messages(messages: Iterable[Any], *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
     """One ``Item`` per conversation. A plain string is accepted as a one-turn user conversation."""
-    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
-        raise InputError(
-            "messages must be a list of conversations (each a list of {'role', 'content'} dicts), "
-            f"got {type(messages).__name__}."
-        )
+    messages = input_list(messages, "messages")
     if not messages:
         raise InputError("messages is empty: pass at least one conversation.")
     if all(isinstance(m, dict) and "role" in m for m in messages):
@@ -233,10 +293,9 @@ def _describe(value: Any) -> str:
 # -------------------------------------------------------------------------------------------------- files
 
 
-def items_from_files(files: Sequence[FileInput], *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
+def items_from_files(files: Iterable[FileInput], *, limits: ProviderLimits = DEFAULT_LIMITS) -> list[Item]:
     """One ``Item`` per file path or bytes object, each sniffed, size-checked and fingerprinted."""
-    if isinstance(files, (str, bytes, bytearray, os.PathLike)) or not isinstance(files, Sequence):
-        raise InputError("files must be a list of paths or bytes objects; wrap a single file: files=[path].")
+    files = input_list(files, "files")
     if not files:
         raise InputError("files is empty: pass at least one file.")
     return [_file_item(index, f, limits) for index, f in enumerate(files)]

@@ -1,7 +1,9 @@
 """One raw result line -> one ``ItemResult``: text, validated ``response_model``, field-level citations.
 
-Failures are values, not exceptions: an errored, expired or canceled request, or output that does not
-validate, gives ``status == "failed"`` with a typed ``ItemError``, and the raw line is always kept.
+Failures are values, not exceptions: an errored, expired or canceled request, a refusal, or output that
+does not validate (``max_tokens`` when it was cut off by ``max_tokens``) gives ``status == "failed"`` with a
+typed ``ItemError``, and the raw line is always kept. The answer is read from the text blocks only (never
+from ``thinking`` blocks); with a ``response_model`` its JSON is found in a ```json fence or in prose.
 
 Citations with a ``response_model``: the text blocks are concatenated and each block's span is known; a
 span-tracking JSON parse gives every leaf value's path (``items[0].total``) and span; a block's citations
@@ -12,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any, Literal
@@ -28,8 +30,10 @@ Span = tuple[int, int]
 @dataclass(frozen=True)
 class ItemError:
     """Why an item failed. ``reason`` is ``errored:<type>``, ``expired``, ``canceled``, ``invalid_output``,
-    ``missing`` (the provider returned no line for it) or ``archived`` (its batch was archived, 29 days after
-    it was created, before its results were collected)."""
+    ``max_tokens`` (the output stopped at ``max_tokens`` before the answer was complete: raise max_tokens),
+    ``refusal`` (the model declined: ``stop_reason`` ``refusal``), ``missing`` (the provider returned no line
+    for it) or ``archived`` (its batch was archived, 29 days after it was created, before its results were
+    collected). Billed output (a refusal, a cut answer) keeps its cost on the ``ItemResult``."""
 
     reason: str
     message: str
@@ -66,6 +70,9 @@ class ItemResult:
     batch_id: str | None = None
     job: int | None = None  # the manager's job index, when run by a BatchManager
     raw_json: bytes | None = field(default=None, repr=False, compare=False)  # the provider's line, as received
+    #: USD the prompt cache saved on this item: its reads' discount less its writes' surcharge, against paying
+    #: every prompt token at the input rate (negative when it only wrote the cache)
+    cache_saved: float = 0.0
 
     @property
     def raw(self) -> dict[str, Any] | None:
@@ -139,20 +146,59 @@ def _parse_message(
 ) -> ItemResult:
     usage = Usage.from_api(message.get("usage"))
     cost = cost_of(usage)
-    blocks = [b for b in message.get("content") or [] if b.get("type") == "text"]
+    saved = 0.0
+    if cost is not None and usage.prompt_tokens != usage.input_tokens:
+        plain = cost_of(Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.output_tokens))
+        saved = plain - cost if plain is not None else 0.0
+    blocks = [b for b in message.get("content") or [] if b.get("type") == "text"]  # never the thinking
     text = "".join(b.get("text") or "" for b in blocks)
-    paid = {"text": text, "usage": usage, "cost": cost, **common}
+    paid = {"text": text, "usage": usage, "cost": cost, "cache_saved": saved, **common}
+    stop_reason = message.get("stop_reason")
+    if stop_reason == "refusal":
+        details = message.get("stop_details") or {}
+        why = ": ".join(str(details[k]) for k in ("category", "explanation") if details.get(k))
+        return ItemResult(
+            status="failed",
+            error=ItemError(
+                "refusal", "the model declined to answer (stop_reason refusal)" + (f": {why}" if why else "")
+            ),
+            **paid,
+        )
     if response_model is None:
         cited = [c for b in blocks for c in (b.get("citations") or [])]
         return ItemResult(status="succeeded", value=text, citations={"text": cited} if cited else {}, **paid)
     try:
-        start, end = find_json_object(text)
-        value = response_model.model_validate_json(text[start:end])
+        value, start, end = _validated(text, response_model)
     except (ValueError, pydantic.ValidationError) as exc:
-        hint = " (the output hit max_tokens; raise max_tokens)" if message.get("stop_reason") == "max_tokens" else ""
-        return ItemResult(status="failed", error=ItemError("invalid_output", f"{_short(exc)}{hint}"), **paid)
+        if stop_reason == "max_tokens":
+            details = (message.get("usage") or {}).get("output_tokens_details") or {}
+            thinking = f", {details['thinking_tokens']:,} of them thinking" if details.get("thinking_tokens") else ""
+            error = ItemError(
+                "max_tokens",
+                f"the output stopped at max_tokens ({usage.output_tokens:,} output tokens{thinking}) before the "
+                f"JSON was complete: raise max_tokens. ({_short(exc)})",
+            )
+        else:
+            error = ItemError("invalid_output", _short(exc))
+        return ItemResult(status="failed", error=error, **paid)
     citations = field_citations(blocks, text, start, end) if any(b.get("citations") for b in blocks) else {}
     return ItemResult(status="succeeded", value=value, citations=citations, **paid)
+
+
+def _validated(text: str, response_model: type[pydantic.BaseModel]) -> tuple[pydantic.BaseModel, int, int]:
+    """The first JSON object of ``text`` (the one in a ```json fence first) valid under ``response_model``,
+    and its span; the first object's validation error when none is valid."""
+    first: pydantic.ValidationError | None = None
+    for start, end in json_object_spans(text):
+        try:
+            return response_model.model_validate_json(text[start:end]), start, end
+        except pydantic.ValidationError as exc:
+            first = first or exc
+    if first is not None:
+        raise first
+    raise ValueError(
+        "the output contains no JSON object" + (" (code fence without JSON)" if _FENCE.search(text) else "")
+    )
 
 
 def _short(exc: Exception) -> str:
@@ -167,19 +213,40 @@ _NUMBER = re.compile(r"-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][-+]?\d+)?")
 _WS = re.compile(r"[ \t\n\r]*")
 
 
-def find_json_object(text: str) -> Span:
-    """The span of the first complete JSON object in ``text``; tolerates code fences and prose around it."""
+def json_object_spans(text: str) -> Iterator[Span]:
+    """Spans of the complete top-level JSON objects in ``text``: those opening a ```json (or bare ```) fence
+    first, then every other one in order (prose around them is skipped)."""
     decoder = json.JSONDecoder()
+    found: list[Span] = []
+    for fence in _FENCE.finditer(text):
+        position = _skip_ws(text, fence.end())
+        if text.startswith("{", position):
+            try:
+                end = decoder.raw_decode(text, position)[1]
+            except json.JSONDecodeError:
+                continue
+            found.append((position, end))
+            yield position, end
     position = text.find("{")
     while position != -1:
         try:
-            _, end = decoder.raw_decode(text, position)
-            return position, end
+            end = decoder.raw_decode(text, position)[1]
         except json.JSONDecodeError:
             position = text.find("{", position + 1)
-    raise ValueError(
-        "the output contains no JSON object" + (" (code fence without JSON)" if _FENCE.search(text) else "")
-    )
+            continue
+        if (position, end) not in found:
+            yield position, end
+        position = text.find("{", end)
+
+
+def find_json_object(text: str) -> Span:
+    """The span of the first complete JSON object in ``text`` (a fenced one first); tolerates prose around it."""
+    span = next(json_object_spans(text), None)
+    if span is None:
+        raise ValueError(
+            "the output contains no JSON object" + (" (code fence without JSON)" if _FENCE.search(text) else "")
+        )
+    return span
 
 
 def leaf_spans(text: str, start: int = 0) -> dict[str, Span]:

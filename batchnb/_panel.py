@@ -74,10 +74,13 @@ class Panel:
         on_cancel: Callable[[], None] | None = None,
         on_resume: Callable[[], None] | None = None,
         on_failed: Callable[[], Any] | None = None,
+        index_name: str = "index",
+        row_label: Callable[[int], object] | None = None,
     ) -> None:
         import ipywidgets as w
 
         self.model = model
+        self.index_name, self.row_label = index_name, row_label  # failed rows named by the user's labels
         self.title_text = title
         self.notice = ""  # the last button error, shown under the status
         self.title = w.HTML(f"{_CSS}<b>{html.escape(title)}</b>")
@@ -179,7 +182,7 @@ class Panel:
                 button.disabled = not on
         if p.failed_rows != self._failed_seen:
             self._failed_seen = p.failed_rows
-            self.failed_table.value = failed_html(p.failed_rows)
+            self.failed_table.value = failed_html(p.failed_rows, index_name=self.index_name, label=self.row_label)
 
     # ------------------------------------------------------------------------------------------ display
 
@@ -210,7 +213,8 @@ class Panel:
 
     def static_bundle(self, progress: Progress | None = None) -> dict[str, str]:
         p = progress or self.model.snapshot()
-        return {"text/plain": plain_text(p, self.title_text), "text/html": static_html(p, self.title_text, self.notice)}
+        page = static_html(p, self.title_text, self.notice, index_name=self.index_name, label=self.row_label)
+        return {"text/plain": plain_text(p, self.title_text), "text/html": page}
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})

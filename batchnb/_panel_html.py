@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 from collections import defaultdict
+from collections.abc import Callable
 
 from ._progress import FailedRow, Progress, format_duration, money
 
@@ -85,6 +86,7 @@ def cost_html(p: Progress) -> str:
         scale,
     )
     words = f"{money(p.cost)} spent · {money(p.reserved)} reserved" + (f" · {money(p.held)} held" if p.held else "")
+    words += f" · {html.escape(cache)}" if (cache := p.cache_words()) else ""
     if not limit:  # no limit: no gauge (a full bar would read as a budget used up)
         return f"{label('Cost')}{words} · no limit"
     words += f" · limit {money(limit)} ({100 * committed / limit:.0f}% committed)"
@@ -118,8 +120,11 @@ def status_html(p: Progress, notice: str = "") -> str:
     return text
 
 
-def failed_html(rows: tuple[FailedRow, ...]) -> str:
-    """Failed items grouped by reason, largest group first: a count per reason, then its rows."""
+def failed_html(
+    rows: tuple[FailedRow, ...], *, index_name: str = "index", label: Callable[[int], object] | None = None
+) -> str:
+    """Failed items grouped by reason, largest group first: a count per reason, then its rows. ``label``
+    names a row by its position (the user's index label, when the inputs had one); ``index_name`` heads it."""
     if not rows:
         return ""
     groups: dict[str, list[FailedRow]] = defaultdict(list)
@@ -130,7 +135,8 @@ def failed_html(rows: tuple[FailedRow, ...]) -> str:
     for reason, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
         shown = members[:ROWS_PER_REASON]
         cells = "".join(
-            f"<tr>{td}{r.index}</td>{td}{'' if r.job is None else r.job}</td>{td}{html.escape(r.message[:300])}"
+            f"<tr>{td}{html.escape(str(r.index if label is None else label(r.index)))}</td>"
+            f"{td}{'' if r.job is None else r.job}</td>{td}{html.escape(r.message[:300])}"
             "</td></tr>"
             for r in shown
         )
@@ -140,14 +146,22 @@ def failed_html(rows: tuple[FailedRow, ...]) -> str:
             f"<details class='batchnb-failed-group'><summary>{html.escape(reason)} — {len(members):,} item(s)"
             "</summary><table class='batchnb-failed' style='border-collapse:collapse;font-size:12px'><thead><tr>"
             + "".join(
-                f"<th style='padding:1px 10px 1px 0;text-align:left'>{h}</th>" for h in ("index", "job", "message")
+                f"<th style='padding:1px 10px 1px 0;text-align:left'>{html.escape(h)}</th>"
+                for h in (index_name, "job", "message")
             )
             + f"</tr></thead><tbody>{cells}</tbody></table></details>"
         )
     return "".join(parts)
 
 
-def static_html(p: Progress, title: str, notice: str = "") -> str:
+def static_html(
+    p: Progress,
+    title: str,
+    notice: str = "",
+    *,
+    index_name: str = "index",
+    label: Callable[[int], object] | None = None,
+) -> str:
     """The whole panel as HTML: what a saved notebook shows where no widget can run."""
     lines = [
         f"<b>{html.escape(title)}</b>",
@@ -156,7 +170,7 @@ def static_html(p: Progress, title: str, notice: str = "") -> str:
         cost_html(p),
         timing_html(p),
         status_html(p, notice),
-        failed_html(p.failed_rows),
+        failed_html(p.failed_rows, index_name=index_name, label=label),
     ]
     # MathJax (JupyterLab's renderer of saved HTML) must not read two "$" amounts as a formula
     return (

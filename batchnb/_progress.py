@@ -69,6 +69,9 @@ class ProgressSeed:
     elapsed: float = 0.0  # seconds of earlier runs of this state
     outcome: str = ""
     outcome_message: str = ""
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cache_saved: float = 0.0
 
 
 class ProgressModel:
@@ -102,6 +105,7 @@ class ProgressModel:
         self._budget_waiting: str | None = None
         self._queue_waiting: tuple[int, str] | None = None  # (job, why) while a create waits for queue room
         self._jobs_cut = 0
+        self._cache_read, self._cache_write, self._cache_saved = 0, 0, 0.0
         self._starting = False  # a run was asked for and its RunStarted has not come yet
         self.version = 0  # bumped on every change, so views can skip redraws
         self._on_run_end: list[weakref.WeakMethod[Any]] = []
@@ -143,6 +147,8 @@ class ProgressModel:
                     self._retrying.add(result.index)
             self._elapsed_before, self._started, self._ended = seed.elapsed, None, None
             self._outcome, self._outcome_message = seed.outcome, seed.outcome_message
+            self._cache_read, self._cache_write = seed.cache_read_tokens, seed.cache_write_tokens
+            self._cache_saved = seed.cache_saved
             self.version += 1
 
     def on_event(self, event: Event) -> None:
@@ -246,6 +252,10 @@ class ProgressModel:
                 continue
             job.finished.add(result.index)
             self._cost += result.cost or 0.0
+            if result.usage is not None:
+                self._cache_read += result.usage.cache_read_tokens
+                self._cache_write += result.usage.cache_write_5m_tokens + result.usage.cache_write_1h_tokens
+                self._cache_saved += result.cache_saved
             if index in self._run_jobs:
                 self._run_finished += 1
             if self._item_job[result.index] == index:  # the same rule as the state model
@@ -308,6 +318,9 @@ class ProgressModel:
                 budget_waiting=self._budget_waiting if running else None,
                 queue_waiting=self._queue_waiting[1] if running and self._queue_waiting else None,
                 jobs_cut=self._jobs_cut,
+                cache_read_tokens=self._cache_read,
+                cache_write_tokens=self._cache_write,
+                cache_saved=self._cache_saved,
             )
 
 

@@ -44,6 +44,17 @@ class Progress:
     budget_waiting: str | None = None  # why the next job waits for the budget (while jobs in flight hold it)
     queue_waiting: str | None = None  # why the next create waits for room in the provider's queue (429s)
     jobs_cut: int = 0  # jobs cut in this run to fit max_cost
+    cache_read_tokens: int = 0  # prompt tokens read from the provider's prompt cache (billed at the read rate)
+    cache_write_tokens: int = 0  # prompt tokens written to it (billed at a write rate, above the input rate)
+    cache_saved: float = 0.0  # USD the cache saved: reads' discount less writes' surcharge, vs the input rate
+
+    def cache_words(self) -> str:
+        """The prompt cache in a few words ("" when it was not used), e.g. "cache 58,000 read, 1,000 written,
+        saved $0.0123" (a negative saving says "cost" : the writes were never read back)."""
+        if not self.cache_read_tokens and not self.cache_write_tokens:
+            return ""
+        net = f"saved {money(self.cache_saved)}" if self.cache_saved >= 0 else f"cost {money(-self.cache_saved)} extra"
+        return f"cache {self.cache_read_tokens:,} read, {self.cache_write_tokens:,} written, {net}"
 
     @property
     def remaining(self) -> int:
@@ -58,7 +69,8 @@ class Progress:
         return self.finished / self.items_total if self.items_total else 1.0
 
     def summary(self) -> str:
-        """The seed's five-line summary."""
+        """The seed's five-line summary (the cost line says what the prompt cache read, wrote and saved,
+        when it was used)."""
         lines = [
             f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)",
             f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"
@@ -72,6 +84,8 @@ class Progress:
             )
         else:
             lines.append(f"Cost: ${self.cost:.4f} (no limit)")
+        if cache := self.cache_words():
+            lines[-1] += f"; {cache}"
         lines.append(
             f"ETA: {format_duration(self.eta_seconds)}"
             if self.running and self.eta_seconds is not None

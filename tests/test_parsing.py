@@ -78,4 +78,4 @@ def test_truncated_output_says_to_raise_max_tokens():
         "content": [{"type": "text", "text": '{"number": "N'}], "usage": {"input_tokens": 1, "output_tokens": 5},
         "stop_reason": "max_tokens"}}}
     parsed = parse_result_line(line, index=0, response_model=Invoice, cost_of=_cost)
-    assert parsed.error.reason == "invalid_output" and "raise max_tokens" in parsed.error.message
+    assert parsed.error.reason == "max_tokens" and "raise max_tokens" in parsed.error.message

@@ -55,10 +55,15 @@ _ACCEPTED: dict[Kind, tuple[type, ...]] = {"int": (int,), "float": (int, float),
 
 
 def results_frame(
-    results: Sequence[ItemResult], response_model: type[pydantic.BaseModel] | None, *, flatten: bool = False
+    results: Sequence[ItemResult],
+    response_model: type[pydantic.BaseModel] | None,
+    *,
+    flatten: bool = False,
+    labels: pd.Index | None = None,
 ) -> pd.DataFrame:
     """One row per result, indexed by the original index; ``response_model`` is the one the run used
-    (``None`` for text). The rules are in the docstring of ``batchnb.frames``."""
+    (``None`` for text). ``labels``: the user's index (a Series' or a DataFrame's), one label per input
+    position; without it the index is the position. The rules are in the docstring of ``batchnb.frames``."""
     if response_model is not None and not (
         isinstance(response_model, type) and issubclass(response_model, pydantic.BaseModel)
     ):
@@ -94,7 +99,8 @@ def results_frame(
     }
     for name in BOOKKEEPING:
         columns[names[name]] = typed(bookkeeping[name], BOOKKEEPING_KINDS[name])
-    index = pd.Index([r.index for r in results], dtype="int64", name=names[INDEX])
+    positions = [r.index for r in results]
+    index = pd.Index(positions, dtype="int64", name=names[INDEX]) if labels is None else labels.take(positions)
     return assemble(columns, index)
 
 

@@ -4,14 +4,14 @@ Flow of one run: ``_resume`` (a new state planned from the inputs, or the one on
 (reserve each job's worst case in the state, at most ``max_parallel_jobs`` workers) -> ``_driver`` (one
 job: intent -> create at most once, reconciled when uncertain -> poll -> collect). Every change is an
 event through the ``Recorder``; the progress model and the result files listen to them. Only this module
-imports views (the notebook panel, the console) and frames.
+imports views (the notebook panel, the console); frames are reached through ``_frames_view`` and ``_source``.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from ..limits import DEFAULT_LIMITS, ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
+from ._frames_view import FramesView
 from ._lifecycle import RunSlot, live_owner, refuse_live_state
 from ._options import OptionsView, check_run_options
 from ._plan import check_budgetable, measure_items
@@ -41,6 +42,7 @@ from ._resume import Resumer
 from ._run import RunBody
 from ._scheduler import Scheduler
 from ._sessions import StateSessions
+from ._source import manager_from_frame, take_inputs
 from ._state import ManagerState
 from ._store import StateStore
 
@@ -48,13 +50,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class BatchManager(OptionsView):
+class BatchManager(OptionsView, FramesView):
     """Run many items through the Message Batches API. See the README for the guarantees."""
 
     def __init__(
         self,
-        messages: Sequence[Any] | None = None,
-        files: Sequence[FileInput] | None = None,
+        messages: Iterable[Any] | None = None,
+        files: Iterable[FileInput] | None = None,
         prompt: str | None = None,
         *,
         model: str,
@@ -75,6 +77,7 @@ class BatchManager(OptionsView):
         max_queued_requests: int | None = None,
         **params: Any,
     ) -> None:
+        self._source, messages, files = take_inputs(messages, files)  # a Series' index names the rows
         check_run_options(
             max_queued_requests=max_queued_requests,
             items_per_job=items_per_job,
@@ -98,12 +101,13 @@ class BatchManager(OptionsView):
         table = default_table()
         if max_cost is not None:
             table.require_price(model)
-        limits = limits or DEFAULT_LIMITS
-        items = load_items(messages, files, prompt, limits=limits)
-        builder = RequestBuilder(options, limits=limits)
-        check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
-        costings = measure_items(items, builder, url_document_pages=url_document_pages)
-        check_requests(items, builder, [c.input_tokens for c in costings])
+        with self._source.naming_rows():
+            limits = limits or DEFAULT_LIMITS
+            items = load_items(messages, files, prompt, limits=limits)
+            builder = RequestBuilder(options, limits=limits)
+            check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
+            costings = measure_items(items, builder, url_document_pages=url_document_pages)
+            check_requests(items, builder, [c.input_tokens for c in costings])
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
             refuse_live_state(self._store.path, show=_show_live_panel)
@@ -119,6 +123,7 @@ class BatchManager(OptionsView):
             costings=costings,
             limits=limits,
             table=table,
+            describe=self._source.describe,
         )
         self._progress = ProgressModel()
         self._recorder = Recorder(self._resumer.load_or_new(self._store), self._store, [self._progress])
@@ -271,6 +276,22 @@ class BatchManager(OptionsView):
         owner = live_owner(Path(state_path))
         return owner if isinstance(owner, BatchManager) else None
 
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        prompt: str | Callable[[pd.Series], Any] | None = None,
+        *,
+        files: Hashable | None = None,
+        **options: Any,
+    ) -> BatchManager:
+        """One request per row of ``frame``: ``prompt`` is a template over its columns ("Classify: {review}")
+        or a function of the row (a Series) returning a string or a message list; ``files="pdf_path"`` makes
+        a column of paths or bytes the documents (``prompt`` then goes with each unchanged). The frame's
+        index names the results; ``to_pandas(join=True)`` adds the output columns to the frame. Other
+        options are the constructor's. Rules in ``batchnb/frames/_rows.py``."""
+        return manager_from_frame(cls, frame, prompt, files, options)
+
     def panel(self) -> Any:
         """The notebook panel of this manager (one per manager, created on first use)."""
         if self._panel is None:
@@ -283,6 +304,8 @@ class BatchManager(OptionsView):
                 on_cancel=self.cancel,
                 on_resume=lambda: self.start(show=False),
                 on_failed=self.failed,
+                index_name=self._source.index_name,
+                row_label=self._source.label,
             )
         return self._panel
 
@@ -328,31 +351,6 @@ class BatchManager(OptionsView):
     def results(self) -> list[ItemResult]:
         """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
         return self._recorder.read(ManagerState.results_in_order)
-
-    def to_pandas(self, flatten: bool = False) -> pd.DataFrame:
-        """One row per input (index = original index): model fields, status, error, cost, tokens, job,
-        batch id and per-field citations. Rules in ``batchnb/frames/__init__.py``."""
-        from ..frames import results_frame  # pandas is imported on first use
-
-        return results_frame(self.results(), self.options.response_model, flatten=flatten)
-
-    def failed(self) -> pd.DataFrame:
-        """The rows of ``to_pandas()`` whose item failed (the panel's "Failed rows as DataFrame")."""
-        frame = self.to_pandas()
-        failed: pd.DataFrame = frame[frame["status"] == "failed"]
-        return failed
-
-    def to_csv(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
-        """One plain CSV (nested values and citations as JSON text); exact typed round trips are Parquet's."""
-        from ..frames import write_csv
-
-        write_csv(self.to_pandas(flatten=flatten), path)
-
-    def to_parquet(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
-        """Parquet (needs ``pip install 'batchnb[parquet]'``); ``batchnb.read_parquet`` round-trips it."""
-        from ..frames import write_parquet
-
-        write_parquet(self.to_pandas(flatten=flatten), path)
 
     @property
     def client(self) -> anthropic.Anthropic:

@@ -43,10 +43,12 @@ class Resumer:
         costings: list[ItemCosting],
         limits: ProviderLimits,
         table: PriceTable,
+        describe: Callable[[int], str] = "input {}".format,
     ) -> None:
         self.items, self.options, self.items_per_job = items, options, items_per_job
         self.max_cost, self.save_results_dir, self.costings = max_cost, save_results_dir, costings
         self.limits, self.table = limits, table
+        self.describe = describe  # how errors name an input by its position: the user's label when there is one
 
     def load_or_new(self, store: StateStore | None) -> ManagerState:
         if store is None or not store.exists():
@@ -89,10 +91,8 @@ class Resumer:
             raise StateError(self._foreign_inputs_message(store, snapshot))
         if snapshot["options_fingerprint"] != options:
             raise StateError(
-                f"{store.path} was made with other options (model, max_tokens, system, prompt, "
-                f"response_model, citations, items_per_job or extra parameters): it recorded "
-                f"{json.dumps(snapshot['batch_kwargs'])[:300]} with items_per_job="
-                f"{snapshot['items_per_job']}. Use the same options to resume, or another state_path."
+                f"{store.path} was made with other options: {self._options_difference(snapshot)}. "
+                "Use the same options to resume, or another state_path for a new run."
             )
         state = from_snapshot(snapshot, self._contents(), self._digests())
         try:
@@ -129,16 +129,76 @@ class Resumer:
         return {item.index: item.fingerprint for item in self.items if item.data is not None}
 
     def _foreign_inputs_message(self, store: StateStore, snapshot: dict[str, Any]) -> str:
+        items = [item for job in snapshot["jobs"] for item in job["items"]]
+        recorded = {item["original_index"]: (item["content"], item.get("sha256")) for item in items}
+        contents, digests, count = self._contents(), self._digests(), snapshot["item_count"]
+        shared = min(count, len(contents))
+        first = next((i for i in range(shared) if recorded.get(i) != (contents[i], digests.get(i))), None)
         where = ""
-        if snapshot["item_count"] != len(self.items):
-            where = f" It has {snapshot['item_count']} items; you passed {len(self.items)}."
-        else:
-            contents = {i["original_index"]: i["content"] for job in snapshot["jobs"] for i in job["items"]}
-            for index, content in enumerate(self._contents()):
-                if contents.get(index) != content:
-                    where = f" The first difference is input {index}."
-                    break
+        if first is not None:
+            was = recorded.get(first, (None, None))[0]
+            where = f" The first difference is {self.describe(first)}: {_excerpt(was, contents[first])}."
+        elif count == len(contents):
+            where = " Its inputs are the same paths, so a file's content changed since."
+        if count != len(contents):
+            extra = f"the first new one is {self.describe(shared)}" if len(contents) > count else "the rest are gone"
+            same = f" The first {shared:,} are the same; {extra}." if first is None else ""
+            where = f" It has {count} items; you passed {len(contents)}.{same}{where}"
         return (
             f"{store.path} belongs to a run with other inputs.{where} Resuming would mix two runs; "
             "pass the same inputs, or choose another state_path for a new run."
         )
+
+    def _options_difference(self, snapshot: dict[str, Any]) -> str:
+        """Which recorded option differs, with both values (the schema is only fingerprinted, not recorded)."""
+        recorded = {**snapshot["batch_kwargs"], "items_per_job": snapshot["items_per_job"]}
+        now = json.loads(json.dumps({**self.options.recorded(), "items_per_job": self.items_per_job}, default=str))
+        unset = object()
+        changed = [
+            f"{key} was {_shown(recorded.get(key, unset))}, now {_shown(now.get(key, unset))}"
+            for key in sorted(set(recorded) | set(now))
+            if recorded.get(key, unset) != now.get(key, unset)
+        ]
+        if changed:
+            return "; ".join(changed)
+        model = self.options.response_model
+        name = model.__name__ if model is not None else "response_model"
+        return (
+            f"response_model's JSON schema differs (the same class {name}, but a field, type, description or "
+            "constraint changed since)"
+        )
+
+
+def _shown(value: Any) -> str:
+    if not isinstance(value, (str, int, float, bool, type(None), list, dict)):
+        return "not set"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _excerpt(was: Any, now: Any) -> str:
+    """Where two inputs (message lists, or paths) first differ, as 'it was ... and is now ...'."""
+    old, new = _text(was), _text(now)
+    if old == new:
+        return f"{old!r} again, with other content"
+    at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
+    start = max(0, at - 20)
+
+    def cut(text: str) -> str:
+        return ("..." if start else "") + text[start : start + 60] + ("..." if len(text) > start + 60 else "")
+
+    return f"it was {cut(old)!r}, now {cut(new)!r}"
+
+
+def _text(content: Any) -> str:
+    """A one-turn conversation as its text, a path as it is, anything else as JSON."""
+    if isinstance(content, str):
+        return content
+    if (
+        isinstance(content, list)
+        and len(content) == 1
+        and isinstance(content[0], dict)
+        and isinstance(content[0].get("content"), str)
+    ):
+        return str(content[0]["content"])
+    return json.dumps(content, ensure_ascii=False, sort_keys=True)

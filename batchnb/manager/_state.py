@@ -8,6 +8,7 @@ seed's JSON schema plus what resuming needs (fingerprint, custom_id prefix, rese
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -168,6 +169,7 @@ class ManagerState:
             outcome=self.last_outcome,
             outcome_message=self.last_message,
             failed=[r for r in self.results.values() if not r.ok],
+            **_cache_totals(self.results.values()),
         )
 
     def results_in_order(self) -> list[ItemResult]:
@@ -335,3 +337,15 @@ class ManagerState:
 
 def _parse_utc(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def _cache_totals(results: Iterable[ItemResult]) -> dict[str, Any]:
+    """The prompt cache's tokens and savings over the latest results (what a progress model starts from)."""
+    read = write = 0
+    saved = 0.0
+    for result in results:
+        if result.usage is not None:
+            read += result.usage.cache_read_tokens
+            write += result.usage.cache_write_5m_tokens + result.usage.cache_write_1h_tokens
+            saved += result.cache_saved
+    return {"cache_read_tokens": read, "cache_write_tokens": write, "cache_saved": saved}

@@ -84,6 +84,14 @@ def _parser() -> argparse.ArgumentParser:
         help="fraction (0..1) of requests whose result is expired, not billed",
     )
     p.add_argument(
+        "--answer-quirks",
+        type=fraction,
+        default=0.0,
+        metavar="F",
+        help="fraction (0..1) of answers to JSON-in-instructions prompts (not output_config.format) fenced in "
+        "```json, wrapped in prose, stopped at max_tokens mid-JSON or refused",
+    )
+    p.add_argument(
         "--seed",
         type=int,
         default=0,
@@ -176,6 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rules=args.fault,
         errored_rate=args.errored_rate,
         expired_rate=args.expired_rate,
+        answer_quirks=args.answer_quirks,
         seed=args.seed,
     )
     limits = SimLimits(max_requests=args.max_requests, max_batch_bytes=args.max_batch_bytes)

@@ -17,15 +17,18 @@ class BatchPrice:
     output: float
     cache_write_5m: float
     cache_read: float
+    cache_write_1h: float
 
 
 def _batch(list_in: float, list_out: float, read: float | None = None) -> BatchPrice:
-    """Batch price from list prices: half of everything; 5-minute cache write 1.25x, read 0.1x input."""
+    """Batch price from list prices: half of everything (the batch discount stacks with the cache
+    multipliers, reference §6); cache write 1.25x input for 5 minutes, 2x for 1 hour, read 0.1x input."""
     return BatchPrice(
         input=list_in / 2,
         output=list_out / 2,
         cache_write_5m=list_in * 1.25 / 2,
         cache_read=(list_in * 0.1 if read is None else read) / 2,
+        cache_write_1h=list_in * 2 / 2,
     )
 
 
@@ -82,6 +85,43 @@ RETIRED_MODELS: dict[str, BatchPrice] = {
 
 #: Price used for an ``extra_models`` id the tables do not know (haiku-4-5 rates, stated in the docs).
 FALLBACK_PRICE: BatchPrice = _HAIKU_45
+
+
+#: Minimum cacheable prompt length (tokens of the prefix up to a ``cache_control`` breakpoint): a shorter
+#: prefix is processed uncached, without an error. The reference (§6) lists none, so these are read from
+#: third-party copies of the prompt-caching page (litellm's docs, 2026-10-07: 512 for Opus 5 / Fable 5 /
+#: Mythos 5, 1,024 for Sonnet 5, Opus 4.8, Sonnet 4.x, Opus 4 / 4.1 and Claude 3.x, 4,096 for Haiku 4.5,
+#: Opus 4.5 / 4.6 (4.7 on Bedrock); orq.ai: 2,048 for Sonnet 4.6 and Haiku 3 / 3.5). UNVERIFIED, chosen:
+#: the 5.x point releases take their family's figure, Haiku 5.5 takes Haiku 4.5's, Sonnet 4.6 the higher
+#: of the two sources, and an unknown model 1,024.
+MIN_CACHEABLE_TOKENS: dict[str, int] = {
+    **dict.fromkeys(
+        (
+            "claude-fable-5-2",
+            "claude-mythos-5-2",
+            "claude-fable-5-1",
+            "claude-mythos-5-1",
+            "claude-fable-5",
+            "claude-mythos-5",
+            "claude-opus-5-5",
+            "claude-opus-5",
+        ),
+        512,
+    ),
+    **dict.fromkeys(
+        ("claude-opus-4-7", "claude-opus-4-6", "claude-opus-4-5", "claude-opus-4-5-20251101"),
+        4096,
+    ),
+    **dict.fromkeys(("claude-haiku-5-5", "claude-haiku-4-5", "claude-haiku-4-5-20251001"), 4096),
+    "claude-sonnet-4-6": 2048,
+    **dict.fromkeys(("claude-3-haiku-20240307", "claude-3-5-haiku-20241022", "claude-3-5-haiku-latest"), 2048),
+}
+DEFAULT_MIN_CACHEABLE_TOKENS = 1024
+
+
+def min_cacheable_tokens(model: str) -> int:
+    """Tokens a cached prefix needs at least on ``model`` (see ``MIN_CACHEABLE_TOKENS``)."""
+    return MIN_CACHEABLE_TOKENS.get(model, DEFAULT_MIN_CACHEABLE_TOKENS)
 
 
 def price_for(model: str) -> BatchPrice:

@@ -94,6 +94,13 @@ class Faults:
     batch, at any position, after any restart, while a retry (a new custom_id) draws afresh."""
     expired_rate: float = 0.0
     """Fraction of items that end ``expired`` (not billed); decided like ``errored_rate``."""
+    answer_quirks: float = 0.0
+    """Fraction of answers to JSON-in-instructions prompts (a JSON schema in the system prompt; never
+    ``output_config.format`` structured output, which the API guarantees) that come like real ones sometimes
+    do: fenced in ```json, wrapped in prose, stopped at ``max_tokens`` mid-JSON (``stop_reason``
+    ``max_tokens``) or refused (``stop_reason`` ``refusal``); see ``batchnb.sim._answers``. Decided like
+    ``errored_rate``, by a hash of ``(seed, custom_id)``, independently of it; read when a batch's results
+    are built."""
     slow_rate: float = 0.0
     """Fraction of batches that take ``latency * slow_factor`` to end."""
     slow_factor: float = 10.0
@@ -113,7 +120,7 @@ class Faults:
 
     def __post_init__(self) -> None:
         """Refuse item rates that are not fractions, so a typo fails at once rather than mid-rehearsal."""
-        for name in ("errored_rate", "expired_rate"):
+        for name in ("errored_rate", "expired_rate", "answer_quirks"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
                 raise ValueError(f"{name} must be a fraction from 0 to 1, got {value!r}")

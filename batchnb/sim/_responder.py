@@ -1,9 +1,11 @@
 """The default responder: what the emulated model "says", deterministically, for one request's params.
 
-Four behaviours, chosen from the request: JSON valid under ``output_config.format`` (structured output)
+Five behaviours, chosen from the request: JSON valid under ``output_config.format`` (structured output)
 or a forced tool's input; with citations enabled, JSON spread over cited blocks when the system prompt
-gives a JSON schema (``_cited_json``), else cited text blocks; otherwise a short plain-text reply that
-quotes the prompt. Structured values are read from the request's text where they can be (``_text_cues``).
+gives a JSON schema (``_cited_json``), else cited text blocks; without citations, bare JSON when the system
+prompt gives a JSON schema; otherwise a short plain-text reply that quotes the prompt. (The server adds
+thinking blocks and, on demand, the quirks of real answers: ``_answers``.) Structured values are read
+from the request's text where they can be (``_text_cues``).
 """
 
 from __future__ import annotations
@@ -217,9 +219,11 @@ def default_responder(params: dict[str, Any]) -> str | list[dict[str, Any]]:
             }
         ]
     cited = [d for d in iter_documents(params) if d.citations_enabled]
-    schema = schema_in_instructions(params) if cited else None
-    if schema is not None:
+    schema = schema_in_instructions(params)
+    if schema is not None and cited:
         return cited_json_blocks(schema, rng, lambda: _citation(rng.choice(cited), rng), text_cues(params))
+    if schema is not None:
+        return json.dumps(value_for_schema(schema, rng, schema, cues=text_cues(params)))
     if cited:
         return _cited_answer(cited, rng)
     prompt = " ".join(last_user_text(params).split())

@@ -24,6 +24,7 @@ from ._clock import EmulatedClock
 from ._config import Faults, SimCounters, SimLimits
 from ._errors import invalid, not_found
 from ._persist import load_all, save
+from ._prompt_cache import PromptCache
 from ._quota import Limiter, Quotas
 from ._results import Responder, billed_items, materialize
 
@@ -64,6 +65,7 @@ class BatchStore:
         self._pending: list[BatchRecord] = []  # created with a delay, not visible yet; by created_at
         self._queued: list[BatchRecord] = []  # admitted batches that may still hold unprocessed requests
         self._dir = Path(store_path) if store_path is not None else None
+        self.prompt_cache = PromptCache()  # the organisation's; in memory only (empty after a restart)
         self.reset_counters()
         if self._dir is not None:
             self._dir.mkdir(parents=True, exist_ok=True)
@@ -289,6 +291,8 @@ class BatchStore:
                 known_models=self.known_models,
                 max_request_bytes=self.limits.max_request_bytes,
                 lenient=self.lenient,
+                cache=self.prompt_cache,
+                answer_quirks=self.faults.answer_quirks,
             )
             with self._lock:
                 self._account_results(record)
