@@ -482,6 +482,49 @@ print("RETRIED WHILE BUSY", retried)''',
         nb.close()
 
 
+def test_retry_acts_at_once_while_the_kernel_waits_in_wait(lab, browser, shots):
+    """Cell 1's run ends with failures; cell 2 blocks in ``wait()`` on another manager's run (its results
+    gated); Retry in cell 1's panel resubmits exactly the failed items while ``wait()`` still blocks."""
+    from playwright.sync_api import expect
+
+    nb = Notebook(lab, browser, "hands-retry-wait", [
+        IMPORTS + "\n" + FAIL_ONCE + "\n" + GATED
+        + "\nsim = Simulator(latency=0.2, faults=Faults(item_outcome=outcome)).start()\n"
+        "manager = BatchManager(messages=messages(20), client=sim.client(), **OPTIONS)\n"
+        "other_sim = Simulator(latency=0.2, on_request=hold_results).start()\n"
+        "other = BatchManager(messages=messages(10), client=other_sim.client(), **OPTIONS)\n"
+        "def open_gate_on_file():  # the test drops the file; the kernel's main thread is in wait() then\n"
+        "    while not os.path.exists('open-gate'):\n"
+        "        time.sleep(0.05)\n"
+        "    gate.set()\n"
+        "threading.Thread(target=open_gate_on_file, daemon=True).start()",
+        "results = manager.run(print_progress=True)",
+        "other.start(show=False)\nother_results = other.wait()\nprint('OTHER DONE', len(other_results))",
+        "report(sim, manager)",
+    ])
+    try:
+        nb.run_to_end(0, 1)
+        panel = nb.panel(1)
+        expect(line(panel, 1)).to_contain_text("17 succeeded · 3 failed · 0 in flight · 0 pending")
+        retry = button(panel, "Retry failed")
+        expect(retry).to_be_enabled()
+        nb.run(2)
+        nb.kernel_is("Busy")
+        retry.click()
+        final = nb.static_panel(1)  # the retry ran and ended while wait() blocks the main thread
+        expect(final).to_contain_text("20 succeeded · 0 failed · 0 in flight · 0 pending", timeout=HANG)
+        assert nb.is_running(2)
+        (nb.root / "open-gate").touch()
+        nb.wait_finished(2)
+        assert "OTHER DONE 10" in nb.output(2).inner_text()
+        counters = nb.counters(3)
+        assert retried(counters) == FAILING and counters["duplicates"] == [] and counters["creates"] == 3
+        assert counters["outcome"] == "finished" and counters["served_at_once"]
+        nb.assert_no_page_errors()
+    finally:
+        nb.close()
+
+
 def test_interrupting_wait_leaves_the_run_going(lab, browser, shots):
     from playwright.sync_api import expect
 
