@@ -31,7 +31,7 @@ from ._usage import Usage
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
 from .limits import DEFAULT_LIMITS, ProviderLimits
 
-#: Creates of one ``batch()`` refused for now (429) before it gives up.
+#: Creates of one ``batch()`` refused for now (not a 429, which is waited out) before it gives up.
 CREATE_ATTEMPTS = 4
 
 #: Polling starts at this interval and grows by ``POLL_GROWTH`` up to ``POLL_MAX`` when none is given.
@@ -164,16 +164,23 @@ class BatchJob:
     ) -> BatchJob:
         """``batches.create`` for ``requests`` (already validated and within the limits).
 
-        A create the provider refused for now (429) is asked again, up to ``CREATE_ATTEMPTS`` times; one whose
-        outcome is unknown (a lost answer, a 5xx) is never repeated blindly: it raises ``CreateUncertain``
-        (``BatchManager`` reconciles such creates itself).
+        A 429 (the provider's queue is full, or its rate limit reached) waits its ``retry-after`` and asks
+        again for as long as it takes; another refusal for now (a connection that could not be opened) is
+        asked again up to ``CREATE_ATTEMPTS`` times. A create whose outcome is unknown (a lost answer, a
+        5xx) is never repeated blindly: it raises ``CreateUncertain`` (``BatchManager`` reconciles such
+        creates itself).
         """
         provider = Provider(client)
-        for attempt in range(1, CREATE_ATTEMPTS + 1):
+        attempt = 0
+        while True:
             try:
                 batch = provider.create(requests)
                 break
             except CreateRefused as exc:
+                if exc.rate_limited:
+                    time.sleep(max(exc.retry_after or 1.0, 0.05))
+                    continue
+                attempt += 1
                 if exc.retry_after is None or attempt == CREATE_ATTEMPTS:
                     raise
                 time.sleep(exc.retry_after or 0.5 * 2**attempt)

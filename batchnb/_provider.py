@@ -54,7 +54,9 @@ class Provider:
             status = exc.status_code
             if status in _REFUSED_FOR_NOW:
                 raise CreateRefused(
-                    f"create refused (HTTP {status}): {exc.message}", retry_after=_retry_after(exc)
+                    f"create refused (HTTP {status}): {exc.message}",
+                    retry_after=_retry_after(exc),
+                    rate_limited=status == 429,
                 ) from exc
             if status < 500 and status not in (408, 409):  # 400, 401, 403, 404, 413, ...: refused for good
                 raise CreateRefused(

@@ -53,11 +53,13 @@ class ProviderError(BatchnbError):
 
 class CreateRefused(ProviderError):
     """The provider certainly made no batch. ``retry_after``: seconds until it may be asked again, or
-    ``None`` when the refusal is final (400, 401, 403, 413, ...)."""
+    ``None`` when the refusal is final (400, 401, 403, 413, ...). ``rate_limited``: a 429 (the queue of
+    unprocessed requests is full, or the rate limit reached): waiting it out always works in the end."""
 
-    def __init__(self, message: str, *, retry_after: float | None) -> None:
+    def __init__(self, message: str, *, retry_after: float | None, rate_limited: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.rate_limited = rate_limited
 
 
 class CreateUncertain(ProviderError):

@@ -14,7 +14,8 @@ from typing import Any
 
 import pytest
 
-from batchnb import BatchManager, InputError
+from batchnb import BatchManager, InputError, batch
+from batchnb._batch_job import CREATE_ATTEMPTS
 from batchnb._events import Event, QueueWaiting
 from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
 
@@ -249,3 +250,15 @@ def test_a_batch_archived_between_its_last_poll_and_its_results_download_ends_ar
         assert {r.error.reason for r in results} == {"archived"} and sim.counters.creates == 1
         assert sim.counters.requests_by_endpoint["results"] == 1  # not downloaded again: the results are gone
         assert m.stats.outcome == "finished" and m.stats.held > 0  # billed, says the provider: maybe paid for
+
+
+def test_batch_waits_out_429s_however_many_and_creates_once():
+    """``batch()`` (one provider batch, no manager): a 429 is waited out, never one of its few attempts."""
+    refusals = CREATE_ATTEMPTS + 3
+    faults = Faults(rules=[FaultRule("create", "error", times=refusals, status=429)], retry_after=0.01)
+    with Simulator(latency=0.01, faults=faults) as sim:
+        job = batch(messages=[f"item {i}" for i in range(5)], model="claude-haiku-4-5",
+                    client=sim.client(max_retries=0))
+        results = job.wait(poll_interval=0.01).results()
+        assert [r.status for r in results] == ["succeeded"] * 5
+        assert sim.counters.creates == 1 and sim.counters.requests_by_endpoint["create"] == refusals + 1

@@ -171,7 +171,7 @@ class JobDriver:
                 if exc.retry_after is None:  # refused for good (400, 401, 403, 413, ...)
                     ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=str(exc)))
                     raise ProviderError(str(exc)) from exc  # the run names the job (``RunBody``)
-                if _rate_limited(exc):
+                if exc.rate_limited:
                     ctx.recorder.notify(QueueWaiting(job=job.index, retry_after=exc.retry_after, reason="HTTP 429"))
                     if not self._pause(job, max(exc.retry_after, 0.05)):
                         return None
@@ -365,12 +365,3 @@ def price_day(job: JobRecord) -> date | None:
     created its batch (its ``created_at``); ``started_at`` only for states written before that was kept."""
     moment = job.batch_created_at or job.started_at
     return parse_time(moment).date() if moment else None
-
-
-def _rate_limited(refusal: CreateRefused) -> bool:
-    """A 429: the provider's queue is full or its rate limit reached; asking again later will work.
-
-    Told apart from the other refusals for now (a connection that could not be opened) by the HTTP
-    status of the exception the provider boundary chained.
-    """
-    return getattr(refusal.__cause__, "status_code", None) == 429
