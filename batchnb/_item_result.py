@@ -332,3 +332,23 @@ def field_citations(blocks: list[dict[str, Any]], text: str, start: int, end: in
             if block_start < leaf_end and leaf_start < block_end:
                 result[path].extend(citations)
     return result
+
+
+class ResultList(list[ItemResult]):
+    """The results of a run, in input order: a plain list whose repr stays short when it is long (a cell
+    ending in ``manager.run()`` shows one line, not thousands of results)."""
+
+    #: Lists up to this long show every result.
+    FULL_REPR = 10
+
+    def __repr__(self) -> str:
+        if len(self) <= self.FULL_REPR:
+            return super().__repr__()
+        statuses: dict[str, int] = {}
+        for result in self:
+            statuses[result.status] = statuses.get(result.status, 0) + 1
+        counts = ", ".join(f"{n:,} {status}" for status, n in statuses.items())
+        return f"<{len(self):,} results: {counts}; results[i] for one, manager.to_pandas() for a table>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's display of a cell's value
+        printer.text(repr(self))

@@ -125,7 +125,7 @@ def test_missing_cells_are_refused_naming_the_rows(sim):
 def test_a_bad_row_is_named_by_its_label(sim):
     df = reviews()
     df.loc["r13", "review"] = "   "
-    with pytest.raises(InputError, match=r"row 'r13' \(input 3\): message 0 has empty content") as raised:
+    with pytest.raises(InputError, match=r"row 'r13' \(position 3, from 0\): message 0 has empty content") as raised:
         BatchManager.from_frame(df, prompt="{review}", **options(sim))
     assert raised.value.item == 3
     with pytest.raises(InputError, match=r"row 'r11': the prompt function raised KeyError"):
@@ -303,12 +303,12 @@ def test_changed_inputs_name_the_row_and_changed_options_name_the_option(tmp_pat
         BatchManager.from_frame(df, prompt="Classify: {review}", state_path=state, **options(sim)).run()
         edited = df.copy()
         edited.loc["r12", "review"] = "It is not fine"
-        with pytest.raises(StateError, match=r"The first difference is row 'r12' \(input 2\): it was "
+        with pytest.raises(StateError, match=r"The first difference is row 'r12' \(position 2, from 0\): it was "
                                              r"'Classify: It is fine', now 'Classify: It is not fine'"):
             BatchManager.from_frame(edited, prompt="Classify: {review}", state_path=state, **options(sim))
         more = pd.concat([df, pd.DataFrame({"review": ["New"], "stars": [1], "product": ["d"]}, index=["r99"])])
         with pytest.raises(StateError, match=r"It has 5 items; you passed 6. The first 5 are the same; the first "
-                                             r"new one is row 'r99' \(input 5\)"):
+                                             r"new one is row 'r99' \(position 5, from 0\)"):
             BatchManager.from_frame(more, prompt="Classify: {review}", state_path=state, **options(sim))
         with pytest.raises(StateError, match=r"other options: max_tokens was 128, now 256\. "):
             BatchManager.from_frame(df, prompt="Classify: {review}", state_path=state,

@@ -131,3 +131,26 @@ def test_estimate_says_when_max_cost_will_limit_the_run():
         assert tight.budget_limited and 0 < (tight.items_at_once or 0) < 40
         assert f"only {tight.items_at_once} of the 40 items left fit in it at once" in str(tight)
         assert "jobs are cut to fit" in str(tight) and "Raise max_cost" in str(tight)
+
+
+def test_a_cell_ending_in_run_shows_one_line_and_an_estimate_its_sentence(tmp_path):
+    with Simulator(latency=0.01) as sim:
+        manager = _manager(sim, n=40, max_cost=5.0)
+        assert repr(manager.estimate()).startswith("<Estimate: 40 items in 4 jobs; worst-case cost $")
+        results = manager.run()
+        assert isinstance(results, list) and len(results) == 40
+        assert repr(results) == "<40 results: 40 succeeded; results[i] for one, manager.to_pandas() for a table>"
+        assert repr(results[:3]).startswith("[ItemResult(")  # a slice is a plain list again
+        assert repr(manager.results()[:10]) == repr(list(results[:10]))
+
+
+def test_a_leftover_hidden_folder_is_named_with_the_way_to_remove_it(tmp_path):
+    from batchnb.manager._store import StateStore
+
+    state = tmp_path / "run.json"
+    store = StateStore(state)
+    store.folder.mkdir()
+    store.results_path.write_text('{"j": 0}\n')  # the state file was deleted, its folder left behind
+    with Simulator(latency=0.01) as sim, pytest.raises(StateError) as caught:
+        _manager(sim, state_path=state)
+    assert f"shutil.rmtree({str(store.folder)!r})" in str(caught.value) and "hide it" in str(caught.value)

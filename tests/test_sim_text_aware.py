@@ -254,3 +254,19 @@ def test_batch_with_a_response_model_gets_answers_that_follow_the_reviews():
         "Fantastic blender, I love it.",
         "Broken on arrival, terrible support.",
     ]
+
+
+class PlainReview(BaseModel):  # what an analyst writes first: no bounds on stars
+    sentiment: Literal["positive", "negative", "neutral"]
+    stars: int
+
+
+def test_lukewarm_texts_are_neutral_and_an_unbounded_rating_follows_the_words_on_one_to_five():
+    texts = {"The lid leaks and the motor smells like burning plastic.": ("negative", 1),
+             "It's okay, does the job but nothing special.": ("neutral", 3),
+             "Fine for the price, packaging was meh.": ("neutral", 3),
+             "Love it, works great.": ("positive", 5)}
+    with Simulator(latency=0.01) as sim:
+        job = batch(messages=list(texts), model=MODEL, response_model=PlainReview, client=sim.client())
+        results = job.wait(poll_interval=0.01).results()
+    assert [(r.value.sentiment, r.value.stars) for r in results] == list(texts.values())

@@ -10,7 +10,7 @@ from ._context import RunContext
 from ._state import ManagerState
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class Estimate:
     """What ``run()`` would do, without spending anything."""
 
@@ -38,6 +38,9 @@ class Estimate:
     @property
     def todo(self) -> int:
         return sum(self.job_sizes)
+
+    def __repr__(self) -> str:  # a notebook shows the sentence, not the dataclass's fields
+        return f"<Estimate: {self}>"
 
     def __str__(self) -> str:
         cost = "unknown (no price)" if self.worst_case_cost is None else f"${self.worst_case_cost:.4f}"

@@ -21,7 +21,7 @@ import pydantic
 from .._batch_job import check_model, load_items
 from .._console import ConsoleView
 from .._inputs import FileInput
-from .._item_result import ItemResult
+from .._item_result import ItemResult, ResultList
 from .._pricing import default_table
 from .._progress import Progress, ProgressModel
 from .._provider import Provider
@@ -202,7 +202,7 @@ class BatchManager(OptionsView, FramesView):
         finally:
             self._update_displays()
         results = self.results()
-        return [results[i] for i in failed]
+        return ResultList(results[i] for i in failed)
 
     def start(self, *, retry: bool = False, show: bool = True) -> None:
         """Run in a background thread and return at once; in a notebook the live panel is shown.

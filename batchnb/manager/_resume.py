@@ -57,7 +57,13 @@ class Resumer:
                     if leftover.exists() and leftover.stat().st_size:
                         raise StateError(
                             f"{leftover} exists but {store.path} does not: they belong to another run. "
-                            "Move them away or restore the state file."
+                            + (
+                                f"Restore the state file, or move {store.journal_path} and "
+                                f"{store.results_path} away to start over."
+                                if store.legacy
+                                else "Restore the state file, or, to start over, remove the state's hidden "
+                                f"folder: shutil.rmtree({str(store.folder)!r}) (file browsers hide it)."
+                            )
                         )
             return self.new_state()
         return self.load(store)

@@ -43,7 +43,7 @@ class Source:
             return f"input {position}"
         from ..frames import describe_label
 
-        return f"row {describe_label(self.labels[position])} (input {position})"
+        return f"row {describe_label(self.labels[position])} (position {position}, from 0)"
 
     @property
     def index_name(self) -> str:

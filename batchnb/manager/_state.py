@@ -32,7 +32,7 @@ from .._events import (
     SubmitIntent,
     Submitted,
 )
-from .._item_result import ItemError, ItemResult
+from .._item_result import ItemError, ItemResult, ResultList
 from .._progress import JobCounts, ProgressSeed
 
 STATE_FORMAT = "batchnb-state/1"
@@ -172,9 +172,9 @@ class ManagerState:
             **_cache_totals(self.results.values()),
         )
 
-    def results_in_order(self) -> list[ItemResult]:
+    def results_in_order(self) -> ResultList:
         """One result per input; an item not finished yet is ``pending`` / ``processing``, with why."""
-        out = []
+        out = ResultList()
         for index in range(self.item_count):
             result = self.results.get(index)
             if result is None:

@@ -112,7 +112,8 @@ def _number(schema: dict[str, Any], rng: random.Random, integer: bool, cues: Tex
     if cues and (found := cues.number(hint, schema, integer)) is not None:
         return found
     lo = schema.get("minimum", schema.get("exclusiveMinimum", 0))
-    hi = schema.get("maximum", schema.get("exclusiveMaximum", max(lo, 0) + 1000))
+    # no bound: small integers (counts, ratings), amounts up to 1,000
+    hi = schema.get("maximum", schema.get("exclusiveMaximum", max(lo, 0) + (10 if integer else 1000)))
     if integer:
         lo_i = int(lo) + (1 if "exclusiveMinimum" in schema and "minimum" not in schema else 0)
         hi_i = int(hi) - (1 if "exclusiveMaximum" in schema and "maximum" not in schema else 0)

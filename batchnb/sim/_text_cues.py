@@ -30,6 +30,7 @@ from ._vocabulary import (
     NAME,
     NEGATIONS,
     NEGATIVE,
+    NEUTRAL,
     NO,
     POSITIVE,
     RATINGS,
@@ -234,6 +235,10 @@ class TextCues:
         polar = {i: LABEL_POLARITY[label] for i, label in enumerate(labels) if label in LABEL_POLARITY}
         if polar:
             pos, neg = self._polarity()
+            if not (pos or neg) and any(word in NEUTRAL for word in self._words):  # "okay, nothing special"
+                lukewarm = [i for i, s in polar.items() if s == 0]
+                if lukewarm:
+                    return lukewarm[0]
             if pos or neg:
                 sign = (pos > neg) - (neg > pos)
                 ranked = sorted(
@@ -300,10 +305,12 @@ class TextCues:
         return int(value) if integer else value
 
     def _rating(self, hint: str, schema: dict[str, Any], integer: bool) -> float | None:
-        """For a bounded rating (``stars``, ``score``...) without a number in the text: the top when the
-        words are positive, the bottom when negative, the middle when mixed."""
-        lo, hi = schema.get("minimum"), schema.get("maximum")
+        """For a rating (``stars``, ``score``...) without a number in the text: the top when the words are
+        positive, the bottom when negative, the middle when mixed or lukewarm. Without bounds, on 1 to 5."""
+        lo, hi = schema.get("minimum", 1), schema.get("maximum", 5 if "minimum" not in schema else None)
         sign = self._polarity_sign()
+        if sign is None and any(word in NEUTRAL for word in self._words):
+            sign = 0
         if not (isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and lo <= hi):
             return None
         if sign is None or not set(name_parts(hint)) & RATINGS:

@@ -34,8 +34,10 @@ NEGATIVE = _words(
     "bad terrible awful worst broken broke hate hated poor disappointed disappointing disappointment failed "
     "fails failure useless horrible slow crash crashes crashed buggy problem problems issue issues defective "
     "angry waste annoying difficult late wrong missing damaged scratches rude unhappy frustrating frustrated "
-    "refund complaint"
+    "refund complaint leak leaks leaking burning burnt smells smelly flimsy cheap junk"
 )
+#: words of a lukewarm text: with no polar word, a sentiment label that names neither side is chosen
+NEUTRAL = _words("okay ok fine average decent mediocre meh so-so acceptable alright adequate ordinary")
 NEGATIONS = _words("not no never nothing hardly isn't wasn't aren't don't doesn't didn't won't can't cannot")
 YES = _words("yes yeah yep true correct definitely certainly confirmed agree")
 NO = _words("no nope not never false incorrect none without")
