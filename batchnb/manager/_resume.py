@@ -150,9 +150,17 @@ class Resumer:
             extra = f"the first new one is {self.describe(shared)}" if len(contents) > count else "the rest are gone"
             same = f" The first {shared:,} are the same; {extra}." if first is None else ""
             where = f" It has {count} items; you passed {len(contents)}.{same}{where}"
+        appended = first is None and len(contents) > count
         return (
             f"{store.path} belongs to a run with other inputs.{where} Resuming would mix two runs; "
-            "pass the same inputs, or choose another state_path for a new run."
+            "pass the same inputs, or choose another state_path for a new run"
+            + (
+                f" (to pay only for the new rows: run the inputs from position {count:,} on with another "
+                "state_path, e.g. BatchManager.from_frame(df.iloc[" + f"{count}" + ":], ...), and concatenate the "
+                "two frames)."
+                if appended
+                else "."
+            )
         )
 
     def _options_difference(self, snapshot: dict[str, Any]) -> str:
