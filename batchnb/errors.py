@@ -20,12 +20,29 @@ expired one, output that does not validate) are never exceptions: they are ``Ite
 
 from __future__ import annotations
 
+import os
+import traceback
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
 
 class BatchnbError(Exception):
     """Base class of every error batchnb raises on purpose."""
 
 
-class InputError(BatchnbError, ValueError):
+class _ShortInNotebooks:
+    """For errors about the user's own inputs or files (``InputError``, ``BudgetError``, ``StateError``): in
+    IPython the message and the user's line that raised it, instead of a traceback through batchnb's
+    internals (the message says what to do; the frames inside batchnb would only bury it)."""
+
+    def _render_traceback_(self) -> list[str]:
+        assert isinstance(self, BaseException)
+        frames = [f for f in traceback.extract_tb(self.__traceback__) if not f.filename.startswith(_PACKAGE)]
+        where = [f"  at line {frames[-1].lineno}: {frames[-1].line}"] if frames and frames[-1].line else []
+        return [f"{type(self).__name__}: {self}", *where]
+
+
+class InputError(_ShortInNotebooks, BatchnbError, ValueError):
     """An input or option is unusable; raised before any request is sent, so nothing is spent.
 
     ``item`` is the index of the offending input when one is to blame.
@@ -36,11 +53,11 @@ class InputError(BatchnbError, ValueError):
         self.item = item
 
 
-class BudgetError(BatchnbError):
+class BudgetError(_ShortInNotebooks, BatchnbError):
     """A budget cannot be enforced (no price for the model) or would be exceeded."""
 
 
-class StateError(BatchnbError):
+class StateError(_ShortInNotebooks, BatchnbError):
     """A state file cannot be used as it is; the file is always left untouched."""
 
 

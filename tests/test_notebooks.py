@@ -141,3 +141,20 @@ def test_the_invoice_notebook_extracts_every_invoice_with_citations(tmp_path):
     items = html_values(nb, ">Items</b>")
     assert items and "100 / 100" in items[0]
     assert len(list((tmp_path / "invoice_results" / "processed").iterdir())) == 10
+
+
+def test_an_input_error_in_a_cell_reads_as_its_message_and_the_users_line(tmp_path):
+    """Errors about the user's own inputs show the message and the line that raised, not batchnb's frames."""
+    from nbclient.exceptions import CellExecutionError
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import batchnb\nx = 1\nmanager = batchnb.BatchManager(messages=[], "
+                                          "model='claude-haiku-4-5')")]
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}})
+    with pytest.raises(CellExecutionError):
+        client.execute()
+    [error] = [o for o in nb.cells[0].outputs if o.output_type == "error"]
+    assert error.traceback == [
+        "InputError: messages is empty: pass at least one conversation.",
+        "  at line 3: manager = batchnb.BatchManager(messages=[], model='claude-haiku-4-5')",
+    ]
