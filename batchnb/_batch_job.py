@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,45 @@ def check_model(model: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """Inputs and options checked into what requests are built from (``batch()`` and ``BatchManager``)."""
+
+    options: RequestOptions
+    limits: ProviderLimits
+    items: list[Item]
+    builder: RequestBuilder
+
+
+def prepare(
+    messages: Sequence[Any] | None,
+    files: Sequence[FileInput] | None,
+    prompt: str | None,
+    *,
+    model: str,
+    max_tokens: int,
+    system: str | list[dict[str, Any]] | None,
+    response_model: type[pydantic.BaseModel] | None,
+    enable_citations: bool,
+    limits: ProviderLimits | None,
+    params: dict[str, Any],
+) -> Prepared:
+    """The options and inputs every front checks the same way, in the same order, before anything is sent."""
+    options = RequestOptions(
+        model=model,
+        max_tokens=max_tokens,
+        system=system,
+        prompt=prompt,
+        response_model=response_model,
+        enable_citations=enable_citations,
+        extra=params,
+    )
+    limits = limits or DEFAULT_LIMITS
+    check_model(model)
+    items = load_items(messages, files, prompt, limits=limits)
+    return Prepared(options, limits, items, RequestBuilder(options, limits=limits))
+
+
 def batch(
     messages: Sequence[Any] | None = None,
     files: Sequence[FileInput] | None = None,
@@ -91,24 +131,25 @@ def batch(
     except sampling parameters, which API version 2026-10-21 rejects. ``limits`` overrides the provider's
     published limits (tests use small ones).
     """
-    options = RequestOptions(
+    ready = prepare(
+        messages,
+        files,
+        prompt,
         model=model,
         max_tokens=max_tokens,
         system=system,
-        prompt=prompt,
         response_model=response_model,
         enable_citations=enable_citations,
-        extra=params,
+        limits=limits,
+        params=params,
     )
-    limits = limits or DEFAULT_LIMITS
-    check_model(model)
-    items = load_items(messages, files, prompt, limits=limits)
-    builder = RequestBuilder(options, limits=limits)
-    check_requests(items, builder)
     prefix = uuid.uuid4().hex[:16]
-    requests = [builder.request(item, make_custom_id(prefix, item.index)) for item in items]
-    check_batch_limits(requests, limits)
-    return BatchJob.create(client or anthropic.Anthropic(), requests, options=options, raw_results_dir=raw_results_dir)
+    requests = [ready.builder.request(item, make_custom_id(prefix, item.index)) for item in ready.items]
+    check_requests(ready.items, ready.builder, params=[r.body["params"] for r in requests])  # built once
+    check_batch_limits(requests, ready.limits)
+    return BatchJob.create(
+        client or anthropic.Anthropic(), requests, options=ready.options, raw_results_dir=raw_results_dir
+    )
 
 
 def check_batch_limits(requests: Sequence[PreparedRequest], limits: ProviderLimits) -> None:
@@ -194,6 +235,11 @@ class BatchJob:
         return job
 
     # ---------------------------------------------------------------------------------------------- status
+
+    @property
+    def last_seen(self) -> Any:
+        """The ``MessageBatch`` as the last create, poll or ``refresh()`` saw it (no HTTP call), or ``None``."""
+        return self._batch
 
     def refresh(self) -> Any:
         """Retrieve the batch (one HTTP call) and return the SDK's ``MessageBatch``."""

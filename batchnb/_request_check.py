@@ -21,18 +21,25 @@ from .errors import InputError
 from .limits import DEFAULT_LIMITS
 
 
-def check_requests(items: Sequence[Item], builder: RequestBuilder, input_tokens: Sequence[int] | None = None) -> None:
-    """``InputError`` for the first request the API would refuse, and for citations with nothing to cite."""
+def check_requests(
+    items: Sequence[Item],
+    builder: RequestBuilder,
+    input_tokens: Sequence[int] | None = None,
+    *,
+    params: Sequence[dict[str, Any]] | None = None,
+) -> None:
+    """``InputError`` for the first request the API would refuse, and for citations with nothing to cite.
+    ``params``: the items' request params when the caller has built them already (else built here)."""
     # a model neither table knows may be newer than both: the API decides (``check_model`` refuses retired ones)
     accepted = {*default_table().models, builder.options.model}
     has_document = False
     for position, item in enumerate(items):
-        params = builder.params(item)
+        request = builder.params(item) if params is None else params[position]
         tokens = input_tokens[position] if input_tokens is not None else None
-        found = check_params(params, input_tokens=tokens, extra_models=accepted, check_base64=False, pdf_pages=_pages)
+        found = check_params(request, input_tokens=tokens, extra_models=accepted, check_base64=False, pdf_pages=_pages)
         if found:
             raise InputError(_words(found), item=item.index)
-        has_document = has_document or _holds_document(params.get("messages", ()))
+        has_document = has_document or _holds_document(request.get("messages", ()))
     if builder.options.enable_citations and items and not has_document:
         raise InputError(
             "enable_citations=True, but no input holds a document, so there is nothing to cite. Pass the "

@@ -290,7 +290,7 @@ class JobDriver:
         ctx = self.ctx
         done = set(job.outcomes)
         missing: list[ItemResult] = []
-        if archived_at(batch_job._batch) is not None:  # the batch as the last poll saw it
+        if archived_at(batch_job.last_seen) is not None:  # the batch as the last poll saw it
             self._end_archived(job, batch_job, done)
             return
         for fetch in range(RESULT_FETCHES):
@@ -340,7 +340,7 @@ class JobDriver:
         ctx = self.ctx
         results, held = archived_results(
             job=job.index,
-            batch=batch_job._batch,
+            batch=batch_job.last_seen,
             batch_id=batch_job.batch_id,
             custom_ids=ctx.state.custom_ids(job),
             done=done,

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anthropic
 import pydantic
 
-from .._batch_job import check_model, load_items
+from .._batch_job import prepare
 from .._console import ConsoleView
 from .._inputs import FileInput
 from .._item_result import ItemResult, ResultList
@@ -26,9 +26,8 @@ from .._pricing import default_table
 from .._progress import Progress, ProgressModel
 from .._provider import Provider
 from .._request_check import check_requests
-from .._requests import RequestBuilder, RequestOptions
 from ..errors import Interrupted, JobTimeoutError
-from ..limits import DEFAULT_LIMITS, ProviderLimits
+from ..limits import ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
@@ -88,23 +87,23 @@ class BatchManager(OptionsView, FramesView):
             poll_interval=poll_interval,
             save_results_dir=save_results_dir,
         )
-        options = RequestOptions(
-            model=model,
-            max_tokens=max_tokens,
-            system=system,
-            prompt=prompt,
-            response_model=response_model,
-            enable_citations=enable_citations,
-            extra=params,
-        )
-        check_model(model)
         table = default_table()
-        if max_cost is not None:
-            table.require_price(model)
         with self._source.naming_rows():
-            limits = limits or DEFAULT_LIMITS
-            items = load_items(messages, files, prompt, limits=limits)
-            builder = RequestBuilder(options, limits=limits)
+            ready = prepare(
+                messages,
+                files,
+                prompt,
+                model=model,
+                max_tokens=max_tokens,
+                system=system,
+                response_model=response_model,
+                enable_citations=enable_citations,
+                limits=limits,
+                params=params,
+            )
+            if max_cost is not None:
+                table.require_price(model)
+            options, limits, items, builder = ready.options, ready.limits, ready.items, ready.builder
             check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
             costings = measure_items(items, builder, url_document_pages=url_document_pages)
             check_requests(items, builder, [c.input_tokens for c in costings])
