@@ -8,7 +8,7 @@ item hours later. Here it is an ``InputError`` at construction, naming the item,
 from __future__ import annotations
 
 import base64
-import functools
+import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -53,10 +53,19 @@ def _words(found: list[Violation]) -> str:
     return f"the API would refuse this request: {first.path}: {first.message}. {first.fix}{more}."
 
 
-@functools.lru_cache(maxsize=256)
+#: Page counts by the digest of a PDF's base64 data (the same document asked several questions is read once;
+#: keyed by a digest, so no PDF is kept in memory).
+_PAGES: dict[bytes, int] = {}
+
+
 def _pages(data: str) -> int:
     """Pages of one base64 PDF (already read once when the inputs were checked: this cannot fail there)."""
-    return pdf_pages(base64.b64decode(data), 0, "a PDF document", DEFAULT_LIMITS)
+    key = hashlib.blake2b(data.encode("ascii"), digest_size=16).digest()
+    if key not in _PAGES:
+        if len(_PAGES) >= 65_536:
+            _PAGES.clear()
+        _PAGES[key] = pdf_pages(base64.b64decode(data), 0, "a PDF document", DEFAULT_LIMITS)
+    return _PAGES[key]
 
 
 def _holds_document(messages: Any) -> bool:
