@@ -186,20 +186,14 @@ class BatchManager(OptionsView, FramesView):
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
         """
         self._claim_run()
-        try:
-            self._execute(retry=False, show=print_progress)
-        finally:  # an interrupted run too: the saved notebook shows how it ended
-            self._update_displays()
+        self._execute(retry=False, show=print_progress)
         return self.results()
 
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         self._claim_run()
         failed = self._failed_indices()
-        try:
-            self._execute(retry=True, show=print_progress)
-        finally:
-            self._update_displays()
+        self._execute(retry=True, show=print_progress)
         results = self.results()
         return ResultList(results[i] for i in failed)
 
@@ -219,7 +213,6 @@ class BatchManager(OptionsView, FramesView):
 
             def target() -> None:
                 self._execute(retry=retry, show=False, opened=True, background=True)
-                self._update_displays()  # a run started by a button has no cell waiting for it
 
             self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
             self._thread.start()
@@ -383,6 +376,9 @@ class BatchManager(OptionsView, FramesView):
             self._error = exc  # a background thread has nobody else to tell
         finally:
             self._release_run()
+            # every display of the panel shows how the run ended (interrupted too); from a background run as
+            # well, which a button may have started with no cell waiting for it
+            self._update_displays()
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"
