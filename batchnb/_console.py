@@ -19,7 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._events import BudgetStopped, Event, ItemsFinished, JobEnded, RunEnded, RunStarted
-from ._progress import Progress, ProgressModel, format_duration, money
+from ._progress import ProgressModel
+from ._readings import Progress, format_duration, money
 
 PREFIX = "batchnb: "
 #: tqdm's layout without its rate and remaining time: batch results come in bursts after long waits, so a

@@ -34,7 +34,8 @@ from ._panel_html import (
     status_html,
     timing_html,
 )
-from ._progress import FailedRow, Progress, ProgressModel
+from ._progress import ProgressModel
+from ._readings import FailedRow, Progress
 
 #: Refreshes per second while the panel is live.
 REFRESH_HZ = 4.0

@@ -9,7 +9,7 @@ import html
 from collections import defaultdict
 from collections.abc import Callable
 
-from ._progress import FailedRow, Progress, format_duration, money
+from ._readings import FailedRow, Progress, format_duration, money
 
 #: Failed rows rendered per reason (the counts are always exact).
 ROWS_PER_REASON = 200

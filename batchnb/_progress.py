@@ -36,10 +36,7 @@ from ._events import (
     SubmitIntent,
     Submitted,
 )
-from ._readings import FailedRow as FailedRow  # views import the readings from here too
-from ._readings import Progress as Progress
-from ._readings import format_duration as format_duration
-from ._readings import money as money
+from ._readings import FailedRow, Progress, format_duration, money
 
 
 @dataclass

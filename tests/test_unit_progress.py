@@ -29,7 +29,8 @@ from batchnb._events import (
 )
 from batchnb._inputs import items_from_messages
 from batchnb._item_result import ItemError, ItemResult
-from batchnb._progress import ProgressModel, money
+from batchnb._progress import ProgressModel
+from batchnb._readings import money
 from batchnb.manager._state import ManagerState
 
 MODEL = "claude-haiku-4-5"

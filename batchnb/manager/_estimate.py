@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._progress import money
+from .._readings import money
 from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._state import ManagerState

@@ -23,8 +23,9 @@ from .._console import ConsoleView
 from .._inputs import FileInput
 from .._item_result import ItemResult, ResultList
 from .._pricing import default_table
-from .._progress import Progress, ProgressModel
+from .._progress import ProgressModel
 from .._provider import Provider
+from .._readings import Progress
 from .._request_check import check_requests
 from ..errors import Interrupted, JobTimeoutError
 from ..limits import ProviderLimits

@@ -12,7 +12,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from .._events import BudgetStopped, BudgetWaiting, JobCut, JobsPlanned, QueueWaiting, Reserved
 from .._item_result import ItemResult
-from .._progress import money
+from .._readings import money
 from ..errors import StateError
 from ._budget import available, fit_prefix
 from ._context import RunContext
