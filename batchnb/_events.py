@@ -29,11 +29,27 @@ class RunStarted(Event):
 
 @dataclass(frozen=True)
 class JobsPlanned(Event):
-    """New jobs (the first plan, a retry, a budget split). ``jobs`` = list of (index, attempt, items)."""
+    """New jobs (the first plan, a retry, a budget split, changed inputs). ``jobs`` = list of (index,
+    attempt, items). ``retired``: jobs never created that are given up first (they held items no input asks
+    any more); their items still asked are in the new jobs, with the same custom_ids, never sent before."""
 
     kind: ClassVar[str] = "jobs_planned"
     jobs: list[tuple[int, int, list[int]]]
     reason: str
+    retired: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ItemsAdded(Event):
+    """Requests the state has never seen (new or edited inputs), appended as items ``first``, ``first + 1``,
+    ...: each with its content key, its content as the state file records it, and (bytes inputs) its hash.
+    Applied when inputs are matched to a state; persisted with the snapshot written before any job runs."""
+
+    kind: ClassVar[str] = "items_added"
+    first: int
+    keys: list[str]
+    contents: list[Any]
+    digests: list[str | None]
 
 
 @dataclass(frozen=True)

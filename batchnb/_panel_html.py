@@ -56,6 +56,7 @@ def items_html(p: Progress) -> str:
         f"<span style='color:{GREEN}'>{p.succeeded:,} succeeded</span> · "
         f"<span style='color:{RED}'>{p.failed:,} failed</span> · "
         f"<span style='color:{BLUE}'>{p.processing:,} {flight}</span> · {p.pending:,} pending{retrying}"
+        + (f"<br>{label('')}<span style='color:#555'>{html.escape(p.note)}</span>" if p.note else "")
     )
 
 

@@ -69,6 +69,8 @@ class ProgressSeed:
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
     cache_saved: float = 0.0
+    aside: frozenset[int] = frozenset()  # items no current input asks: their cost counts, they do not
+    note: str = ""  # how the inputs met the state (answers reused, repeated requests)
 
 
 class ProgressModel:
@@ -88,6 +90,8 @@ class ProgressModel:
         self._status: list[str] = []
         self._item_job: list[int] = []
         self._counts: Counter[str] = Counter()
+        self._aside: frozenset[int] = frozenset()
+        self._note = ""
         self._jobs: dict[int, JobCounts] = {}
         self._cost, self._max_cost, self._budget_stop = 0.0, None, None  # type: tuple[float, float | None, str | None]
         self._failed: dict[int, FailedRow] = {}
@@ -129,7 +133,8 @@ class ProgressModel:
         """Start from the counts of a loaded state (e.g. after a kernel restart) before any event."""
         with self._lock:
             self._status, self._item_job = list(seed.item_status), list(seed.item_job)
-            self._counts = Counter(self._status)
+            self._aside, self._note = seed.aside, seed.note
+            self._counts = Counter(s for i, s in enumerate(self._status) if i not in self._aside)
             self._jobs = {
                 index: replace(job, items=list(job.items), finished=set(job.finished))
                 for index, job in seed.jobs.items()
@@ -178,6 +183,8 @@ class ProgressModel:
                 self._outcome, self._outcome_message = event.outcome or "stopped", event.message
                 self._budget_waiting = self._queue_waiting = None
             case JobsPlanned():
+                for index in event.retired:
+                    jobs[index].status = "dropped"
                 for index, _, items in event.jobs:
                     jobs[index] = JobCounts(items=list(items))
                     for item in items:
@@ -255,7 +262,7 @@ class ProgressModel:
                 self._cache_saved += result.cache_saved
             if index in self._run_jobs:
                 self._run_finished += 1
-            if self._item_job[result.index] == index:  # the same rule as the state model
+            if self._item_job[result.index] == index and result.index not in self._aside:  # as the state model
                 self._set(result.index, result.status)
                 self._retrying.discard(result.index)
                 if result.ok:
@@ -266,9 +273,10 @@ class ProgressModel:
     def _set(self, item: int, status: str) -> None:
         old = self._status[item]
         if old != status:
-            self._counts[old] -= 1
-            self._counts[status] += 1
             self._status[item] = status
+            if item not in self._aside:
+                self._counts[old] -= 1
+                self._counts[status] += 1
 
     def _eta(self, now: float, remaining: int) -> float | None:
         if self._started is None or self._ended is not None or not self._run_batch_ended or not self._run_finished:
@@ -283,18 +291,19 @@ class ProgressModel:
             this_run = (
                 0.0 if self._started is None else (self._ended if self._ended is not None else now) - self._started
             )
-            counts, jobs = self._counts, self._jobs.values()
+            counts, jobs = self._counts, [j for j in self._jobs.values() if j.status != "dropped"]
             finished = counts["succeeded"] + counts["failed"]
-            remaining = len(self._status) - finished
+            total = len(self._status) - len(self._aside)
+            remaining = total - finished
             holding = [j for j in jobs if j.status in ("reserved", "submitting", "processing")]
             in_flight = [j for j in holding if j.status != "reserved"]  # a reserved job waits for its create
             return Progress(
-                items_total=len(self._status),
+                items_total=total,
                 succeeded=counts["succeeded"],
                 failed=counts["failed"],
                 processing=counts["processing"],
                 pending=counts["pending"],
-                jobs_total=len(self._jobs),
+                jobs_total=len(jobs),
                 jobs_completed=sum(1 for j in jobs if j.status in ("completed", "failed")),
                 jobs_in_flight=len(in_flight),
                 jobs_pending=sum(1 for j in jobs if j.status in ("pending", "reserved")),
@@ -318,6 +327,7 @@ class ProgressModel:
                 cache_read_tokens=self._cache_read,
                 cache_write_tokens=self._cache_write,
                 cache_saved=self._cache_saved,
+                note=self._note,
             )
 
 

@@ -47,6 +47,7 @@ class Progress:
     cache_read_tokens: int = 0  # prompt tokens read from the provider's prompt cache (billed at the read rate)
     cache_write_tokens: int = 0  # prompt tokens written to it (billed at a write rate, above the input rate)
     cache_saved: float = 0.0  # USD the cache saved: reads' discount less writes' surcharge, vs the input rate
+    note: str = ""  # how the inputs met the state: answers reused from earlier runs, repeated requests
 
     def cache_words(self) -> str:
         """The prompt cache in a few words ("" when it was not used), e.g. "cache 58,000 read, 1,000 written,
@@ -72,7 +73,8 @@ class Progress:
         """The seed's five-line summary (the cost line says what the prompt cache read, wrote and saved,
         when it was used)."""
         lines = [
-            f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)",
+            f"Processing: {self.finished:,}/{self.items_total:,} items ({100 * self.fraction:.1f}%)"
+            + (f"; {self.note}" if self.note else ""),
             f"Jobs: {self.jobs_completed}/{self.jobs_total} completed, {self.jobs_in_flight} in progress"
             + (f" ({self.jobs_reconciling} reconciling a lost create)" if self.jobs_reconciling else ""),
         ]

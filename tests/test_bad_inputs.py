@@ -157,6 +157,6 @@ def test_state_from_another_run_is_refused_before_anything_is_sent(sim, tmp_path
     BatchManager(messages=conversations(2), model=MODEL, client=sim.client(), state_path=state,
                  poll_interval=0.01).run()
     before = sim.counters.requests_by_endpoint
-    with pytest.raises(StateError, match="other inputs"):
-        BatchManager(messages=conversations(3), model=MODEL, client=sim.client(), state_path=state)
+    with pytest.raises(StateError, match="other options: max_tokens was 1024, now 99"):
+        BatchManager(messages=conversations(2), model=MODEL, client=sim.client(), state_path=state, max_tokens=99)
     assert sim.counters.requests_by_endpoint == before

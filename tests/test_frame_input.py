@@ -296,21 +296,11 @@ def test_a_resume_in_a_new_manager_keeps_the_index(tmp_path):
         assert third.to_pandas().index.equals(relabelled.index) and sim.counters.creates == creates
 
 
-def test_changed_inputs_name_the_row_and_changed_options_name_the_option(tmp_path):
+def test_changed_options_name_the_option(tmp_path):
     state = tmp_path / "s.json"
     df = reviews()
     with Simulator(latency=0.01) as sim:
         BatchManager.from_frame(df, prompt="Classify: {review}", state_path=state, **options(sim)).run()
-        edited = df.copy()
-        edited.loc["r12", "review"] = "It is not fine"
-        with pytest.raises(StateError, match=r"The first difference is row 'r12' \(position 2, from 0\): it was "
-                                             r"'Classify: It is fine', now 'Classify: It is not fine'"):
-            BatchManager.from_frame(edited, prompt="Classify: {review}", state_path=state, **options(sim))
-        more = pd.concat([df, pd.DataFrame({"review": ["New"], "stars": [1], "product": ["d"]}, index=["r99"])])
-        with pytest.raises(StateError, match=r"It has 5 items; you passed 6. The first 5 are the same; the first "
-                                             r"new one is row 'r99' \(position 5, from 0\)") as appended:
-            BatchManager.from_frame(more, prompt="Classify: {review}", state_path=state, **options(sim))
-        assert "to pay only for the new rows" in str(appended.value) and "df.iloc[5:]" in str(appended.value)
         with pytest.raises(StateError, match=r"other options: max_tokens was 128, now 256\. "):
             BatchManager.from_frame(df, prompt="Classify: {review}", state_path=state,
                                     **options(sim, max_tokens=256))

@@ -49,7 +49,8 @@ def new_state(n: int = 6, per_job: int = 2, max_cost: float | None = 1.0) -> Man
     """A state planned as ``_resume`` plans one: ``n`` items in jobs of ``per_job``."""
     state = ManagerState(manager_id="m-1", created_at=T, custom_id_prefix="nonce1234", input_fingerprint="in",
                          options_fingerprint="opt", model=MODEL, items_per_job=per_job, max_cost=max_cost,
-                         save_results_dir=None, batch_kwargs={"model": MODEL}, contents=contents(n))
+                         save_results_dir=None, batch_kwargs={"model": MODEL}, contents=contents(n),
+                         keys=[f"key{i}" for i in range(n)])
     plan = [(j, 0, list(range(start, min(start + per_job, n)))) for j, start in enumerate(range(0, n, per_job))]
     state.apply(JobsPlanned(jobs=plan, reason="plan"))
     return state
@@ -241,7 +242,7 @@ def job_fields(state: ManagerState) -> list[tuple[Any, ...]]:
 
 def reloaded(state: ManagerState) -> ManagerState:
     data = json.loads(json.dumps(to_snapshot(state)))  # as the state file holds it
-    return from_snapshot(data, state.contents, state.digests)
+    return from_snapshot(data)
 
 
 def test_a_snapshot_keeps_jobs_reservations_doubts_cancels_foreign_batches_and_held_costs():

@@ -9,7 +9,7 @@ The provider may have billed them, so the worst case of as many as it says succe
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from .._item_result import ItemError, ItemResult
@@ -31,7 +31,7 @@ def archived_results(
     custom_ids: Mapping[str, int],
     done: set[int],
     succeeded_before: int,
-    worst: Sequence[float | None],
+    worst: Mapping[int, float | None],
 ) -> tuple[list[ItemResult], float]:
     """The ``archived`` results of the job's items not in ``done``, and the worst case to hold for them.
 

@@ -13,7 +13,8 @@ from .._requests import RequestBuilder, RequestOptions
 from ..limits import ProviderLimits
 from ._plan import ItemCosting
 from ._recorder import Recorder
-from ._state import ManagerState
+from ._state import JobRecord, ManagerState
+from ._view import InputView
 
 
 @dataclass
@@ -22,10 +23,7 @@ class RunContext:
     it is in the state model, changed only through ``recorder``."""
 
     options: RequestOptions
-    items: list[Item]
     builder: RequestBuilder
-    costings: list[ItemCosting]
-    worst: list[float | None]  # each item's worst-case cost (None: the model has no price)
     limits: ProviderLimits
     items_per_job: int
     max_parallel_jobs: int
@@ -47,6 +45,34 @@ class RunContext:
     @property
     def state(self) -> ManagerState:
         return self.recorder.state
+
+    @property
+    def inputs(self) -> InputView:
+        """The inputs matched to the state's items (rebuilt whenever the state is loaded)."""
+        view = self.recorder.state.inputs
+        assert view is not None, "a state in use always has its inputs matched"
+        return view
+
+    @property
+    def items(self) -> list[Item | None]:
+        """By state item: the input that asks it (``None``: no current input does; never sent again)."""
+        return self.inputs.items
+
+    @property
+    def costings(self) -> list[ItemCosting | None]:
+        return self.inputs.costings
+
+    @property
+    def worst(self) -> list[float | None]:
+        """By state item: its worst-case cost (``None``: no price, or no current input asks it)."""
+        return self.inputs.worst
+
+    def held_worst(self, job: JobRecord, item: int) -> float:
+        """What to keep as spent for a result of ``job`` the provider never returned: the item's worst case;
+        for an item no current input asks (its request is not rebuilt), its share of the job's reservation."""
+        if self.inputs.wanted(item):
+            return self.inputs.worst[item] or 0.0
+        return job.reservation / max(len(job.items), 1)
 
     @property
     def provider(self) -> Provider:

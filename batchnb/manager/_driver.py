@@ -144,7 +144,13 @@ class JobDriver:
 
     def _requests(self, job: JobRecord) -> list[Any]:
         ctx = self.ctx
-        return [ctx.builder.request(ctx.items[i], cid) for cid, i in ctx.state.custom_ids(job).items()]
+        items = ctx.items
+        requests = []
+        for cid, i in ctx.state.custom_ids(job).items():
+            item = items[i]
+            assert item is not None, f"job {job.index} holds item {i}, which no current input asks"  # retired first
+            requests.append(ctx.builder.request(item, cid))
+        return requests
 
     def _scan_from(self) -> str | None:
         """Where a reconciliation of the coming create may stop looking, on the provider's clock."""
@@ -324,7 +330,7 @@ class JobDriver:
                 return
             if complete and not missing:
                 break
-        held = sum(ctx.worst[r.index] or 0.0 for r in missing)
+        held = sum(ctx.held_worst(job, r.index) for r in missing)
         if missing:
             ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(missing), completed_at=utc_now()))
         ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
@@ -345,7 +351,7 @@ class JobDriver:
             custom_ids=ctx.state.custom_ids(job),
             done=done,
             succeeded_before=sum(1 for outcome in job.outcomes.values() if outcome.status == "succeeded"),
-            worst=ctx.worst,
+            worst={item: ctx.held_worst(job, item) for item in job.items},
         )
         if results:
             ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(results), completed_at=utc_now()))

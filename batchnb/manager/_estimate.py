@@ -22,6 +22,8 @@ class Estimate:
     max_cost: float | None
     already_spent: float
     items_at_once: int | None = None  # items left whose worst cases fit in the budget together (None: no limit)
+    reused: int = 0  # inputs whose request this state has already answered: reused, never sent or paid again
+    repeats: int = 0  # inputs asking the same request as an earlier input: sent once, both rows filled
 
     @property
     def fits(self) -> bool:
@@ -50,10 +52,15 @@ class Estimate:
             else f" against max_cost {money(self.max_cost)}"
             + (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
         )
-        text = (
-            f"{self.items:,} items in {self.jobs:,} jobs; worst-case cost {cost}{limit}; "
-            f"~{self.input_tokens_estimate:,} input tokens at most"
-        )
+        if self.reused or self.repeats:
+            repeats = f" ({self.repeats:,} repeat an earlier item's request: sent once)" if self.repeats else ""
+            work = (
+                f"{self.items:,} items: {self.reused:,} reused (answered before, not paid again), "
+                f"{self.todo:,} to send in {self.jobs:,} jobs{repeats}"
+            )
+        else:
+            work = f"{self.items:,} items in {self.jobs:,} jobs"
+        text = f"{work}; worst-case cost {cost}{limit}; ~{self.input_tokens_estimate:,} input tokens at most"
         if self.budget_limited:
             text += (
                 f". max_cost limits this run: the worst cases of only {self.items_at_once or 0:,} of the "
@@ -65,20 +72,26 @@ class Estimate:
 
 
 def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
-    todo = [i for i in range(state.item_count) if state.item_status[i] == "pending"]
+    view, aside = ctx.inputs, state.aside
+    todo = [i for i in range(state.item_count) if state.item_status[i] == "pending" and i not in aside]
     at_once = None
     if ctx.max_cost is not None:
         room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
         at_once = fit_prefix([ctx.worst[i] or 0.0 for i in todo], room).count
-    worst = None if any(w is None for w in ctx.worst) else sum(ctx.worst[i] or 0.0 for i in todo)
+    wanted = [w for i, w in enumerate(ctx.worst) if i not in aside]
+    worst = None if any(w is None for w in wanted) else sum(ctx.worst[i] or 0.0 for i in todo)
     todo_set = set(todo)
     sizes = [len([i for i in job.items if i in todo_set]) for job in state.jobs if job.status == "pending"]
+    positions = view.positions if view.positions is not None else range(view.input_count)
+    costings = ctx.costings
     return Estimate(
-        items=state.item_count,
+        items=view.input_count,
+        reused=sum(1 for item in positions if item in state.results),
+        repeats=view.repeats,
         jobs=len([s for s in sizes if s]),
         job_sizes=[s for s in sizes if s],
         worst_case_cost=worst,
-        input_tokens_estimate=sum(ctx.costings[i].input_tokens for i in todo),
+        input_tokens_estimate=sum(c.input_tokens for c in (costings[i] for i in todo) if c is not None),
         max_cost=ctx.max_cost,
         already_spent=state.total_cost + state.held,  # held: results never returned, maybe billed
         items_at_once=at_once,

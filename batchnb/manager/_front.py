@@ -121,9 +121,9 @@ class BatchManager(OptionsView, FramesView):
             max_cost=max_cost,
             save_results_dir=str(save_dir) if save_dir else None,
             costings=costings,
+            worst=[table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached) for c in costings],
             limits=limits,
             table=table,
-            describe=self._source.describe,
         )
         self._progress = ProgressModel()
         self._recorder = Recorder(self._resumer.load_or_new(self._store), self._store, [self._progress])
@@ -131,10 +131,7 @@ class BatchManager(OptionsView, FramesView):
             self._recorder.listeners.append(ResultFiles(save_dir, lambda: self._recorder.state))
         self._ctx = RunContext(
             options=options,
-            items=items,
             builder=builder,
-            costings=costings,
-            worst=[table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached) for c in costings],
             limits=limits,
             items_per_job=items_per_job,
             max_parallel_jobs=max_parallel_jobs,
@@ -298,7 +295,7 @@ class BatchManager(OptionsView, FramesView):
                 on_resume=lambda: self.start(show=False),
                 on_failed=self.failed,
                 index_name=self._source.index_name,
-                row_label=self._source.label,
+                row_label=self._row_label,
             )
         return self._panel
 
@@ -325,8 +322,14 @@ class BatchManager(OptionsView, FramesView):
             except Exception as exc:  # a view must never break the run's end
                 self._panel.last_error = exc
 
+    def _row_label(self, item: int) -> Any:
+        """How views name a state item: the user's label of the first input asking it."""
+        view = self._state.inputs
+        return self._source.label(view.position(item) if view is not None else item)
+
     def _failed_indices(self) -> list[int]:
-        return self._recorder.read(lambda s: [i for i, r in sorted(s.results.items()) if not r.ok])
+        """Input positions whose latest result failed."""
+        return [r.index for r in self.results() if r.status == "failed"]
 
     def cancel(self) -> None:
         """Stop scheduling and cancel the provider batches in flight; the state stays resumable.

@@ -1,8 +1,11 @@
-"""A manager's state: a new one planned from the inputs, or the one on disk, checked to be for these inputs.
+"""A manager's state: a new one planned from the inputs, or the one on disk, with the inputs matched to it.
 
 Loading replays the journal over the snapshot, then rebuilds every finished item from its raw provider
 line in the results log (priced with the same rule as when it arrived, ``price_day``), so a restart
-calls no API for what is already paid for.
+calls no API for what is already paid for. Then the inputs are matched to the state's items by request
+key (``_view``): requests never seen are added and planned; jobs never created that hold requests no input
+asks any more are retired. So changed inputs pay only for what changed; options are part of every key, so
+a state keeps the options it was made with (another set is a ``StateError`` naming what differs).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from .._events import ItemsFinished, JobsPlanned, event_from_record
+from .._events import ItemsAdded, ItemsFinished, JobsPlanned, event_from_record
 from .._inputs import Item
 from .._pricing import PriceTable
 from .._requests import RequestOptions
@@ -24,13 +27,14 @@ from ._driver import price_day
 from ._plan import ItemCosting, slice_jobs
 from ._recorder import utc_now
 from ._result_files import rebuild_result
-from ._snapshot import from_snapshot
+from ._snapshot import from_snapshot, has_keys
 from ._state import JobRecord, ManagerState
 from ._store import StateStore
+from ._view import match_inputs, request_key
 
 
 class Resumer:
-    """Knows the run's inputs and options, so it can plan a new state or vouch for one on disk."""
+    """Knows the run's inputs and options, so it can plan a new state or match them to the one on disk."""
 
     def __init__(
         self,
@@ -41,14 +45,14 @@ class Resumer:
         max_cost: float | None,
         save_results_dir: str | None,
         costings: list[ItemCosting],
+        worst: list[float | None],
         limits: ProviderLimits,
         table: PriceTable,
-        describe: Callable[[int], str] = "input {}".format,
     ) -> None:
         self.items, self.options, self.items_per_job = items, options, items_per_job
-        self.max_cost, self.save_results_dir, self.costings = max_cost, save_results_dir, costings
+        self.max_cost, self.save_results_dir, self.costings, self.worst = max_cost, save_results_dir, costings, worst
         self.limits, self.table = limits, table
-        self.describe = describe  # how errors name an input by its position: the user's label when there is one
+        self.keys = [request_key(item) for item in items]
 
     def load_or_new(self, store: StateStore | None) -> ManagerState:
         if store is None or not store.exists():
@@ -82,26 +86,32 @@ class Resumer:
             max_cost=self.max_cost,
             save_results_dir=self.save_results_dir,
             batch_kwargs=self.options.recorded(),
-            contents=self._contents(),
-            digests=self._digests(),
+            contents=[],
         )
-        plan = slice_jobs(self.costings, self.items_per_job, self.limits)
-        state.apply(JobsPlanned(jobs=[(j, 0, items) for j, items in enumerate(plan)], reason="plan"))
+        self.match(state)
         return state
 
     def load(self, store: StateStore) -> ManagerState:
         loaded = store.load()
         snapshot = loaded.snapshot
         inputs, options = self._fingerprints()
-        if snapshot["input_fingerprint"] != inputs or snapshot["item_count"] != len(self.items):
-            raise StateError(self._foreign_inputs_message(store, snapshot))
         if snapshot["options_fingerprint"] != options:
             raise StateError(
-                f"{store.path} was made with other options: {self._options_difference(snapshot)}. "
-                "Use the same options to resume, or another state_path for a new run."
+                f"{store.path} was made with other options: {self._options_difference(snapshot)}. Every "
+                "answer in a state was asked with its options, so only changed inputs can reuse them: use the "
+                "same options to resume, or another state_path for a run with these."
             )
-        state = from_snapshot(snapshot, self._contents(), self._digests())
+        legacy = None
+        if not has_keys(snapshot):  # written before request keys: only the very same inputs can resume it
+            if snapshot["input_fingerprint"] != inputs or snapshot["item_count"] != len(self.items):
+                raise StateError(
+                    f"{store.path} was written by an older batchnb, which did not record what each request "
+                    "was, and its inputs were other ones. Pass the same inputs to resume it, or choose "
+                    "another state_path for a new run."
+                )
+            legacy = (self._contents(self.items), self._digests(self.items), self.keys)
         try:
+            state = from_snapshot(snapshot, legacy)
             for record in loaded.journal:
                 state.apply(event_from_record(record))
                 state.journal_seq = record["seq"]
@@ -115,7 +125,55 @@ class Resumer:
                 f"{store.path} and its journal do not fit together ({exc!r}); the files were left "
                 "untouched. Restore them or move them away to start over."
             ) from exc
+        self.match(state)
         return state
+
+    def match(self, state: ManagerState) -> None:
+        """Match the inputs to the state's items: add the requests never seen, retire jobs never created
+        that hold items no input asks, plan every asked item left without a job. Changes only memory: the
+        snapshot written when a run (or a cancel) opens the files persists it, before any job is driven."""
+        view, new = match_inputs(self.keys, self.items, self.costings, self.worst, state.keys, state.results)
+        if new:
+            added = [self.items[p] for p in new]
+            state.apply(
+                ItemsAdded(
+                    first=state.item_count,
+                    keys=[self.keys[p] for p in new],
+                    contents=self._contents(added),
+                    digests=[item.fingerprint if item.data is not None else None for item in added],
+                )
+            )
+        retired = [
+            job.index
+            for job in state.jobs
+            if job.status == "pending" and any(not view.wanted(item) for item in job.items)
+        ]
+        gone = set(retired) | {job.index for job in state.jobs if job.status == "dropped"}
+        order = (
+            range(len(view.items))
+            if view.first is None
+            else sorted((i for i in range(len(view.items)) if view.wanted(i)), key=view.position)
+        )
+        by_attempt: dict[int, list[int]] = {}
+        for item in order:
+            job_index = state.item_job[item]
+            if job_index < 0 or job_index in gone:  # never planned, or its job was retired
+                attempt = state.jobs[job_index].attempt if job_index >= 0 else 0
+                by_attempt.setdefault(attempt, []).append(item)
+        if retired or by_attempt:
+            jobs, next_index = [], len(state.jobs)
+            for attempt, todo in sorted(by_attempt.items()):
+                costings = [view.costings[i] for i in todo]
+                for job_items in slice_jobs([c for c in costings if c is not None], self.items_per_job, self.limits):
+                    jobs.append((next_index, attempt, job_items))
+                    next_index += 1
+            state.apply(
+                JobsPlanned(
+                    jobs=jobs, reason="plan" if not retired and not state.jobs else "inputs changed", retired=retired
+                )
+            )
+            state.input_fingerprint = self._fingerprints()[0]
+        state.look_through(view)
 
     def cost_function(self, job: JobRecord) -> Callable[[Usage], float | None]:
         """Prices of the day the job's batch was created (``price_day``): the same live and on rebuild."""
@@ -127,41 +185,14 @@ class Resumer:
         options = {**self.options.recorded(), "schema": self.options.output_schema, "items_per_job": self.items_per_job}
         return inputs, hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()
 
-    def _contents(self) -> list[Any]:
-        return [item.messages if item.kind == "messages" else item.label for item in self.items]
+    @staticmethod
+    def _contents(items: list[Item]) -> list[Any]:
+        return [item.messages if item.kind == "messages" else item.label for item in items]
 
-    def _digests(self) -> dict[int, str]:
+    @staticmethod
+    def _digests(items: list[Item]) -> dict[int, str]:
         """Bytes inputs have no path to show, so the state keeps their hash beside ``<bytes length=N>``."""
-        return {item.index: item.fingerprint for item in self.items if item.data is not None}
-
-    def _foreign_inputs_message(self, store: StateStore, snapshot: dict[str, Any]) -> str:
-        items = [item for job in snapshot["jobs"] for item in job["items"]]
-        recorded = {item["original_index"]: (item["content"], item.get("sha256")) for item in items}
-        contents, digests, count = self._contents(), self._digests(), snapshot["item_count"]
-        shared = min(count, len(contents))
-        first = next((i for i in range(shared) if recorded.get(i) != (contents[i], digests.get(i))), None)
-        where = ""
-        if first is not None:
-            was = recorded.get(first, (None, None))[0]
-            where = f" The first difference is {self.describe(first)}: {_excerpt(was, contents[first])}."
-        elif count == len(contents):
-            where = " Its inputs are the same paths, so a file's content changed since."
-        if count != len(contents):
-            extra = f"the first new one is {self.describe(shared)}" if len(contents) > count else "the rest are gone"
-            same = f" The first {shared:,} are the same; {extra}." if first is None else ""
-            where = f" It has {count} items; you passed {len(contents)}.{same}{where}"
-        appended = first is None and len(contents) > count
-        return (
-            f"{store.path} belongs to a run with other inputs.{where} Resuming would mix two runs; "
-            "pass the same inputs, or choose another state_path for a new run"
-            + (
-                f" (to pay only for the new rows: run the inputs from position {count:,} on with another "
-                "state_path, e.g. BatchManager.from_frame(df.iloc[" + f"{count}" + ":], ...), and concatenate the "
-                "two frames)."
-                if appended
-                else "."
-            )
-        )
+        return {item.index: item.fingerprint for item in items if item.data is not None}
 
     def _options_difference(self, snapshot: dict[str, Any]) -> str:
         """Which recorded option differs, with both values (the schema is only fingerprinted, not recorded)."""
@@ -188,31 +219,3 @@ def _shown(value: Any) -> str:
         return "not set"
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _excerpt(was: Any, now: Any) -> str:
-    """Where two inputs (message lists, or paths) first differ, as 'it was ... and is now ...'."""
-    old, new = _text(was), _text(now)
-    if old == new:
-        return f"{old!r} again, with other content"
-    at = next((i for i, (a, b) in enumerate(zip(old, new, strict=False)) if a != b), min(len(old), len(new)))
-    start = max(0, at - 20)
-
-    def cut(text: str) -> str:
-        return ("..." if start else "") + text[start : start + 60] + ("..." if len(text) > start + 60 else "")
-
-    return f"it was {cut(old)!r}, now {cut(new)!r}"
-
-
-def _text(content: Any) -> str:
-    """A one-turn conversation as its text, a path as it is, anything else as JSON."""
-    if isinstance(content, str):
-        return content
-    if (
-        isinstance(content, list)
-        and len(content) == 1
-        and isinstance(content[0], dict)
-        and isinstance(content[0].get("content"), str)
-    ):
-        return str(content[0]["content"])
-    return json.dumps(content, ensure_ascii=False, sort_keys=True)

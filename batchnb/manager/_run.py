@@ -65,7 +65,7 @@ class RunBody:
     def _canceled_words(self) -> str:
         state, canceled = self.ctx.state, self._cancels() - self._cancels_before
         done = state.counts["succeeded"] + state.counts["failed"]
-        finished = f"{done:,}/{state.item_count:,} items done, their results kept" if done else "no item done yet"
+        finished = f"{done:,}/{state.wanted_count:,} items done, their results kept" if done else "no item done yet"
         collected = " (what they finished comes in with the next run)" if canceled else ""
         return f"{canceled} batch(es) in flight canceled{collected}; {finished}. {RESUME}"
 

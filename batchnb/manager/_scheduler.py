@@ -84,7 +84,7 @@ class Scheduler:
             state = ctx.state
             by_attempt: dict[int, list[int]] = {}
             for index, result in sorted(state.results.items()):
-                if result.ok or state.item_status[index] != "failed":
+                if result.ok or state.item_status[index] != "failed" or index in state.aside:
                     continue
                 attempt = state.jobs[state.item_job[index]].attempt
                 if wanted(result, attempt):
@@ -93,7 +93,8 @@ class Scheduler:
                 return False
             jobs, next_index = [], len(state.jobs)
             for attempt, indices in sorted(by_attempt.items()):
-                for items in slice_jobs([ctx.costings[i] for i in indices], ctx.items_per_job, ctx.limits):
+                costings = [c for c in (ctx.costings[i] for i in indices) if c is not None]
+                for items in slice_jobs(costings, ctx.items_per_job, ctx.limits):
                     jobs.append((next_index, attempt, items))
                     next_index += 1
             ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry"))
@@ -107,6 +108,9 @@ class Scheduler:
             if job.unfinished and job.index not in busy and job.items and job.index not in self.ctx.job_errors:
                 if job.status in _AT_PROVIDER:
                     return job
+                if job.status == "pending" and any(item in self.ctx.state.aside for item in job.items):
+                    self._replan_without_aside(job)  # e.g. a create of old inputs proven not made: never sent
+                    continue
                 first = first or job
         return first
 
@@ -160,6 +164,16 @@ class Scheduler:
                 ctx.recorder.emit(JobCut(job=job.index, keep=fit.count, moved_to=len(state.jobs)))
             ctx.recorder.emit(Reserved(job=job.index, reservation=fit.reservation))
             return True
+
+    def _replan_without_aside(self, job: JobRecord) -> None:
+        """Retire a job never created that holds items no input asks any more; plan the others again."""
+        ctx = self.ctx
+        keep = [ctx.costings[i] for i in job.items if i not in ctx.state.aside]
+        jobs = [
+            (len(ctx.state.jobs) + n, job.attempt, items)
+            for n, items in enumerate(slice_jobs([c for c in keep if c is not None], ctx.items_per_job, ctx.limits))
+        ]
+        ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="inputs changed", retired=[job.index]))
 
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
         if result.error is None:

@@ -1,6 +1,10 @@
 """The state file's snapshot: the seed's JSON schema plus what resuming needs (fingerprints, the custom_id
-nonce, reservations, doubts, cancels, foreign batches, held costs). Item outcomes are not in it: they are
-rebuilt from the results log."""
+nonce, reservations, doubts, cancels, foreign batches, held costs, each item's request key). Item outcomes
+are not in it: they are rebuilt from the results log.
+
+An item's ``original_index`` is its number in the state: the input position it had when first planned (for
+a run whose inputs never changed and repeat no request, its position). Its ``key`` is its request's content
+key, by which later inputs are matched to it (``_view``); its ``content`` is what it asked."""
 
 from __future__ import annotations
 
@@ -64,6 +68,7 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
             "error": error,
             "cost": cost,
             "completed_at": done,
+            "key": state.keys[index],
         }
         if index in state.digests:
             entry["sha256"] = state.digests[index]
@@ -88,8 +93,30 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
     }
 
 
-def from_snapshot(data: dict[str, Any], contents: list[Any], digests: dict[int, str]) -> ManagerState:
-    """Rebuild jobs from a snapshot; item outcomes come from the results log afterwards."""
+def has_keys(data: dict[str, Any]) -> bool:
+    """Whether the snapshot records request keys (older states do not: their inputs must be the same)."""
+    return all("key" in item for job in data["jobs"][:1] for item in job["items"][:1])
+
+
+def from_snapshot(
+    data: dict[str, Any], legacy: tuple[list[Any], dict[int, str], list[str]] | None = None
+) -> ManagerState:
+    """Rebuild jobs from a snapshot; item outcomes come from the results log afterwards. Each item's content,
+    key and digest are read from the snapshot; ``legacy`` gives them for an older state that has no keys."""
+    count = data["item_count"]
+    if legacy is not None:
+        contents, digests, keys = legacy
+    else:
+        contents, keys, digests = [None] * count, [""] * count, {}
+        for raw_job in data["jobs"]:
+            for entry in raw_job["items"]:
+                index = entry["original_index"]
+                contents[index], keys[index] = entry["content"], entry["key"]
+                if "sha256" in entry:
+                    digests[index] = entry["sha256"]
+        if not all(keys):
+            missing = keys.index("")
+            raise ValueError(f"item {missing} is in no job")
     state = ManagerState(
         manager_id=data["manager_id"],
         created_at=data["created_at"],
@@ -103,6 +130,7 @@ def from_snapshot(data: dict[str, Any], contents: list[Any], digests: dict[int, 
         batch_kwargs=data["batch_kwargs"],
         contents=contents,
         digests=digests,
+        keys=keys,
         budget_stop=data.get("budget_stop"),
         elapsed=data.get("elapsed_seconds", 0.0),
         run_started_at=data.get("run_started_at"),

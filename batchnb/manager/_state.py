@@ -20,6 +20,7 @@ from .._events import (
     CreateUncertain,
     Event,
     ForeignBatch,
+    ItemsAdded,
     ItemsFinished,
     JobCut,
     JobEnded,
@@ -34,6 +35,7 @@ from .._events import (
 )
 from .._item_result import ItemError, ItemResult, ResultList
 from .._progress import JobCounts, ProgressSeed
+from ._view import InputView
 
 STATE_FORMAT = "batchnb-state/1"
 
@@ -53,7 +55,7 @@ class JobRecord:
     index: int
     attempt: int
     items: list[int]
-    status: str = "pending"  # pending | reserved | submitting | processing | completed | failed
+    status: str = "pending"  # pending | reserved | submitting | processing | completed | failed | dropped
     batch_id: str | None = None
     reservation: float = 0.0
     submit_intent_at: str | None = None
@@ -73,7 +75,7 @@ class JobRecord:
 
     @property
     def unfinished(self) -> bool:
-        return self.status not in ("completed", "failed")
+        return self.status not in ("completed", "failed", "dropped")
 
     @property
     def holds_reservation(self) -> bool:
@@ -102,6 +104,7 @@ class ManagerState:
     batch_kwargs: dict[str, Any]
     contents: list[Any]  # per item: the message list, the path, or "<bytes length=N>"
     digests: dict[int, str] = field(default_factory=dict)  # sha256 of bytes inputs, recorded beside them
+    keys: list[str] = field(default_factory=list)  # per item: its request's content key (``_view.request_key``)
     jobs: list[JobRecord] = field(default_factory=list)
     budget_stop: str | None = None
     elapsed: float = 0.0  # seconds of runs that ended, over every session of this state
@@ -116,13 +119,22 @@ class ManagerState:
     newest_batch_created: datetime | None = None  # the provider's created_at of our newest batch
     item_job: list[int] = field(default_factory=list)
     item_status: list[str] = field(default_factory=list)
-    counts: Counter[str] = field(default_factory=Counter)
+    counts: Counter[str] = field(default_factory=Counter)  # statuses of the items the inputs ask
+    inputs: InputView | None = None  # this manager's inputs matched to the items (not persisted: derived)
+    aside: set[int] = field(default_factory=set)  # items no current input asks: kept, collected, not counted
 
     def __post_init__(self) -> None:
         if not self.item_status:
             self.item_status = ["pending"] * len(self.contents)
             self.item_job = [-1] * len(self.contents)
         self.counts = Counter(self.item_status)
+
+    def look_through(self, view: InputView) -> None:
+        """Show the state through ``view``: items no input asks are set aside (not counted, not shown)."""
+        self.inputs = view
+        self.aside = {i for i in range(self.item_count) if not view.wanted(i)} if view.first is not None else set()
+        aside = self.aside
+        self.counts = Counter(s for i, s in enumerate(self.item_status) if i not in aside)
 
     # ---------------------------------------------------------------------------------------- queries
 
@@ -143,6 +155,11 @@ class ManagerState:
     def committed(self) -> float:
         """What ``max_cost`` is checked against: spent, plus reserved, plus held."""
         return self.total_cost + self.reserved + self.held
+
+    @property
+    def wanted_count(self) -> int:
+        """Items the current inputs ask (an input repeating another's request adds none)."""
+        return self.item_count - len(self.aside)
 
     def progress_seed(self) -> ProgressSeed:
         """What a progress model starts from when it is given a loaded state."""
@@ -168,30 +185,33 @@ class ManagerState:
             elapsed=self.elapsed,
             outcome=self.last_outcome,
             outcome_message=self.last_message,
-            failed=[r for r in self.results.values() if not r.ok],
+            failed=[r for i, r in self.results.items() if not r.ok and i not in self.aside],
+            aside=frozenset(self.aside),
+            note=self.inputs.note() if self.inputs is not None else "",
             **_cache_totals(self.results.values()),
         )
 
     def results_in_order(self) -> ResultList:
         """One result per input; an item not finished yet is ``pending`` / ``processing``, with why."""
-        out = ResultList()
-        for index in range(self.item_count):
-            result = self.results.get(index)
-            if result is None:
-                status = self.item_status[index]
-                job = self.jobs[self.item_job[index]] if self.item_job[index] >= 0 else None
-                error = None
-                if status == "pending" and job is not None and job.message:
-                    error = ItemError("not_submitted", job.message)
-                elif status == "pending":
-                    error = (
-                        ItemError("budget", self.budget_stop)
-                        if self.budget_stop
-                        else ItemError("not_run", "not finished yet")
-                    )
-                result = ItemResult(index=index, status=status, error=error)  # type: ignore[arg-type]
-            out.append(result)
-        return out
+        if self.inputs is None or self.inputs.positions is None:
+            return ResultList(self.result_of(index) for index in range(self.item_count))
+        return self.inputs.in_input_order(self.result_of)
+
+    def result_of(self, index: int) -> ItemResult:
+        """Item ``index``'s result, or a placeholder saying why there is none yet."""
+        result = self.results.get(index)
+        if result is not None:
+            return result
+        status = self.item_status[index]
+        job = self.jobs[self.item_job[index]] if self.item_job[index] >= 0 else None
+        error = None
+        if status == "pending" and job is not None and job.message:
+            error = ItemError("not_submitted", job.message)
+        elif status == "pending":
+            error = (
+                ItemError("budget", self.budget_stop) if self.budget_stop else ItemError("not_run", "not finished yet")
+            )
+        return ItemResult(index=index, status=status, error=error)  # type: ignore[arg-type]
 
     def claimed_batches(self) -> set[str]:
         return {job.batch_id for job in self.jobs if job.batch_id}
@@ -208,6 +228,8 @@ class ManagerState:
         match event:
             case RunStarted():
                 self._on_run_started(event)
+            case ItemsAdded():
+                self._on_items_added(event)
             case JobsPlanned():
                 self._on_jobs_planned(event)
             case JobCut():
@@ -245,9 +267,23 @@ class ManagerState:
     def set_item(self, index: int, status: str) -> None:
         old = self.item_status[index]
         if old != status:
-            self.counts[old] -= 1
-            self.counts[status] += 1
             self.item_status[index] = status
+            if index not in self.aside:
+                self.counts[old] -= 1
+                self.counts[status] += 1
+
+    def _on_items_added(self, event: ItemsAdded) -> None:
+        if event.first < self.item_count:  # already there (replayed)
+            return
+        assert event.first == self.item_count, f"items added from {event.first}, the state has {self.item_count}"
+        self.keys.extend(event.keys)
+        self.contents.extend(event.contents)
+        for offset, digest in enumerate(event.digests):
+            if digest is not None:
+                self.digests[event.first + offset] = digest
+        self.item_status.extend(["pending"] * len(event.keys))
+        self.item_job.extend([-1] * len(event.keys))
+        self.counts["pending"] += len(event.keys)
 
     def _on_run_ended(self, event: RunEnded) -> None:
         if self.run_started_at is not None:
@@ -275,6 +311,8 @@ class ManagerState:
             job.status, job.reservation = "pending", 0.0
 
     def _on_jobs_planned(self, event: JobsPlanned) -> None:
+        for index in event.retired:  # never created: nothing at the provider to collect
+            self.jobs[index].status = "dropped"
         for index, attempt, items in event.jobs:
             if index < len(self.jobs):  # replayed over a snapshot that already has it
                 continue

@@ -1,0 +1,126 @@
+"""The user's current inputs seen through the state's items: one state item per distinct request.
+
+A state keeps every request it ever planned, keyed by its content (``request_key``). The inputs of this
+manager are matched to those items by key, so a re-run with rows appended, removed, reordered or edited
+reuses every answer already paid for and plans only the requests never seen; two inputs asking the same
+request share one item (sent once). ``InputView`` is that matching: which item each input is, and, by
+item, the ``Item`` / costing / worst case of the input that asks it (``None``: no current input does; such
+an item is kept, and collected if it is in flight, but never sent again and not shown).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Container
+from dataclasses import dataclass, replace
+
+from .._inputs import Item
+from .._item_result import ItemResult, ResultList
+from ._plan import ItemCosting
+
+#: Hex digits of a request key: 128 bits, no collision in any state a person will build.
+KEY_DIGITS = 32
+
+
+def request_key(item: Item) -> str:
+    """What makes an input's request what it is, beside the run's options (fixed for a state): the
+    conversation, or a file's bytes and its name (sent as the document's title)."""
+    if item.path is None:
+        return item.fingerprint[:KEY_DIGITS]
+    return hashlib.sha256(f"{item.fingerprint}\0{item.path.name}".encode()).hexdigest()[:KEY_DIGITS]
+
+
+@dataclass
+class InputView:
+    """Which state item each input is (``positions``; ``None`` when input i is item i for every item), and
+    by state item what the run needs to send it."""
+
+    positions: list[int] | None
+    items: list[Item | None]
+    costings: list[ItemCosting | None]
+    worst: list[float | None]  # a wanted item's worst-case cost (None: the model has no price)
+    first: list[int] | None  # by state item: its first input position (-1: not asked now); None: identity
+    reused: int = 0  # inputs whose request the state had already answered when they were matched
+    added: int = 0  # requests new to the state
+    repeats: int = 0  # inputs asking the same request as an earlier input (sent once, both rows filled)
+
+    @property
+    def input_count(self) -> int:
+        return len(self.positions) if self.positions is not None else len(self.items)
+
+    def wanted(self, item: int) -> bool:
+        return self.items[item] is not None
+
+    def position(self, item: int) -> int:
+        """The first input asking ``item`` (how views name it), or the item itself when none does."""
+        if self.first is None:
+            return item
+        position = self.first[item]
+        return position if position >= 0 else item
+
+    def in_input_order(self, result_of: Callable[[int], ItemResult]) -> ResultList:
+        """One result per input. An input repeating an earlier input's request shows the same answer at cost
+        0 (paid once, on the first); an answer reused from an earlier run shows what it cost then."""
+        assert self.positions is not None
+        out = ResultList()
+        seen: set[int] = set()
+        for position, index in enumerate(self.positions):
+            result = result_of(index)
+            if index in seen:
+                result = replace(result, index=position, cost=0.0 if result.cost is not None else None)
+            elif position != index:
+                result = replace(result, index=position)
+            seen.add(index)
+            out.append(result)
+        return out
+
+    def note(self) -> str:
+        """One line for the panel and the console when the inputs are not simply the state's items."""
+        parts = []
+        if self.reused:
+            parts.append(f"{self.reused:,} answered before (reused, not paid again)")
+        if self.added and self.reused:
+            parts.append(f"{self.added:,} new request(s)")
+        if self.repeats:
+            parts.append(f"{self.repeats:,} repeat an earlier input's request (sent once)")
+        return f"{self.input_count:,} inputs: " + "; ".join(parts) if parts else ""
+
+
+def match_inputs(
+    keys: list[str],
+    items: list[Item],
+    costings: list[ItemCosting],
+    worst: list[float | None],
+    state_keys: list[str],
+    answered: Container[int],
+) -> tuple[InputView, list[int]]:
+    """Match the inputs (``keys``, by position) to the state's items (``state_keys``); the view, and the
+    positions of the inputs whose request is new (appended as items ``len(state_keys)``, ... in order)."""
+    known = len(state_keys)
+    slot_of = {key: slot for slot, key in enumerate(state_keys)}
+    positions: list[int] = []
+    new: list[int] = []
+    for position, key in enumerate(keys):
+        slot = slot_of.get(key)
+        if slot is None:
+            slot = slot_of[key] = known + len(new)
+            new.append(position)
+        positions.append(slot)
+    total = known + len(new)
+    reused = sum(1 for slot in positions if slot in answered)
+    if total == len(keys) and all(slot == position for position, slot in enumerate(positions)):
+        return InputView(None, list(items), list(costings), list(worst), None, reused, len(new)), new
+    by_slot: list[Item | None] = [None] * total
+    costing_by_slot: list[ItemCosting | None] = [None] * total
+    worst_by_slot: list[float | None] = [None] * total
+    first = [-1] * total
+    for position, slot in enumerate(positions):
+        if first[slot] < 0:
+            first[slot] = position
+            item, costing = items[position], costings[position]
+            by_slot[slot] = item if item.index == slot else replace(item, index=slot)
+            costing_by_slot[slot] = costing if costing.index == slot else replace(costing, index=slot)
+            worst_by_slot[slot] = worst[position]
+    repeats = len(positions) - sum(1 for f in first if f >= 0)
+    view = InputView(positions, by_slot, costing_by_slot, worst_by_slot, first, reused, len(new), repeats)
+    return view, new
