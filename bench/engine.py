@@ -3,6 +3,10 @@
 Prints, per N: wall time, client CPU per item, state bytes written per item, peak RSS of the client.
 Each N runs in a fresh client process so peak RSS is its own; the emulator runs in another process so
 its CPU is not counted. Usage: ``python bench/engine.py [N ...]`` (default 10000 100000).
+
+``python bench/engine.py --rerun N`` measures the analyst's re-run: a finished N-row DataFrame state, then,
+in a fresh process, the same frame with 1,000 rows appended: the manager's construction time (inputs read,
+state loaded, inputs matched), what ``estimate()`` says, and the batches the re-run creates.
 """
 
 from __future__ import annotations
@@ -49,6 +53,48 @@ def client_run(base_url: str, count: int, panel: bool = False) -> dict:
                 "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
+def frame_rows(count: int):  # noqa: ANN201 (pandas is imported here only)
+    import pandas as pd
+
+    return pd.DataFrame({"review": [f"review {i}: the lamp works, the shade is thin." for i in range(count)],
+                         "stars": [1 + i % 5 for i in range(count)]},
+                        index=pd.Index([f"R{i:07d}" for i in range(count)], name="review_id"))
+
+
+def frame_run(base_url: str, count: int, state_path: str, appended: int) -> dict:
+    """One run of a DataFrame of ``count`` rows plus ``appended`` more, on ``state_path``, in this process."""
+    import anthropic
+
+    from batchnb import BatchManager
+
+    client = anthropic.Anthropic(base_url=base_url, api_key="bench")
+    frame = frame_rows(count + appended)
+    batches_before = sum(1 for _ in client.messages.batches.list(limit=1000))
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    manager = BatchManager.from_frame(frame, prompt="Classify ({stars} stars): {review}", model="claude-haiku-4-5",
+                                      items_per_job=100, max_parallel_jobs=5, max_cost=1000.0, max_tokens=64,
+                                      state_path=state_path, client=client, poll_interval=0.01)
+    construct_s, construct_cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    plan = str(manager.estimate())
+    results = manager.run()
+    assert len(results) == count + appended and all(r.ok for r in results), "the benchmark run failed"
+    created = sum(1 for _ in client.messages.batches.list(limit=1000)) - batches_before
+    return {"rows": count + appended, "construct_s": construct_s, "construct_cpu_s": construct_cpu,
+            "estimate": plan, "batches_created": created, "wall_s": time.perf_counter() - wall0,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def rerun(base_url: str, count: int) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        state = os.path.join(tmp, "frame.state.json")
+        for appended in (0, 1000):
+            args = [sys.executable, __file__, "--child-frame", base_url, str(count), state, str(appended)]
+            r = json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+            print(f"{r['rows']:>7,} rows: construction {r['construct_s']:.2f} s (CPU {r['construct_cpu_s']:.2f} s), "
+                  f"{r['batches_created']} batches created, wall {r['wall_s']:.1f} s, peak RSS {r['peak_rss_mb']:,.0f} MB"
+                  f"\n         estimate: {r['estimate']}", flush=True)
+
+
 @contextlib.contextmanager
 def emulator_process() -> Iterator[str]:
     """``python -m batchnb sim`` at zero latency in its own process (its CPU is not the client's); its URL."""
@@ -69,6 +115,13 @@ def measured_run(base_url: str, count: int, panel: bool = False) -> dict:
 
 
 def main(argv: list[str]) -> None:
+    if argv and argv[0] == "--child-frame":
+        print(json.dumps(frame_run(argv[1], int(argv[2]), argv[3], int(argv[4]))))
+        return
+    if argv and argv[0] == "--rerun":
+        with emulator_process() as base_url:
+            rerun(base_url, int(argv[1]) if len(argv) > 1 else 100_000)
+        return
     if argv and argv[0] == "--child":
         print(json.dumps(client_run(argv[1], int(argv[2]), panel=len(argv) > 3 and argv[3] == "panel")))
         return

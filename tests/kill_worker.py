@@ -56,11 +56,12 @@ def main() -> None:
     if "kill_at_snapshot" in options:
         kill_at_snapshot(options["state_path"], options.pop("kill_at_snapshot"))
     client = anthropic.Anthropic(base_url=options.pop("base_url"), api_key="kill-test", max_retries=5)
-    count = options.pop("count")
+    count = options.pop("count", None)
+    prompts = options.pop("prompts", None) or [f"item {i}: say something" for i in range(count)]
     disk_full = options.pop("disk_full_at_run_end", False)
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
     limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5))
-    manager = BatchManager(messages=[f"item {i}: say something" for i in range(count)], model="claude-haiku-4-5",
+    manager = BatchManager(messages=prompts, model="claude-haiku-4-5",
                            client=client, max_tokens=64, limits=limits, **options)
     if disk_full:
         disk = DiskFull()
@@ -78,6 +79,7 @@ def main() -> None:
     stats = manager.stats
     print(json.dumps({"statuses": [r.status for r in results], "indices": [r.index for r in results],
                       "reasons": [r.error.reason if r.error else None for r in results],
+                      "texts": [r.text for r in results],
                       "cost": stats.cost, "held": stats.held, "budget_stop": stats.budget_stop,
                       "prefix": manager.manager_id.replace("-", "")[:16] + "-"}))
 

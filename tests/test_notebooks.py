@@ -143,6 +143,21 @@ def test_the_invoice_notebook_extracts_every_invoice_with_citations(tmp_path):
     assert len(list((tmp_path / "invoice_results" / "processed").iterdir())) == 10
 
 
+def test_the_reviews_notebook_sends_only_what_changed(tmp_path):
+    nb = execute("reviews_dataframe.ipynb", tmp_path)
+    out = stdout_of(nb)
+    created = [int(n) for n in re.findall(r"batches created so far: (\d+)", out)]
+    assert created == [3, 4, 5]  # 300 rows in 3 batches; the 50 new rows in 1; the reworded kettle rows in 1
+    assert "350 items: 300 reused (answered before, not paid again), 50 to send in 1 job;" in out
+    kettles = int(re.search(r"(\d+) kettle rows", out).group(1))
+    assert f"350 items: {350 - kettles} reused (answered before, not paid again), {kettles} to send in 1 job;" in out
+    assert "350 rows, 350 classified" in out
+    shown = " ".join(html_values(nb, ">Items</b>")) + " ".join(
+        out.get("data", {}).get("text/html", "") for cell in nb.cells for out in cell.get("outputs", []))
+    assert "350 inputs: 300 answered before (reused, not paid again); 50 new request(s)" in shown  # the panels
+    assert f"350 inputs: {350 - kettles} answered before (reused, not paid again); {kettles} new request(s)" in shown
+
+
 def test_an_input_error_in_a_cell_reads_as_its_message_and_the_users_line(tmp_path):
     """Errors about the user's own inputs show the message and the line that raised, not batchnb's frames."""
     from nbclient.exceptions import CellExecutionError

@@ -17,6 +17,7 @@ from .._events import (
     ForeignBatch,
     ItemsFinished,
     JobEnded,
+    JobsPlanned,
     QueueWaiting,
     ReservationReleased,
     SubmitAbandoned,
@@ -28,6 +29,7 @@ from .._item_result import ItemResult
 from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
 from ._archive import archived_at, archived_results
 from ._context import RunContext
+from ._plan import slice_jobs
 from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
 from ._recorder import utc_now
 from ._state import JobRecord
@@ -120,6 +122,10 @@ class JobDriver:
                     found = self._settle(job, "the process stopped during a create")
                     if not isinstance(found, _NotCreated):
                         return found
+                    if any(item in ctx.state.aside for item in job.items):  # planned for other inputs
+                        ctx.recorder.emit(SubmitAbandoned(job=job.index, reason="never created; inputs changed"))
+                        self.retire(job)
+                        return None
                     requests = self._requests(job)
                 else:
                     requests = self._requests(job)
@@ -141,6 +147,19 @@ class JobDriver:
                     ctx.recorder.emit(ReservationReleased(job=job.index))
                 raise
             return self._create(job, requests)
+
+    def retire(self, job: JobRecord) -> None:
+        """Retire a job never created that holds items no current input asks (planned for other inputs);
+        the items still asked are planned again (the same custom_ids: never sent)."""
+        ctx = self.ctx
+        with ctx.recorder.lock:
+            keep = [c for c in (ctx.costings[i] for i in job.items if i not in ctx.state.aside) if c is not None]
+            first = len(ctx.state.jobs)
+            jobs = [
+                (first + n, job.attempt, items)
+                for n, items in enumerate(slice_jobs(keep, ctx.items_per_job, ctx.limits))
+            ]
+            ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="inputs changed", retired=[job.index]))
 
     def _requests(self, job: JobRecord) -> list[Any]:
         ctx = self.ctx

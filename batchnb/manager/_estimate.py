@@ -53,13 +53,11 @@ class Estimate:
             + (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
         )
         if self.reused or self.repeats:
+            reused = f"{self.reused:,} reused (answered before, not paid again), " if self.reused else ""
             repeats = f" ({self.repeats:,} repeat an earlier item's request: sent once)" if self.repeats else ""
-            work = (
-                f"{self.items:,} items: {self.reused:,} reused (answered before, not paid again), "
-                f"{self.todo:,} to send in {self.jobs:,} jobs{repeats}"
-            )
+            work = f"{self.items:,} items: {reused}{self.todo:,} to send in {_jobs(self.jobs)}{repeats}"
         else:
-            work = f"{self.items:,} items in {self.jobs:,} jobs"
+            work = f"{self.items:,} items in {_jobs(self.jobs)}"
         text = f"{work}; worst-case cost {cost}{limit}; ~{self.input_tokens_estimate:,} input tokens at most"
         if self.budget_limited:
             text += (
@@ -69,6 +67,10 @@ class Estimate:
                 "Raise max_cost (or lower max_tokens) to run as planned"
             )
         return text
+
+
+def _jobs(count: int) -> str:
+    return f"{count:,} job" + ("" if count == 1 else "s")
 
 
 def estimate(state: ManagerState, ctx: RunContext) -> Estimate:

@@ -109,7 +109,7 @@ class Scheduler:
                 if job.status in _AT_PROVIDER:
                     return job
                 if job.status == "pending" and any(item in self.ctx.state.aside for item in job.items):
-                    self._replan_without_aside(job)  # e.g. a create of old inputs proven not made: never sent
+                    self.driver.retire(job)  # planned for other inputs, never created
                     continue
                 first = first or job
         return first
@@ -164,16 +164,6 @@ class Scheduler:
                 ctx.recorder.emit(JobCut(job=job.index, keep=fit.count, moved_to=len(state.jobs)))
             ctx.recorder.emit(Reserved(job=job.index, reservation=fit.reservation))
             return True
-
-    def _replan_without_aside(self, job: JobRecord) -> None:
-        """Retire a job never created that holds items no input asks any more; plan the others again."""
-        ctx = self.ctx
-        keep = [ctx.costings[i] for i in job.items if i not in ctx.state.aside]
-        jobs = [
-            (len(ctx.state.jobs) + n, job.attempt, items)
-            for n, items in enumerate(slice_jobs([c for c in keep if c is not None], ctx.items_per_job, ctx.limits))
-        ]
-        ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="inputs changed", retired=[job.index]))
 
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
         if result.error is None:
