@@ -238,3 +238,26 @@ def test_a_kill_during_an_incremental_run_sends_every_item_once(tmp_path, back_t
         assert made == (4 if not back_to_old else 2)  # 13 new requests in batches of 4, or only the two made
         assert sum(sim.counters.submissions.values()) == 20 + (13 if not back_to_old else 8)
         assert len(set(_state_items(state))) == 33  # every request the state ever planned, each once
+
+
+def test_a_resumed_state_reads_answers_from_the_log_only_when_asked(tmp_path):
+    """A new manager on a finished state takes status and cost from each results-log record's head; a
+    succeeded answer is parsed (validated, its usage read) only when results are asked for, and equals
+    the one the run returned."""
+    from batchnb.manager._result_files import StoredResult
+
+    class Review(pydantic.BaseModel):
+        sentiment: str
+
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.01) as sim:
+        first = manager(sim, prompts(12), state, response_model=Review, max_tokens=128)
+        before = first.run()
+        again = manager(sim, prompts(12), state, response_model=Review, max_tokens=128)
+        assert all(isinstance(r, StoredResult) for r in again._state.results.values())  # nothing parsed yet
+        assert again.stats.cost == pytest.approx(first.stats.cost) and again.stats.succeeded == 12
+        after = again.results()
+        assert [(r.value, r.text, r.usage, r.cost, r.custom_id, r.job) for r in after] == \
+               [(r.value, r.text, r.usage, r.cost, r.custom_id, r.job) for r in before]
+        assert not any(isinstance(r, StoredResult) for r in after)
+        assert again.to_pandas()["sentiment"].tolist() == [r.value.sentiment for r in before]

@@ -116,3 +116,19 @@ def test_without_citations_messages_are_sent_as_given():
     [item] = items_from_messages([WITH_DOCUMENT])
     params = RequestBuilder(RequestOptions(model=MODEL, max_tokens=50)).params(item)
     assert params == {"model": MODEL, "max_tokens": 50, "messages": WITH_DOCUMENT}
+
+
+@pytest.mark.parametrize("text", ['a "quoted" \\ text\n', "Café Ünïcode 東京 🚀", "\u2028 line sep", "tab\there",
+                                  "\x00nul", '{"cache_control": {"type": "ephemeral"}}', "x" * 5000])
+def test_a_text_conversation_is_encoded_and_fingerprinted_as_the_canonical_encoder_would(text):
+    """Plain strings take a fast path (no scan, no generic encoder): the same bytes, size and fingerprint."""
+    import hashlib
+    from dataclasses import fields
+
+    from batchnb._inputs import _CANONICAL_JSON, Item
+
+    fast = items_from_messages([text])[0]
+    slow = items_from_messages([[{"role": "user", "content": text}]])[0]
+    canonical = _CANONICAL_JSON.encode([{"role": "user", "content": text}]).encode("utf-8")
+    assert fast.fingerprint == hashlib.sha256(canonical).hexdigest() and fast.size == len(canonical)
+    assert fast == slow and {f.name for f in fields(Item)} == set(fast.__dict__)

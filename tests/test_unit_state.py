@@ -34,6 +34,7 @@ from batchnb._events import (
 )
 from batchnb._inputs import items_from_messages
 from batchnb._item_result import ItemError, ItemResult
+from batchnb.manager._readback import results_in_order
 from batchnb.manager._snapshot import from_snapshot, to_snapshot
 from batchnb.manager._state import ManagerState
 
@@ -143,7 +144,7 @@ def test_an_abandoned_submit_is_pending_again_with_its_reason_and_no_reservation
     state = apply(new_state(), *submit(0)[:2], SubmitAbandoned(job=0, reason="refused: 400"))
     job = state.jobs[0]
     assert (job.status, job.reservation, job.submit_intent_at, job.message) == ("pending", 0.0, None, "refused: 400")
-    assert [r.error for r in state.results_in_order()[:2]] == [ItemError("not_submitted", "refused: 400")] * 2
+    assert [r.error for r in results_in_order(state)[:2]] == [ItemError("not_submitted", "refused: 400")] * 2
 
 
 def test_a_new_run_resets_reserved_jobs_but_not_submitting_ones():
@@ -187,7 +188,7 @@ def test_a_cancel_marks_the_jobs_and_keeps_their_batch_ids():
 def test_finished_items_record_their_results_and_cost():
     state = apply(new_state(), *submit(0), finished(0, ok(0, 0), failed(1, 0)))
     assert state.total_cost == 0.125 and counts(state) == {"succeeded": 1, "failed": 1, "pending": 4}
-    assert [r.status for r in state.results_in_order()[:2]] == ["succeeded", "failed"]
+    assert [r.status for r in results_in_order(state)[:2]] == ["succeeded", "failed"]
 
 
 def test_the_same_items_finished_twice_are_counted_once():
@@ -206,11 +207,11 @@ def test_an_ended_job_releases_its_reservation_and_keeps_held_as_committed():
 
 def test_results_in_order_explain_every_unfinished_item():
     state = apply(new_state(), *submit(1), BudgetStopped(reason="max_cost reached"))
-    results = state.results_in_order()
+    results = results_in_order(state)
     assert [r.index for r in results] == list(range(6))
     assert [r.status for r in results] == ["pending", "pending", "processing", "processing", "pending", "pending"]
     assert results[0].error == ItemError("budget", "max_cost reached") and results[2].error is None
-    assert new_state().results_in_order()[0].error == ItemError("not_run", "not finished yet")
+    assert results_in_order(new_state())[0].error == ItemError("not_run", "not finished yet")
 
 
 def test_a_retrys_result_replaces_the_failed_one():

@@ -20,6 +20,7 @@ import pydantic
 
 from .._batch_job import prepare
 from .._console import ConsoleView
+from .._gc import collector_paused
 from .._inputs import FileInput
 from .._item_result import ItemResult, ResultList
 from .._pricing import default_table
@@ -35,7 +36,9 @@ from ._estimate import Estimate, estimate
 from ._frames_view import FramesView
 from ._lifecycle import RunSlot, live_owner, refuse_live_state
 from ._options import OptionsView, check_run_options
+from ._panel_view import PanelView
 from ._plan import check_budgetable, measure_items
+from ._readback import results_in_order, stored_or_live
 from ._recorder import Recorder
 from ._result_files import ResultFiles
 from ._resume import Resumer
@@ -50,9 +53,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class BatchManager(OptionsView, FramesView):
+class BatchManager(OptionsView, FramesView, PanelView):
     """Run many items through the Message Batches API. See the README for the guarantees."""
 
+    @collector_paused()  # a bulk build: objects per input and per result, no cycles to collect (``_gc``)
     def __init__(
         self,
         messages: Iterable[Any] | None = None,
@@ -107,7 +111,6 @@ class BatchManager(OptionsView, FramesView):
             options, limits, items, builder = ready.options, ready.limits, ready.items, ready.builder
             check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
             costings = measure_items(items, builder, url_document_pages=url_document_pages)
-            check_requests(items, builder, [c.input_tokens for c in costings])
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
             refuse_live_state(self._store.path, show=_show_live_panel)
@@ -127,8 +130,13 @@ class BatchManager(OptionsView, FramesView):
         )
         self._progress = ProgressModel()
         self._recorder = Recorder(self._resumer.load_or_new(self._store), self._store, [self._progress])
+        with self._source.naming_rows():  # every request that may be sent: those the state never answered
+            todo = self._recorder.state.unanswered_inputs()
+            check_requests([items[p] for p in todo], builder, [costings[p].input_tokens for p in todo])
         if save_dir is not None:
-            self._recorder.listeners.append(ResultFiles(save_dir, lambda: self._recorder.state))
+            self._recorder.listeners.append(
+                ResultFiles(save_dir, lambda: self._recorder.state, lambda i: stored_or_live(self._recorder.state, i))
+            )
         self._ctx = RunContext(
             options=options,
             builder=builder,
@@ -267,6 +275,7 @@ class BatchManager(OptionsView, FramesView):
         return owner if isinstance(owner, BatchManager) else None
 
     @classmethod
+    @collector_paused()
     def from_frame(
         cls,
         frame: pd.DataFrame,
@@ -281,51 +290,6 @@ class BatchManager(OptionsView, FramesView):
         index names the results; ``to_pandas(join=True)`` adds the output columns to the frame. Other
         options are the constructor's. Rules in ``batchnb/frames/_rows.py``."""
         return manager_from_frame(cls, frame, prompt, files, options)
-
-    def panel(self) -> Any:
-        """The notebook panel of this manager (one per manager, created on first use)."""
-        if self._panel is None:
-            from .._panel import Panel
-
-            self._panel = Panel(
-                self._progress,
-                title=f"batchnb · {self.options.model} · {self.manager_id[:8]}",
-                on_retry=lambda: self.start(retry=True, show=False),
-                on_cancel=self.cancel,
-                on_resume=lambda: self.start(show=False),
-                on_failed=self.failed,
-                index_name=self._source.index_name,
-                row_label=self._row_label,
-            )
-        return self._panel
-
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
-        from .._panel import widgets_available
-
-        if widgets_available():
-            bundle: dict[str, Any] = self.panel()._repr_mimebundle_(include=include, exclude=exclude)
-            return bundle
-        return {"text/plain": repr(self)}
-
-    def _show_progress(self, wanted: bool) -> None:
-        from .._panel import widgets_available
-
-        self._panel_shown = False
-        if wanted and widgets_available():
-            self.panel().show()
-            self._panel_shown = True
-
-    def _update_displays(self) -> None:
-        if self._panel is not None:
-            try:
-                self._panel.update_displays()
-            except Exception as exc:  # a view must never break the run's end
-                self._panel.last_error = exc
-
-    def _row_label(self, item: int) -> Any:
-        """How views name a state item: the user's label of the first input asking it."""
-        view = self._state.inputs
-        return self._source.label(view.position(item) if view is not None else item)
 
     def _failed_indices(self) -> list[int]:
         """Input positions whose latest result failed."""
@@ -344,9 +308,10 @@ class BatchManager(OptionsView, FramesView):
             with self._files.session():
                 self._driver.cancel_jobs(None)
 
+    @collector_paused()  # one result object per input
     def results(self) -> list[ItemResult]:
         """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
-        return self._recorder.read(ManagerState.results_in_order)
+        return self._recorder.read(results_in_order)
 
     @property
     def client(self) -> anthropic.Anthropic:

@@ -1,4 +1,9 @@
-"""Finished results: records for the results log, rebuilding them on load, and the seed's saved files.
+"""Finished results: records for the results log, reading them back on load, and the seed's saved files.
+
+A record's head (job, item, time, batch, status, cost, cache figures) comes before the provider's line, so
+a resume reads what it needs (``StoredResult``) from the heads alone: a succeeded item's line is parsed
+(validated, its citations extracted) only when its value is asked for (``ResultReader``). Failed items and
+records written before heads carried a status are parsed whole, as they always were.
 
 ``save_results_dir`` layout (the seed's)::
 
@@ -12,7 +17,9 @@ Every file is written atomically, so a reader never sees half of one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +38,77 @@ def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
     item with no line keeps its custom_id (``missing``) and, unless it is simply missing (say ``archived``:
     its batch's results were gone), its reason and message.
     """
-    head = f'{{"j":{job},"i":{result.index},"t":"{completed_at}","b":{json.dumps(result.batch_id)}'.encode()
+    head = f'{{"j":{job},"i":{result.index},"t":"{completed_at}","b":{json.dumps(result.batch_id)}'
     if result.raw_json is not None:
-        return head + b',"raw":' + result.raw_json + b"}\n"
+        head += f',"s":"{result.status}","c":{json.dumps(result.cost)}'
+        usage = result.usage
+        written = usage.cache_write_5m_tokens + usage.cache_write_1h_tokens if usage is not None else 0
+        if usage is not None and (usage.cache_read_tokens or written):
+            head += f',"k":[{usage.cache_read_tokens},{written},{result.cache_saved!r}]'
+        return head.encode() + b',"raw":' + result.raw_json + b"}\n"
     why = b""
     if result.error is not None and result.error.reason != "missing":
         why = b',"why":' + json.dumps(result.error.to_dict(), ensure_ascii=False).encode("utf-8")
-    return head + b',"missing":' + json.dumps(result.custom_id).encode("utf-8") + why + b"}\n"
+    return head.encode() + b',"missing":' + json.dumps(result.custom_id).encode("utf-8") + why + b"}\n"
+
+
+@dataclass(eq=False)
+class StoredResult(ItemResult):
+    """A succeeded result as its results-log head tells it (status, cost, cache figures) and where its line
+    is (``offset``); its value, text and citations are parsed from that line when asked for."""
+
+    offset: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+
+
+_SUCCEEDED_HEAD = re.compile(
+    rb'\{"j":(\d+),"i":(\d+),"t":"([^"]*)","b":(?:"([^"]*)"|null),"s":"succeeded","c":([^,]*)'
+    rb'(?:,"k":\[(\d+),(\d+),([^\]]*)\])?,"raw":'
+)
+
+
+def stored_result(line: bytes, offset: int) -> tuple[StoredResult, str] | None:
+    """The ``StoredResult`` of a succeeded item's record, and its completion time, from the head alone;
+    ``None`` when the record must be parsed whole (failed, missing, or written before heads had a status)."""
+    found = _SUCCEEDED_HEAD.match(line)
+    if found is None:
+        return None
+    job, index, at, batch, cost, read, written, saved = found.groups()
+    result = StoredResult(
+        index=int(index),
+        status="succeeded",
+        cost=None if cost == b"null" else float(cost),
+        batch_id=batch.decode() if batch is not None else None,
+        job=int(job),
+        offset=offset,
+        cache_read=int(read) if read else 0,
+        cache_write=int(written) if written else 0,
+        cache_saved=float(saved) if saved else 0.0,
+    )
+    return result, at.decode()
+
+
+class ResultReader:
+    """Parses stored results from the results log on demand, exactly as they were parsed when they came."""
+
+    def __init__(
+        self,
+        path: Path,
+        response_model: type[pydantic.BaseModel] | None,
+        cost_of: Callable[[int], Callable[[Usage], float | None]],
+    ) -> None:
+        self.path, self.response_model, self.cost_of = path, response_model, cost_of  # cost_of(job)
+
+    def read(self, stored: Sequence[StoredResult]) -> list[ItemResult]:
+        out = []
+        with open(self.path, "rb") as handle:
+            for result in stored:
+                handle.seek(result.offset)
+                record = json.loads(handle.readline())
+                job = record["j"]
+                out.append(rebuild_result(record, response_model=self.response_model, cost_of=self.cost_of(job)))
+        return out
 
 
 def rebuild_result(
@@ -60,11 +131,13 @@ def raw_file_name(job: int) -> Callable[[int], str]:
     return lambda index: f"job_{job}_item_{index}.json"
 
 
-def write_processed(directory: Path, job: int, items: Iterable[int], results: dict[int, ItemResult]) -> Path:
+def write_processed(
+    directory: Path, job: int, items: Iterable[int], result_of: Callable[[int], ItemResult | None]
+) -> Path:
     """``processed/job_{job}_results.json`` for the job's items, in job order."""
     values, citations = [], []
     for index in items:
-        result = results.get(index)
+        result = result_of(index)
         ok = result is not None and result.ok and result.job == job
         values.append(result.data() if ok else None)  # type: ignore[union-attr]
         citations.append(result.citations if ok else {})  # type: ignore[union-attr]
@@ -80,9 +153,12 @@ class ResultFiles:
     """Writes ``save_results_dir`` from engine events (a listener of the recorder): each finished item's
     raw line as it is recorded, and a job's processed file when the job ends."""
 
-    def __init__(self, directory: Path, state: Callable[[], Any]) -> None:
+    def __init__(
+        self, directory: Path, state: Callable[[], Any], result_of: Callable[[int], ItemResult | None]
+    ) -> None:
         self.directory = directory
         self.state = state  # the manager's state, read under the recorder lock the listener is called in
+        self.result_of = result_of  # an item's result, parsed from the results log if need be
         self._raw_ready = False
 
     def on_event(self, event: Event) -> None:
@@ -95,7 +171,7 @@ class ResultFiles:
             case JobEnded():
                 state = self.state()
                 job = state.jobs[event.job]
-                write_processed(self.directory, job.index, job.items, state.results)
+                write_processed(self.directory, job.index, job.items, self.result_of)
 
     def _save_raw(self, name: str, raw: bytes) -> None:
         raw_dir = self.directory / "raw"

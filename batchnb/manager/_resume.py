@@ -18,6 +18,7 @@ from typing import Any
 
 from .._events import ItemsAdded, ItemsFinished, JobsPlanned, event_from_record
 from .._inputs import Item
+from .._item_result import ItemResult
 from .._pricing import PriceTable
 from .._requests import RequestOptions
 from .._usage import Usage
@@ -26,10 +27,10 @@ from ..limits import ProviderLimits
 from ._driver import price_day
 from ._plan import ItemCosting, slice_jobs
 from ._recorder import utc_now
-from ._result_files import rebuild_result
+from ._result_files import ResultReader, rebuild_result, stored_result
 from ._snapshot import from_snapshot, has_keys
 from ._state import JobRecord, ManagerState
-from ._store import StateStore
+from ._store import StateStore, corrupted_line
 from ._view import match_inputs, request_key
 
 
@@ -115,11 +116,7 @@ class Resumer:
             for record in loaded.journal:
                 state.apply(event_from_record(record))
                 state.journal_seq = record["seq"]
-            response_model = self.options.response_model
-            for record in loaded.results:
-                job = state.jobs[record["j"]]
-                result = rebuild_result(record, response_model=response_model, cost_of=self.cost_function(job))
-                state.apply(ItemsFinished(job=job.index, results=(result,), completed_at=record["t"]))
+            self._replay_results(state, store, loaded.results)
         except (KeyError, IndexError, TypeError, ValueError, AssertionError) as exc:
             raise StateError(
                 f"{store.path} and its journal do not fit together ({exc!r}); the files were left "
@@ -174,6 +171,40 @@ class Resumer:
             )
             state.input_fingerprint = self._fingerprints()[0]
         state.look_through(view)
+
+    def _replay_results(self, state: ManagerState, store: StateStore, lines: list[tuple[int, bytes]]) -> None:
+        """Finished items from the results log: a succeeded one from its record's head alone (a
+        ``StoredResult``, parsed when its value is asked for), any other parsed whole."""
+        response_model = self.options.response_model
+        state.reader = ResultReader(store.results_path, response_model, lambda j: self.cost_function(state.jobs[j]))
+        batch: list[ItemResult] = []  # consecutive results of one job and time: applied as one event
+        at = ""
+        for number, (offset, line) in enumerate(lines, 1):
+            try:
+                stored = stored_result(line, offset)
+                result: ItemResult
+                if stored is not None:
+                    result, completed_at = stored
+                else:
+                    record = json.loads(line)
+                    job = state.jobs[record["j"]]
+                    result = rebuild_result(record, response_model=response_model, cost_of=self.cost_function(job))
+                    completed_at = record["t"]
+            except ValueError:
+                raise corrupted_line(store.results_path, number) from None
+            if batch and (batch[0].job != result.job or at != completed_at):
+                self._finish(state, batch, at)
+                batch = []
+            batch.append(result)
+            at = completed_at
+        if batch:
+            self._finish(state, batch, at)
+
+    @staticmethod
+    def _finish(state: ManagerState, results: list[ItemResult], at: str) -> None:
+        job = results[0].job
+        assert job is not None
+        state.apply(ItemsFinished(job=job, results=tuple(results), completed_at=at))
 
     def cost_function(self, job: JobRecord) -> Callable[[Usage], float | None]:
         """Prices of the day the job's batch was created (``price_day``): the same live and on rebuild."""

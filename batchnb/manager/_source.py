@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from .._inputs import input_list, series_labels
+from .._sequences import input_list, series_labels
 from ..errors import InputError
 
 if TYPE_CHECKING:

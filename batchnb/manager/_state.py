@@ -33,8 +33,9 @@ from .._events import (
     SubmitIntent,
     Submitted,
 )
-from .._item_result import ItemError, ItemResult, ResultList
+from .._item_result import ItemError, ItemResult
 from .._progress import JobCounts, ProgressSeed
+from ._result_files import ResultReader, StoredResult
 from ._view import InputView
 
 STATE_FORMAT = "batchnb-state/1"
@@ -122,6 +123,7 @@ class ManagerState:
     counts: Counter[str] = field(default_factory=Counter)  # statuses of the items the inputs ask
     inputs: InputView | None = None  # this manager's inputs matched to the items (not persisted: derived)
     aside: set[int] = field(default_factory=set)  # items no current input asks: kept, collected, not counted
+    reader: ResultReader | None = None  # parses a ``StoredResult``'s line when its value is asked for
 
     def __post_init__(self) -> None:
         if not self.item_status:
@@ -155,6 +157,12 @@ class ManagerState:
     def committed(self) -> float:
         """What ``max_cost`` is checked against: spent, plus reserved, plus held."""
         return self.total_cost + self.reserved + self.held
+
+    def unanswered_inputs(self) -> list[int]:
+        """Positions of the inputs whose request has no result in the state: those a run may send."""
+        view, results = self.inputs, self.results
+        positions = view.positions if view is not None and view.positions is not None else range(self.item_count)
+        return [position for position, item in enumerate(positions) if item not in results]
 
     @property
     def wanted_count(self) -> int:
@@ -190,28 +198,6 @@ class ManagerState:
             note=self.inputs.note() if self.inputs is not None else "",
             **_cache_totals(self.results.values()),
         )
-
-    def results_in_order(self) -> ResultList:
-        """One result per input; an item not finished yet is ``pending`` / ``processing``, with why."""
-        if self.inputs is None or self.inputs.positions is None:
-            return ResultList(self.result_of(index) for index in range(self.item_count))
-        return self.inputs.in_input_order(self.result_of)
-
-    def result_of(self, index: int) -> ItemResult:
-        """Item ``index``'s result, or a placeholder saying why there is none yet."""
-        result = self.results.get(index)
-        if result is not None:
-            return result
-        status = self.item_status[index]
-        job = self.jobs[self.item_job[index]] if self.item_job[index] >= 0 else None
-        error = None
-        if status == "pending" and job is not None and job.message:
-            error = ItemError("not_submitted", job.message)
-        elif status == "pending":
-            error = (
-                ItemError("budget", self.budget_stop) if self.budget_stop else ItemError("not_run", "not finished yet")
-            )
-        return ItemResult(index=index, status=status, error=error)  # type: ignore[arg-type]
 
     def claimed_batches(self) -> set[str]:
         return {job.batch_id for job in self.jobs if job.batch_id}
@@ -382,7 +368,9 @@ def _cache_totals(results: Iterable[ItemResult]) -> dict[str, Any]:
     read = write = 0
     saved = 0.0
     for result in results:
-        if result.usage is not None:
+        if isinstance(result, StoredResult):
+            read, write, saved = read + result.cache_read, write + result.cache_write, saved + result.cache_saved
+        elif result.usage is not None:
             read += result.usage.cache_read_tokens
             write += result.usage.cache_write_5m_tokens + result.usage.cache_write_1h_tokens
             saved += result.cache_saved

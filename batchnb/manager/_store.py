@@ -67,7 +67,7 @@ COMPACTION_RATIO = 2.0
 class LoadedState:
     snapshot: dict[str, Any]
     journal: list[dict[str, Any]]
-    results: list[dict[str, Any]]
+    results: list[tuple[int, bytes]]  # (offset, line) of each complete line of the results log, unparsed
 
 
 class StateStore:
@@ -188,7 +188,7 @@ class StateStore:
             )
         self._snapshot_bytes = len(raw)
         journal = [r for r in _read_lines(self.journal_path) if r.get("seq", 0) > snapshot["journal_seq"]]
-        return LoadedState(snapshot, journal, _read_lines(self.results_path))
+        return LoadedState(snapshot, journal, _line_bytes(self.results_path))
 
     # ------------------------------------------------------------------------------------------ write
 
@@ -286,8 +286,9 @@ class StateStore:
         self.bytes_written += len(line)
 
 
-def _read_lines(path: Path) -> list[dict[str, Any]]:
-    """Complete JSON lines of ``path``; a torn *last* line is ignored, a bad line elsewhere is corruption."""
+def _line_bytes(path: Path) -> list[tuple[int, bytes]]:
+    """Complete lines of ``path`` with their offsets; a torn *last* line (a write cut short by a kill) is
+    ignored. They are parsed by the reader (``corrupted_line`` names a bad one)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -296,15 +297,28 @@ def _read_lines(path: Path) -> list[dict[str, Any]]:
         raise StateError(f"cannot read {path}: {exc.strerror}.") from exc
     lines = data.split(b"\n")
     lines.pop()  # text after the last newline: empty, or a write cut short by a kill
+    out, offset = [], 0
+    for line in lines:
+        out.append((offset, line))
+        offset += len(line) + 1
+    return out
+
+
+def corrupted_line(path: Path, number: int) -> StateError:
+    return StateError(
+        f"{path} line {number} is corrupted; the files were left untouched. Restore them or "
+        "move the state away to start over."
+    )
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """Complete JSON lines of ``path``; a torn *last* line is ignored, a bad line elsewhere is corruption."""
     records = []
-    for number, line in enumerate(lines, 1):
+    for number, (_, line) in enumerate(_line_bytes(path), 1):
         try:
             records.append(json.loads(line))
         except ValueError:
-            raise StateError(
-                f"{path} line {number} is corrupted; the files were left untouched. Restore them or "
-                "move the state away to start over."
-            ) from None
+            raise corrupted_line(path, number) from None
     return records
 
 

@@ -1,0 +1,80 @@
+"""The manager in a notebook: its panel (created on first use), how it displays itself, and the updates of
+every display when a run ends. A mixin of ``BatchManager``; with ``_front`` the only room of manager/ that
+imports the views (the panel, lazily: ipywidgets only when a panel is asked for)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .._progress import ProgressModel
+from .._requests import RequestOptions
+from ._source import Source
+from ._state import ManagerState
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class PanelView:
+    """``panel()``, ``_repr_mimebundle_`` and the display updates, on the manager's own attributes."""
+
+    _panel: Any
+    _panel_shown: bool
+    _progress: ProgressModel
+    _source: Source
+    options: RequestOptions
+
+    if TYPE_CHECKING:
+
+        @property
+        def manager_id(self) -> str: ...
+        @property
+        def _state(self) -> ManagerState: ...
+        def start(self, *, retry: bool = False, show: bool = True) -> None: ...
+        def cancel(self) -> None: ...
+        def failed(self) -> pd.DataFrame: ...
+
+    def panel(self) -> Any:
+        """The notebook panel of this manager (one per manager, created on first use)."""
+        if self._panel is None:
+            from .._panel import Panel
+
+            self._panel = Panel(
+                self._progress,
+                title=f"batchnb · {self.options.model} · {self.manager_id[:8]}",
+                on_retry=lambda: self.start(retry=True, show=False),
+                on_cancel=self.cancel,
+                on_resume=lambda: self.start(show=False),
+                on_failed=self.failed,
+                index_name=self._source.index_name,
+                row_label=self._row_label,
+            )
+        return self._panel
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+        from .._panel import widgets_available
+
+        if widgets_available():
+            bundle: dict[str, Any] = self.panel()._repr_mimebundle_(include=include, exclude=exclude)
+            return bundle
+        return {"text/plain": repr(self)}
+
+    def _show_progress(self, wanted: bool) -> None:
+        from .._panel import widgets_available
+
+        self._panel_shown = False
+        if wanted and widgets_available():
+            self.panel().show()
+            self._panel_shown = True
+
+    def _update_displays(self) -> None:
+        if self._panel is not None:
+            try:
+                self._panel.update_displays()
+            except Exception as exc:  # a view must never break the run's end
+                self._panel.last_error = exc
+
+    def _row_label(self, item: int) -> Any:
+        """How views name a state item: the user's label of the first input asking it."""
+        view = self._state.inputs
+        return self._source.label(view.position(item) if view is not None else item)
