@@ -338,3 +338,31 @@ def test_the_accessor_exists_when_pandas_is_imported_after_batchnb(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['text', 'text_out'] ['p', 'q']"
+
+
+def test_to_pandas_during_a_background_run_has_every_finished_row_and_marks_the_others(tmp_path):
+    """The first two jobs end, the last two are held in progress by the emulator: meanwhile to_pandas()
+    (joined or not) shows the finished rows with their answers and the others as processing."""
+    from .helpers import wait_for
+
+    frame = pd.DataFrame({"review": [f"review number {i}" for i in range(20)]},
+                         index=pd.Index([f"id{i}" for i in range(20)], name="rid"))
+
+    def hold_late_rows(custom_id: str, params: dict[str, Any]) -> str | None:
+        return "hold" if int(custom_id.split("-")[1]) >= 10 else None
+
+    with Simulator(latency=0.01, faults=Faults(item_outcome=hold_late_rows)) as sim:
+        manager = BatchManager.from_frame(frame, prompt="Say: {review}", items_per_job=5,
+                                          state_path=tmp_path / "s.json", **options(sim))
+        manager.start(show=False)
+        wait_for(lambda: manager.stats.succeeded == 10 and manager.stats.processing == 10)
+        for _ in range(3):  # as a loop would call it: the same answer each time, the run untouched
+            partial = manager.to_pandas(with_meta=True)
+            assert partial.index.equals(frame.index)
+            assert partial["status"].tolist() == ["succeeded"] * 10 + ["processing"] * 10
+            assert partial["text"].iloc[:10].notna().all() and partial["text"].iloc[10:].isna().all()
+        joined = manager.to_pandas(join=True, with_meta=["status"])
+        assert joined["review"].tolist() == frame["review"].tolist() and joined["status"].iloc[-1] == "processing"
+        manager.cancel()
+        manager.wait()
+        assert manager.to_pandas(with_meta=True)["status"].iloc[:10].tolist() == ["succeeded"] * 10

@@ -108,7 +108,8 @@ class Scheduler:
             if job.unfinished and job.index not in busy and job.items and job.index not in self.ctx.job_errors:
                 if job.status in _AT_PROVIDER:
                     return job
-                if job.status == "pending" and any(item in self.ctx.state.aside for item in job.items):
+                aside = self.ctx.state.aside  # empty unless inputs changed: then checked before a create
+                if job.status == "pending" and aside and any(item in aside for item in job.items):
                     self.driver.retire(job)  # planned for other inputs, never created
                     continue
                 first = first or job
