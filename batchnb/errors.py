@@ -37,7 +37,11 @@ class _ShortInNotebooks:
 
     def _render_traceback_(self) -> list[str]:
         assert isinstance(self, BaseException)
-        frames = [f for f in traceback.extract_tb(self.__traceback__) if not f.filename.startswith(_PACKAGE)]
+        frames = []  # the user's frames, up to the call into batchnb (what it called from there is ours)
+        for frame in traceback.extract_tb(self.__traceback__):
+            if frame.filename.startswith(_PACKAGE):
+                break
+            frames.append(frame)
         where = [f"  at line {frames[-1].lineno}: {frames[-1].line}"] if frames and frames[-1].line else []
         return [f"{type(self).__name__}: {self}", *where]
 

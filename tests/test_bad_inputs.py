@@ -160,3 +160,27 @@ def test_state_from_another_run_is_refused_before_anything_is_sent(sim, tmp_path
     with pytest.raises(StateError, match="other options: max_tokens was 1024, now 99"):
         BatchManager(messages=conversations(2), model=MODEL, client=sim.client(), state_path=state, max_tokens=99)
     assert sim.counters.requests_by_endpoint == before
+
+
+def test_in_a_notebook_an_error_names_the_users_line_whatever_batchnb_called_on_the_way(sim, tmp_path):
+    """The short form IPython shows (``_render_traceback_``) names the line of the user's code that called
+    batchnb, even when the error is raised below a generated ``__init__``, a decorator or the accessor."""
+    import pandas as pd
+
+    import batchnb  # noqa: F401  (registers df.batchnb)
+
+    def shown(call: Any) -> list[str]:
+        with pytest.raises(BatchnbError) as caught:
+            call()
+        return caught.value._render_traceback_()  # type: ignore[attr-defined]
+
+    lines = shown(lambda: BatchManager(messages=["a"], model=MODEL, client=sim.client(), temperature=0.3))
+    assert lines[0].startswith("InputError: temperature cannot be sent") and "temperature=0.3)" in lines[1]
+    frame = pd.DataFrame({"review": ["fine", "bad"]})
+    state = tmp_path / "s.json"
+    frame.batchnb.extract("Say: {review}", model=MODEL, client=sim.client(), state_path=state, poll_interval=0.01)
+    lines = shown(lambda: frame.batchnb.extract("Say: {review}", model=MODEL, client=sim.client(), state_path=state,
+                                                max_tokens=99))
+    assert lines[0].startswith("StateError:") and "lines = shown(lambda: frame.batchnb.extract(" in lines[1]
+    lines = shown(lambda: frame.batchnb.manager("Say: {text}", model=MODEL, client=sim.client()))
+    assert lines[0].startswith("InputError:") and "'text'" in lines[0] and 'manager("Say: {text}"' in lines[1]

@@ -60,7 +60,7 @@ def test_appended_inputs_send_exactly_the_new_requests(finished):
     again = manager(sim, inputs, state)
     plan = again.estimate()
     assert (plan.items, plan.reused, plan.todo, plan.jobs) == (27, 20, 7, 2)
-    assert "20 reused (answered before, not paid again), 7 to send in 2 jobs" in str(plan)
+    assert "20 reused (answered before, not paid again), 7 new to send in 2 jobs" in str(plan)
     assert "20 answered before" in again.stats.summary()  # the panel's and console's note, before any spending
     submitted = sent(sim)
     results = again.run()
@@ -117,7 +117,7 @@ def test_the_same_request_in_two_rows_is_sent_once_and_fills_both(tmp_path):
     with Simulator(latency=0.01) as sim:
         run = manager(sim, inputs, tmp_path / "s.json")
         plan = run.estimate()
-        assert (plan.items, plan.todo, plan.repeats) == (5, 3, 2) and "2 repeat an earlier item's request" in str(plan)
+        assert (plan.items, plan.todo, plan.repeats) == (5, 3, 2) and "2 repeat another item's request" in str(plan)
         results = run.run()
         assert sum(sent(sim).values()) == 3
         assert [quoted(r.text) for r in results] == inputs and [r.index for r in results] == list(range(5))

@@ -148,9 +148,9 @@ def test_the_reviews_notebook_sends_only_what_changed(tmp_path):
     out = stdout_of(nb)
     created = [int(n) for n in re.findall(r"batches created so far: (\d+)", out)]
     assert created == [3, 4, 5]  # 300 rows in 3 batches; the 50 new rows in 1; the reworded kettle rows in 1
-    assert "350 items: 300 reused (answered before, not paid again), 50 to send in 1 job;" in out
+    assert "350 items: 300 reused (answered before, not paid again), 50 new to send in 1 job;" in out
     kettles = int(re.search(r"(\d+) kettle rows", out).group(1))
-    assert f"350 items: {350 - kettles} reused (answered before, not paid again), {kettles} to send in 1 job;" in out
+    assert f"350 items: {350 - kettles} reused (answered before, not paid again), {kettles} new to send in 1 job;" in out
     assert "350 rows, 350 classified" in out
     shown = " ".join(html_values(nb, ">Items</b>")) + " ".join(
         out.get("data", {}).get("text/html", "") for cell in nb.cells for out in cell.get("outputs", []))

@@ -154,3 +154,29 @@ def test_a_leftover_hidden_folder_is_named_with_the_way_to_remove_it(tmp_path):
     with Simulator(latency=0.01) as sim, pytest.raises(StateError) as caught:
         _manager(sim, state_path=state)
     assert f"shutil.rmtree({str(store.folder)!r})" in str(caught.value) and "hide it" in str(caught.value)
+
+
+@pytest.mark.parametrize("kept", [True, False], ids=["state_path", "no-state_path"])
+def test_ctrl_c_in_extract_says_to_re_run_the_cell(tmp_path, kept):
+    """An extract() user holds no manager: the interrupt and the panel say to re-run the cell (and, without
+    a state_path, that a re-run starts over and pays again)."""
+    import pandas as pd
+
+    import batchnb  # noqa: F401  (registers df.batchnb)
+
+    frame = pd.DataFrame({"review": [f"item {i} please" for i in range(20)]})
+    options: dict[str, Any] = {"model": MODEL, "poll_interval": 0.01, "max_tokens": 64, "items_per_job": 10,
+                               "show": False, **({"state_path": tmp_path / "s.json"} if kept else {})}
+    with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
+        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("run", "_scheduler.py"))
+        with pytest.raises(Interrupted) as caught:
+            frame.batchnb.extract("Say: {review}", client=sim.client(), **options)
+        message = caught.value.message
+        assert message.startswith("df.batchnb.extract() interrupted by Ctrl-C: 2 batch(es) in flight canceled")
+        assert "manager.run()" not in message
+        if kept:
+            assert "Re-run the cell to go on: with the same state_path, only what is not finished is sent" in message
+            out = frame.batchnb.extract("Say: {review}", client=sim.client(), **options)
+            assert out["text"].notna().all() and not sim.counters.duplicate_submissions
+        else:
+            assert "starts over and pays again (no state_path): pass state_path=" in message

@@ -24,6 +24,7 @@ from collections.abc import Callable, Hashable, Sequence
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from ..errors import Interrupted
 from ._front import BatchManager
 
 if TYPE_CHECKING:
@@ -67,7 +68,17 @@ class BatchnbAccessor:
         columns: ``with_meta=True`` says why, ``df.batchnb.manager(...).retry_failed()`` resubmits them.
         """
         manager = self.manager(prompt, files=files, **options)
-        manager.run(print_progress=show)
+        kept = options.get("state_path") is not None
+        manager._ctx.resume_hint = (  # an extract() user holds no manager: the cell is how to go on
+            "Re-run the cell to go on: with the same state_path, only what is not finished is sent."
+            if kept
+            else "Re-running the cell starts over and pays again (no state_path): pass state_path= to keep "
+            "what is paid across re-runs."
+        )
+        try:
+            manager.run(print_progress=show)
+        except Interrupted as exc:
+            raise Interrupted(f"df.batchnb.extract() {exc.message.removeprefix('run() ')}") from None
         return manager.to_pandas(flatten=flatten, join=True, with_meta=with_meta, suffix=suffix)
 
 

@@ -24,6 +24,8 @@ class Estimate:
     items_at_once: int | None = None  # items left whose worst cases fit in the budget together (None: no limit)
     reused: int = 0  # inputs whose request this state has already answered: reused, never sent or paid again
     repeats: int = 0  # inputs asking the same request as an earlier input: sent once, both rows filled
+    new: int = 0  # inputs whose request is still to send (``todo`` requests: fewer when inputs repeat)
+    sent: int = 0  # inputs whose request is in a batch already sent (or maybe sent): collected by the run
 
     @property
     def fits(self) -> bool:
@@ -52,13 +54,18 @@ class Estimate:
             else f" against max_cost {money(self.max_cost)}"
             + (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
         )
-        if self.reused or self.repeats:
-            reused = f"{self.reused:,} reused (answered before, not paid again), " if self.reused else ""
-            repeats = f" ({self.repeats:,} repeat an earlier item's request: sent once)" if self.repeats else ""
-            work = f"{self.items:,} items: {reused}{self.todo:,} to send in {_jobs(self.jobs)}{repeats}"
+        if self.reused or self.repeats or self.sent:
+            parts = [f"{self.reused:,} reused (answered before, not paid again)"] if self.reused else []
+            requests = f" as {self.todo:,} requests" if self.todo != self.new else ""
+            parts.append(f"{self.new:,} new to send{requests} in {_jobs(self.jobs)}" if self.new else "none to send")
+            if self.sent:
+                parts.append(f"{self.sent:,} in batches already sent (the run collects them)")
+            work = f"{self.items:,} items: " + ", ".join(parts)
+            if self.repeats:
+                work += f" ({self.repeats:,} repeat another item's request: each request is sent once)"
         else:
             work = f"{self.items:,} items in {_jobs(self.jobs)}"
-        text = f"{work}; worst-case cost {cost}{limit}; ~{self.input_tokens_estimate:,} input tokens at most"
+        text = f"{work}; worst-case cost {cost}{limit}; at most {self.input_tokens_estimate:,} input tokens"
         if self.budget_limited:
             text += (
                 f". max_cost limits this run: the worst cases of only {self.items_at_once or 0:,} of the "
@@ -75,7 +82,12 @@ def _jobs(count: int) -> str:
 
 def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     view, aside = ctx.inputs, state.aside
-    todo = [i for i in range(state.item_count) if state.item_status[i] == "pending" and i not in aside]
+    jobs, item_job = state.jobs, state.item_job
+    todo = [  # items in jobs not created yet (a job in doubt may have made its batch: it is counted as sent)
+        i
+        for i in range(state.item_count)
+        if state.item_status[i] == "pending" and i not in aside and jobs[item_job[i]].status == "pending"
+    ]
     at_once = None
     if ctx.max_cost is not None:
         room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
@@ -86,10 +98,14 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     sizes = [len([i for i in job.items if i in todo_set]) for job in state.jobs if job.status == "pending"]
     positions = view.positions if view.positions is not None else range(view.input_count)
     costings = ctx.costings
+    reused = sum(1 for item in positions if item in state.results)
+    new = sum(1 for item in positions if item in todo_set)
     return Estimate(
         items=view.input_count,
-        reused=sum(1 for item in positions if item in state.results),
+        reused=reused,
         repeats=view.repeats,
+        new=new,
+        sent=view.input_count - reused - new,
         jobs=len([s for s in sizes if s]),
         job_sizes=[s for s in sizes if s],
         worst_case_cost=worst,

@@ -56,7 +56,7 @@ if TYPE_CHECKING:
 class BatchManager(OptionsView, FramesView, PanelView):
     """Run many items through the Message Batches API. See the README for the guarantees."""
 
-    @collector_paused()  # a bulk build: objects per input and per result, no cycles to collect (``_gc``)
+    @collector_paused  # a bulk build: objects per input and per result, no cycles to collect (``_gc``)
     def __init__(
         self,
         messages: Iterable[Any] | None = None,
@@ -275,7 +275,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
         return owner if isinstance(owner, BatchManager) else None
 
     @classmethod
-    @collector_paused()
+    @collector_paused
     def from_frame(
         cls,
         frame: pd.DataFrame,
@@ -308,7 +308,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
             with self._files.session():
                 self._driver.cancel_jobs(None)
 
-    @collector_paused()  # one result object per input
+    @collector_paused  # one result object per input
     def results(self) -> list[ItemResult]:
         """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
         return self._recorder.read(results_in_order)

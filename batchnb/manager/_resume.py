@@ -98,9 +98,9 @@ class Resumer:
         inputs, options = self._fingerprints()
         if snapshot["options_fingerprint"] != options:
             raise StateError(
-                f"{store.path} was made with other options: {self._options_difference(snapshot)}. Every "
-                "answer in a state was asked with its options, so only changed inputs can reuse them: use the "
-                "same options to resume, or another state_path for a run with these."
+                f"{store.path} was made with other options: {self._options_difference(snapshot)}. Its answers "
+                "were asked with those options, so only the same options can reuse them (the inputs may "
+                "change): use the same options, or another state_path for a run with these."
             )
         legacy = None
         if not has_keys(snapshot):  # written before request keys: only the very same inputs can resume it
@@ -246,7 +246,8 @@ class Resumer:
 
 
 def _shown(value: Any) -> str:
+    """An option's value as a Python user writes it (``None``, ``True``, ``'text'``)."""
     if not isinstance(value, (str, int, float, bool, type(None), list, dict)):
         return "not set"
-    text = json.dumps(value, ensure_ascii=False)
+    text = repr(value)
     return text if len(text) <= 80 else text[:77] + "..."

@@ -17,8 +17,6 @@ from ._driver import JobDriver
 from ._recorder import utc_now
 from ._scheduler import Scheduler
 
-RESUME = "Resume with manager.run(), manager.start() or the panel's Resume."
-
 
 class RunBody:
     def __init__(self, ctx: RunContext, scheduler: Scheduler, driver: JobDriver) -> None:
@@ -67,7 +65,7 @@ class RunBody:
         done = state.counts["succeeded"] + state.counts["failed"]
         finished = f"{done:,}/{state.wanted_count:,} items done, their results kept" if done else "no item done yet"
         collected = " (what they finished comes in with the next run)" if canceled else ""
-        return f"{canceled} batch(es) in flight canceled{collected}; {finished}. {RESUME}"
+        return f"{canceled} batch(es) in flight canceled{collected}; {finished}. {self.ctx.resume_hint}"
 
     def _how_it_ended(self) -> tuple[str, str]:
         ctx, state = self.ctx, self.ctx.state
@@ -79,7 +77,7 @@ class RunBody:
             return "budget", state.budget_stop
         left = state.counts["pending"] + state.counts["processing"]
         if left:
-            return "stopped", f"{left:,} items not finished. {RESUME}"
+            return "stopped", f"{left:,} items not finished. {ctx.resume_hint}"
         return "finished", ""
 
     def _job_error(self) -> ProviderError:

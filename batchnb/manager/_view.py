@@ -76,14 +76,16 @@ class InputView:
 
     def note(self) -> str:
         """One line for the panel and the console when the inputs are not simply the state's items."""
-        parts = []
-        if self.reused:
-            parts.append(f"{self.reused:,} answered before (reused, not paid again)")
-        if self.added and self.reused:
-            parts.append(f"{self.added:,} new request(s)")
+        if not self.reused and not self.repeats:
+            return ""
+        head = f"{self.input_count:,} inputs"
         if self.repeats:
-            parts.append(f"{self.repeats:,} repeat an earlier input's request (sent once)")
-        return f"{self.input_count:,} inputs: " + "; ".join(parts) if parts else ""
+            requests = self.input_count - self.repeats
+            head += f" ask {requests:,} distinct requests ({self.repeats:,} repeat an earlier input's: sent once)"
+        parts = [f"{self.reused:,} answered before (reused, not paid again)"] if self.reused else []
+        if self.reused:
+            parts.append(f"{self.added:,} new request(s)")
+        return head + (": " + "; ".join(parts) if parts else "")
 
 
 def match_inputs(
