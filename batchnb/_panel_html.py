@@ -62,13 +62,13 @@ def items_html(p: Progress) -> str:
 
 def jobs_html(p: Progress) -> str:
     bar = stacked_bar([(p.jobs_completed, GREEN, "done"), (p.jobs_in_flight, BLUE, "in flight")], max(p.jobs_total, 1))
-    extra = (
-        (f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else "")
-        + (f" · {p.jobs_canceling} canceling" if p.jobs_canceling else "")
-        + (f" · {p.jobs_cut} cut to fit max_cost" if p.jobs_cut else "")
+    extra = (f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else "") + (
+        f" · {p.jobs_cut} cut to fit max_cost" if p.jobs_cut else ""
     )
+    canceling = f" ({p.jobs_canceling} of them canceling)" if p.jobs_canceling else ""  # part of those in flight
     return (
-        f"{label('Jobs')}{bar} {p.jobs_completed} done · {p.jobs_in_flight} in flight · {p.jobs_pending} pending{extra}"
+        f"{label('Jobs')}{bar} {p.jobs_completed} done · {p.jobs_in_flight} in flight{canceling} · "
+        f"{p.jobs_pending} pending{extra}"
     )
 
 

@@ -274,7 +274,7 @@ def test_cancel_with_no_run_cancels_the_batches_in_flight_once(tmp_path):
         panel.cancel_button.value = True  # a click, as the browser sends it
         assert sorted(sim.counters.cancels.values()) == [1, 1, 1]
         panel.refresh(force=True)
-        assert "3 canceling" in panel.jobs.value and panel.cancel_button.disabled  # nothing left to cancel
+        assert "(3 of them canceling)" in panel.jobs.value and panel.cancel_button.disabled  # nothing left to cancel
         manager.cancel()
         assert sorted(sim.counters.cancels.values()) == [1, 1, 1]
         manager.run()  # collects the canceled items, then runs them again (-r1)

@@ -52,12 +52,13 @@ class Recorder:
                             store.append_event({"seq": state.journal_seq + 1, **event.to_record()}, durable=durable)
                             state.journal_seq += 1
             state.apply(event)
-            state.last_updated = utc_now()
+            state.last_updated, state.unsaved = utc_now(), True
             for listener in self.listeners:
                 listener.on_event(event)
             if store is not None and isinstance(event, JobEnded) and store.snapshot_due():
                 with _writing(store):
                     store.write_snapshot(to_snapshot(state))
+                state.unsaved = False
 
     def notify(self, event: Event) -> None:
         """Tell the listeners only: for events that change no state (e.g. ``BudgetWaiting``)."""
@@ -66,11 +67,14 @@ class Recorder:
                 listener.on_event(event)
 
     def snapshot_now(self) -> None:
+        """Write the snapshot, if anything changed since the one on disk: a run with nothing to do, or a
+        cancel() with nothing to cancel, writes nothing."""
         with self.lock:
-            if self.store is not None:
+            if self.store is not None and self.state.unsaved:
                 self.state.last_updated = utc_now()
                 with _writing(self.store):
                     self.store.write_snapshot(to_snapshot(self.state))
+                self.state.unsaved = False
 
     def read(self, query: Callable[[ManagerState], T]) -> T:
         """Run ``query`` on the state under the lock (for consistent multi-field reads)."""

@@ -122,6 +122,7 @@ class Resumer:
                 f"{store.path} and its journal do not fit together ({exc!r}); the files were left "
                 "untouched. Restore them or move them away to start over."
             ) from exc
+        state.unsaved = False  # as on disk (journal included); ``match`` may change it
         self.match(state)
         return state
 
@@ -131,6 +132,7 @@ class Resumer:
         snapshot written when a run (or a cancel) opens the files persists it, before any job is driven."""
         view, new = match_inputs(self.keys, self.items, self.costings, self.worst, state.keys, state.results)
         if new:
+            state.unsaved = True
             added = [self.items[p] for p in new]
             state.apply(
                 ItemsAdded(
@@ -158,6 +160,7 @@ class Resumer:
                 attempt = state.jobs[job_index].attempt if job_index >= 0 else 0
                 by_attempt.setdefault(attempt, []).append(item)
         if retired or by_attempt:
+            state.unsaved = True
             jobs, next_index = [], len(state.jobs)
             for attempt, todo in sorted(by_attempt.items()):
                 costings = [view.costings[i] for i in todo]

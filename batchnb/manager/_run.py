@@ -30,6 +30,8 @@ class RunBody:
             ctx.recorder.listeners.append(console)
         if ctx.save_results_dir is not None:
             ctx.save_results_dir.mkdir(parents=True, exist_ok=True)
+        if not retry and not ctx.recorder.read(lambda _: self.scheduler.has_work()):
+            return  # nothing to do: nothing is written, and the views keep saying how the last run ended
         ctx.recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost))
         self._cancels_before = self._cancels()
         if retry:

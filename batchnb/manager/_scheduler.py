@@ -166,6 +166,17 @@ class Scheduler:
             ctx.recorder.emit(Reserved(job=job.index, reservation=fit.reservation))
             return True
 
+    def has_work(self) -> bool:
+        """Whether ``run()`` has anything to do: a job not finished, or a failure it retries by itself."""
+        state = self.ctx.state
+        if any(job.unfinished and job.items for job in state.jobs):
+            return True
+        return any(
+            self._auto_retryable(result, state.jobs[state.item_job[index]].attempt)
+            for index, result in state.results.items()
+            if not result.ok and state.item_status[index] == "failed" and index not in state.aside
+        )
+
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
         if result.error is None:
             return False

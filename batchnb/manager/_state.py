@@ -124,6 +124,7 @@ class ManagerState:
     inputs: InputView | None = None  # this manager's inputs matched to the items (not persisted: derived)
     aside: set[int] = field(default_factory=set)  # items no current input asks: kept, collected, not counted
     reader: ResultReader | None = None  # parses a ``StoredResult``'s line when its value is asked for
+    unsaved: bool = True  # changed since the snapshot on disk was written (or read): the next one is due
 
     def __post_init__(self) -> None:
         if not self.item_status:
