@@ -20,37 +20,70 @@ import subprocess
 import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Iterator
 
 
-def client_run(base_url: str, count: int, panel: bool = False) -> dict:
-    """One measured run, in this process."""
+def messages_of(count: int) -> list[str]:
+    return [f"item {i}: summarise the quarterly report in one line." for i in range(count)]
+
+
+def client_run(base_url: str, count: int, panel: bool = False, state_dir: str | None = None) -> dict:
+    """One measured run, in this process (its state in ``state_dir``, else a temporary one)."""
+    if state_dir is None:
+        with tempfile.TemporaryDirectory() as tmp:
+            return client_run(base_url, count, panel, tmp)
     import anthropic
 
     from batchnb import BatchManager
 
     if panel:  # a one-time import (~0.3 s), done by the kernel's widget machinery before any run in practice
         import ipywidgets  # noqa: F401
-    with tempfile.TemporaryDirectory() as tmp:
-        messages = [f"item {i}: summarise the quarterly report in one line." for i in range(count)]
-        client = anthropic.Anthropic(base_url=base_url, api_key="bench")
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        manager = BatchManager(messages=messages, model="claude-haiku-4-5", items_per_job=100, max_parallel_jobs=5,
-                               max_cost=1000.0, max_tokens=64, state_path=os.path.join(tmp, "bench.state.json"),
-                               client=client, poll_interval=0.01)
-        panel_s = 0.0
-        if panel:
-            began = time.perf_counter()
-            manager.panel()  # the notebook panel, refreshing from its own thread while the run goes on
-            panel_s = time.perf_counter() - began
-        run0 = time.perf_counter()
-        results = manager.run()
-        cpu, wall, run_wall = time.process_time() - cpu0, time.perf_counter() - wall0, time.perf_counter() - run0
-        assert len(results) == count and all(r.ok for r in results), "the benchmark run failed"
-        files = sum(os.path.getsize(os.path.join(tmp, f)) for f in os.listdir(tmp))
-        return {"n": count, "wall_s": wall, "run_wall_s": run_wall, "panel_create_s": panel_s, "cpu_s": cpu, "cpu_ms_per_item": 1000 * cpu / count,
-                "written_bytes_per_item": manager.state_bytes_written / count, "state_files_bytes": files,
-                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    messages = messages_of(count)
+    client = anthropic.Anthropic(base_url=base_url, api_key="bench")
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    manager = BatchManager(messages=messages, model="claude-haiku-4-5", items_per_job=100, max_parallel_jobs=5,
+                           max_cost=10_000.0, max_tokens=64, state_path=os.path.join(state_dir, "bench.state.json"),
+                           client=client, poll_interval=0.01)
+    panel_s = 0.0
+    if panel:
+        began = time.perf_counter()
+        manager.panel()  # the notebook panel, refreshing from its own thread while the run goes on
+        panel_s = time.perf_counter() - began
+    run0 = time.perf_counter()
+    manager.run()
+    cpu, wall, run_wall = time.process_time() - cpu0, time.perf_counter() - wall0, time.perf_counter() - run0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # the engine's, before any result is read
+    stats = manager.stats
+    assert stats.succeeded == count, f"the benchmark run failed: {stats.summary()}"
+    files = sum(p.stat().st_size for p in Path(state_dir).rglob("*") if p.is_file())
+    return {"n": count, "wall_s": wall, "run_wall_s": run_wall, "panel_create_s": panel_s, "cpu_s": cpu,
+            "cpu_ms_per_item": 1000 * cpu / count, "written_bytes_per_item": manager.state_bytes_written / count,
+            "state_files_bytes": files, "peak_rss_mb": rss}
+
+
+def resume_run(base_url: str, count: int, state_dir: str) -> dict:
+    """The finished state of ``client_run`` resumed in this fresh process: constructor, run(), to_pandas()."""
+    import anthropic
+
+    from batchnb import BatchManager
+
+    messages = messages_of(count)
+    client = anthropic.Anthropic(base_url=base_url, api_key="bench")
+    began = time.perf_counter()
+    manager = BatchManager(messages=messages, model="claude-haiku-4-5", items_per_job=100, max_parallel_jobs=5,
+                           max_cost=10_000.0, max_tokens=64, state_path=os.path.join(state_dir, "bench.state.json"),
+                           client=client, poll_interval=0.01)
+    built = time.perf_counter()
+    manager.run()
+    ran = time.perf_counter()
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    frame = manager.to_pandas()
+    framed = time.perf_counter()
+    assert len(frame) == count and manager.stats.succeeded == count
+    return {"n": count, "construct_s": built - began, "run_s": ran - built, "to_pandas_s": framed - ran,
+            "written_bytes": manager.state_bytes_written, "peak_rss_mb": rss,
+            "peak_rss_with_frame_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
 
 def frame_rows(count: int):  # noqa: ANN201 (pandas is imported here only)
@@ -107,11 +140,16 @@ def emulator_process() -> Iterator[str]:
         sim.wait()
 
 
-def measured_run(base_url: str, count: int, panel: bool = False) -> dict:
+def measured_run(base_url: str, count: int, panel: bool = False, state_dir: str | None = None) -> dict:
     """``client_run`` in a fresh child process, so its peak RSS is its own."""
-    args = [sys.executable, __file__, "--child", base_url, str(count)] + (["panel"] if panel else [])
+    args = [sys.executable, __file__, "--child", base_url, str(count), "panel" if panel else "-", state_dir or "-"]
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
+
+
+def measured_resume(base_url: str, count: int, state_dir: str) -> dict:
+    args = [sys.executable, __file__, "--child-resume", base_url, str(count), state_dir]
+    return json.loads(subprocess.run(args, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str]) -> None:
@@ -123,17 +161,27 @@ def main(argv: list[str]) -> None:
             rerun(base_url, int(argv[1]) if len(argv) > 1 else 100_000)
         return
     if argv and argv[0] == "--child":
-        print(json.dumps(client_run(argv[1], int(argv[2]), panel=len(argv) > 3 and argv[3] == "panel")))
+        state_dir = argv[4] if len(argv) > 4 and argv[4] != "-" else None
+        print(json.dumps(client_run(argv[1], int(argv[2]), panel=argv[3] == "panel", state_dir=state_dir)))
+        return
+    if argv and argv[0] == "--child-resume":
+        print(json.dumps(resume_run(argv[1], int(argv[2]), argv[3])))
         return
     counts = [int(a) for a in argv] or [10_000, 100_000]
     with emulator_process() as base_url:
         rows = []
         for count in counts:
-            rows.append(measured_run(base_url, count))
-            r = rows[-1]
-            print(f"N={r['n']:>7,}  wall {r['wall_s']:6.1f} s  client CPU {r['cpu_ms_per_item']:.3f} ms/item  "
-                  f"state written {r['written_bytes_per_item']:,.0f} B/item  peak RSS {r['peak_rss_mb']:,.0f} MB",
-                  flush=True)
+            with tempfile.TemporaryDirectory() as state_dir:
+                rows.append(measured_run(base_url, count, state_dir=state_dir))
+                r = rows[-1]
+                print(f"N={r['n']:>9,}  wall {r['wall_s']:6.1f} s  client CPU {r['cpu_ms_per_item']:.3f} ms/item  "
+                      f"state written {r['written_bytes_per_item']:,.0f} B/item  peak RSS {r['peak_rss_mb']:,.0f} MB",
+                      flush=True)
+                b = measured_resume(base_url, count, state_dir)
+                print(f"  resume in a fresh process: constructor {b['construct_s']:.2f} s + run() {b['run_s']:.2f} s "
+                      f"(wrote {b['written_bytes']:,} B), peak RSS {b['peak_rss_mb']:,.0f} MB; to_pandas() "
+                      f"{b['to_pandas_s']:.2f} s (peak RSS with the frame {b['peak_rss_with_frame_mb']:,.0f} MB)",
+                      flush=True)
         if len(rows) >= 2:
             print(f"CPU({rows[-1]['n']:,}) / CPU({rows[0]['n']:,}) = {rows[-1]['cpu_s'] / rows[0]['cpu_s']:.2f} "
                   f"(items ratio {rows[-1]['n'] / rows[0]['n']:.0f})")

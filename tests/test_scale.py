@@ -41,3 +41,35 @@ def test_a_run_with_nothing_to_do_writes_nothing(tmp_path):
         assert files_of(tmp_path) == before and again.state_bytes_written == 0
         assert sim.counters.requests_by_endpoint == calls
         assert [r.status for r in results] == ["succeeded"] * 30 and again.stats.outcome == "finished"
+
+
+def test_answers_are_kept_on_disk_once_their_job_ends_and_results_reads_like_a_list(tmp_path):
+    """After a run, the state holds each succeeded answer as a ``StoredResult`` (a hundred bytes: where its
+    line is), so memory follows what is in flight; ``results()`` parses them when they are read, and behaves
+    as a list: len, indexing (negative too), slices, iteration, equality, a short repr."""
+    from batchnb.manager._readback import ResultSequence
+
+    class Answer(pydantic.BaseModel):
+        sentiment: str
+
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.01) as sim:
+        first = manager(sim, state, n=45, response_model=Answer, max_tokens=128)
+        results = first.run()
+        assert isinstance(results, ResultSequence) and len(results) == 45
+        assert all(isinstance(r, StoredResult) for r in first._state.results.values())
+        as_list = list(results)
+        assert [r.index for r in as_list] == list(range(45)) and all(r.ok and r.value for r in as_list)
+        assert results[-1] == as_list[-1] and results[44].value == as_list[44].value
+        assert list(results[10:20]) == as_list[10:20] and results == as_list and results[3:3] == []
+        assert repr(results) == "<45 results: 45 succeeded; results[i] for one, manager.to_pandas() for a table>"
+        again = manager(sim, state, n=45, response_model=Answer, max_tokens=128).results()
+        assert again == as_list  # parsed again in another manager: the same values, usage and costs
+        frame = first.to_pandas()
+        assert frame["sentiment"].tolist() == [r.value.sentiment for r in as_list]
+
+
+def test_without_a_state_file_results_stay_in_memory(tmp_path):
+    with Simulator(latency=0.01) as sim:
+        results = manager(sim, None, n=12).run()  # type: ignore[arg-type]
+        assert type(results).__name__ == "ResultList" and all(r.ok and r.raw is not None for r in results)

@@ -24,7 +24,7 @@ class FramesView:
 
     if TYPE_CHECKING:
 
-        def results(self) -> list[ItemResult]: ...
+        def results(self) -> Sequence[ItemResult]: ...
 
     def to_pandas(
         self,

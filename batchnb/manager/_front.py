@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ from ._lifecycle import RunSlot, live_owner, refuse_live_state
 from ._options import OptionsView, check_run_options
 from ._panel_view import PanelView
 from ._plan import check_budgetable, measure_items
-from ._readback import results_in_order, stored_or_live
+from ._readback import failed_positions, results_in_order, stored_or_live
 from ._recorder import Recorder
 from ._result_files import ResultFiles
 from ._resume import Resumer
@@ -186,7 +186,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
         """Jobs planned and the worst-case cost of what is left to do; calls no API, spends nothing."""
         return self._recorder.read(lambda state: estimate(state, self._ctx))
 
-    def run(self, print_progress: bool = False) -> list[ItemResult]:
+    def run(self, print_progress: bool = False) -> Sequence[ItemResult]:
         """Process everything not yet finished (resuming a state if there is one); results in input order.
 
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
@@ -240,7 +240,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
         self._progress.start_failed()  # no-op once the run has started
         self._slot.release()
 
-    def wait(self, timeout: float | None = None) -> list[ItemResult]:
+    def wait(self, timeout: float | None = None) -> Sequence[ItemResult]:
         """Block until a ``start()``-ed run is over; its results, or the exception it raised.
 
         Ctrl-C here stops the waiting, not the run: it goes on in the background (``cancel()`` or the
@@ -293,7 +293,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
 
     def _failed_indices(self) -> list[int]:
         """Input positions whose latest result failed."""
-        return [r.index for r in self.results() if r.status == "failed"]
+        return self._recorder.read(failed_positions)
 
     def cancel(self) -> None:
         """Stop scheduling and cancel the provider batches in flight; the state stays resumable.
@@ -309,7 +309,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
                 self._driver.cancel_jobs(None)
 
     @collector_paused  # one result object per input
-    def results(self) -> list[ItemResult]:
+    def results(self) -> Sequence[ItemResult]:
         """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
         return self._recorder.read(results_in_order)
 

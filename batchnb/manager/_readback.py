@@ -1,27 +1,51 @@
-"""What a user reads back from a state: one result per input, in input order, with finished results that are
-known only from the results log (``StoredResult``) parsed on the way, in one pass over it."""
+"""What a user reads back from a state: one result per input, in input order.
+
+Succeeded answers are kept on disk (``StoredResult``); ``results()`` then returns a ``ResultSequence`` that
+parses them when they are accessed, in chunks when iterated, so holding a million results costs a pointer
+each. An input repeating an earlier input's request shows the same answer at cost 0 (paid once, on the
+first); an answer reused from an earlier run shows what it cost then.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from typing import Any, overload
 
 from .._item_result import ItemError, ItemResult, ResultList
 from ._result_files import StoredResult
 from ._state import ManagerState
 
+Entry = ItemResult | StoredResult
+Read = Callable[[list[StoredResult]], list[ItemResult]]
 
-def results_in_order(state: ManagerState) -> ResultList:
+
+def results_in_order(state: ManagerState) -> Sequence[ItemResult]:
     """One result per input; an item not finished yet is ``pending`` / ``processing``, with why."""
     positions = state.inputs.positions if state.inputs is not None else None
-    wanted = range(state.item_count) if positions is None else sorted(set(positions))
-    stored = [r for r in (state.results.get(i) for i in wanted) if isinstance(r, StoredResult)]
-    parsed = dict(zip((r.index for r in stored), _read(state, stored), strict=True))
+    slots = range(state.item_count) if positions is None else positions
+    entries = [_entry(state, slot) for slot in slots]
+    repeats: frozenset[int] = frozenset()
+    if positions is not None:
+        seen: set[int] = set()
+        repeated = []
+        for position, slot in enumerate(positions):
+            if slot in seen:
+                repeated.append(position)
+            seen.add(slot)
+        repeats = frozenset(repeated)
+    sequence = ResultSequence(entries, repeats, lambda stored: _read(state, stored))
+    if any(isinstance(entry, StoredResult) for entry in entries):
+        return sequence
+    return ResultList(sequence)  # everything in memory already: a plain list
 
-    def result_of(index: int) -> ItemResult:
-        return parsed.get(index) or result_or_placeholder(state, index)
 
-    if positions is None:
-        return ResultList(result_of(index) for index in range(state.item_count))
-    assert state.inputs is not None
-    return state.inputs.in_input_order(result_of)
+def failed_positions(state: ManagerState) -> list[int]:
+    """Input positions whose latest result failed (nothing parsed: stored results are succeeded ones)."""
+    positions = state.inputs.positions if state.inputs is not None else None
+    slots = range(state.item_count) if positions is None else positions
+    results = state.results
+    return [position for position, slot in enumerate(slots) if (r := results.get(slot)) is not None and not r.ok]
 
 
 def stored_or_live(state: ManagerState, index: int) -> ItemResult | None:
@@ -32,9 +56,72 @@ def stored_or_live(state: ManagerState, index: int) -> ItemResult | None:
     return result
 
 
-def result_or_placeholder(state: ManagerState, index: int) -> ItemResult:
-    """Item ``index``'s result, or a placeholder saying why there is none yet."""
-    result = stored_or_live(state, index)
+class ResultSequence(Sequence[ItemResult]):
+    """``results()``: one per input, in input order, with the interface of a list (len, index, slice,
+    iterate); answers kept on disk are parsed when accessed, ``CHUNK`` at a time when iterated."""
+
+    CHUNK = 2000
+
+    def __init__(self, entries: list[Entry], repeats: frozenset[int], read: Read) -> None:
+        self._entries, self._repeats, self._read = entries, repeats, read
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @overload
+    def __getitem__(self, index: int) -> ItemResult: ...
+    @overload
+    def __getitem__(self, index: slice) -> ResultList: ...
+    def __getitem__(self, index: int | slice) -> ItemResult | ResultList:
+        if isinstance(index, slice):
+            return ResultList(self._materialize(range(len(self))[index]))
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError("result index out of range")
+        return self._materialize([index])[0]
+
+    def __iter__(self) -> Iterator[ItemResult]:
+        for start in range(0, len(self), self.CHUNK):
+            yield from self._materialize(range(start, min(len(self), start + self.CHUNK)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and not isinstance(other, str) and list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]  # a sequence of values, compared as one: not hashable
+
+    def __repr__(self) -> str:
+        if len(self) <= ResultList.FULL_REPR:
+            return repr(list(self))
+        statuses: dict[str, int] = {}
+        for entry in self._entries:  # statuses without parsing anything
+            statuses[entry.status] = statuses.get(entry.status, 0) + 1
+        counts = ", ".join(f"{n:,} {status}" for status, n in statuses.items())
+        return f"<{len(self):,} results: {counts}; results[i] for one, manager.to_pandas() for a table>"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:  # IPython's display of a cell's value
+        printer.text(repr(self))
+
+    def _materialize(self, positions: Sequence[int]) -> list[ItemResult]:
+        entries = [self._entries[p] for p in positions]
+        stored = [k for k, entry in enumerate(entries) if isinstance(entry, StoredResult)]
+        parsed = self._read([entries[k] for k in stored]) if stored else []  # type: ignore[misc]
+        for k, result in zip(stored, parsed, strict=True):
+            entries[k] = result
+        out: list[ItemResult] = []
+        for position, entry in zip(positions, entries, strict=True):
+            assert isinstance(entry, ItemResult)
+            if position in self._repeats:
+                entry = replace(entry, index=position, cost=0.0 if entry.cost is not None else None)
+            elif entry.index != position:
+                entry = replace(entry, index=position)
+            out.append(entry)
+        return out
+
+
+def _entry(state: ManagerState, index: int) -> Entry:
+    """Item ``index``'s result as the state holds it, or a placeholder saying why there is none yet."""
+    result = state.results.get(index)
     if result is not None:
         return result
     status = state.item_status[index]
@@ -42,10 +129,10 @@ def result_or_placeholder(state: ManagerState, index: int) -> ItemResult:
     error = None
     if status == "pending" and job is not None and job.message:
         error = ItemError("not_submitted", job.message)
+    elif status == "pending" and state.budget_stop:
+        error = ItemError("budget", state.budget_stop)
     elif status == "pending":
-        error = (
-            ItemError("budget", state.budget_stop) if state.budget_stop else ItemError("not_run", "not finished yet")
-        )
+        error = ItemError("not_run", "not finished yet")
     return ItemResult(index=index, status=status, error=error)  # type: ignore[arg-type]
 
 

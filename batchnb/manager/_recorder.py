@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from .._events import Event, ItemsFinished, JobEnded
+from .._item_result import ItemResult
 from ..errors import StateError
 from ._result_files import result_line
 from ._snapshot import to_snapshot
@@ -33,19 +34,22 @@ class Recorder:
         self.store = store
         self.listeners = listeners
         self.lock = threading.RLock()
+        # per job: its results recorded in this session and where their lines start in the results log; once
+        # the job has ended (its lines flushed), the state keeps the succeeded ones on disk only
+        self._recorded: dict[int, list[tuple[ItemResult, int]]] = {}
 
     def emit(self, event: Event, *, durable: bool = False) -> None:
         """Persist, apply, tell. A write that fails (disk full, permissions) is a ``StateError`` and the
         event is not applied: the engine never acts on something the files do not hold."""
         with self.lock:
             state, store = self.state, self.store
+            lines: list[bytes] = []
             if store is not None:
                 with _writing(store):
                     match event:
                         case ItemsFinished():  # to the results log, with each item's raw provider line
-                            store.append_result(
-                                b"".join(result_line(event.job, r, event.completed_at) for r in event.results)
-                            )
+                            lines = [result_line(event.job, r, event.completed_at) for r in event.results]
+                            offset = store.append_result(b"".join(lines))
                         case _:  # to the journal; a job is ended only once its results are on disk
                             if isinstance(event, JobEnded):
                                 store.flush_results(durable=True)
@@ -55,6 +59,13 @@ class Recorder:
             state.last_updated, state.unsaved = utc_now(), True
             for listener in self.listeners:
                 listener.on_event(event)
+            if lines and isinstance(event, ItemsFinished):
+                recorded = self._recorded.setdefault(event.job, [])
+                for result, line in zip(event.results, lines, strict=True):
+                    recorded.append((result, offset))
+                    offset += len(line)
+            if isinstance(event, JobEnded) and event.job in self._recorded:  # its lines are on disk (flushed)
+                state.keep_on_disk(event.job, self._recorded.pop(event.job))
             if store is not None and isinstance(event, JobEnded) and store.snapshot_due():
                 with _writing(store):
                     store.write_snapshot(to_snapshot(state))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -52,14 +52,30 @@ def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
     return head.encode() + b',"missing":' + json.dumps(result.custom_id).encode("utf-8") + why + b"}\n"
 
 
-@dataclass(eq=False)
-class StoredResult(ItemResult):
-    """A succeeded result as its results-log head tells it (status, cost, cache figures) and where its line
-    is (``offset``); its value, text and citations are parsed from that line when asked for."""
+class StoredResult:
+    """A succeeded result as its results-log head tells it (cost, cache figures) and where its line is
+    (``offset``): what the engine and the views need, in about 100 bytes; its value, text and citations are
+    parsed from the line when asked for (``ResultReader``). Reads like a succeeded ``ItemResult``."""
 
-    offset: int = 0
-    cache_read: int = 0
-    cache_write: int = 0
+    __slots__ = ("index", "job", "cost", "batch_id", "offset", "cache_read", "cache_write", "cache_saved")
+    status = "succeeded"
+    ok = True
+    error = None
+    usage = None
+
+    def __init__(
+        self,
+        index: int,
+        job: int,
+        cost: float | None,
+        batch_id: str | None,
+        offset: int,
+        cache_read: int = 0,
+        cache_write: int = 0,
+        cache_saved: float = 0.0,
+    ) -> None:
+        self.index, self.job, self.cost, self.batch_id, self.offset = index, job, cost, batch_id, offset
+        self.cache_read, self.cache_write, self.cache_saved = cache_read, cache_write, cache_saved
 
 
 _SUCCEEDED_HEAD = re.compile(
@@ -68,23 +84,24 @@ _SUCCEEDED_HEAD = re.compile(
 )
 
 
-def stored_result(line: bytes, offset: int) -> tuple[StoredResult, str] | None:
+def stored_result(line: bytes, offset: int, batch_ids: dict[bytes, str]) -> tuple[StoredResult, str] | None:
     """The ``StoredResult`` of a succeeded item's record, and its completion time, from the head alone;
-    ``None`` when the record must be parsed whole (failed, missing, or written before heads had a status)."""
+    ``None`` when the record must be parsed whole (failed, missing, or written before heads had a status).
+    ``batch_ids`` shares one string per batch among its results."""
     found = _SUCCEEDED_HEAD.match(line)
     if found is None:
         return None
     job, index, at, batch, cost, read, written, saved = found.groups()
+    batch_id = None if batch is None else batch_ids.get(batch) or batch_ids.setdefault(batch, batch.decode())
     result = StoredResult(
-        index=int(index),
-        status="succeeded",
-        cost=None if cost == b"null" else float(cost),
-        batch_id=batch.decode() if batch is not None else None,
-        job=int(job),
-        offset=offset,
-        cache_read=int(read) if read else 0,
-        cache_write=int(written) if written else 0,
-        cache_saved=float(saved) if saved else 0.0,
+        int(index),
+        int(job),
+        None if cost == b"null" else float(cost),
+        batch_id,
+        offset,
+        int(read) if read else 0,
+        int(written) if written else 0,
+        float(saved) if saved else 0.0,
     )
     return result, at.decode()
 
@@ -97,10 +114,14 @@ class ResultReader:
         path: Path,
         response_model: type[pydantic.BaseModel] | None,
         cost_of: Callable[[int], Callable[[Usage], float | None]],
+        flush: Callable[[], None] = lambda: None,
     ) -> None:
         self.path, self.response_model, self.cost_of = path, response_model, cost_of  # cost_of(job)
+        self.flush = flush  # the results log's buffer, written out before it is read
 
     def read(self, stored: Sequence[StoredResult]) -> list[ItemResult]:
+        with suppress(OSError):  # a write that failed: what is stored was flushed when its job ended
+            self.flush()
         out = []
         with open(self.path, "rb") as handle:
             for result in stored:

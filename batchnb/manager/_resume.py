@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, cast
 
 from .._events import ItemsAdded, ItemsFinished, JobsPlanned, event_from_record
 from .._inputs import Item
@@ -70,8 +70,17 @@ class Resumer:
                                 f"folder: shutil.rmtree({str(store.folder)!r}) (file browsers hide it)."
                             )
                         )
-            return self.new_state()
-        return self.load(store)
+            state = self.new_state()
+        else:
+            state = self.load(store)
+        if store is not None:  # answers kept on disk only are parsed from the results log when asked for
+            state.reader = ResultReader(
+                store.results_path,
+                self.options.response_model,
+                lambda job: self.cost_function(state.jobs[job]),
+                flush=store.flush_results,
+            )
+        return state
 
     def new_state(self) -> ManagerState:
         inputs, options = self._fingerprints()
@@ -175,19 +184,20 @@ class Resumer:
             state.input_fingerprint = self._fingerprints()[0]
         state.look_through(view)
 
-    def _replay_results(self, state: ManagerState, store: StateStore, lines: list[tuple[int, bytes]]) -> None:
+    def _replay_results(self, state: ManagerState, store: StateStore, lines: Iterable[tuple[int, bytes]]) -> None:
         """Finished items from the results log: a succeeded one from its record's head alone (a
         ``StoredResult``, parsed when its value is asked for), any other parsed whole."""
         response_model = self.options.response_model
-        state.reader = ResultReader(store.results_path, response_model, lambda j: self.cost_function(state.jobs[j]))
         batch: list[ItemResult] = []  # consecutive results of one job and time: applied as one event
         at = ""
+        batch_ids: dict[bytes, str] = {}
         for number, (offset, line) in enumerate(lines, 1):
             try:
-                stored = stored_result(line, offset)
+                stored = stored_result(line, offset, batch_ids)
                 result: ItemResult
                 if stored is not None:
-                    result, completed_at = stored
+                    result = cast(ItemResult, stored[0])  # reads like a succeeded ItemResult: all the state needs
+                    completed_at = stored[1]
                 else:
                     record = json.loads(line)
                     job = state.jobs[record["j"]]

@@ -18,6 +18,7 @@ from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver
 from ._plan import slice_jobs
+from ._result_files import StoredResult
 from ._state import JobRecord
 
 #: Seconds between looks at the running workers (a finished one frees its slot at once anyway).
@@ -84,7 +85,9 @@ class Scheduler:
             state = ctx.state
             by_attempt: dict[int, list[int]] = {}
             for index, result in sorted(state.results.items()):
-                if result.ok or state.item_status[index] != "failed" or index in state.aside:
+                if isinstance(result, StoredResult) or result.ok or state.item_status[index] != "failed":
+                    continue  # (a stored result is a succeeded one)
+                if index in state.aside:
                     continue
                 attempt = state.jobs[state.item_job[index]].attempt
                 if wanted(result, attempt):
@@ -174,7 +177,9 @@ class Scheduler:
         return any(
             self._auto_retryable(result, state.jobs[state.item_job[index]].attempt)
             for index, result in state.results.items()
-            if not result.ok and state.item_status[index] == "failed" and index not in state.aside
+            if not isinstance(result, StoredResult)
+            and state.item_status[index] == "failed"
+            and index not in state.aside
         )
 
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:

@@ -115,7 +115,7 @@ class ManagerState:
     last_updated: str = ""
     journal_seq: int = 0
     total_cost: float = 0.0
-    results: dict[int, ItemResult] = field(default_factory=dict)
+    results: dict[int, ItemResult | StoredResult] = field(default_factory=dict)  # the latest, per item
     foreign_batches: set[str] = field(default_factory=set)  # listed batches proven not ours by their results
     newest_batch_created: datetime | None = None  # the provider's created_at of our newest batch
     item_job: list[int] = field(default_factory=list)
@@ -251,6 +251,24 @@ class ManagerState:
             case _:
                 raise TypeError(f"unknown event {event!r}")
 
+    def keep_on_disk(self, job: int, recorded: Iterable[tuple[ItemResult, int]]) -> None:
+        """Once its job has ended (its lines flushed to the results log, each at its ``start``), a succeeded
+        answer is kept as a ``StoredResult``, parsed again when asked for: memory follows what is in flight,
+        not N."""
+        for result, start in recorded:
+            if result.ok and result.raw_json is not None and self.results.get(result.index) is result:
+                usage = result.usage
+                self.results[result.index] = StoredResult(
+                    result.index,
+                    job,
+                    result.cost,
+                    result.batch_id,
+                    start,
+                    usage.cache_read_tokens if usage else 0,
+                    usage.cache_write_5m_tokens + usage.cache_write_1h_tokens if usage else 0,
+                    result.cache_saved,
+                )
+
     def set_item(self, index: int, status: str) -> None:
         old = self.item_status[index]
         if old != status:
@@ -364,7 +382,7 @@ def _parse_utc(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
-def _cache_totals(results: Iterable[ItemResult]) -> dict[str, Any]:
+def _cache_totals(results: Iterable[ItemResult | StoredResult]) -> dict[str, Any]:
     """The prompt cache's tokens and savings over the latest results (what a progress model starts from)."""
     read = write = 0
     saved = 0.0

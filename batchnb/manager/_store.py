@@ -67,7 +67,7 @@ COMPACTION_RATIO = 2.0
 class LoadedState:
     snapshot: dict[str, Any]
     journal: list[dict[str, Any]]
-    results: list[tuple[int, bytes]]  # (offset, line) of each complete line of the results log, unparsed
+    results: Iterator[tuple[int, bytes]]  # (offset, line) of each complete line of the results log, read lazily
 
 
 class StateStore:
@@ -188,7 +188,7 @@ class StateStore:
             )
         self._snapshot_bytes = len(raw)
         journal = [r for r in _read_lines(self.journal_path) if r.get("seq", 0) > snapshot["journal_seq"]]
-        return LoadedState(snapshot, journal, _line_bytes(self.results_path))
+        return LoadedState(snapshot, journal, _stream_lines(self.results_path))
 
     # ------------------------------------------------------------------------------------------ write
 
@@ -211,13 +211,16 @@ class StateStore:
             if durable:
                 os.fsync(self._journal.fileno())
 
-    def append_result(self, line: bytes) -> None:
-        """Append one finished item's line (buffered; ``flush_results`` before the job is marked ended)."""
+    def append_result(self, line: bytes) -> int:
+        """Append finished items' lines (buffered; ``flush_results`` before the job is marked ended); the
+        offset they start at in the results log."""
         assert self._results is not None, "open_for_append() first"
         with self._append_guard():
+            offset = self._results.tell()
             self._results.write(line)
         self._appended += len(line)
         self.bytes_written += len(line)
+        return offset
 
     def flush_results(self, *, durable: bool = False) -> None:
         if self._results is not None:
@@ -286,22 +289,23 @@ class StateStore:
         self.bytes_written += len(line)
 
 
-def _line_bytes(path: Path) -> list[tuple[int, bytes]]:
-    """Complete lines of ``path`` with their offsets; a torn *last* line (a write cut short by a kill) is
-    ignored. They are parsed by the reader (``corrupted_line`` names a bad one)."""
+def _stream_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """Complete lines of ``path`` with their offsets, read as they are asked for (a results log of a million
+    items is never held whole); a torn *last* line (a write cut short by a kill) is left out. They are parsed
+    by the reader (``corrupted_line`` names a bad one)."""
     try:
-        data = path.read_bytes()
+        handle = open(path, "rb")
     except FileNotFoundError:
-        return []
+        return
     except OSError as exc:
         raise StateError(f"cannot read {path}: {exc.strerror}.") from exc
-    lines = data.split(b"\n")
-    lines.pop()  # text after the last newline: empty, or a write cut short by a kill
-    out, offset = [], 0
-    for line in lines:
-        out.append((offset, line))
-        offset += len(line) + 1
-    return out
+    with handle:
+        offset = 0
+        for line in handle:
+            if not line.endswith(b"\n"):
+                return
+            yield offset, line[:-1]
+            offset += len(line)
 
 
 def corrupted_line(path: Path, number: int) -> StateError:
@@ -314,7 +318,7 @@ def corrupted_line(path: Path, number: int) -> StateError:
 def _read_lines(path: Path) -> list[dict[str, Any]]:
     """Complete JSON lines of ``path``; a torn *last* line is ignored, a bad line elsewhere is corruption."""
     records = []
-    for number, (_, line) in enumerate(_line_bytes(path), 1):
+    for number, (_, line) in enumerate(_stream_lines(path), 1):
         try:
             records.append(json.loads(line))
         except ValueError:

@@ -11,11 +11,10 @@ an item is kept, and collected if it is in flight, but never sent again and not 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Container
+from collections.abc import Container
 from dataclasses import dataclass, replace
 
 from .._inputs import Item
-from .._item_result import ItemResult, ResultList
 from ._plan import ItemCosting
 
 #: Hex digits of a request key: 128 bits, no collision in any state a person will build.
@@ -57,22 +56,6 @@ class InputView:
             return item
         position = self.first[item]
         return position if position >= 0 else item
-
-    def in_input_order(self, result_of: Callable[[int], ItemResult]) -> ResultList:
-        """One result per input. An input repeating an earlier input's request shows the same answer at cost
-        0 (paid once, on the first); an answer reused from an earlier run shows what it cost then."""
-        assert self.positions is not None
-        out = ResultList()
-        seen: set[int] = set()
-        for position, index in enumerate(self.positions):
-            result = result_of(index)
-            if index in seen:
-                result = replace(result, index=position, cost=0.0 if result.cost is not None else None)
-            elif position != index:
-                result = replace(result, index=position)
-            seen.add(index)
-            out.append(result)
-        return out
 
     def note(self) -> str:
         """One line for the panel and the console when the inputs are not simply the state's items."""
