@@ -39,9 +39,11 @@ _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 _encode_string = json.encoder.encode_basestring
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Item:
-    """One input, validated. ``index`` is its position in the user's list (the ``original_index``)."""
+    """One input, validated. ``index`` is its position in the user's list (the ``original_index``). Never
+    changed once built (``dataclasses.replace`` makes another); slots, not frozen: a million of them are
+    built when a manager is, and a frozen dataclass sets each field through ``object.__setattr__``."""
 
     index: int
     kind: Kind
@@ -169,26 +171,24 @@ def items_from_messages(messages: Iterable[Any], *, limits: ProviderLimits = DEF
 
 def _text_item(index: int, text: str, encoded: bytes) -> Item:
     """The ``Item`` of a one-turn text conversation, ``encoded`` as ``_CANONICAL_JSON`` would: no document or
-    image can be in it, so nothing is scanned. Built through ``__dict__`` (the frozen dataclass's ``__init__``
-    sets each field through ``object.__setattr__``): a third of the time, for the case that has 100,000s."""
-    item = object.__new__(Item)
-    item.__dict__.update(
-        index=index,
-        kind="messages",
-        fingerprint=hashlib.sha256(encoded).hexdigest(),
-        messages=[{"role": "user", "content": text}],
-        path=None,
-        data=None,
-        media_type=None,
-        size=len(encoded),
-        payload_bytes=len(encoded),
-        text_bytes=len(encoded),
-        pdf_pages=0,
-        images=0,
-        unknown_documents=0,
-        uses_cache=b'"cache_control"' in encoded,
+    image can be in it, so nothing is scanned (the case that has 100,000s)."""
+    size = len(encoded)
+    return Item(
+        index,
+        "messages",
+        hashlib.sha256(encoded).hexdigest(),
+        [{"role": "user", "content": text}],
+        None,
+        None,
+        None,
+        size,
+        size,
+        size,
+        0,
+        0,
+        0,
+        b'"cache_control"' in encoded,
     )
-    return item
 
 
 def _normalise_conversation(conversation: Any, index: int) -> list[dict[str, Any]]:

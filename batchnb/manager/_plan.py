@@ -21,7 +21,7 @@ from ..errors import InputError
 from ..limits import ProviderLimits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ItemCosting:
     """What the planner and the budget need to know about one item, computed once."""
 

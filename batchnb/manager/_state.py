@@ -41,7 +41,7 @@ from ._view import InputView
 STATE_FORMAT = "batchnb-state/1"
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     status: str
     error: ItemError | None
@@ -138,6 +138,9 @@ class ManagerState:
         self.aside = {i for i in range(self.item_count) if not view.wanted(i)} if view.first is not None else set()
         aside = self.aside
         self.counts = Counter(s for i, s in enumerate(self.item_status) if i not in aside)
+        for index, item in enumerate(view.items):  # one copy of each conversation: the input's, not the file's
+            if item is not None and item.messages is not None:
+                self.contents[index] = item.messages
 
     # ---------------------------------------------------------------------------------------- queries
 
