@@ -37,7 +37,7 @@ from ._frames_view import FramesView
 from ._lifecycle import RunSlot, live_owner, refuse_live_state
 from ._options import OptionsView, check_run_options
 from ._panel_view import PanelView
-from ._plan import check_budgetable, measure_items
+from ._plan import check_budgetable, measure_items, worst_cases
 from ._readback import failed_positions, results_in_order, stored_or_live
 from ._recorder import Recorder
 from ._result_files import ResultFiles
@@ -124,7 +124,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
             max_cost=max_cost,
             save_results_dir=str(save_dir) if save_dir else None,
             costings=costings,
-            worst=[table.worst_case_cost(model, c.input_tokens, max_tokens, cached=c.cached) for c in costings],
+            worst=worst_cases(table, model, max_tokens, costings),
             limits=limits,
             table=table,
         )

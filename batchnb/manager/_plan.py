@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .._inputs import Item
-from .._pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS
+from .._pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, PriceTable
 from .._requests import RequestBuilder
 from ..errors import InputError
 from ..limits import ProviderLimits
@@ -81,6 +81,19 @@ def measure_items(
                 item.index, builder.size_bound(item), fixed_tokens + tokens, builder.uses_cache or item.uses_cache
             )
         )
+    return out
+
+
+def worst_cases(table: PriceTable, model: str, max_tokens: int, costings: Sequence[ItemCosting]) -> list[float | None]:
+    """Each item's worst-case cost, priced once per distinct (input tokens, cached) pair: inputs of a run are
+    alike, and a price lookup reads the clock."""
+    known: dict[tuple[int, bool], float | None] = {}
+    out = []
+    for costing in costings:
+        key = (costing.input_tokens, costing.cached)
+        if key not in known:
+            known[key] = table.worst_case_cost(model, costing.input_tokens, max_tokens, cached=costing.cached)
+        out.append(known[key])
     return out
 
 
