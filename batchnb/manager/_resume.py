@@ -1,11 +1,12 @@
 """A manager's state: a new one planned from the inputs, or the one on disk, with the inputs matched to it.
 
-Loading replays the journal over the snapshot, then rebuilds every finished item from its raw provider
-line in the results log (priced with the same rule as when it arrived, ``price_day``), so a restart
-calls no API for what is already paid for. Then the inputs are matched to the state's items by request
-key (``_view``): requests never seen are added and planned; jobs never created that hold requests no input
-asks any more are retired. So changed inputs pay only for what changed; options are part of every key, so
-a state keeps the options it was made with (another set is a ``StateError`` naming what differs).
+Loading replays the journal over the snapshot, then reads every finished item back from the results log:
+a succeeded one from its record's head (a ``StoredResult``, its line parsed when asked for), any other
+rebuilt from its raw provider line (priced with the same rule as when it arrived, ``price_day``), so a
+restart calls no API for what is already paid for. Then the inputs are matched to the state's items by
+request key (``_view``): requests never seen are added and planned; jobs never created that hold requests
+no input asks any more are retired. So changed inputs pay only for what changed. The key leaves the options
+out: a state keeps the options it was made with (another set is a ``StateError`` naming what differs).
 """
 
 from __future__ import annotations

@@ -66,7 +66,7 @@ class InputView:
             requests = self.input_count - self.repeats
             head += f" ask {requests:,} distinct requests ({self.repeats:,} repeat an earlier input's: sent once)"
         parts = [f"{self.reused:,} answered before (reused, not paid again)"] if self.reused else []
-        if self.reused:
+        if self.reused and self.added:
             parts.append(f"{self.added:,} new request(s)")
         return head + (": " + "; ".join(parts) if parts else "")
 
