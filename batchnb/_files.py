@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterable
 from pathlib import Path
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = False) -> None:
-    """Write ``data`` to a temp file beside ``path`` and ``os.replace`` it into place.
+def write_atomic(path: str | os.PathLike[str], data: bytes | Iterable[bytes], *, durable: bool = False) -> int:
+    """Write ``data`` (bytes, or chunks of them) to a temp file beside ``path`` and ``os.replace`` it into
+    place; the bytes written.
 
     ``durable`` also fsyncs the file and its directory, so the write survives a power cut, not only a
     process kill (costly: use it for state, not for every result file).
@@ -16,8 +18,10 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = F
     target = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        size = 0
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            for chunk in [data] if isinstance(data, bytes) else data:
+                size += handle.write(chunk)
             if durable:
                 handle.flush()
                 os.fsync(handle.fileno())
@@ -30,6 +34,7 @@ def write_atomic(path: str | os.PathLike[str], data: bytes, *, durable: bool = F
         raise
     if durable:
         fsync_dir(target.parent)
+    return size
 
 
 def fsync_dir(directory: str | os.PathLike[str]) -> None:

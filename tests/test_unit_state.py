@@ -310,3 +310,11 @@ def test_a_journaled_event_survives_its_json_record(event: Event):
     assert record["type"] == type(event).kind
     again = event_from_record(record)
     assert type(again) is type(event) and again == event
+
+
+def test_the_snapshot_written_a_job_at_a_time_is_the_snapshot():
+    from batchnb.manager._snapshot import snapshot_chunks
+
+    for state in (busy_state(), new_state(n=1)):
+        written = json.loads(b"".join(snapshot_chunks(state)))
+        assert written == json.loads(json.dumps(to_snapshot(state)))

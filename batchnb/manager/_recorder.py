@@ -17,7 +17,7 @@ from .._events import Event, ItemsFinished, JobEnded
 from .._item_result import ItemResult
 from ..errors import StateError
 from ._result_files import result_line
-from ._snapshot import to_snapshot
+from ._snapshot import snapshot_chunks
 from ._state import ManagerState
 from ._store import StateStore
 
@@ -68,7 +68,7 @@ class Recorder:
                 state.keep_on_disk(event.job, self._recorded.pop(event.job))
             if store is not None and isinstance(event, JobEnded) and store.snapshot_due():
                 with _writing(store):
-                    store.write_snapshot(to_snapshot(state))
+                    store.write_snapshot(snapshot_chunks(state))
                 state.unsaved = False
 
     def notify(self, event: Event) -> None:
@@ -84,7 +84,7 @@ class Recorder:
             if self.store is not None and self.state.unsaved:
                 self.state.last_updated = utc_now()
                 with _writing(self.store):
-                    self.store.write_snapshot(to_snapshot(self.state))
+                    self.store.write_snapshot(snapshot_chunks(self.state))
                 self.state.unsaved = False
 
     def read(self, query: Callable[[ManagerState], T]) -> T:

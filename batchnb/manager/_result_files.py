@@ -106,6 +106,14 @@ def stored_result(line: bytes, offset: int, batch_ids: dict[bytes, str]) -> tupl
     return result, at.decode()
 
 
+#: Stored results whose lines lie within this many bytes are read in one ``read``.
+SPAN = 64 * 2**20
+
+
+def _unpriced(usage: Usage) -> float | None:
+    return None  # the recorded cost is used instead
+
+
 class ResultReader:
     """Parses stored results from the results log on demand, exactly as they were parsed when they came."""
 
@@ -113,23 +121,45 @@ class ResultReader:
         self,
         path: Path,
         response_model: type[pydantic.BaseModel] | None,
-        cost_of: Callable[[int], Callable[[Usage], float | None]],
         flush: Callable[[], None] = lambda: None,
     ) -> None:
-        self.path, self.response_model, self.cost_of = path, response_model, cost_of  # cost_of(job)
+        self.path, self.response_model = path, response_model
         self.flush = flush  # the results log's buffer, written out before it is read
 
     def read(self, stored: Sequence[StoredResult]) -> list[ItemResult]:
+        """Each stored result parsed again from its line (read in one span when the lines are near each
+        other, as they are when results are read in order). Its cost and cache saving are the ones recorded
+        in the line's head, which were priced when it came (``price_day``): nothing is priced again."""
         with suppress(OSError):  # a write that failed: what is stored was flushed when its job ended
             self.flush()
-        out = []
+        if not stored:
+            return []
+        first = min(r.offset for r in stored)
+        last = max(r.offset for r in stored)
         with open(self.path, "rb") as handle:
-            for result in stored:
-                handle.seek(result.offset)
-                record = json.loads(handle.readline())
-                job = record["j"]
-                out.append(rebuild_result(record, response_model=self.response_model, cost_of=self.cost_of(job)))
-        return out
+            if last - first <= SPAN:
+                handle.seek(first)
+                data = handle.read(last - first) + handle.readline()
+                lines = [data[r.offset - first : data.index(b"\n", r.offset - first)] for r in stored]
+            else:
+                lines = []
+                for r in stored:
+                    handle.seek(r.offset)
+                    lines.append(handle.readline().rstrip(b"\n"))
+        return [self._parsed(r, line) for r, line in zip(stored, lines, strict=True)]
+
+    def _parsed(self, stored: StoredResult, line: bytes) -> ItemResult:
+        raw = line[line.index(b',"raw":') + 7 : -1]  # the provider's line, as received
+        result = parse_result_line(
+            json.loads(raw),
+            index=stored.index,
+            response_model=self.response_model,
+            cost_of=_unpriced,
+            batch_id=stored.batch_id,
+            raw_json=raw,
+        )
+        result.job, result.cost, result.cache_saved = stored.job, stored.cost, stored.cache_saved
+        return result
 
 
 def rebuild_result(

@@ -75,12 +75,7 @@ class Resumer:
         else:
             state = self.load(store)
         if store is not None:  # answers kept on disk only are parsed from the results log when asked for
-            state.reader = ResultReader(
-                store.results_path,
-                self.options.response_model,
-                lambda job: self.cost_function(state.jobs[job]),
-                flush=store.flush_results,
-            )
+            state.reader = ResultReader(store.results_path, self.options.response_model, flush=store.flush_results)
         return state
 
     def new_state(self) -> ManagerState:

@@ -8,6 +8,8 @@ key, by which later inputs are matched to it (``_view``); its ``content`` is wha
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any
 
 from ._state import STATE_FORMAT, JobRecord, ManagerState
@@ -15,6 +17,25 @@ from ._state import STATE_FORMAT, JobRecord, ManagerState
 
 def to_snapshot(state: ManagerState) -> dict[str, Any]:
     """The seed's state schema, plus the fields resuming needs."""
+    return {**_head(state), "jobs": [_job_snapshot(state, job) for job in state.jobs]}
+
+
+def snapshot_chunks(state: ManagerState) -> Iterator[bytes]:
+    """``to_snapshot`` as JSON, a job at a time: a state of a million items is written without ever holding
+    its whole snapshot (a dict per item, then one string) in memory."""
+    head = _dumps(_head(state))
+    yield head[:-1] + b',"jobs":['
+    for number, job in enumerate(state.jobs):
+        yield (b"," if number else b"") + _dumps(_job_snapshot(state, job))
+    yield b"]}"
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _head(state: ManagerState) -> dict[str, Any]:
+    """Every field of the snapshot but its jobs."""
     return {
         "format": STATE_FORMAT,
         "manager_id": state.manager_id,
@@ -28,7 +49,6 @@ def to_snapshot(state: ManagerState) -> dict[str, Any]:
         "options_fingerprint": state.options_fingerprint,
         "custom_id_prefix": state.custom_id_prefix,
         "item_count": state.item_count,
-        "jobs": [_job_snapshot(state, job) for job in state.jobs],
         "total_cost": state.total_cost,
         "reserved": state.reserved,
         "held": state.held,

@@ -28,7 +28,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,13 +244,13 @@ class StateStore:
     def snapshot_due(self) -> bool:
         return self._appended >= COMPACTION_RATIO * self._snapshot_bytes
 
-    def write_snapshot(self, snapshot: dict[str, Any]) -> None:
-        """Atomically replace the snapshot, then restart the journal (its lines are now in the snapshot)."""
+    def write_snapshot(self, chunks: Iterable[bytes]) -> None:
+        """Atomically replace the snapshot (its JSON, in ``chunks``), then restart the journal (its lines are
+        now in the snapshot)."""
         self.flush_results(durable=True)
-        data = json.dumps(snapshot, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        write_atomic(self.path, data, durable=True)
-        self._snapshot_bytes, self._appended = len(data), 0
-        self.bytes_written += len(data)
+        size = write_atomic(self.path, chunks, durable=True)
+        self._snapshot_bytes, self._appended = size, 0
+        self.bytes_written += size
         if self._journal is not None:
             self._journal.truncate(0)
             self._journal.seek(0)
