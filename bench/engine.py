@@ -129,10 +129,11 @@ def rerun(base_url: str, count: int) -> None:
 
 
 @contextlib.contextmanager
-def emulator_process() -> Iterator[str]:
-    """``python -m batchnb sim`` at zero latency in its own process (its CPU is not the client's); its URL."""
-    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", "0", "--rpm", "0"],
-                           stdout=subprocess.PIPE, text=True)
+def emulator_process(latency: float = 0.0) -> Iterator[str]:
+    """``python -m batchnb sim`` (zero latency unless told) in its own process (its CPU is not the client's);
+    its URL."""
+    sim = subprocess.Popen([sys.executable, "-m", "batchnb", "sim", "--port", "0", "--latency", str(latency),
+                            "--rpm", "0"], stdout=subprocess.PIPE, text=True)
     try:
         yield re.search(r"http://\S+", sim.stdout.readline()).group(0)  # type: ignore[union-attr]
     finally:

@@ -1,10 +1,13 @@
-"""Notebook figures: how fast ``start()`` returns, and what the live panel costs a run.
+"""Notebook figures: how fast ``start()`` returns, what the live panel costs a run, and what a background
+run costs the user's own cells (its share of the GIL).
 
 ``python bench/notebook.py [N]`` (default 10,000 items): (1) constructs a manager on N items and times
 ``start()`` (the run goes on in the background); (2) runs the engine benchmark's workload with and without
 the panel (alternating, 3 runs each, zero-latency emulator) and prints the wall-time overhead of ``run()``
 while the panel is live, and, apart, the one-time cost of creating the panel (building its widgets;
-importing ipywidgets is not counted).
+importing ipywidgets is not counted); (3) times a cell's pure-Python work alone and while ``start()``-ed
+runs of 100,000 items go on against an emulator process whose batches take ``GIL_LATENCY`` seconds (5 runs
+each, alternating), and prints the slowdown. ``python bench/notebook.py --gil`` runs (3) only.
 """
 
 from __future__ import annotations
@@ -49,7 +52,56 @@ def time_refresh(count: int, refreshes: int = 50) -> float:
     return 1000 * (time.perf_counter() - began) / refreshes
 
 
+#: Seconds each emulated batch takes in the GIL measurement: the engine polls, creates and collects
+#: throughout, as it does against the real API (where batches take minutes), only more often.
+GIL_LATENCY = 1.0
+
+
+def cell_work() -> float:
+    """What a cell of the user's does meanwhile: pure Python (no I/O, no C library releasing the GIL)."""
+    began = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i * i % 7
+    assert total
+    return time.perf_counter() - began
+
+
+def gil_share(count: int = 100_000, rounds: int = 5) -> dict:
+    """The cell's work alone, and while a background run of ``count`` items goes on (the run's state in a
+    temporary folder; checked still running after each timing)."""
+    import anthropic
+
+    from batchnb import BatchManager
+
+    alone, during = [], []
+    with emulator_process(latency=GIL_LATENCY) as base_url, tempfile.TemporaryDirectory() as tmp:
+        client = anthropic.Anthropic(base_url=base_url, api_key="bench")
+        manager = BatchManager(messages=[f"item {i}: one line" for i in range(count)], model="claude-haiku-4-5",
+                               items_per_job=100, max_parallel_jobs=5, max_tokens=64, max_cost=1000.0,
+                               state_path=f"{tmp}/s.json", client=client)
+        cell_work()  # warm
+        for _ in range(rounds):
+            alone.append(cell_work())
+        manager.start(show=False)
+        while manager.stats.finished < 500:  # the run is in its steady state: batches ending, new ones made
+            time.sleep(0.1)
+        for _ in range(rounds):
+            during.append(cell_work())
+            assert manager.stats.running, "the run ended before the measurement did: raise count"
+        manager.cancel()
+        manager.wait(timeout=120)
+    a, d = statistics.median(alone), statistics.median(during)
+    return {"alone_s": a, "during_s": d, "slowdown": d / a - 1, "alone": alone, "during": during}
+
+
 def main(argv: list[str]) -> None:
+    if argv and argv[0] == "--gil":
+        g = gil_share()
+        print(f"a cell's pure-Python work: median {g['alone_s']:.3f} s alone, {g['during_s']:.3f} s while a "
+              f"100,000-item run goes on in the background (batches of {GIL_LATENCY:g} s) -> "
+              f"{100 * g['slowdown']:+.1f}% (alone {g['alone']}, during {g['during']})")
+        return
     count = int(argv[0]) if argv else 10_000
     print(f"start() on a {count:,}-item manager returned in {time_start(count)['start_returned_ms']:.1f} ms")
     from batchnb._panel import REFRESH_HZ
