@@ -73,3 +73,20 @@ def test_without_a_state_file_results_stay_in_memory(tmp_path):
     with Simulator(latency=0.01) as sim:
         results = manager(sim, None, n=12).run()  # type: ignore[arg-type]
         assert type(results).__name__ == "ResultList" and all(r.ok and r.raw is not None for r in results)
+
+
+def test_the_snapshot_is_read_a_job_at_a_time_and_a_one_line_snapshot_still_loads(tmp_path):
+    """The snapshot is written a job per line (valid JSON, read back a job at a time); one written as a single
+    line of JSON (by an earlier batchnb, or by hand) loads the same."""
+    import json
+
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.01) as sim:
+        first = manager(sim, state, n=25)
+        before = list(first.run())
+        text = state.read_text()
+        assert text.count("\n") == len(json.loads(text)["jobs"]) + 1  # the fields, a line per job, the end
+        state.write_text(json.dumps(json.loads(text)))  # one line
+        again = manager(sim, state, n=25)
+        assert list(again.results()) == before and again.stats.succeeded == 25
+        assert manager(sim, state, n=27).estimate().todo == 2

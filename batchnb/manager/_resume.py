@@ -15,6 +15,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Callable, Iterable
+from itertools import chain
 from typing import Any, cast
 
 from .._events import ItemsAdded, ItemsFinished, JobsPlanned, event_from_record
@@ -29,7 +30,7 @@ from ._driver import price_day
 from ._plan import ItemCosting, slice_jobs
 from ._recorder import utc_now
 from ._result_files import ResultReader, rebuild_result, stored_result
-from ._snapshot import from_snapshot, has_keys
+from ._snapshot import from_snapshot
 from ._state import JobRecord, ManagerState
 from ._store import StateStore, corrupted_line
 from ._view import match_inputs, request_key
@@ -108,7 +109,16 @@ class Resumer:
                 "change): use the same options, or another state_path for a run with these."
             )
         legacy = None
-        if not has_keys(snapshot):  # written before request keys: only the very same inputs can resume it
+        try:
+            first = next(loaded.jobs, None)
+        except ValueError as exc:
+            raise StateError(
+                f"state file {store.path} is corrupted ({exc}); it was left untouched. Restore it, or move it "
+                "away to start a new run (finished results would be fetched again)."
+            ) from None
+        jobs = chain([first], loaded.jobs) if first is not None else loaded.jobs
+        if first is not None and first["items"] and "key" not in first["items"][0]:  # written before keys:
+            # only the very same inputs can resume it
             if snapshot["input_fingerprint"] != inputs or snapshot["item_count"] != len(self.items):
                 raise StateError(
                     f"{store.path} was written by an older batchnb, which did not record what each request "
@@ -117,7 +127,8 @@ class Resumer:
                 )
             legacy = (self._contents(self.items), self._digests(self.items), self.keys)
         try:
-            state = from_snapshot(snapshot, legacy)
+            known = {key: item.messages for key, item in zip(self.keys, self.items, strict=True) if item.messages}
+            state = from_snapshot(snapshot, jobs, legacy, known)
             for record in loaded.journal:
                 state.apply(event_from_record(record))
                 state.journal_seq = record["seq"]

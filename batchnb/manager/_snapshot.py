@@ -9,7 +9,7 @@ key, by which later inputs are matched to it (``_view``); its ``content`` is wha
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from ._state import STATE_FORMAT, JobRecord, ManagerState
@@ -20,14 +20,17 @@ def to_snapshot(state: ManagerState) -> dict[str, Any]:
     return {**_head(state), "jobs": [_job_snapshot(state, job) for job in state.jobs]}
 
 
+#: How the first line of a snapshot written a job at a time ends: its fields, then one job per line.
+JOBS_FOLLOW = b',"jobs":[\n'
+
+
 def snapshot_chunks(state: ManagerState) -> Iterator[bytes]:
-    """``to_snapshot`` as JSON, a job at a time: a state of a million items is written without ever holding
-    its whole snapshot (a dict per item, then one string) in memory."""
-    head = _dumps(_head(state))
-    yield head[:-1] + b',"jobs":['
+    """``to_snapshot`` as JSON, a job per line: a state of a million items is written (and read back, see
+    ``_store``) without ever holding its whole snapshot (a dict per item, then one string) in memory."""
+    yield _dumps(_head(state))[:-1] + JOBS_FOLLOW
     for number, job in enumerate(state.jobs):
-        yield (b"," if number else b"") + _dumps(_job_snapshot(state, job))
-    yield b"]}"
+        yield (b",\n" if number else b"") + _dumps(_job_snapshot(state, job))
+    yield b"\n]}"
 
 
 def _dumps(value: Any) -> bytes:
@@ -113,30 +116,22 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
     }
 
 
-def has_keys(data: dict[str, Any]) -> bool:
-    """Whether the snapshot records request keys (older states do not: their inputs must be the same)."""
-    return all("key" in item for job in data["jobs"][:1] for item in job["items"][:1])
-
-
 def from_snapshot(
-    data: dict[str, Any], legacy: tuple[list[Any], dict[int, str], list[str]] | None = None
+    data: dict[str, Any],
+    jobs: Iterable[dict[str, Any]],
+    legacy: tuple[list[Any], dict[int, str], list[str]] | None = None,
+    known: dict[str, Any] | None = None,
 ) -> ManagerState:
-    """Rebuild jobs from a snapshot; item outcomes come from the results log afterwards. Each item's content,
-    key and digest are read from the snapshot; ``legacy`` gives them for an older state that has no keys."""
+    """Rebuild the state from a snapshot's fields (``data``) and its ``jobs``, read one at a time; item
+    outcomes come from the results log afterwards. Each item's content, key and digest are read from its
+    entry (``legacy`` gives them for an older state without keys); ``known`` maps keys to the current inputs'
+    conversations, kept instead of the snapshot's copies (one copy of each in memory)."""
     count = data["item_count"]
     if legacy is not None:
         contents, digests, keys = legacy
     else:
         contents, keys, digests = [None] * count, [""] * count, {}
-        for raw_job in data["jobs"]:
-            for entry in raw_job["items"]:
-                index = entry["original_index"]
-                contents[index], keys[index] = entry["content"], entry["key"]
-                if "sha256" in entry:
-                    digests[index] = entry["sha256"]
-        if not all(keys):
-            missing = keys.index("")
-            raise ValueError(f"item {missing} is in no job")
+    known = known or {}
     state = ManagerState(
         manager_id=data["manager_id"],
         created_at=data["created_at"],
@@ -160,7 +155,13 @@ def from_snapshot(
         last_updated=data["last_updated"],
         foreign_batches=set(data.get("foreign_batches", ())),
     )
-    for raw in data["jobs"]:
+    for raw in jobs:
+        if legacy is None:
+            for entry in raw["items"]:
+                index, key = entry["original_index"], entry["key"]
+                contents[index], keys[index] = known.get(key, entry["content"]), key
+                if "sha256" in entry:
+                    digests[index] = entry["sha256"]
         job = JobRecord(
             index=raw["index"],
             attempt=raw["attempt"],
@@ -184,4 +185,6 @@ def from_snapshot(
             state.item_job[item] = job.index
             if job.status == "processing":
                 state.set_item(item, "processing")
+    if not all(keys):
+        raise ValueError(f"item {keys.index('')} is in no job")
     return state

@@ -38,6 +38,7 @@ from filelock import FileLock, Timeout
 
 from .._files import fsync_dir, write_atomic
 from ..errors import StateError
+from ._snapshot import JOBS_FOLLOW
 from ._state import STATE_FORMAT
 
 REQUIRED_KEYS = (
@@ -65,7 +66,8 @@ COMPACTION_RATIO = 2.0
 
 @dataclass
 class LoadedState:
-    snapshot: dict[str, Any]
+    snapshot: dict[str, Any]  # every field but the jobs
+    jobs: Iterator[dict[str, Any]]  # the snapshot's jobs, read as they are asked for
     journal: list[dict[str, Any]]
     results: Iterator[tuple[int, bytes]]  # (offset, line) of each complete line of the results log, read lazily
 
@@ -164,20 +166,30 @@ class StateStore:
         return tuple(stat(p) for p in (self.path, self.journal_path, self.results_path))
 
     def load(self) -> LoadedState:
-        """Read all three files without changing any of them."""
+        """Read the three files without changing any of them. The snapshot's jobs and the results log are
+        read as they are consumed (``LoadedState.jobs``, ``.results``): one job, one line at a time."""
         try:
-            raw = self.path.read_bytes()
+            with open(self.path, "rb") as handle:
+                first = handle.readline()
+                size = os.fstat(handle.fileno()).st_size
+                rest = b"" if first.endswith(JOBS_FOLLOW) else handle.read()
         except OSError as exc:
             raise StateError(f"cannot read state file {self.path}: {exc.strerror}.") from exc
         try:
-            snapshot = json.loads(raw)
+            if first.endswith(JOBS_FOLLOW):  # written a job per line
+                snapshot = json.loads(first[: -len(JOBS_FOLLOW)] + b"}")
+                jobs: Iterator[dict[str, Any]] = _snapshot_jobs(self.path, len(first))
+            else:
+                snapshot = json.loads(first + rest)
+                jobs = iter(snapshot.pop("jobs", None) or []) if isinstance(snapshot, dict) else iter([])
         except (ValueError, UnicodeDecodeError) as exc:
             raise StateError(
                 f"state file {self.path} is corrupted ({exc}); it was left untouched. Restore it, or "
                 "move it away to start a new run (finished results would be fetched again)."
             ) from None
-        if not isinstance(snapshot, dict) or any(key not in snapshot for key in REQUIRED_KEYS):
-            missing = [k for k in REQUIRED_KEYS if not isinstance(snapshot, dict) or k not in snapshot]
+        required = [key for key in REQUIRED_KEYS if key != "jobs"]
+        if not isinstance(snapshot, dict) or any(key not in snapshot for key in required):
+            missing = [k for k in required if not isinstance(snapshot, dict) or k not in snapshot]
             raise StateError(
                 f"state file {self.path} is not a batchnb state (missing {', '.join(missing[:5])}); "
                 "it was left untouched. Use another state_path or restore the file."
@@ -186,9 +198,9 @@ class StateStore:
             raise StateError(
                 f"state file {self.path} has format {snapshot['format']!r}; this batchnb reads {STATE_FORMAT!r}."
             )
-        self._snapshot_bytes = len(raw)
+        self._snapshot_bytes = size
         journal = [r for r in _read_lines(self.journal_path) if r.get("seq", 0) > snapshot["journal_seq"]]
-        return LoadedState(snapshot, journal, _stream_lines(self.results_path))
+        return LoadedState(snapshot, jobs, journal, _stream_lines(self.results_path))
 
     # ------------------------------------------------------------------------------------------ write
 
@@ -287,6 +299,17 @@ class StateStore:
         handle.write(line)
         self._appended += len(line)
         self.bytes_written += len(line)
+
+
+def _snapshot_jobs(path: Path, start: int) -> Iterator[dict[str, Any]]:
+    """The jobs of a snapshot written a job per line, from byte ``start``; ``ValueError`` if it is cut short."""
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        for line in handle:
+            if line.startswith(b"]}"):
+                return
+            yield json.loads(line.rstrip(b"\n").rstrip(b","))
+    raise ValueError("the snapshot ends before its last job")
 
 
 def _stream_lines(path: Path) -> Iterator[tuple[int, bytes]]:
