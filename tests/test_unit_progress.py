@@ -31,6 +31,7 @@ from batchnb._inputs import items_from_messages
 from batchnb._item_result import ItemError, ItemResult
 from batchnb._progress import ProgressModel
 from batchnb._readings import money
+from batchnb.manager._seed import progress_seed
 from batchnb.manager._state import ManagerState
 
 MODEL = "claude-haiku-4-5"
@@ -49,7 +50,7 @@ def new_state(n: int = 6, per_job: int = 2, max_cost: float | None = 1.0) -> Man
 
 def attached(state: ManagerState) -> ProgressModel:
     model = ProgressModel()
-    model.attach(state.progress_seed())
+    model.attach(progress_seed(state))
     return model
 
 
@@ -195,7 +196,7 @@ class FakeClock:
 def test_eta_is_unknown_until_a_batch_of_this_run_ends_then_follows_its_throughput():
     state, clock = new_state(n=6, per_job=2), FakeClock()
     model = ProgressModel(clock=clock)
-    model.attach(state.progress_seed())
+    model.attach(progress_seed(state))
     feed(state, model, RunStarted(at=T, max_cost=1.0), *submit(0), *submit(1))
     clock.now += 10
     feed(state, model, finished(0, ok(0, 0)))  # items came back, but no batch has ended: no honest rate yet
@@ -217,7 +218,7 @@ def test_after_a_resume_items_collected_from_earlier_batches_are_done_but_not_th
     state, clock = new_state(n=6, per_job=2), FakeClock()
     feed(state, attached(state), RunStarted(at=T, max_cost=1.0), *submit(0), *submit(1))  # then the kernel died
     model = ProgressModel(clock=clock)
-    model.attach(state.progress_seed())
+    model.attach(progress_seed(state))
     feed(state, model, RunStarted(at=T, max_cost=1.0), finished(0, ok(0, 0), ok(1, 0)), ended(0),
          finished(1, ok(2, 1), ok(3, 1)), ended(1))  # both batches finished while the kernel was dead
     assert model.snapshot().finished == 4 and model.snapshot().eta_seconds is None
@@ -230,7 +231,7 @@ def test_after_a_resume_items_collected_from_earlier_batches_are_done_but_not_th
 def test_elapsed_adds_up_across_runs_and_resumes():
     state, clock = new_state(n=6, per_job=2), FakeClock()
     model = ProgressModel(clock=clock)
-    model.attach(state.progress_seed())
+    model.attach(progress_seed(state))
     feed(state, model, RunStarted(at="2026-11-29T10:00:00Z", max_cost=1.0))
     clock.now += 17
     assert model.snapshot().elapsed == pytest.approx(17.0)
@@ -242,7 +243,7 @@ def test_elapsed_adds_up_across_runs_and_resumes():
     feed(state, model, RunEnded(at="2026-11-29T10:05:03Z", outcome="finished"))
     assert state.elapsed == pytest.approx(20.0)  # the state keeps it: a new kernel starts from there
     fresh = ProgressModel(clock=clock)
-    fresh.attach(state.progress_seed())
+    fresh.attach(progress_seed(state))
     assert fresh.snapshot().elapsed == pytest.approx(20.0)
     feed(state, fresh, RunStarted(at="2026-11-29T11:00:00Z", max_cost=1.0))
     clock.now += 5

@@ -318,3 +318,24 @@ def test_the_snapshot_written_a_job_at_a_time_is_the_snapshot():
     for state in (busy_state(), new_state(n=1)):
         written = json.loads(b"".join(snapshot_chunks(state)))
         assert written == json.loads(json.dumps(to_snapshot(state)))
+
+
+def test_reserved_and_held_follow_every_event_as_a_sum_over_all_jobs_would():
+    """The budget reads the jobs holding a reservation or a held cost, kept as events apply: after every
+    event (and after a reload and a new run) they equal the sums over all jobs, in job order."""
+    def brute(state: ManagerState) -> tuple[float, float]:
+        return (sum(j.reservation for j in state.jobs if j.holds_reservation), sum(j.held for j in state.jobs))
+
+    state = new_state(n=8)
+    events = [*submit(0, created_at="2026-03-01T08:00:00Z"), finished(0, ok(0, 0), ok(1, 0)),
+              JobEnded(job=0, at=T, status="completed", held=0.0625),
+              *submit(1, reservation=0.5), CancelRequested(at=T, jobs=[1]),
+              *submit(2)[:2], CreateUncertain(job=2, at=T, reason="gateway timeout"),
+              Reserved(job=3, reservation=0.375), ReservationReleased(job=3), Reserved(job=3, reservation=0.25),
+              SubmitAbandoned(job=2, reason="proven not made"), JobEnded(job=1, at=T, status="completed", held=0.125),
+              RunStarted(at=T, max_cost=2.0)]
+    for event in events:
+        state.apply(event)
+        assert (state.reserved, state.held) == brute(state), event
+    again = reloaded(state)
+    assert (again.reserved, again.held) == brute(again) == brute(state)

@@ -44,6 +44,7 @@ from ._result_files import ResultFiles
 from ._resume import Resumer
 from ._run import RunBody
 from ._scheduler import Scheduler
+from ._seed import progress_seed
 from ._sessions import StateSessions
 from ._source import manager_from_frame, take_inputs
 from ._state import ManagerState
@@ -160,7 +161,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
         self._error: BaseException | None = None
         self._panel: Any = None
         self._panel_shown = False
-        self._progress.attach(self._recorder.state.progress_seed())
+        self._progress.attach(progress_seed(self._recorder.state))
 
     # ============================================================================================= public
 

@@ -106,17 +106,19 @@ class Scheduler:
     def _next_job(self, busy: set[int]) -> JobRecord | None:
         """The first job to drive: one whose batch exists (or may: in doubt) before any that needs a create,
         so batches already in the provider's queue are collected, and free it, before more are sent."""
-        first = None
-        for job in self.ctx.state.jobs:
-            if job.unfinished and job.index not in busy and job.items and job.index not in self.ctx.job_errors:
-                if job.status in _AT_PROVIDER:
-                    return job
-                aside = self.ctx.state.aside  # empty unless inputs changed: then checked before a create
+        state, errors = self.ctx.state, self.ctx.job_errors
+        for index in sorted(state.holding):  # the jobs at the provider are among those holding a reservation
+            job = state.holding[index]
+            if job.status in _AT_PROVIDER and index not in busy and job.items and index not in errors:
+                return job
+        for job in state.open_jobs():  # then the first that needs a create (none is at the provider now)
+            if job.unfinished and job.index not in busy and job.items and job.index not in errors:
+                aside = state.aside  # empty unless inputs changed: then checked before a create
                 if job.status == "pending" and aside and any(item in aside for item in job.items):
                     self.driver.retire(job)  # planned for other inputs, never created
                     continue
-                first = first or job
-        return first
+                return job
+        return None
 
     def _queue_room(self, job: JobRecord, *, in_flight: int) -> bool:
         """Whether the job's batch fits under ``max_queued_requests`` beside the requests in batches submitted

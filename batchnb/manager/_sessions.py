@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import StateError
 from ._recorder import Recorder
 from ._resume import Resumer
+from ._seed import progress_seed
 from ._store import StateStore
 
 
@@ -67,7 +68,7 @@ class StateSessions:
         try:
             if store.signature() != self._loaded:  # changed on disk since we last read or wrote it
                 self.recorder.state = self.resumer.load_or_new(store)
-                self.progress.attach(self.recorder.state.progress_seed())
+                self.progress.attach(progress_seed(self.recorder.state))
             store.open_for_append()
             self.recorder.snapshot_now()
         except BaseException:

@@ -187,4 +187,5 @@ def from_snapshot(
                 state.set_item(item, "processing")
     if not all(keys):
         raise ValueError(f"item {keys.index('')} is in no job")
+    state.track_jobs()
     return state

@@ -8,7 +8,7 @@ seed's JSON schema plus what resuming needs (fingerprint, custom_id prefix, rese
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -34,7 +34,6 @@ from .._events import (
     Submitted,
 )
 from .._item_result import ItemError, ItemResult
-from .._progress import JobCounts, ProgressSeed
 from ._result_files import ResultReader, StoredResult
 from ._view import InputView
 
@@ -125,6 +124,11 @@ class ManagerState:
     aside: set[int] = field(default_factory=set)  # items no current input asks: kept, collected, not counted
     reader: ResultReader | None = None  # parses a ``StoredResult``'s line when its value is asked for
     unsaved: bool = True  # changed since the snapshot on disk was written (or read): the next one is due
+    # jobs that hold a reservation, and jobs with a worst case held: kept as events apply, so that the budget
+    # reads a handful of jobs, not all of them (10,000 at a million items), on every reservation
+    holding: dict[int, JobRecord] = field(default_factory=dict, repr=False)
+    holding_back: dict[int, JobRecord] = field(default_factory=dict, repr=False)
+    first_open: int = 0  # every job before it is finished (completed, failed, dropped), for good
 
     def __post_init__(self) -> None:
         if not self.item_status:
@@ -150,12 +154,12 @@ class ManagerState:
 
     @property
     def reserved(self) -> float:
-        return sum(job.reservation for job in self.jobs if job.holds_reservation)
+        return sum(self.holding[index].reservation for index in sorted(self.holding))  # in job order, as always
 
     @property
     def held(self) -> float:
         """Worst cases of results the provider never returned: perhaps billed, so counted as spent."""
-        return sum(job.held for job in self.jobs)
+        return sum(self.holding_back[index].held for index in sorted(self.holding_back))
 
     @property
     def committed(self) -> float:
@@ -172,36 +176,6 @@ class ManagerState:
     def wanted_count(self) -> int:
         """Items the current inputs ask (an input repeating another's request adds none)."""
         return self.item_count - len(self.aside)
-
-    def progress_seed(self) -> ProgressSeed:
-        """What a progress model starts from when it is given a loaded state."""
-        jobs = {
-            j.index: JobCounts(
-                status=j.status,
-                reservation=j.reservation,
-                reconciling=j.reconciling,
-                held=j.held,
-                canceling=j.cancel_requested,
-                items=j.items,
-                finished=set(j.outcomes),
-            )
-            for j in self.jobs
-        }
-        return ProgressSeed(
-            item_status=self.item_status,
-            item_job=self.item_job,
-            jobs=jobs,
-            cost=self.total_cost,
-            max_cost=self.max_cost,
-            budget_stop=self.budget_stop,
-            elapsed=self.elapsed,
-            outcome=self.last_outcome,
-            outcome_message=self.last_message,
-            failed=[r for i, r in self.results.items() if not r.ok and i not in self.aside],
-            aside=frozenset(self.aside),
-            note=self.inputs.note() if self.inputs is not None else "",
-            **_cache_totals(self.results.values()),
-        )
 
     def claimed_batches(self) -> set[str]:
         return {job.batch_id for job in self.jobs if job.batch_id}
@@ -253,6 +227,31 @@ class ManagerState:
                 self._on_run_ended(event)
             case _:
                 raise TypeError(f"unknown event {event!r}")
+        if isinstance(event, RunStarted):
+            self.track_jobs()
+        elif isinstance(touched := getattr(event, "job", None), int):
+            self._track(self.jobs[touched])
+
+    def track_jobs(self) -> None:
+        """Which jobs hold a reservation or a held worst case (after a load, or a change of many)."""
+        self.holding = {job.index: job for job in self.jobs if job.holds_reservation}
+        self.holding_back = {job.index: job for job in self.jobs if job.held}
+
+    def _track(self, job: JobRecord) -> None:
+        if job.holds_reservation:
+            self.holding[job.index] = job
+        else:
+            self.holding.pop(job.index, None)
+        if job.held:
+            self.holding_back[job.index] = job
+
+    def open_jobs(self) -> Iterator[JobRecord]:
+        """The jobs from the first one not finished on (finished jobs never reopen)."""
+        jobs = self.jobs
+        while self.first_open < len(jobs) and not jobs[self.first_open].unfinished:
+            self.first_open += 1
+        for index in range(self.first_open, len(jobs)):
+            yield jobs[index]
 
     def keep_on_disk(self, job: int, recorded: Iterable[tuple[ItemResult, int]]) -> None:
         """Once its job has ended (its lines flushed to the results log, each at its ``start``), a succeeded
@@ -383,17 +382,3 @@ class ManagerState:
 
 def _parse_utc(moment: str) -> datetime:
     return datetime.fromisoformat(moment.replace("Z", "+00:00"))
-
-
-def _cache_totals(results: Iterable[ItemResult | StoredResult]) -> dict[str, Any]:
-    """The prompt cache's tokens and savings over the latest results (what a progress model starts from)."""
-    read = write = 0
-    saved = 0.0
-    for result in results:
-        if isinstance(result, StoredResult):
-            read, write, saved = read + result.cache_read, write + result.cache_write, saved + result.cache_saved
-        elif result.usage is not None:
-            read += result.usage.cache_read_tokens
-            write += result.usage.cache_write_5m_tokens + result.usage.cache_write_1h_tokens
-            saved += result.cache_saved
-    return {"cache_read_tokens": read, "cache_write_tokens": write, "cache_saved": saved}
