@@ -168,18 +168,30 @@ class StateStore:
     def load(self) -> LoadedState:
         """Read the three files without changing any of them. The snapshot's jobs and the results log are
         read as they are consumed (``LoadedState.jobs``, ``.results``): one job, one line at a time."""
-        try:
-            with open(self.path, "rb") as handle:
-                first = handle.readline()
-                size = os.fstat(handle.fileno()).st_size
-                rest = b"" if first.endswith(JOBS_FOLLOW) else handle.read()
+        try:  # one open file throughout: a snapshot another process writes meanwhile replaces it, not edits it
+            handle = open(self.path, "rb")
         except OSError as exc:
             raise StateError(f"cannot read state file {self.path}: {exc.strerror}.") from exc
         try:
-            if first.endswith(JOBS_FOLLOW):  # written a job per line
+            return self._load(handle)
+        except BaseException:
+            handle.close()
+            raise
+
+    def _load(self, handle: IO[bytes]) -> LoadedState:
+        try:
+            first = handle.readline()
+            size = os.fstat(handle.fileno()).st_size
+            streamed = first.endswith(JOBS_FOLLOW)
+            rest = b"" if streamed else handle.read()
+        except OSError as exc:
+            raise StateError(f"cannot read state file {self.path}: {exc.strerror}.") from exc
+        try:
+            if streamed:  # written a job per line
                 snapshot = json.loads(first[: -len(JOBS_FOLLOW)] + b"}")
-                jobs: Iterator[dict[str, Any]] = _snapshot_jobs(self.path, len(first))
+                jobs: Iterator[dict[str, Any]] = _snapshot_jobs(handle)
             else:
+                handle.close()
                 snapshot = json.loads(first + rest)
                 jobs = iter(snapshot.pop("jobs", None) or []) if isinstance(snapshot, dict) else iter([])
         except (ValueError, UnicodeDecodeError) as exc:
@@ -301,10 +313,10 @@ class StateStore:
         self.bytes_written += len(line)
 
 
-def _snapshot_jobs(path: Path, start: int) -> Iterator[dict[str, Any]]:
-    """The jobs of a snapshot written a job per line, from byte ``start``; ``ValueError`` if it is cut short."""
-    with open(path, "rb") as handle:
-        handle.seek(start)
+def _snapshot_jobs(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
+    """The jobs of a snapshot written a job per line, read from ``handle`` (past its first line, and closed
+    at the end); ``ValueError`` if it is cut short."""
+    with handle:
         for line in handle:
             if line.startswith(b"]}"):
                 return
