@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -55,16 +55,16 @@ class RunContext:
         return view
 
     @property
-    def items(self) -> list[Item | None]:
+    def items(self) -> Sequence[Item | None]:
         """By state item: the input that asks it (``None``: no current input does; never sent again)."""
         return self.inputs.items
 
     @property
-    def costings(self) -> list[ItemCosting | None]:
+    def costings(self) -> Sequence[ItemCosting | None]:
         return self.inputs.costings
 
     @property
-    def worst(self) -> list[float | None]:
+    def worst(self) -> Sequence[float | None]:
         """By state item: its worst-case cost (``None``: no price, or no current input asks it)."""
         return self.inputs.worst
 

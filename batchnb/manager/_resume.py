@@ -56,6 +56,7 @@ class Resumer:
         self.max_cost, self.save_results_dir, self.costings, self.worst = max_cost, save_results_dir, costings, worst
         self.limits, self.table = limits, table
         self.keys = [request_key(item) for item in items]
+        self.fingerprints = self._fingerprints()  # (inputs, options): computed once, the inputs do not change
 
     def load_or_new(self, store: StateStore | None) -> ManagerState:
         if store is None or not store.exists():
@@ -80,7 +81,7 @@ class Resumer:
         return state
 
     def new_state(self) -> ManagerState:
-        inputs, options = self._fingerprints()
+        inputs, options = self.fingerprints
         manager_id = str(uuid.uuid4())
         state = ManagerState(
             manager_id=manager_id,
@@ -101,7 +102,7 @@ class Resumer:
     def load(self, store: StateStore) -> ManagerState:
         loaded = store.load()
         snapshot = loaded.snapshot
-        inputs, options = self._fingerprints()
+        inputs, options = self.fingerprints
         if snapshot["options_fingerprint"] != options:
             raise StateError(
                 f"{store.path} was made with other options: {self._options_difference(snapshot)}. Its answers "
@@ -188,7 +189,7 @@ class Resumer:
                     jobs=jobs, reason="plan" if not retired and not state.jobs else "inputs changed", retired=retired
                 )
             )
-            state.input_fingerprint = self._fingerprints()[0]
+            state.input_fingerprint = self.fingerprints[0]
         state.look_through(view)
 
     def _replay_results(self, state: ManagerState, store: StateStore, lines: Iterable[tuple[int, bytes]]) -> None:

@@ -7,7 +7,7 @@ side counter: a kill at any instant leaves the reservation of every possibly-cre
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 from .._events import BudgetStopped, BudgetWaiting, JobCut, JobsPlanned, QueueWaiting, Reserved
@@ -19,7 +19,7 @@ from ._context import RunContext
 from ._driver import JobDriver
 from ._plan import slice_jobs
 from ._result_files import StoredResult
-from ._state import JobRecord
+from ._state import JobRecord, ManagerState
 
 #: Seconds between looks at the running workers (a finished one frees its slot at once anyway).
 TICK = 0.2
@@ -84,12 +84,7 @@ class Scheduler:
         with ctx.recorder.lock:
             state = ctx.state
             by_attempt: dict[int, list[int]] = {}
-            for index, result in sorted(state.results.items()):
-                if isinstance(result, StoredResult) or result.ok or state.item_status[index] != "failed":
-                    continue  # (a stored result is a succeeded one)
-                if index in state.aside:
-                    continue
-                attempt = state.jobs[state.item_job[index]].attempt
+            for index, result, attempt in sorted(_failures(state)):
                 if wanted(result, attempt):
                     by_attempt.setdefault(attempt + 1, []).append(index)
             if not by_attempt:
@@ -176,13 +171,7 @@ class Scheduler:
         state = self.ctx.state
         if any(job.unfinished and job.items for job in state.jobs):
             return True
-        return any(
-            self._auto_retryable(result, state.jobs[state.item_job[index]].attempt)
-            for index, result in state.results.items()
-            if not isinstance(result, StoredResult)
-            and state.item_status[index] == "failed"
-            and index not in state.aside
-        )
+        return any(self._auto_retryable(result, attempt) for _, result, attempt in _failures(state))
 
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
         if result.error is None:
@@ -190,3 +179,13 @@ class Scheduler:
         if result.error.reason == "canceled":
             return True  # never ran (an earlier cancel): finishing the run means running it
         return result.error.transient and attempts < self.ctx.max_retries
+
+
+def _failures(state: ManagerState) -> Iterator[tuple[int, ItemResult, int]]:
+    """Items an input asks whose latest result failed (and is not planned again), with their job's attempt:
+    what a retry may take. A stored result is a succeeded one."""
+    for index, result in state.results.items():
+        if isinstance(result, StoredResult) or result.ok or state.item_status[index] != "failed":
+            continue
+        if index not in state.aside:
+            yield index, result, state.jobs[state.item_job[index]].attempt

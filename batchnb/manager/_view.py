@@ -11,7 +11,7 @@ an item is kept, and collected if it is in flight, but never sent again and not 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, replace
 
 from .._inputs import Item
@@ -35,9 +35,9 @@ class InputView:
     by state item what the run needs to send it."""
 
     positions: list[int] | None
-    items: list[Item | None]
-    costings: list[ItemCosting | None]
-    worst: list[float | None]  # a wanted item's worst-case cost (None: the model has no price)
+    items: Sequence[Item | None]
+    costings: Sequence[ItemCosting | None]
+    worst: Sequence[float | None]  # a wanted item's worst-case cost (None: the model has no price)
     first: list[int] | None  # by state item: its first input position (-1: not asked now); None: identity
     reused: int = 0  # inputs whose request the state had already answered when they were matched
     added: int = 0  # requests new to the state
@@ -94,7 +94,7 @@ def match_inputs(
     total = known + len(new)
     reused = sum(1 for slot in positions if slot in answered)
     if total == len(keys) and all(slot == position for position, slot in enumerate(positions)):
-        return InputView(None, list(items), list(costings), list(worst), None, reused, len(new)), new
+        return InputView(None, items, costings, worst, None, reused, len(new)), new  # read only: no copies
     by_slot: list[Item | None] = [None] * total
     costing_by_slot: list[ItemCosting | None] = [None] * total
     worst_by_slot: list[float | None] = [None] * total
