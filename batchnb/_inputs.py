@@ -47,8 +47,8 @@ class Item:
 
     index: int
     kind: Kind
-    fingerprint: str
-    messages: list[dict[str, Any]] | None = None
+    fingerprint: str  # sha256 hex of the content; of a conversation, its first 32 digits (its request key)
+    turns: list[dict[str, Any]] | str | None = None  # the conversation; a one-turn user text is kept as its string
     path: Path | None = None
     data: bytes | None = field(default=None, repr=False)  # only for bytes inputs
     media_type: str | None = None
@@ -60,6 +60,13 @@ class Item:
     images: int = 0  # image blocks (an image file, or image blocks inside the messages)
     unknown_documents: int = 0  # documents given by URL or file id: their size cannot be known here
     uses_cache: bool = False  # asks for prompt caching (cache writes cost more than plain input)
+
+    @property
+    def messages(self) -> list[dict[str, Any]] | None:
+        """The conversation as the API takes it (built from a one-turn text when asked: a million prompts are
+        kept as a million strings, not a million lists and dicts)."""
+        turns = self.turns
+        return [{"role": "user", "content": turns}] if isinstance(turns, str) else turns
 
     @property
     def label(self) -> str:
@@ -155,10 +162,10 @@ def items_from_messages(messages: Iterable[Any], *, limits: ProviderLimits = DEF
             Item(
                 index=index,
                 kind="messages",
-                messages=turns,
+                turns=turns,
                 size=len(encoded),
                 payload_bytes=len(encoded),
-                fingerprint=hashlib.sha256(encoded).hexdigest(),
+                fingerprint=conversation_fingerprint(encoded),
                 text_bytes=text_bytes,
                 pdf_pages=media.pdf_pages,
                 images=media.images,
@@ -176,8 +183,8 @@ def _text_item(index: int, text: str, encoded: bytes) -> Item:
     return Item(
         index,
         "messages",
-        hashlib.sha256(encoded).hexdigest(),
-        [{"role": "user", "content": text}],
+        conversation_fingerprint(encoded),
+        text,
         None,
         None,
         None,
@@ -189,6 +196,22 @@ def _text_item(index: int, text: str, encoded: bytes) -> Item:
         0,
         b'"cache_control"' in encoded,
     )
+
+
+#: Hex digits kept of a conversation's sha256: 128 bits, no collision in any run a person will make, and the
+#: fingerprint is then the request key itself (one string per item, not two).
+CONVERSATION_DIGITS = 32
+
+
+def conversation_fingerprint(encoded: bytes) -> str:
+    return hashlib.sha256(encoded).hexdigest()[:CONVERSATION_DIGITS]
+
+
+def full_fingerprint(item: Item) -> str:
+    """The whole sha256 hex of an item's content, as states written before request keys recorded it."""
+    if item.kind != "messages":
+        return item.fingerprint
+    return hashlib.sha256(_CANONICAL_JSON.encode(item.messages).encode("utf-8")).hexdigest()
 
 
 def _normalise_conversation(conversation: Any, index: int) -> list[dict[str, Any]]:

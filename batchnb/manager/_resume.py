@@ -19,7 +19,7 @@ from itertools import chain
 from typing import Any, cast
 
 from .._events import ItemsAdded, ItemsFinished, JobsPlanned, event_from_record
-from .._inputs import Item
+from .._inputs import Item, full_fingerprint
 from .._item_result import ItemResult
 from .._pricing import PriceTable
 from .._requests import RequestOptions
@@ -27,10 +27,10 @@ from .._usage import Usage
 from ..errors import StateError
 from ..limits import ProviderLimits
 from ._driver import price_day
-from ._plan import ItemCosting, slice_jobs
+from ._plan import Costings, slice_jobs
 from ._recorder import utc_now
 from ._result_files import ResultReader, rebuild_result, stored_result
-from ._snapshot import from_snapshot
+from ._snapshot import Label, from_snapshot
 from ._state import JobRecord, ManagerState
 from ._store import StateStore, corrupted_line
 from ._view import match_inputs, request_key
@@ -47,7 +47,7 @@ class Resumer:
         items_per_job: int,
         max_cost: float | None,
         save_results_dir: str | None,
-        costings: list[ItemCosting],
+        costings: Costings,
         worst: list[float | None],
         limits: ProviderLimits,
         table: PriceTable,
@@ -102,8 +102,7 @@ class Resumer:
     def load(self, store: StateStore) -> ManagerState:
         loaded = store.load()
         snapshot = loaded.snapshot
-        inputs, options = self.fingerprints
-        if snapshot["options_fingerprint"] != options:
+        if snapshot["options_fingerprint"] != self.fingerprints[1]:
             raise StateError(
                 f"{store.path} was made with other options: {self._options_difference(snapshot)}. Its answers "
                 "were asked with those options, so only the same options can reuse them (the inputs may "
@@ -120,7 +119,8 @@ class Resumer:
         jobs = chain([first], loaded.jobs) if first is not None else loaded.jobs
         if first is not None and first["items"] and "key" not in first["items"][0]:  # written before keys:
             # only the very same inputs can resume it
-            if snapshot["input_fingerprint"] != inputs or snapshot["item_count"] != len(self.items):
+            full = hashlib.sha256("\n".join(full_fingerprint(item) for item in self.items).encode()).hexdigest()
+            if snapshot["input_fingerprint"] != full or snapshot["item_count"] != len(self.items):
                 raise StateError(
                     f"{store.path} was written by an older batchnb, which did not record what each request "
                     "was, and its inputs were other ones. Pass the same inputs to resume it, or choose "
@@ -128,7 +128,7 @@ class Resumer:
                 )
             legacy = (self._contents(self.items), self._digests(self.items), self.keys)
         try:
-            known = {key: item.messages for key, item in zip(self.keys, self.items, strict=True) if item.messages}
+            known = {key: item.turns for key, item in zip(self.keys, self.items, strict=True) if item.turns}
             state = from_snapshot(snapshot, jobs, legacy, known)
             for record in loaded.journal:
                 state.apply(event_from_record(record))
@@ -166,7 +166,7 @@ class Resumer:
         ]
         gone = set(retired) | {job.index for job in state.jobs if job.status == "dropped"}
         order = (
-            range(len(view.items))
+            [item.index for item in view.items if item is not None]  # the items' own ints, not a copy of each
             if view.first is None
             else sorted((i for i in range(len(view.items)) if view.wanted(i)), key=view.position)
         )
@@ -180,8 +180,8 @@ class Resumer:
             state.unsaved = True
             jobs, next_index = [], len(state.jobs)
             for attempt, todo in sorted(by_attempt.items()):
-                costings = [view.costings[i] for i in todo]
-                for job_items in slice_jobs([c for c in costings if c is not None], self.items_per_job, self.limits):
+                costings = (c for c in (view.costings[i] for i in todo) if c is not None)  # one at a time
+                for job_items in slice_jobs(costings, self.items_per_job, self.limits):
                     jobs.append((next_index, attempt, job_items))
                     next_index += 1
             state.apply(
@@ -239,7 +239,7 @@ class Resumer:
 
     @staticmethod
     def _contents(items: list[Item]) -> list[Any]:
-        return [item.messages if item.kind == "messages" else item.label for item in items]
+        return [item.turns if item.kind == "messages" else Label(item.label) for item in items]
 
     @staticmethod
     def _digests(items: list[Item]) -> dict[int, str]:

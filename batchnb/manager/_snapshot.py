@@ -15,6 +15,31 @@ from typing import Any
 from ._state import STATE_FORMAT, JobRecord, ManagerState
 
 
+class Label(str):
+    """A file input's content as the state records it (its path, or ``<bytes length=N>``): told apart from a
+    one-turn text conversation, which ``contents`` keeps as a plain string."""
+
+    __slots__ = ()
+
+
+def recorded_content(content: Any) -> Any:
+    """An item's content as the state file's schema writes it (a conversation as a message list)."""
+    if isinstance(content, str) and not isinstance(content, Label):
+        return [{"role": "user", "content": content}]
+    return str(content) if isinstance(content, Label) else content
+
+
+def kept_content(recorded: Any) -> Any:
+    """The inverse of ``recorded_content``: a one-turn text conversation kept as its string."""
+    if isinstance(recorded, str):
+        return Label(recorded)
+    if len(recorded) == 1 and recorded[0].keys() == {"role", "content"} and recorded[0]["role"] == "user":
+        content = recorded[0]["content"]
+        if isinstance(content, str) and content.strip():
+            return content
+    return recorded
+
+
 def to_snapshot(state: ManagerState) -> dict[str, Any]:
     """The seed's state schema, plus the fields resuming needs."""
     return {**_head(state), "jobs": [_job_snapshot(state, job) for job in state.jobs]}
@@ -86,7 +111,7 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
             )
         entry = {
             "original_index": index,
-            "content": state.contents[index],
+            "content": recorded_content(state.contents[index]),
             "status": status,
             "error": error,
             "cost": cost,
@@ -159,7 +184,9 @@ def from_snapshot(
         if legacy is None:
             for entry in raw["items"]:
                 index, key = entry["original_index"], entry["key"]
-                contents[index], keys[index] = known.get(key, entry["content"]), key
+                content = known.get(key)
+                contents[index] = kept_content(entry["content"]) if content is None else content
+                keys[index] = key
                 if "sha256" in entry:
                     digests[index] = entry["sha256"]
         job = JobRecord(

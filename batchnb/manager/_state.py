@@ -102,7 +102,7 @@ class ManagerState:
     max_cost: float | None
     save_results_dir: str | None
     batch_kwargs: dict[str, Any]
-    contents: list[Any]  # per item: the message list, the path, or "<bytes length=N>"
+    contents: list[Any]  # per item: the message list, a one-turn text (a str), or a file's ``Label``
     digests: dict[int, str] = field(default_factory=dict)  # sha256 of bytes inputs, recorded beside them
     keys: list[str] = field(default_factory=list)  # per item: its request's content key (``_view.request_key``)
     jobs: list[JobRecord] = field(default_factory=list)
@@ -143,8 +143,8 @@ class ManagerState:
         aside = self.aside
         self.counts = Counter(s for i, s in enumerate(self.item_status) if i not in aside)
         for index, item in enumerate(view.items):  # one copy of each conversation: the input's, not the file's
-            if item is not None and item.messages is not None:
-                self.contents[index] = item.messages
+            if item is not None and item.turns is not None:
+                self.contents[index] = item.turns
 
     # ---------------------------------------------------------------------------------------- queries
 

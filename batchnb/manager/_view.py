@@ -24,7 +24,7 @@ KEY_DIGITS = 32
 def request_key(item: Item) -> str:
     """What makes an input's request what it is, beside the run's options (fixed for a state): the
     conversation, or a file's bytes and its name (sent as the document's title)."""
-    if item.path is None:
+    if item.path is None:  # a conversation's fingerprint is its key (the same string): a bytes input's, cut
         return item.fingerprint[:KEY_DIGITS]
     return hashlib.sha256(f"{item.fingerprint}\0{item.path.name}".encode()).hexdigest()[:KEY_DIGITS]
 
@@ -74,7 +74,7 @@ class InputView:
 def match_inputs(
     keys: list[str],
     items: list[Item],
-    costings: list[ItemCosting],
+    costings: Sequence[ItemCosting],
     worst: list[float | None],
     state_keys: list[str],
     answered: Container[int],
