@@ -36,6 +36,7 @@ from ._events import (
     SubmitIntent,
     Submitted,
 )
+from ._outcome_pairs import OutcomePairs
 from ._readings import FailedRow, Progress, format_duration, money
 
 
@@ -48,8 +49,7 @@ class JobCounts:
     reconciling: bool = False
     held: float = 0.0
     canceling: bool = False
-    items: list[int] = field(default_factory=list)
-    finished: set[int] = field(default_factory=set)  # items whose outcome this job has recorded
+    items: list[int] = field(default_factory=list)  # shared with the engine's job (rebound, never changed)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,7 @@ class ProgressSeed:
     cache_saved: float = 0.0
     aside: frozenset[int] = frozenset()  # items no current input asks: their cost counts, they do not
     note: str = ""  # how the inputs met the state (answers reused, repeated requests)
+    pairs: OutcomePairs = field(default_factory=OutcomePairs)  # which (item, job) pairs have an outcome
 
 
 class ProgressModel:
@@ -93,6 +94,7 @@ class ProgressModel:
         self._aside: frozenset[int] = frozenset()
         self._note = ""
         self._jobs: dict[int, JobCounts] = {}
+        self._pairs = OutcomePairs()  # which (item, job) pairs have an outcome: each counted once
         self._cost, self._max_cost, self._budget_stop = 0.0, None, None  # type: tuple[float, float | None, str | None]
         self._failed: dict[int, FailedRow] = {}
         self._retrying: set[int] = set()
@@ -133,12 +135,10 @@ class ProgressModel:
         """Start from the counts of a loaded state (e.g. after a kernel restart) before any event."""
         with self._lock:
             self._status, self._item_job = list(seed.item_status), list(seed.item_job)
+            self._pairs = seed.pairs.copy()
             self._aside, self._note = seed.aside, seed.note
             self._counts = Counter(s for i, s in enumerate(self._status) if i not in self._aside)
-            self._jobs = {
-                index: replace(job, items=list(job.items), finished=set(job.finished))
-                for index, job in seed.jobs.items()
-            }
+            self._jobs = {index: replace(job) for index, job in seed.jobs.items()}
             self._cost, self._max_cost, self._budget_stop = seed.cost, seed.max_cost, seed.budget_stop
             self._failed = {}
             self._retrying = set()
@@ -186,7 +186,9 @@ class ProgressModel:
                 for index in event.retired:
                     jobs[index].status = "dropped"
                 for index, _, items in event.jobs:
-                    jobs[index] = JobCounts(items=list(items))
+                    jobs[index] = JobCounts(
+                        items=items
+                    )  # the event's list, shared with the state: never changed in place
                     for item in items:
                         self._set(item, "pending")
                         self._item_job[item] = index
@@ -230,7 +232,7 @@ class ProgressModel:
                 job.status, job.reconciling = "processing", False
                 self._run_jobs.add(event.job)
                 for item in job.items:
-                    if item not in job.finished and self._item_job[item] == event.job:
+                    if (item, event.job) not in self._pairs and self._item_job[item] == event.job:
                         self._set(item, "processing")
             case ItemsFinished():
                 self._finish(jobs[event.job], event.job, event.results)
@@ -252,9 +254,8 @@ class ProgressModel:
 
     def _finish(self, job: JobCounts, index: int, results: tuple[Any, ...]) -> None:
         for result in results:
-            if result.index in job.finished:
+            if not self._pairs.add(result.index, index):
                 continue
-            job.finished.add(result.index)
             self._cost += result.cost or 0.0
             if result.usage is not None:
                 self._cache_read += result.usage.cache_read_tokens

@@ -195,7 +195,7 @@ def test_the_same_items_finished_twice_are_counted_once():
     event = finished(0, ok(0, 0), ok(1, 0))
     state = apply(new_state(), *submit(0), event, event)
     assert state.total_cost == 0.25 and counts(state)["succeeded"] == 2
-    assert state.jobs[0].job_cost == 0.25
+    assert state.job_cost(state.jobs[0]) == 0.25
 
 
 def test_an_ended_job_releases_its_reservation_and_keeps_held_as_committed():

@@ -313,7 +313,7 @@ class JobDriver:
         created) has no results left: its items end ``archived`` (``_archive``).
         """
         ctx = self.ctx
-        done = set(job.outcomes)
+        done = set(ctx.state.results.by_item(job.done))
         missing: list[ItemResult] = []
         if archived_at(batch_job.last_seen) is not None:  # the batch as the last poll saw it
             self._end_archived(job, batch_job, done)
@@ -369,7 +369,7 @@ class JobDriver:
             batch_id=batch_job.batch_id,
             custom_ids=ctx.state.custom_ids(job),
             done=done,
-            succeeded_before=sum(1 for outcome in job.outcomes.values() if outcome.status == "succeeded"),
+            succeeded_before=sum(1 for number in job.done if ctx.state.results.status_of(number) == "succeeded"),
             worst={item: ctx.held_worst(job, item) for item in job.items},
         )
         if results:

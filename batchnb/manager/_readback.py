@@ -8,11 +8,13 @@ first); an answer reused from an earlier run shows what it cost then.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import Any, overload
 
 from .._item_result import ItemError, ItemResult, ResultList
+from ._ledger import Ledger
 from ._result_files import StoredResult
 from ._state import ManagerState
 
@@ -23,8 +25,14 @@ Read = Callable[[list[StoredResult]], list[ItemResult]]
 def results_in_order(state: ManagerState) -> Sequence[ItemResult]:
     """One result per input; an item not finished yet is ``pending`` / ``processing``, with why."""
     positions = state.inputs.positions if state.inputs is not None else None
-    slots = range(state.item_count) if positions is None else positions
-    entries = [_entry(state, slot) for slot in slots]
+    chosen = state.results.chosen
+    # each input's outcome as of now (4 bytes an input; the ledger only grows, so they stay valid)
+    numbers = array("i", chosen) if positions is None else array("i", [chosen[slot] for slot in positions])
+    waiting = {
+        position: _placeholder(state, position if positions is None else positions[position])
+        for position, number in enumerate(numbers)
+        if number < 0
+    }
     repeats: frozenset[int] = frozenset()
     if positions is not None:
         seen: set[int] = set()
@@ -34,8 +42,9 @@ def results_in_order(state: ManagerState) -> Sequence[ItemResult]:
                 repeated.append(position)
             seen.add(slot)
         repeats = frozenset(repeated)
-    sequence = ResultSequence(entries, repeats, lambda stored: _read(state, stored))
-    if any(isinstance(entry, StoredResult) for entry in entries):
+    sequence = ResultSequence(numbers, waiting, repeats, state.results, lambda stored: _read(state, stored))
+    kept = state.results.kept
+    if any(number >= 0 and number not in kept for number in numbers):
         return sequence
     return ResultList(sequence)  # everything in memory already: a plain list
 
@@ -44,8 +53,12 @@ def failed_positions(state: ManagerState) -> list[int]:
     """Input positions whose latest result failed (nothing parsed: stored results are succeeded ones)."""
     positions = state.inputs.positions if state.inputs is not None else None
     slots = range(state.item_count) if positions is None else positions
-    results = state.results
-    return [position for position, slot in enumerate(slots) if (r := results.get(slot)) is not None and not r.ok]
+    chosen, status_of = state.results.chosen, state.results.status_of
+    return [
+        position
+        for position, slot in enumerate(slots)
+        if (number := chosen[slot]) >= 0 and status_of(number) != "succeeded"
+    ]
 
 
 def stored_or_live(state: ManagerState, index: int) -> ItemResult | None:
@@ -62,11 +75,13 @@ class ResultSequence(Sequence[ItemResult]):
 
     CHUNK = 2000
 
-    def __init__(self, entries: list[Entry], repeats: frozenset[int], read: Read) -> None:
-        self._entries, self._repeats, self._read = entries, repeats, read
+    def __init__(
+        self, numbers: array[int], waiting: dict[int, ItemResult], repeats: frozenset[int], ledger: Ledger, read: Read
+    ) -> None:
+        self._numbers, self._waiting, self._repeats, self._ledger, self._read = numbers, waiting, repeats, ledger, read
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._numbers)
 
     @overload
     def __getitem__(self, index: int) -> ItemResult: ...
@@ -94,8 +109,9 @@ class ResultSequence(Sequence[ItemResult]):
         if len(self) <= ResultList.FULL_REPR:
             return repr(list(self))
         statuses: dict[str, int] = {}
-        for entry in self._entries:  # statuses without parsing anything
-            statuses[entry.status] = statuses.get(entry.status, 0) + 1
+        for position, number in enumerate(self._numbers):  # statuses without parsing anything
+            status = self._ledger.status_of(number) if number >= 0 else self._waiting[position].status
+            statuses[status] = statuses.get(status, 0) + 1
         counts = ", ".join(f"{n:,} {status}" for status, n in statuses.items())
         return f"<{len(self):,} results: {counts}; results[i] for one, manager.to_pandas() for a table>"
 
@@ -103,7 +119,8 @@ class ResultSequence(Sequence[ItemResult]):
         printer.text(repr(self))
 
     def _materialize(self, positions: Sequence[int]) -> list[ItemResult]:
-        entries = [self._entries[p] for p in positions]
+        numbers, outcome = self._numbers, self._ledger.result
+        entries = [self._waiting[p] if (n := numbers[p]) < 0 else outcome(n) for p in positions]
         stored = [k for k, entry in enumerate(entries) if isinstance(entry, StoredResult)]
         parsed = self._read([entries[k] for k in stored]) if stored else []  # type: ignore[misc]
         for k, result in zip(stored, parsed, strict=True):
@@ -119,11 +136,8 @@ class ResultSequence(Sequence[ItemResult]):
         return out
 
 
-def _entry(state: ManagerState, index: int) -> Entry:
-    """Item ``index``'s result as the state holds it, or a placeholder saying why there is none yet."""
-    result = state.results.get(index)
-    if result is not None:
-        return result
+def _placeholder(state: ManagerState, index: int) -> ItemResult:
+    """What item ``index``, which has no result yet, shows instead: why there is none yet."""
     status = state.item_status[index]
     job = state.jobs[state.item_job[index]] if state.item_job[index] >= 0 else None
     error = None

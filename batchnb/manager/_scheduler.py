@@ -18,7 +18,6 @@ from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver
 from ._plan import slice_jobs
-from ._result_files import StoredResult
 from ._state import JobRecord, ManagerState
 
 #: Seconds between looks at the running workers (a finished one frees its slot at once anyway).
@@ -184,8 +183,8 @@ class Scheduler:
 def _failures(state: ManagerState) -> Iterator[tuple[int, ItemResult, int]]:
     """Items an input asks whose latest result failed (and is not planned again), with their job's attempt:
     what a retry may take. A stored result is a succeeded one."""
-    for index, result in state.results.items():
-        if isinstance(result, StoredResult) or result.ok or state.item_status[index] != "failed":
+    for index, result in state.results.latest_kept():  # stored results are succeeded ones
+        if result.ok or state.item_status[index] != "failed":
             continue
         if index not in state.aside:
             yield index, result, state.jobs[state.item_job[index]].attempt

@@ -93,15 +93,12 @@ def _head(state: ManagerState) -> dict[str, Any]:
 
 def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
     items = []
+    outcomes = state.results.by_item(job.done)
     for index in job.items:
-        outcome = job.outcomes.get(index)
-        if outcome is not None:
-            status, error, cost, done = (
-                outcome.status,
-                outcome.error.to_dict() if outcome.error else None,
-                outcome.cost,
-                outcome.completed_at,
-            )
+        number = outcomes.get(index)
+        if number is not None:
+            status, why, cost, done = state.results.outcome(number)
+            error = why.to_dict() if why is not None else None
         else:
             status, error, cost, done = (
                 "processing" if job.status == "processing" else "pending",
@@ -129,7 +126,7 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
         "reservation": job.reservation,
         "submit_intent_at": job.submit_intent_at,
         "items": items,
-        "job_cost": job.job_cost,
+        "job_cost": state.job_cost(job),
         "started_at": job.started_at,
         "completed_at": job.completed_at,
         "message": job.message,

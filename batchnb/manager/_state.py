@@ -7,6 +7,7 @@ seed's JSON schema plus what resuming needs (fingerprint, custom_id prefix, rese
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -33,19 +34,12 @@ from .._events import (
     SubmitIntent,
     Submitted,
 )
-from .._item_result import ItemError, ItemResult
-from ._result_files import ResultReader, StoredResult
+from .._item_result import ItemResult
+from ._ledger import Ledger
+from ._result_files import ResultReader
 from ._view import InputView
 
 STATE_FORMAT = "batchnb-state/1"
-
-
-@dataclass(slots=True)
-class Outcome:
-    status: str
-    error: ItemError | None
-    cost: float | None
-    completed_at: str
 
 
 @dataclass
@@ -62,16 +56,12 @@ class JobRecord:
     started_at: str | None = None
     completed_at: str | None = None
     message: str = ""
-    outcomes: dict[int, Outcome] = field(default_factory=dict)
+    done: array[int] = field(default_factory=lambda: array("i"))  # its outcomes' numbers (``ManagerState.results``)
     batch_created_at: str | None = None  # the provider's created_at: the day whose prices apply
     scan_from: str | None = None  # provider time below which reconciliation need not look
     reconciling: bool = False  # a create's outcome is unknown: looking for its batch, never re-creating
     cancel_requested: bool = False  # the provider accepted a cancel of this job's batch
     held: float = 0.0  # worst case kept as spent for result lines the provider never returned
-
-    @property
-    def job_cost(self) -> float:
-        return sum(o.cost or 0.0 for o in self.outcomes.values())
 
     @property
     def unfinished(self) -> bool:
@@ -114,7 +104,7 @@ class ManagerState:
     last_updated: str = ""
     journal_seq: int = 0
     total_cost: float = 0.0
-    results: dict[int, ItemResult | StoredResult] = field(default_factory=dict)  # the latest, per item
+    results: Ledger = field(init=False, repr=False)  # every outcome; as a mapping, each item's result
     foreign_batches: set[str] = field(default_factory=set)  # listed batches proven not ours by their results
     newest_batch_created: datetime | None = None  # the provider's created_at of our newest batch
     item_job: list[int] = field(default_factory=list)
@@ -135,6 +125,11 @@ class ManagerState:
             self.item_status = ["pending"] * len(self.contents)
             self.item_job = [-1] * len(self.contents)
         self.counts = Counter(self.item_status)
+        self.results = Ledger(self._batch_of)
+        self.results.grow(len(self.contents))
+
+    def _batch_of(self, job: int) -> str | None:
+        return self.jobs[job].batch_id
 
     def look_through(self, view: InputView) -> None:
         """Show the state through ``view``: items no input asks are set aside (not counted, not shown)."""
@@ -147,6 +142,10 @@ class ManagerState:
                 self.contents[index] = item.turns
 
     # ---------------------------------------------------------------------------------------- queries
+
+    def job_cost(self, job: JobRecord) -> float:
+        cost = self.results.cost_of
+        return sum(cost(number) or 0.0 for number in job.done)
 
     @property
     def item_count(self) -> int:
@@ -255,21 +254,12 @@ class ManagerState:
 
     def keep_on_disk(self, job: int, recorded: Iterable[tuple[ItemResult, int]]) -> None:
         """Once its job has ended (its lines flushed to the results log, each at its ``start``), a succeeded
-        answer is kept as a ``StoredResult``, parsed again when asked for: memory follows what is in flight,
-        not N."""
+        answer is read from there when asked for (``Ledger.on_disk``)."""
+        numbers = self.results.by_item(self.jobs[job].done)
         for result, start in recorded:
-            if result.ok and result.raw_json is not None and self.results.get(result.index) is result:
-                usage = result.usage
-                self.results[result.index] = StoredResult(
-                    result.index,
-                    job,
-                    result.cost,
-                    result.batch_id,
-                    start,
-                    usage.cache_read_tokens if usage else 0,
-                    usage.cache_write_5m_tokens + usage.cache_write_1h_tokens if usage else 0,
-                    result.cache_saved,
-                )
+            number = numbers.get(result.index)
+            if number is not None and self.results.kept.get(number) is result:
+                self.results.on_disk(number, start)
 
     def set_item(self, index: int, status: str) -> None:
         old = self.item_status[index]
@@ -290,6 +280,7 @@ class ManagerState:
                 self.digests[event.first + offset] = digest
         self.item_status.extend(["pending"] * len(event.keys))
         self.item_job.extend([-1] * len(event.keys))
+        self.results.grow(len(event.keys))
         self.counts["pending"] += len(event.keys)
 
     def _on_run_ended(self, event: RunEnded) -> None:
@@ -324,7 +315,9 @@ class ManagerState:
             if index < len(self.jobs):  # replayed over a snapshot that already has it
                 continue
             assert index == len(self.jobs), f"job {index} planned out of order"
-            self.jobs.append(JobRecord(index=index, attempt=attempt, items=list(items)))
+            self.jobs.append(
+                JobRecord(index=index, attempt=attempt, items=items)
+            )  # the event's list: never changed in place
             for item in items:
                 self.set_item(item, "pending")
                 self.item_job[item] = index
@@ -347,8 +340,9 @@ class ManagerState:
         job.status, job.batch_id, job.started_at = "processing", event.batch_id, event.at
         job.batch_created_at, job.reconciling = event.created_at, False
         self.note_created(event.created_at)
+        finished = self.results.by_item(job.done)
         for item in job.items:
-            if item not in job.outcomes and self.item_job[item] == job.index:
+            if item not in finished and self.item_job[item] == job.index:
                 self.set_item(item, "processing")
 
     def note_created(self, created_at: str | None) -> None:
@@ -363,15 +357,16 @@ class ManagerState:
         job.reservation, job.reconciling = 0.0, False
 
     def _on_items_finished(self, event: ItemsFinished) -> None:
-        job = self.jobs[event.job]
+        job, results = self.jobs[event.job], self.results
         for result in event.results:
-            if result.index in job.outcomes:
+            number = results.record(result, job.index, event.completed_at)
+            if number < 0:
                 continue  # already recorded (replay, or a duplicate line)
-            job.outcomes[result.index] = Outcome(result.status, result.error, result.cost, event.completed_at)
+            job.done.append(number)
             self.total_cost += result.cost or 0.0
             current = self.item_job[result.index] == job.index
-            if current or result.index not in self.results:
-                self.results[result.index] = result
+            if current or result.index not in results:
+                results.choose(result.index, number)
             if current:  # an item already handed to a retry job keeps that job's status (replayed on load)
                 self.set_item(result.index, result.status)
 
