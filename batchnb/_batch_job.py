@@ -22,7 +22,8 @@ import anthropic
 import pydantic
 
 from ._files import write_atomic
-from ._inputs import FileInput, Item, items_from_files, items_from_messages
+from ._inputs import FileInput, items_from_files, items_from_messages
+from ._item import Item
 from ._item_result import ItemResult, missing_result, parse_result_line
 from ._pricing import default_table
 from ._provider import Provider

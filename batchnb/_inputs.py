@@ -8,16 +8,15 @@ File contents are not kept in memory: an ``Item`` records where to read them and
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import math
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Union
 
+from ._item import NO_MEDIA, Item, Kind, Media, decode_text
 from ._media import MediaScan, pdf_pages
 from ._sequences import input_list
 from .errors import InputError
@@ -32,87 +31,10 @@ TEXT_SUFFIXES = frozenset(
 IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 ROLES = ("user", "assistant")
 
-Kind = Literal["messages", "pdf", "text", "image"]
 #: One encoder, built once: ``json.dumps`` with options builds a new one per call.
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, ensure_ascii=False)
 #: A string as ``_CANONICAL_JSON`` writes it (a one-turn text conversation is encoded without the encoder).
 _encode_string = json.encoder.encode_basestring
-
-
-@dataclass(slots=True)
-class Item:
-    """One input, validated. ``index`` is its position in the user's list (the ``original_index``). Never
-    changed once built (``dataclasses.replace`` makes another); slots, not frozen: a million of them are
-    built when a manager is, and a frozen dataclass sets each field through ``object.__setattr__``."""
-
-    index: int
-    kind: Kind
-    fingerprint: str  # sha256 hex of the content; of a conversation, its first 32 digits (its request key)
-    turns: list[dict[str, Any]] | str | None = None  # the conversation; a one-turn user text is kept as its string
-    path: Path | None = None
-    data: bytes | None = field(default=None, repr=False)  # only for bytes inputs
-    media_type: str | None = None
-    size: int = 0  # bytes of the content (JSON of the messages, or the file)
-    payload_bytes: int = 0  # bytes the content adds to a request body (JSON-escaped or base64)
-    # What the budget counts, found at validation so nothing is parsed twice (see ``plan.measure_items``):
-    text_bytes: int = 0  # bytes billed as text: a text file, or the messages' JSON without base64 data
-    pdf_pages: int = 0  # pages of every base64 PDF (a PDF file, or PDF documents inside the messages)
-    images: int = 0  # image blocks (an image file, or image blocks inside the messages)
-    unknown_documents: int = 0  # documents given by URL or file id: their size cannot be known here
-    uses_cache: bool = False  # asks for prompt caching (cache writes cost more than plain input)
-
-    @property
-    def messages(self) -> list[dict[str, Any]] | None:
-        """The conversation as the API takes it (built from a one-turn text when asked: a million prompts are
-        kept as a million strings, not a million lists and dicts)."""
-        turns = self.turns
-        return [{"role": "user", "content": turns}] if isinstance(turns, str) else turns
-
-    @property
-    def label(self) -> str:
-        """How the item is recorded in the state file: the path, ``<bytes length=N>``, or ``messages``."""
-        if self.kind == "messages":
-            return "messages"
-        return str(self.path) if self.path is not None else f"<bytes length={self.size}>"
-
-    def read_bytes(self) -> bytes:
-        if self.data is not None:
-            return self.data
-        assert self.path is not None
-        try:
-            return self.path.read_bytes()
-        except OSError as exc:  # the file changed since validation
-            raise InputError(
-                f"cannot read {self.path}: {exc.strerror}. Restore the file and run again.", item=self.index
-            ) from exc
-
-    def content_block(self, *, citations: bool) -> dict[str, Any]:
-        """The document or image block that carries this file in a request."""
-        raw = self.read_bytes()
-        title = self.path.name if self.path is not None else None
-        if self.kind == "image":
-            return {"type": "image", "source": {"type": "base64", "media_type": self.media_type, "data": _b64(raw)}}
-        if self.kind == "pdf":
-            source: dict[str, Any] = {"type": "base64", "media_type": "application/pdf", "data": _b64(raw)}
-        else:
-            source = {"type": "text", "media_type": "text/plain", "data": _decode_text(raw, self.index)}
-        block: dict[str, Any] = {"type": "document", "source": source}
-        if title:
-            block["title"] = title
-        if citations:
-            block["citations"] = {"enabled": True}
-        return block
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _decode_text(raw: bytes, index: int) -> str:
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise InputError(f"text file is not UTF-8 (byte {exc.start}). Convert it to UTF-8 first.", item=index) from exc
 
 
 # ----------------------------------------------------------------------------------------------- messages
@@ -167,10 +89,10 @@ def items_from_messages(messages: Iterable[Any], *, limits: ProviderLimits = DEF
                 payload_bytes=len(encoded),
                 fingerprint=conversation_fingerprint(encoded),
                 text_bytes=text_bytes,
-                pdf_pages=media.pdf_pages,
-                images=media.images,
-                unknown_documents=media.unknown_documents,
                 uses_cache=b'"cache_control"' in encoded,
+                media=Media(pdf_pages=media.pdf_pages, images=media.images, unknown_documents=media.unknown_documents)
+                if media.pdf_pages or media.images or media.unknown_documents
+                else NO_MEDIA,
             )
         )
     return items
@@ -185,15 +107,9 @@ def _text_item(index: int, text: str, encoded: bytes) -> Item:
         "messages",
         conversation_fingerprint(encoded),
         text,
-        None,
-        None,
-        None,
         size,
         size,
         size,
-        0,
-        0,
-        0,
         b'"cache_control"' in encoded,
     )
 
@@ -306,20 +222,22 @@ def _file_item(index: int, source: Any, limits: ProviderLimits) -> Item:
     kind, media_type = _sniff(raw, path, index, name)
     pages = pdf_pages(raw, index, name, limits) if kind == "pdf" else 0
     if kind == "text":
-        payload = len(json.dumps(_decode_text(raw, index), ensure_ascii=False).encode("utf-8"))
+        payload = len(json.dumps(decode_text(raw, index), ensure_ascii=False).encode("utf-8"))
     else:
         payload = 4 * math.ceil(len(raw) / 3)
     return Item(
         index=index,
         kind=kind,
-        path=path.resolve() if path is not None else None,
-        data=raw if path is None else None,
-        media_type=media_type,
         size=len(raw),
         text_bytes=len(raw) if kind == "text" else 0,
-        pdf_pages=pages,
-        images=1 if kind == "image" else 0,
         payload_bytes=payload,
+        media=Media(
+            path=path.resolve() if path is not None else None,
+            data=raw if path is None else None,
+            media_type=media_type,
+            pdf_pages=pages,
+            images=1 if kind == "image" else 0,
+        ),
         fingerprint=hashlib.sha256(raw).hexdigest(),
     )
 

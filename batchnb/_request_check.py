@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from ._inputs import Item
+from ._item import Item
 from ._media import pdf_pages
 from ._pricing import default_table
 from ._requests import RequestBuilder

@@ -18,7 +18,7 @@ from typing import Any
 import anthropic
 import pydantic
 
-from ._inputs import Item
+from ._item import Item
 from .errors import InputError
 from .limits import CUSTOM_ID_PATTERN, DEFAULT_LIMITS, ProviderLimits
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
+import pytest
 
 from batchnb import BatchManager
 from batchnb.manager._result_files import StoredResult
@@ -90,3 +91,14 @@ def test_the_snapshot_is_read_a_job_at_a_time_and_a_one_line_snapshot_still_load
         again = manager(sim, state, n=25)
         assert list(again.results()) == before and again.stats.succeeded == 25
         assert manager(sim, state, n=27).estimate().todo == 2
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 9, 10, 11, 25])
+def test_the_inputs_digest_is_the_digest_of_the_joined_fingerprints(count):
+    """Joined a chunk at a time (a million fingerprints are never one string), with the same digest."""
+    import hashlib
+
+    from batchnb.manager._resume import _joined_digest
+
+    parts = [f"{i:032x}" for i in range(count)]
+    assert _joined_digest(parts, chunk=5) == hashlib.sha256("\n".join(parts).encode()).hexdigest()

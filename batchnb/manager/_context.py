@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .._inputs import Item
+from .._item import Item
 from .._provider import Provider
 from .._requests import RequestBuilder, RequestOptions
 from ..limits import ProviderLimits

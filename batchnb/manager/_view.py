@@ -14,7 +14,7 @@ import hashlib
 from collections.abc import Container, Sequence
 from dataclasses import dataclass, replace
 
-from .._inputs import Item
+from .._item import Item
 from ._plan import ItemCosting
 
 #: Hex digits of a request key: 128 bits, no collision in any state a person will build.
