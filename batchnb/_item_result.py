@@ -168,7 +168,7 @@ def _parse_message(
         cited = [c for b in blocks for c in (b.get("citations") or [])]
         return ItemResult(status="succeeded", value=text, citations={"text": cited} if cited else {}, **paid)
     try:
-        value, start, end = _validated(text, response_model)
+        value, start, end = validated_json(text, response_model)
     except (ValueError, pydantic.ValidationError) as exc:
         if stop_reason == "max_tokens":
             details = (message.get("usage") or {}).get("output_tokens_details") or {}
@@ -185,7 +185,7 @@ def _parse_message(
     return ItemResult(status="succeeded", value=value, citations=citations, **paid)
 
 
-def _validated(text: str, response_model: type[pydantic.BaseModel]) -> tuple[pydantic.BaseModel, int, int]:
+def validated_json(text: str, response_model: type[pydantic.BaseModel]) -> tuple[pydantic.BaseModel, int, int]:
     """The first JSON object of ``text`` (the one in a ```json fence first) valid under ``response_model``,
     and its span; the first object's validation error when none is valid."""
     first: pydantic.ValidationError | None = None

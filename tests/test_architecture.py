@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "batchnb"
 FLOORS = {
     "errors": 0, "limits": 0, "_files": 0, "_gc": 0, "_outcome_pairs": 0, "contract": 0,
-    "_inputs": 1, "_item": 1, "_sequences": 1, "_media": 1, "_usage": 1, "_pricing": 1, "_item_result": 1, "_requests": 1, "_events": 1,
+    "_inputs": 1, "_item": 1, "_result_rows": 1, "_sequences": 1, "_media": 1, "_usage": 1, "_pricing": 1, "_item_result": 1, "_requests": 1, "_events": 1,
     "_progress": 1, "_console": 1, "_readings": 1, "_request_check": 1,
     "_provider": 2, "frames": 2, "_panel": 2, "_panel_html": 2, "_kernel_clicks": 2,
     "_batch_job": 3,

@@ -14,7 +14,7 @@ import pytest
 
 from batchnb import BatchManager
 from batchnb.manager._result_files import StoredResult
-from batchnb.sim import Simulator
+from batchnb.sim import Faults, Simulator
 
 MODEL = "claude-haiku-4-5"
 
@@ -102,3 +102,56 @@ def test_the_inputs_digest_is_the_digest_of_the_joined_fingerprints(count):
 
     parts = [f"{i:032x}" for i in range(count)]
     assert _joined_digest(parts, chunk=5) == hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _slow_frame(manager: BatchManager):  # noqa: ANN202 (pandas is imported here only)
+    """The frame built the general way: every result parsed into an ``ItemResult`` first."""
+    from batchnb.frames import results_frame
+
+    return results_frame(list(manager.results()), manager.options.response_model, labels=manager._source.labels)
+
+
+def test_to_pandas_reads_stored_answers_column_by_column_and_gives_the_frame_of_the_parsed_results(tmp_path):
+    """``to_pandas()`` decodes only the fields a row shows from each stored answer's line (``_frame_rows``);
+    the frame equals the one built from fully parsed results: texts and model values, failures, answers
+    with citations, repeated inputs (cost 0), reordered inputs, a DataFrame's own index."""
+    import pandas as pd
+    from pandas.testing import assert_frame_equal
+
+    class Answer(pydantic.BaseModel):
+        sentiment: str
+
+    with Simulator(latency=0.01, faults=Faults(errored_rate=0.2, answer_quirks=0.3, seed=7)) as sim:
+        text = manager(sim, tmp_path / "text.json", n=40)
+        text.run()
+        assert any(not r.ok for r in text.results())  # failures among them
+        assert_frame_equal(text.to_pandas(), _slow_frame(text))
+        model = manager(sim, tmp_path / "model.json", n=40, response_model=Answer, max_tokens=128)
+        model.run()
+        assert_frame_equal(model.to_pandas(), _slow_frame(model))
+        prompts = [f"item {i}: say something" for i in range(40)]
+        shuffled = BatchManager(messages=pd.Series(prompts[::-1] + prompts[:5], index=[f"r{i}" for i in range(45)]),
+                                model=MODEL, client=sim.client(), poll_interval=0.01, max_tokens=64,
+                                items_per_job=10, state_path=tmp_path / "text.json")
+        frame = shuffled.to_pandas()
+        assert_frame_equal(frame, _slow_frame(shuffled))
+        assert list(frame.index[:2]) == ["r0", "r1"] and (frame["cost"].iloc[40:].fillna(0.0) == 0.0).all()
+        cited = BatchManager(files=[b"The lamp is red. It costs 5 dollars." * 3] * 4 + [b"A kettle."] * 2,
+                             prompt="What is it?", model=MODEL, client=sim.client(), poll_interval=0.01,
+                             max_tokens=256, enable_citations=True, state_path=tmp_path / "cited.json")
+        cited.run()
+        frame = cited.to_pandas()
+        assert_frame_equal(frame, _slow_frame(cited))
+        assert any(c for c in frame["citations"]), "the emulator cites the documents"
+
+
+@pytest.mark.parametrize("content", [b"", b"a\n", b"torn", b"a\nb\ntorn", b"a\nb\n", b"x" * 10 + b"\n" + b"y" * 25,
+                                     b"line\n" * 7, b"z" * 30])
+def test_a_torn_tail_is_cut_reading_backwards_a_block_at_a_time(tmp_path, content):
+    """Opening the files cuts a last line a kill left without its newline, reading only the file's end."""
+    from batchnb.manager._store import _trim_torn_tail
+
+    path = tmp_path / "log"
+    path.write_bytes(content)
+    _trim_torn_tail(path, block=4)
+    assert path.read_bytes() == content[: content.rfind(b"\n") + 1]

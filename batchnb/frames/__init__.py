@@ -33,7 +33,7 @@ package on first use. The rules of ``results_frame(results, response_model, flat
   ``_formats``.
 """
 
-from ._builder import results_frame
+from ._builder import results_frame, rows_frame, value_data
 from ._columns import BOOKKEEPING, bookkeeping_columns
 from ._formats import read_csv, read_parquet, write_csv, write_parquet
 from ._join import joined_frame
@@ -49,6 +49,8 @@ __all__ = [
     "read_csv",
     "read_parquet",
     "results_frame",
+    "rows_frame",
+    "value_data",
     "write_csv",
     "write_parquet",
 ]

@@ -37,13 +37,13 @@ import pandas as pd
 import pydantic
 
 from .._item_result import ItemResult
+from .._result_rows import ResultRows
 from ..errors import InputError
 from ._columns import (
     BOOKKEEPING,
     BOOKKEEPING_KINDS,
     INDEX,
     TEXT,
-    Column,
     Kind,
     bookkeeping_columns,
     kind_dtype,
@@ -64,42 +64,43 @@ def results_frame(
     """One row per result, indexed by the original index; ``response_model`` is the one the run used
     (``None`` for text). ``labels``: the user's index (a Series' or a DataFrame's), one label per input
     position; without it the index is the position. The rules are in the docstring of ``batchnb.frames``."""
+    check_model(response_model)
+    rows = ResultRows()
+    for result in results:
+        rows.add(result, value_data(result, response_model))
+    return rows_frame(rows, response_model, flatten=flatten, labels=labels)
+
+
+def check_model(response_model: Any) -> None:
     if response_model is not None and not (
         isinstance(response_model, type) and issubclass(response_model, pydantic.BaseModel)
     ):
         raise InputError(f"response_model must be a pydantic model class (or None for text), got {response_model!r}.")
-    results = list(results)
+
+
+def value_data(result: ItemResult, response_model: type[pydantic.BaseModel] | None) -> Any:
+    """What a result puts in the value columns: its text, or its model's JSON data (``None`` if it failed)."""
+    return _text_of(result) if response_model is None else _model_data(result, response_model)
+
+
+def rows_frame(
+    rows: ResultRows,
+    response_model: type[pydantic.BaseModel] | None,
+    *,
+    flatten: bool = False,
+    labels: pd.Index | None = None,
+) -> pd.DataFrame:
+    """The frame of ``rows`` (built column by column, from results or straight from a state's columns)."""
     names = bookkeeping_columns(response_model)
-    value_columns: list[Column]
-    data: list[Any]
-    if response_model is None:
-        value_columns = [Column(TEXT, (TEXT,), "string")]
-        data = [{TEXT: _text_of(r)} for r in results]
-    else:
-        value_columns = model_columns(response_model, flatten)
-        data = [_model_data(r, response_model) for r in results]
     columns: dict[str, pd.Series] = {}
-    for column in value_columns:
-        columns[column.name] = typed([_at(row, column.path) for row in data], column.kind)
-    error = [r.error for r in results]
-    usage = [r.usage for r in results]
-    bookkeeping: dict[str, list[Any]] = {
-        "status": [r.status for r in results],
-        "error": [e.reason if e is not None else None for e in error],
-        "error_message": [e.message if e is not None else None for e in error],
-        "cost": [r.cost for r in results],
-        "input_tokens": [u.input_tokens if u is not None else None for u in usage],
-        "output_tokens": [u.output_tokens if u is not None else None for u in usage],
-        "job": [r.job for r in results],
-        "batch_id": [r.batch_id for r in results],
-        "custom_id": [r.custom_id for r in results],
-        "citations": [
-            {path: [dict(c) for c in cited] for path, cited in (r.citations or {}).items() if cited} for r in results
-        ],
-    }
+    if response_model is None:
+        columns[TEXT] = typed(rows.values, "string")
+    else:
+        for column in model_columns(response_model, flatten):
+            columns[column.name] = typed([_at(row, column.path) for row in rows.values], column.kind)
     for name in BOOKKEEPING:
-        columns[names[name]] = typed(bookkeeping[name], BOOKKEEPING_KINDS[name])
-    positions = [r.index for r in results]
+        columns[names[name]] = typed(getattr(rows, name), BOOKKEEPING_KINDS[name])
+    positions = rows.index
     index = pd.Index(positions, dtype="int64", name=names[INDEX]) if labels is None else labels.take(positions)
     return assemble(columns, index)
 

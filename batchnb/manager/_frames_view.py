@@ -42,10 +42,12 @@ class FramesView:
         added, one per model field (``text`` without a model); ``with_meta=True`` adds ``status``, ``error``
         and ``cost`` (or name the bookkeeping columns: ``with_meta=["status", "cost"]``). An output column
         whose name the frame already has gets ``suffix``."""
-        from ..frames import joined_frame, results_frame  # pandas is imported on first use
+        from ..frames import joined_frame, rows_frame, value_data  # pandas is imported on first use
+        from ._frame_rows import frame_rows  # msgspec too
 
         model = self.options.response_model
-        frame = results_frame(self.results(), model, flatten=flatten, labels=self._source.labels)
+        rows = frame_rows(self.results(), model, lambda result: value_data(result, model))
+        frame = rows_frame(rows, model, flatten=flatten, labels=self._source.labels)
         if not join:
             return frame
         return joined_frame(self._source.joined_to(frame.index), frame, model, with_meta=with_meta, suffix=suffix)

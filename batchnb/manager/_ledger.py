@@ -17,7 +17,7 @@ from typing import Any
 
 from .._item_result import ItemError, ItemResult
 from .._outcome_pairs import OutcomePairs
-from ._result_files import StoredResult
+from ._result_files import StoredHead, StoredResult
 
 Result = ItemResult | StoredResult
 NO_COST = math.nan  # a cost the price table could not tell (``None``)
@@ -51,18 +51,9 @@ class Ledger(Mapping[int, Result]):
 
     def record(self, result: Result, job: int, at: str) -> int:
         """Append ``result`` as ``job``'s outcome for its item; its number, or -1 if it has one already."""
-        if not self.pairs.add(result.index, job):
-            return -1
-        number = len(self.item)
-        self.item.append(result.index)
-        self.job.append(job)
-        self.cost.append(NO_COST if result.cost is None else result.cost)
-        code = self._codes.get(result.status)
-        if code is None:
-            code = self._codes[result.status] = len(self._names)
-            self._names.append(result.status)
-        self.status.append(code)
-        self.at.append(at)
+        number = self._append(result.index, job, result.status, result.cost, at)
+        if number < 0:
+            return number
         if isinstance(result, StoredResult):
             self.offset.append(result.offset)
             if result.cache_read or result.cache_write or result.cache_saved:
@@ -77,6 +68,31 @@ class Ledger(Mapping[int, Result]):
                 written = usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
                 if usage.cache_read_tokens or written or result.cache_saved:
                     self.cache[number] = (usage.cache_read_tokens, written, result.cache_saved)
+        return number
+
+    def record_stored(self, head: StoredHead, offset: int) -> int:
+        """``record`` for a succeeded answer read back from its results-log head (at ``offset``): no object."""
+        number = self._append(head.index, head.job, "succeeded", head.cost, head.at)
+        if number >= 0:
+            self.offset.append(offset)
+            if head.cache is not None:
+                self.cache[number] = head.cache
+        return number
+
+    def _append(self, index: int, job: int, status: str, cost: float | None, at: str) -> int:
+        """The columns every outcome has (``offset`` is the caller's); -1 if the pair has an outcome already."""
+        if not self.pairs.add(index, job):
+            return -1
+        number = len(self.item)
+        self.item.append(index)
+        self.job.append(job)
+        self.cost.append(NO_COST if cost is None else cost)
+        code = self._codes.get(status)
+        if code is None:
+            code = self._codes[status] = len(self._names)
+            self._names.append(status)
+        self.status.append(code)
+        self.at.append(at)
         return number
 
     def choose(self, item: int, number: int) -> None:
@@ -95,6 +111,9 @@ class Ledger(Mapping[int, Result]):
 
     # ------------------------------------------------------------------------------------------ read
 
+    def batch_of(self, job: int) -> str | None:
+        return self._batch_of(job)
+
     def status_of(self, number: int) -> str:
         return self._names[self.status[number]]
 
@@ -108,7 +127,7 @@ class Ledger(Mapping[int, Result]):
             return kept
         job = self.job[number]
         return StoredResult(
-            self.item[number], job, self.cost_of(number), self._batch_of(job), self.offset[number],
+            self.item[number], job, self.cost_of(number), self.batch_of(job), self.offset[number],
             *self.cache.get(number, (0, 0, 0.0)),
         )  # fmt: skip
 

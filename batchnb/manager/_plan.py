@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
 
-from .._item import Item
+from .._item import NO_MEDIA, Item
 from .._pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, PriceTable
 from .._requests import RequestBuilder
 from ..errors import InputError
@@ -99,8 +99,14 @@ def measure_items(items: Sequence[Item], builder: RequestBuilder, *, url_documen
         fixed_tokens += TOOLS_OVERHEAD_TOKENS
     unknown_pages = url_document_pages or 0
     out = Costings()
+    fixed_bytes, cached = builder.fixed_bytes, builder.uses_cache
     for item in items:
         assert item.index == len(out), "items are measured in order, each at its index"
+        if item.media is NO_MEDIA:  # a conversation of text alone, the case that has 100,000s: no file, no title
+            out.append(
+                fixed_bytes + item.payload_bytes, fixed_tokens + (item.text_bytes + 1) // 2, cached or item.uses_cache
+            )
+            continue
         text_bytes = item.text_bytes
         if item.path is not None:  # files carry their name as the document title
             text_bytes += len(item.path.name.encode("utf-8"))

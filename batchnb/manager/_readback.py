@@ -15,7 +15,7 @@ from typing import Any, overload
 
 from .._item_result import ItemError, ItemResult, ResultList
 from ._ledger import Ledger
-from ._result_files import StoredResult
+from ._result_files import ResultReader, StoredResult
 from ._state import ManagerState
 
 Entry = ItemResult | StoredResult
@@ -42,7 +42,9 @@ def results_in_order(state: ManagerState) -> Sequence[ItemResult]:
                 repeated.append(position)
             seen.add(slot)
         repeats = frozenset(repeated)
-    sequence = ResultSequence(numbers, waiting, repeats, state.results, lambda stored: _read(state, stored))
+    sequence = ResultSequence(
+        numbers, waiting, repeats, state.results, lambda stored: _read(state, stored), state.reader
+    )
     kept = state.results.kept
     if any(number >= 0 and number not in kept for number in numbers):
         return sequence
@@ -76,9 +78,36 @@ class ResultSequence(Sequence[ItemResult]):
     CHUNK = 2000
 
     def __init__(
-        self, numbers: array[int], waiting: dict[int, ItemResult], repeats: frozenset[int], ledger: Ledger, read: Read
+        self,
+        numbers: array[int],
+        waiting: dict[int, ItemResult],
+        repeats: frozenset[int],
+        ledger: Ledger,
+        read: Read,
+        reader: ResultReader | None = None,
     ) -> None:
         self._numbers, self._waiting, self._repeats, self._ledger, self._read = numbers, waiting, repeats, ledger, read
+        self.reader = reader  # the results log's reader (``to_pandas`` reads the lines itself)
+
+    # what ``to_pandas`` reads to build its columns without an object per row (``_frame_rows``)
+    @property
+    def outcomes(self) -> array[int]:
+        """Each input's outcome number in the ledger (-1: none yet)."""
+        return self._numbers
+
+    @property
+    def waiting(self) -> dict[int, ItemResult]:
+        """The placeholder of each input without an outcome, by position."""
+        return self._waiting
+
+    @property
+    def repeats(self) -> frozenset[int]:
+        """Positions repeating an earlier input's request (shown at cost 0)."""
+        return self._repeats
+
+    @property
+    def ledger(self) -> Ledger:
+        return self._ledger
 
     def __len__(self) -> int:
         return len(self._numbers)

@@ -20,6 +20,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -84,26 +85,27 @@ _SUCCEEDED_HEAD = re.compile(
 )
 
 
-def stored_result(line: bytes, offset: int, batch_ids: dict[bytes, str]) -> tuple[StoredResult, str] | None:
-    """The ``StoredResult`` of a succeeded item's record, and its completion time, from the head alone;
-    ``None`` when the record must be parsed whole (failed, missing, or written before heads had a status).
-    ``batch_ids`` shares one string per batch among its results."""
+@dataclass(slots=True)
+class StoredHead:
+    """A succeeded item's results-log record, from its head alone: what a resume needs of it. Not frozen: a
+    frozen dataclass sets each field through ``object.__setattr__``, and a resume reads 100,000s."""
+
+    job: int
+    index: int
+    at: str  # when it came
+    cost: float | None
+    cache: tuple[int, int, float] | None  # cache read and write tokens, saving (when any)
+
+
+def stored_head(line: bytes) -> StoredHead | None:
+    """The head of a succeeded item's record; ``None`` when the record must be parsed whole (failed,
+    missing, or written before heads had a status)."""
     found = _SUCCEEDED_HEAD.match(line)
     if found is None:
         return None
-    job, index, at, batch, cost, read, written, saved = found.groups()
-    batch_id = None if batch is None else batch_ids.get(batch) or batch_ids.setdefault(batch, batch.decode())
-    result = StoredResult(
-        int(index),
-        int(job),
-        None if cost == b"null" else float(cost),
-        batch_id,
-        offset,
-        int(read) if read else 0,
-        int(written) if written else 0,
-        float(saved) if saved else 0.0,
-    )
-    return result, at.decode()
+    job, index, at, _, cost, read, written, saved = found.groups()
+    cache = (int(read), int(written), float(saved)) if read else None
+    return StoredHead(int(job), int(index), at.decode(), None if cost == b"null" else float(cost), cache)
 
 
 #: Stored results whose lines lie within this many bytes are read in one ``read``.
@@ -112,6 +114,11 @@ SPAN = 64 * 2**20
 
 def _unpriced(usage: Usage) -> float | None:
     return None  # the recorded cost is used instead
+
+
+def provider_line(line: bytes) -> bytes:
+    """The provider's line inside a results-log record, as received (the record's last field)."""
+    return line[line.index(b',"raw":') + 7 : -1]
 
 
 class ResultReader:
@@ -130,26 +137,30 @@ class ResultReader:
         """Each stored result parsed again from its line (read in one span when the lines are near each
         other, as they are when results are read in order). Its cost and cache saving are the ones recorded
         in the line's head, which were priced when it came (``price_day``): nothing is priced again."""
+        lines = self.lines([r.offset for r in stored])
+        return [self._parsed(r, line) for r, line in zip(stored, lines, strict=True)]
+
+    def lines(self, offsets: Sequence[int]) -> list[bytes]:
+        """The results-log lines starting at ``offsets`` (without their newline), read in one span when they
+        are near each other."""
         with suppress(OSError):  # a write that failed: what is stored was flushed when its job ended
             self.flush()
-        if not stored:
+        if not offsets:
             return []
-        first = min(r.offset for r in stored)
-        last = max(r.offset for r in stored)
+        first, last = min(offsets), max(offsets)
         with open(self.path, "rb") as handle:
             if last - first <= SPAN:
                 handle.seek(first)
                 data = handle.read(last - first) + handle.readline()
-                lines = [data[r.offset - first : data.index(b"\n", r.offset - first)] for r in stored]
-            else:
-                lines = []
-                for r in stored:
-                    handle.seek(r.offset)
-                    lines.append(handle.readline().rstrip(b"\n"))
-        return [self._parsed(r, line) for r, line in zip(stored, lines, strict=True)]
+                return [data[offset - first : data.index(b"\n", offset - first)] for offset in offsets]
+            lines = []
+            for offset in offsets:
+                handle.seek(offset)
+                lines.append(handle.readline().rstrip(b"\n"))
+            return lines
 
     def _parsed(self, stored: StoredResult, line: bytes) -> ItemResult:
-        raw = line[line.index(b',"raw":') + 7 : -1]  # the provider's line, as received
+        raw = provider_line(line)
         result = parse_result_line(
             json.loads(raw),
             index=stored.index,

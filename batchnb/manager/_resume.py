@@ -16,7 +16,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterable
 from itertools import chain
-from typing import Any, cast
+from typing import Any
 
 from .._events import ItemsAdded, ItemsFinished, JobsPlanned, event_from_record
 from .._inputs import full_fingerprint
@@ -30,11 +30,14 @@ from ..limits import ProviderLimits
 from ._driver import price_day
 from ._plan import Costings, slice_jobs
 from ._recorder import utc_now
-from ._result_files import ResultReader, rebuild_result, stored_result
+from ._result_files import ResultReader, StoredHead, rebuild_result, stored_head
 from ._snapshot import Label, from_snapshot
 from ._state import JobRecord, ManagerState
 from ._store import StateStore, corrupted_line
 from ._view import match_inputs, request_key
+
+#: Succeeded heads recorded together on a resume (never all of a million at once).
+REPLAY_CHUNK = 10_000
 
 
 class Resumer:
@@ -148,7 +151,7 @@ class Resumer:
         """Match the inputs to the state's items: add the requests never seen, retire jobs never created
         that hold items no input asks, plan every asked item left without a job. Changes only memory: the
         snapshot written when a run (or a cancel) opens the files persists it, before any job is driven."""
-        view, new = match_inputs(self.keys, self.items, self.costings, self.worst, state.keys, state.results)
+        view, new = match_inputs(self.keys, self.items, self.costings, self.worst, state.keys, state.results.chosen)
         if new:
             state.unsaved = True
             added = [self.items[p] for p in new]
@@ -194,33 +197,41 @@ class Resumer:
         state.look_through(view)
 
     def _replay_results(self, state: ManagerState, store: StateStore, lines: Iterable[tuple[int, bytes]]) -> None:
-        """Finished items from the results log: a succeeded one from its record's head alone (a
-        ``StoredResult``, parsed when its value is asked for), any other parsed whole."""
+        """Finished items from the results log, in its order: a succeeded one from its record's head alone
+        (read as a ``StoredResult`` when asked for, its line parsed then), any other parsed whole."""
         response_model = self.options.response_model
-        batch: list[ItemResult] = []  # consecutive results of one job and time: applied as one event
+        heads: list[tuple[StoredHead, int]] = []  # consecutive succeeded heads, recorded together
+        parsed: list[ItemResult] = []  # consecutive parsed results of one job and time: one event
         at = ""
-        batch_ids: dict[bytes, str] = {}
         for number, (offset, line) in enumerate(lines, 1):
             try:
-                stored = stored_result(line, offset, batch_ids)
-                result: ItemResult
-                if stored is not None:
-                    result = cast(ItemResult, stored[0])  # reads like a succeeded ItemResult: all the state needs
-                    completed_at = stored[1]
-                else:
-                    record = json.loads(line)
-                    job = state.jobs[record["j"]]
-                    result = rebuild_result(record, response_model=response_model, cost_of=self.cost_function(job))
-                    completed_at = record["t"]
+                head = stored_head(line)
+                if head is not None:
+                    if parsed:
+                        self._finish(state, parsed, at)
+                        parsed = []
+                    heads.append((head, offset))
+                    if len(heads) == REPLAY_CHUNK:
+                        state.replay_stored(heads)
+                        heads = []
+                    continue
+                record = json.loads(line)
+                job = state.jobs[record["j"]]
+                result = rebuild_result(record, response_model=response_model, cost_of=self.cost_function(job))
             except ValueError:
                 raise corrupted_line(store.results_path, number) from None
-            if batch and (batch[0].job != result.job or at != completed_at):
-                self._finish(state, batch, at)
-                batch = []
-            batch.append(result)
-            at = completed_at
-        if batch:
-            self._finish(state, batch, at)
+            if heads:
+                state.replay_stored(heads)
+                heads = []
+            if parsed and (parsed[0].job != result.job or at != record["t"]):
+                self._finish(state, parsed, at)
+                parsed = []
+            parsed.append(result)
+            at = record["t"]
+        if heads:
+            state.replay_stored(heads)
+        if parsed:
+            self._finish(state, parsed, at)
 
     @staticmethod
     def _finish(state: ManagerState, results: list[ItemResult], at: str) -> None:

@@ -368,12 +368,21 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _trim_torn_tail(path: Path) -> None:
+def _trim_torn_tail(path: Path, block: int = 64 * 1024) -> None:
+    """Cut a last line a kill left without its newline; read backwards from the end, a block at a time (the
+    results log of a million items is gigabytes, its last line a few hundred bytes)."""
     try:
         with open(path, "rb+") as handle:
-            data = handle.read()
-            end = data.rfind(b"\n") + 1
-            if end != len(data):
+            size = end = handle.seek(0, os.SEEK_END)
+            while end > 0:
+                start = max(0, end - block)
+                handle.seek(start)
+                newline = handle.read(end - start).rfind(b"\n")
+                if newline >= 0:
+                    end = start + newline + 1
+                    break
+                end = start
+            if end != size:
                 handle.truncate(end)
     except FileNotFoundError:
         pass

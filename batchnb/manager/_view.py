@@ -11,7 +11,7 @@ an item is kept, and collected if it is in flight, but never sent again and not 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Container, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from .._item import Item
@@ -77,10 +77,11 @@ def match_inputs(
     costings: Sequence[ItemCosting],
     worst: list[float | None],
     state_keys: list[str],
-    answered: Container[int],
+    outcomes: Sequence[int],
 ) -> tuple[InputView, list[int]]:
     """Match the inputs (``keys``, by position) to the state's items (``state_keys``); the view, and the
-    positions of the inputs whose request is new (appended as items ``len(state_keys)``, ... in order)."""
+    positions of the inputs whose request is new (appended as items ``len(state_keys)``, ... in order).
+    ``outcomes``: each state item's result in the ledger (-1: none yet)."""
     known = len(state_keys)
     slot_of = {key: slot for slot, key in enumerate(state_keys)}
     positions: list[int] = []
@@ -92,7 +93,7 @@ def match_inputs(
             new.append(position)
         positions.append(slot)
     total = known + len(new)
-    reused = sum(1 for slot in positions if slot in answered)
+    reused = sum(1 for slot in positions if slot < known and outcomes[slot] >= 0)  # state items with a result
     if total == len(keys) and all(slot == position for position, slot in enumerate(positions)):
         return InputView(None, items, costings, worst, None, reused, len(new)), new  # read only: no copies
     by_slot: list[Item | None] = [None] * total
