@@ -27,18 +27,34 @@ class ResultRows:
 
     def add(self, result: ItemResult, value: Any) -> None:
         """One row from a result (``value``: what it puts in the value columns)."""
-        error, usage = result.error, result.usage
-        self.index.append(result.index)
-        self.values.append(value)
-        self.status.append(result.status)
-        self.error.append(error.reason if error is not None else None)
-        self.error_message.append(error.message if error is not None else None)
-        self.cost.append(result.cost)
-        self.input_tokens.append(usage.input_tokens if usage is not None else None)
-        self.output_tokens.append(usage.output_tokens if usage is not None else None)
-        self.job.append(result.job)
-        self.batch_id.append(result.batch_id)
-        self.custom_id.append(result.custom_id)
-        self.citations.append(
-            {path: [dict(c) for c in cited] for path, cited in (result.citations or {}).items() if cited}
-        )
+        self.extend([row_of(result, value)])
+
+    def extend(self, rows: list[Row]) -> None:
+        """Rows given as tuples, in the order of ``COLUMNS``."""
+        if rows:
+            for name, column in zip(COLUMNS, zip(*rows, strict=True), strict=True):
+                getattr(self, name).extend(column)
+
+
+#: The columns, in the order a ``Row`` holds them.
+COLUMNS = ("index", "values", "status", "error", "error_message", "cost", "input_tokens", "output_tokens", "job",
+           "batch_id", "custom_id", "citations")  # fmt: skip
+Row = tuple[Any, ...]
+
+
+def row_of(result: ItemResult, value: Any) -> Row:
+    error, usage = result.error, result.usage
+    return (
+        result.index,
+        value,
+        result.status,
+        error.reason if error is not None else None,
+        error.message if error is not None else None,
+        result.cost,
+        usage.input_tokens if usage is not None else None,
+        usage.output_tokens if usage is not None else None,
+        result.job,
+        result.batch_id,
+        result.custom_id,
+        {path: [dict(c) for c in cited] for path, cited in (result.citations or {}).items() if cited},
+    )

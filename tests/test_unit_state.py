@@ -35,7 +35,7 @@ from batchnb._events import (
 from batchnb._inputs import items_from_messages
 from batchnb._item_result import ItemError, ItemResult
 from batchnb.manager._readback import results_in_order
-from batchnb.manager._snapshot import from_snapshot, to_snapshot
+from batchnb.manager._snapshot import from_snapshot, snapshot_job, to_snapshot
 from batchnb.manager._state import ManagerState
 
 MODEL = "claude-haiku-4-5"
@@ -243,7 +243,7 @@ def job_fields(state: ManagerState) -> list[tuple[Any, ...]]:
 
 def reloaded(state: ManagerState) -> ManagerState:
     data = json.loads(json.dumps(to_snapshot(state)))  # as the state file holds it
-    return from_snapshot(data, data.pop("jobs"))
+    return from_snapshot(data, [snapshot_job(job) for job in data.pop("jobs")])
 
 
 def test_a_snapshot_keeps_jobs_reservations_doubts_cancels_foreign_batches_and_held_costs():

@@ -17,7 +17,8 @@ import msgspec
 import pydantic
 
 from .._item_result import ItemResult, validated_json
-from .._result_rows import ResultRows
+from .._result_rows import COLUMNS, ResultRows, Row, row_of
+from ._ledger import Ledger
 from ._readback import ResultSequence
 from ._result_files import provider_line
 
@@ -62,65 +63,67 @@ def frame_rows(
     """The frame's rows of ``results`` (``value_of``: a result's value-column data), in order."""
     rows = ResultRows()
     if not isinstance(results, ResultSequence) or results.reader is None:
-        for result in results:
-            rows.add(result, value_of(result))
+        rows.extend([row_of(result, value_of(result)) for result in results])
         return rows
     outcomes, waiting, repeats, ledger = results.outcomes, results.waiting, results.repeats, results.ledger
     for start in range(0, len(outcomes), CHUNK):
         positions = range(start, min(len(outcomes), start + CHUNK))
         stored = {p: n for p in positions if (n := outcomes[p]) >= 0 and n not in ledger.kept}
         lines = dict(zip(stored, results.reader.lines([ledger.offset[n] for n in stored.values()]), strict=True))
+        chunk: list[Row] = []
         for position in positions:
             number = outcomes[position]
             line = lines.get(position)
-            if line is None or not _add_stored(rows, line, number, results, response_model):
+            row = _stored_row(line, position, number, ledger, response_model) if line is not None else None
+            if row is None:
                 held = waiting[position] if number < 0 else ledger.result(number)
                 # a stored answer not for the fast way is parsed in full
                 result = held if isinstance(held, ItemResult) else results[position]
-                rows.add(result, value_of(result))
-            rows.index[-1] = position
-            if position in repeats and rows.cost[-1] is not None:
-                rows.cost[-1] = 0.0  # paid once, on the first input asking it
+                row = (position, *row_of(result, value_of(result))[1:])
+            if position in repeats and row[COST] is not None:
+                row = (*row[:COST], 0.0, *row[COST + 1 :])  # paid once, on the first input asking it
+            chunk.append(row)
+        rows.extend(chunk)
     return rows
 
 
-def _add_stored(
-    rows: ResultRows,
-    line: bytes,
-    number: int,
-    results: ResultSequence,
-    response_model: type[pydantic.BaseModel] | None,
-) -> bool:
-    """One row from a stored answer's line, the fast way; ``False`` (nothing added) when it needs the full way."""
+COST = COLUMNS.index("cost")
+
+
+def _stored_row(
+    line: bytes, position: int, number: int, ledger: Ledger, response_model: type[pydantic.BaseModel] | None
+) -> Row | None:
+    """The row of a stored answer from its line, the fast way; ``None`` when it needs the full way."""
     try:
         decoded = _decode(provider_line(line))
     except (msgspec.DecodeError, msgspec.ValidationError):
-        return False
+        return None
     message = decoded.result.message if decoded.result is not None else None
     if message is None:
-        return False
+        return None
     blocks = [b for b in message.content or () if b.type == "text"]
     if any(bytes(b.citations) not in _NO_CITATIONS for b in blocks):
-        return False  # cited answers: their citations are mapped to fields by the full parse
-    text = "".join(b.text or "" for b in blocks)
+        return None  # cited answers: their citations are mapped to fields by the full parse
+    text = (blocks[0].text or "") if len(blocks) == 1 else "".join(b.text or "" for b in blocks)
     value: Any = text
     if response_model is not None:
         try:
             value = validated_json(text, response_model)[0].model_dump(mode="json")
         except (ValueError, pydantic.ValidationError):
-            return False
-    ledger = results.ledger
+            return None
     usage = message.usage or _Usage()
-    rows.index.append(ledger.item[number])
-    rows.values.append(value)
-    rows.status.append(ledger.status_of(number))
-    rows.error.append(None)
-    rows.error_message.append(None)
-    rows.cost.append(ledger.cost_of(number))
-    rows.input_tokens.append(usage.input_tokens or 0)
-    rows.output_tokens.append(usage.output_tokens or 0)
-    rows.job.append(ledger.job[number])
-    rows.batch_id.append(ledger.batch_of(ledger.job[number]))
-    rows.custom_id.append(decoded.custom_id)
-    rows.citations.append({})
-    return True
+    job = ledger.job[number]
+    return (
+        position,
+        value,
+        ledger.status_of(number),
+        None,
+        None,
+        ledger.cost_of(number),
+        usage.input_tokens or 0,
+        usage.output_tokens or 0,
+        job,
+        ledger.batch_of(job),
+        decoded.custom_id,
+        {},
+    )

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from .._gc import collector_paused
 from .._requests import RequestOptions
 from ._source import Source
 
@@ -26,6 +27,7 @@ class FramesView:
 
         def results(self) -> Sequence[ItemResult]: ...
 
+    @collector_paused  # a bulk build: a row tuple and a value per input, no cycles to collect (``_gc``)
     def to_pandas(
         self,
         flatten: bool = False,

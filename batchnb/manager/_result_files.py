@@ -97,15 +97,17 @@ class StoredHead:
     cache: tuple[int, int, float] | None  # cache read and write tokens, saving (when any)
 
 
-def stored_head(line: bytes) -> StoredHead | None:
+def stored_head(line: bytes, times: dict[bytes, str]) -> StoredHead | None:
     """The head of a succeeded item's record; ``None`` when the record must be parsed whole (failed,
-    missing, or written before heads had a status)."""
+    missing, or written before heads had a status). ``times`` shares one string per completion time (a chunk
+    of results came at once)."""
     found = _SUCCEEDED_HEAD.match(line)
     if found is None:
         return None
     job, index, at, _, cost, read, written, saved = found.groups()
     cache = (int(read), int(written), float(saved)) if read else None
-    return StoredHead(int(job), int(index), at.decode(), None if cost == b"null" else float(cost), cache)
+    time = times.get(at) or times.setdefault(at, at.decode())
+    return StoredHead(int(job), int(index), time, None if cost == b"null" else float(cost), cache)
 
 
 #: Stored results whose lines lie within this many bytes are read in one ``read``.

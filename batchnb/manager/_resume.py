@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from itertools import chain
 from typing import Any
 
@@ -31,7 +31,7 @@ from ._driver import price_day
 from ._plan import Costings, slice_jobs
 from ._recorder import utc_now
 from ._result_files import ResultReader, StoredHead, rebuild_result, stored_head
-from ._snapshot import Label, from_snapshot
+from ._snapshot import Label, SnapshotJob, from_snapshot, snapshot_job
 from ._state import JobRecord, ManagerState
 from ._store import StateStore, corrupted_line
 from ._view import match_inputs, request_key
@@ -113,15 +113,16 @@ class Resumer:
                 "change): use the same options, or another state_path for a run with these."
             )
         legacy = None
+        jobs: Iterator[SnapshotJob] = map(snapshot_job, loaded.jobs)
         try:
-            first = next(loaded.jobs, None)
+            first = next(jobs, None)
         except ValueError as exc:
             raise StateError(
                 f"state file {store.path} is corrupted ({exc}); it was left untouched. Restore it, or move it "
                 "away to start a new run (finished results would be fetched again)."
             ) from None
-        jobs = chain([first], loaded.jobs) if first is not None else loaded.jobs
-        if first is not None and first["items"] and "key" not in first["items"][0]:  # written before keys:
+        jobs = chain([first], jobs) if first is not None else jobs
+        if first is not None and first.items and first.items[0].key is None:  # written before keys:
             # only the very same inputs can resume it
             full = _joined_digest(full_fingerprint(item) for item in self.items)
             if snapshot["input_fingerprint"] != full or snapshot["item_count"] != len(self.items):
@@ -203,9 +204,10 @@ class Resumer:
         heads: list[tuple[StoredHead, int]] = []  # consecutive succeeded heads, recorded together
         parsed: list[ItemResult] = []  # consecutive parsed results of one job and time: one event
         at = ""
+        times: dict[bytes, str] = {}
         for number, (offset, line) in enumerate(lines, 1):
             try:
-                head = stored_head(line)
+                head = stored_head(line, times)
                 if head is not None:
                     if parsed:
                         self._finish(state, parsed, at)

@@ -12,6 +12,8 @@ import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import msgspec
+
 from ._state import STATE_FORMAT, JobRecord, ManagerState
 
 
@@ -138,16 +140,58 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
     }
 
 
+class SnapshotItem(msgspec.Struct):
+    """An item's entry as ``from_snapshot`` reads it: its content left undecoded (``known`` has it, mostly)."""
+
+    original_index: int
+    key: str | None = None  # absent in states written before request keys
+    content: msgspec.Raw = msgspec.Raw(b"null")
+    sha256: str | None = None
+
+
+class SnapshotJob(msgspec.Struct):
+    """A job of the snapshot as ``from_snapshot`` reads it (its other fields, such as ``job_cost``, skipped)."""
+
+    index: int
+    attempt: int
+    items: list[SnapshotItem]
+    status: str
+    batch_id: str | None
+    reservation: float
+    submit_intent_at: str | None
+    started_at: str | None
+    completed_at: str | None
+    message: str = ""
+    batch_created_at: str | None = None
+    scan_from: str | None = None
+    reconciling: bool = False
+    cancel_requested: bool = False
+    held: float = 0.0
+
+
+_decode_job = msgspec.json.Decoder(SnapshotJob).decode
+
+
+def snapshot_job(raw: bytes | dict[str, Any]) -> SnapshotJob:
+    """A job of the snapshot from its JSON line (or its dict, in a snapshot written as one line); a job that
+    does not fit is a ``ValueError``, as a corrupted file's JSON is."""
+    try:
+        return _decode_job(raw if isinstance(raw, bytes) else json.dumps(raw).encode())
+    except msgspec.DecodeError as exc:  # a ValidationError is one too
+        raise ValueError(f"a job of the snapshot does not fit: {exc}") from None
+
+
 def from_snapshot(
     data: dict[str, Any],
-    jobs: Iterable[dict[str, Any]],
+    jobs: Iterable[SnapshotJob],
     legacy: tuple[list[Any], dict[int, str], list[str]] | None = None,
     known: dict[str, Any] | None = None,
 ) -> ManagerState:
     """Rebuild the state from a snapshot's fields (``data``) and its ``jobs``, read one at a time; item
     outcomes come from the results log afterwards. Each item's content, key and digest are read from its
     entry (``legacy`` gives them for an older state without keys); ``known`` maps keys to the current inputs'
-    conversations, kept instead of the snapshot's copies (one copy of each in memory)."""
+    conversations, kept instead of the snapshot's copies (one copy of each in memory, and the snapshot's
+    never decoded)."""
     count = data["item_count"]
     if legacy is not None:
         contents, digests, keys = legacy
@@ -179,29 +223,31 @@ def from_snapshot(
     )
     for raw in jobs:
         if legacy is None:
-            for entry in raw["items"]:
-                index, key = entry["original_index"], entry["key"]
+            for entry in raw.items:
+                index, key = entry.original_index, entry.key
+                if key is None:
+                    raise ValueError(f"item {index} has no key")
                 content = known.get(key)
-                contents[index] = kept_content(entry["content"]) if content is None else content
+                contents[index] = kept_content(msgspec.json.decode(entry.content)) if content is None else content
                 keys[index] = key
-                if "sha256" in entry:
-                    digests[index] = entry["sha256"]
+                if entry.sha256 is not None:
+                    digests[index] = entry.sha256
         job = JobRecord(
-            index=raw["index"],
-            attempt=raw["attempt"],
-            items=[i["original_index"] for i in raw["items"]],
-            status=raw["status"],
-            batch_id=raw["batch_id"],
-            reservation=raw["reservation"],
-            submit_intent_at=raw["submit_intent_at"],
-            started_at=raw["started_at"],
-            completed_at=raw["completed_at"],
-            message=raw.get("message", ""),
-            batch_created_at=raw.get("batch_created_at"),
-            scan_from=raw.get("scan_from"),
-            reconciling=raw.get("reconciling", False),
-            cancel_requested=raw.get("cancel_requested", False),
-            held=raw.get("held", 0.0),
+            index=raw.index,
+            attempt=raw.attempt,
+            items=[i.original_index for i in raw.items],
+            status=raw.status,
+            batch_id=raw.batch_id,
+            reservation=raw.reservation,
+            submit_intent_at=raw.submit_intent_at,
+            started_at=raw.started_at,
+            completed_at=raw.completed_at,
+            message=raw.message,
+            batch_created_at=raw.batch_created_at,
+            scan_from=raw.scan_from,
+            reconciling=raw.reconciling,
+            cancel_requested=raw.cancel_requested,
+            held=raw.held,
         )
         state.jobs.append(job)
         state.note_created(job.batch_created_at)

@@ -67,7 +67,7 @@ COMPACTION_RATIO = 2.0
 @dataclass
 class LoadedState:
     snapshot: dict[str, Any]  # every field but the jobs
-    jobs: Iterator[dict[str, Any]]  # the snapshot's jobs, read as they are asked for
+    jobs: Iterator[bytes | dict[str, Any]]  # the snapshot's jobs (a line each, or one document's), read as asked
     journal: list[dict[str, Any]]
     results: Iterator[tuple[int, bytes]]  # (offset, line) of each complete line of the results log, read lazily
 
@@ -189,7 +189,7 @@ class StateStore:
         try:
             if streamed:  # written a job per line
                 snapshot = json.loads(first[: -len(JOBS_FOLLOW)] + b"}")
-                jobs: Iterator[dict[str, Any]] = _snapshot_jobs(handle)
+                jobs: Iterator[bytes | dict[str, Any]] = _snapshot_jobs(handle)
             else:
                 handle.close()
                 snapshot = json.loads(first + rest)
@@ -313,14 +313,14 @@ class StateStore:
         self.bytes_written += len(line)
 
 
-def _snapshot_jobs(handle: IO[bytes]) -> Iterator[dict[str, Any]]:
-    """The jobs of a snapshot written a job per line, read from ``handle`` (past its first line, and closed
-    at the end); ``ValueError`` if it is cut short."""
+def _snapshot_jobs(handle: IO[bytes]) -> Iterator[bytes]:
+    """The jobs of a snapshot written a job per line, each as its JSON (decoded by ``_snapshot``), read from
+    ``handle`` (past its first line, and closed at the end); ``ValueError`` if it is cut short."""
     with handle:
         for line in handle:
             if line.startswith(b"]}"):
                 return
-            yield json.loads(line.rstrip(b"\n").rstrip(b","))
+            yield line.rstrip(b"\n").rstrip(b",")
     raise ValueError("the snapshot ends before its last job")
 
 

@@ -24,9 +24,10 @@ KEY_DIGITS = 32
 def request_key(item: Item) -> str:
     """What makes an input's request what it is, beside the run's options (fixed for a state): the
     conversation, or a file's bytes and its name (sent as the document's title)."""
-    if item.path is None:  # a conversation's fingerprint is its key (the same string): a bytes input's, cut
+    path = item.media.path
+    if path is None:  # a conversation's fingerprint is its key (the same string): a bytes input's, cut
         return item.fingerprint[:KEY_DIGITS]
-    return hashlib.sha256(f"{item.fingerprint}\0{item.path.name}".encode()).hexdigest()[:KEY_DIGITS]
+    return hashlib.sha256(f"{item.fingerprint}\0{path.name}".encode()).hexdigest()[:KEY_DIGITS]
 
 
 @dataclass
