@@ -85,7 +85,6 @@ def items_from_messages(messages: Iterable[Any], *, limits: ProviderLimits = DEF
                 index=index,
                 kind="messages",
                 turns=turns,
-                size=len(encoded),
                 payload_bytes=len(encoded),
                 fingerprint=conversation_fingerprint(encoded),
                 text_bytes=text_bytes,
@@ -102,16 +101,7 @@ def _text_item(index: int, text: str, encoded: bytes) -> Item:
     """The ``Item`` of a one-turn text conversation, ``encoded`` as ``_CANONICAL_JSON`` would: no document or
     image can be in it, so nothing is scanned (the case that has 100,000s)."""
     size = len(encoded)
-    return Item(
-        index,
-        "messages",
-        conversation_fingerprint(encoded),
-        text,
-        size,
-        size,
-        size,
-        b'"cache_control"' in encoded,
-    )
+    return Item(index, "messages", conversation_fingerprint(encoded), text, size, size, b'"cache_control"' in encoded)
 
 
 #: Hex digits kept of a conversation's sha256: 128 bits, no collision in any run a person will make, and the
@@ -228,13 +218,13 @@ def _file_item(index: int, source: Any, limits: ProviderLimits) -> Item:
     return Item(
         index=index,
         kind=kind,
-        size=len(raw),
         text_bytes=len(raw) if kind == "text" else 0,
         payload_bytes=payload,
         media=Media(
             path=path.resolve() if path is not None else None,
             data=raw if path is None else None,
             media_type=media_type,
+            size=len(raw),
             pdf_pages=pages,
             images=1 if kind == "image" else 0,
         ),

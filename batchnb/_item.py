@@ -24,6 +24,7 @@ class Media:
     path: Path | None = None
     data: bytes | None = field(default=None, repr=False)  # only for bytes inputs
     media_type: str | None = None
+    size: int = 0  # the file's bytes
     pdf_pages: int = 0  # pages of every base64 PDF (a PDF file, or PDF documents inside the messages)
     images: int = 0  # image blocks (an image file, or image blocks inside the messages)
     unknown_documents: int = 0  # documents given by URL or file id: their size cannot be known here
@@ -42,7 +43,6 @@ class Item:
     kind: Kind
     fingerprint: str  # sha256 hex of the content; of a conversation, its first 32 digits (its request key)
     turns: list[dict[str, Any]] | str | None = None  # the conversation; a one-turn user text is kept as its string
-    size: int = 0  # bytes of the content (JSON of the messages, or the file)
     payload_bytes: int = 0  # bytes the content adds to a request body (JSON-escaped or base64)
     # What the budget counts, found at validation so nothing is parsed twice (see ``plan.measure_items``):
     text_bytes: int = 0  # bytes billed as text: a text file, or the messages' JSON without base64 data
@@ -60,6 +60,12 @@ class Item:
     @property
     def media_type(self) -> str | None:
         return self.media.media_type
+
+    @property
+    def size(self) -> int:
+        """Bytes of the content: the file, or the conversation's JSON (no slot of its own: eight slots make
+        an ``Item`` 96 bytes, nine 112)."""
+        return self.payload_bytes if self.kind == "messages" else self.media.size
 
     @property
     def pdf_pages(self) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
+from array import array
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -74,6 +75,12 @@ class ProgressSeed:
     pairs: OutcomePairs = field(default_factory=OutcomePairs)  # which (item, job) pairs have an outcome
 
 
+#: An item's statuses, stored as their index.
+STATUSES = ("pending", "processing", "succeeded", "failed")
+_CODES = {status: code for code, status in enumerate(STATUSES)}
+_FAILED = _CODES["failed"]
+
+
 class ProgressModel:
     """Keeps the numbers views need by applying engine events to counters of its own (it never reads the
     engine's state); ``snapshot()`` is thread-safe. Listeners run under the engine's recorder lock, so
@@ -88,8 +95,8 @@ class ProgressModel:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._lock = threading.Lock()
-        self._status: list[str] = []
-        self._item_job: list[int] = []
+        self._status = bytearray()  # per item: its status's code in ``STATUSES`` (a byte, not a pointer)
+        self._item_job = array("i")
         self._counts: Counter[str] = Counter()
         self._aside: frozenset[int] = frozenset()
         self._note = ""
@@ -134,16 +141,21 @@ class ProgressModel:
     def attach(self, seed: ProgressSeed) -> None:
         """Start from the counts of a loaded state (e.g. after a kernel restart) before any event."""
         with self._lock:
-            self._status, self._item_job = list(seed.item_status), list(seed.item_job)
+            self._status = bytearray(_CODES[status] for status in seed.item_status)
+            self._item_job = array("i", seed.item_job)
             self._pairs = seed.pairs.copy()
             self._aside, self._note = seed.aside, seed.note
-            self._counts = Counter(s for i, s in enumerate(self._status) if i not in self._aside)
+            aside = self._aside
+            codes = (
+                Counter(self._status) if not aside else Counter(c for i, c in enumerate(self._status) if i not in aside)
+            )
+            self._counts = Counter({STATUSES[code]: n for code, n in codes.items()})
             self._jobs = {index: replace(job) for index, job in seed.jobs.items()}
             self._cost, self._max_cost, self._budget_stop = seed.cost, seed.max_cost, seed.budget_stop
             self._failed = {}
             self._retrying = set()
             for result in seed.failed:
-                if self._status[result.index] == "failed":
+                if self._status[result.index] == _FAILED:
                     self._failed[result.index] = _row(result)
                 else:  # failed once, planned again
                     self._retrying.add(result.index)
@@ -272,11 +284,11 @@ class ProgressModel:
                     self._failed[result.index] = _row(result)
 
     def _set(self, item: int, status: str) -> None:
-        old = self._status[item]
-        if old != status:
-            self._status[item] = status
+        old, code = self._status[item], _CODES[status]
+        if old != code:
+            self._status[item] = code
             if item not in self._aside:
-                self._counts[old] -= 1
+                self._counts[STATUSES[old]] -= 1
                 self._counts[status] += 1
 
     def _eta(self, now: float, remaining: int) -> float | None:

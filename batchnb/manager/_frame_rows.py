@@ -20,7 +20,6 @@ from .._item_result import ItemResult, validated_json
 from .._result_rows import COLUMNS, ResultRows, Row, row_of
 from ._ledger import Ledger
 from ._readback import ResultSequence
-from ._result_files import provider_line
 
 
 class _Block(msgspec.Struct):
@@ -49,7 +48,11 @@ class _Line(msgspec.Struct):
     result: _Result | None = None
 
 
-_decode = msgspec.json.Decoder(_Line).decode
+class _Record(msgspec.Struct):
+    raw: _Line  # the provider's line, the last field of a results-log record (its head is skipped)
+
+
+_decode = msgspec.json.Decoder(_Record).decode
 _NO_CITATIONS = (b"null", b"[]")
 #: Inputs read a chunk at a time (their lines in one span each).
 CHUNK = 5000
@@ -95,15 +98,16 @@ def _stored_row(
 ) -> Row | None:
     """The row of a stored answer from its line, the fast way; ``None`` when it needs the full way."""
     try:
-        decoded = _decode(provider_line(line))
+        decoded = _decode(line).raw
     except (msgspec.DecodeError, msgspec.ValidationError):
         return None
     message = decoded.result.message if decoded.result is not None else None
     if message is None:
         return None
     blocks = [b for b in message.content or () if b.type == "text"]
-    if any(bytes(b.citations) not in _NO_CITATIONS for b in blocks):
-        return None  # cited answers: their citations are mapped to fields by the full parse
+    for block in blocks:
+        if bytes(block.citations) not in _NO_CITATIONS:
+            return None  # cited answers: their citations are mapped to fields by the full parse
     text = (blocks[0].text or "") if len(blocks) == 1 else "".join(b.text or "" for b in blocks)
     value: Any = text
     if response_model is not None:
@@ -111,17 +115,17 @@ def _stored_row(
             value = validated_json(text, response_model)[0].model_dump(mode="json")
         except (ValueError, pydantic.ValidationError):
             return None
-    usage = message.usage or _Usage()
-    job = ledger.job[number]
+    usage = message.usage
+    job, cost = ledger.job[number], ledger.cost[number]
     return (
         position,
         value,
-        ledger.status_of(number),
+        "succeeded",  # what a stored answer is
         None,
         None,
-        ledger.cost_of(number),
-        usage.input_tokens or 0,
-        usage.output_tokens or 0,
+        None if cost != cost else cost,  # NaN: no price
+        (usage.input_tokens or 0) if usage is not None else 0,
+        (usage.output_tokens or 0) if usage is not None else 0,
         job,
         ledger.batch_of(job),
         decoded.custom_id,
