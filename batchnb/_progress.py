@@ -13,7 +13,7 @@ import time
 import weakref
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -58,7 +58,7 @@ class ProgressSeed:
     """Where a model starts from (a loaded state, e.g. after a kernel restart), before any event."""
 
     item_status: list[str]
-    item_job: list[int]
+    item_job: Sequence[int]
     jobs: dict[int, JobCounts]
     cost: float
     max_cost: float | None

@@ -93,7 +93,7 @@ def test_a_planned_state_has_every_item_pending_in_its_job():
     state = new_state()
     assert [(j.index, j.items, j.status) for j in state.jobs] == [(0, [0, 1], "pending"), (1, [2, 3], "pending"),
                                                                  (2, [4, 5], "pending")]
-    assert counts(state) == {"pending": 6} and state.item_job == [0, 0, 1, 1, 2, 2]
+    assert counts(state) == {"pending": 6} and list(state.item_job) == [0, 0, 1, 1, 2, 2]
     assert state.committed == 0.0 and state.claimed_batches() == set()
 
 
@@ -106,7 +106,7 @@ def test_replaying_a_plan_over_a_state_that_has_it_adds_nothing():
 def test_a_job_cut_moves_its_tail_to_a_new_pending_job():
     state = apply(new_state(n=6, per_job=3), JobCut(job=0, keep=1, moved_to=2))
     assert [j.items for j in state.jobs] == [[0], [3, 4, 5], [1, 2]]
-    assert state.item_job == [0, 2, 2, 1, 1, 1] and state.jobs[2].status == "pending"
+    assert list(state.item_job) == [0, 2, 2, 1, 1, 1] and state.jobs[2].status == "pending"
 
 
 # ------------------------------------------------------------------------------------------ reservations

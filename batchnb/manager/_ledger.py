@@ -31,7 +31,9 @@ class Ledger(Mapping[int, Result]):
         self._batch_of = batch_of  # a job's batch id (the state's jobs)
         self.item, self.job, self.cost = array("i"), array("i"), array("d")
         self.status = bytearray()  # a code per outcome: ``_names[code]``
-        self.at: list[str] = []  # completion time (one string per chunk of results, shared)
+        self.at = array("i")  # completion time: its place in ``times`` (a chunk of results came at once)
+        self.times: list[str] = []
+        self._time_of: dict[str, int] = {}
         self.offset = array("q")  # where its line starts in the results log (-1: not on disk)
         self.errors: dict[int, ItemError] = {}
         self.cache: dict[int, tuple[int, int, float]] = {}  # cache read and write tokens, saving (when any)
@@ -92,7 +94,11 @@ class Ledger(Mapping[int, Result]):
             code = self._codes[status] = len(self._names)
             self._names.append(status)
         self.status.append(code)
-        self.at.append(at)
+        place = self._time_of.get(at)
+        if place is None:
+            place = self._time_of[at] = len(self.times)
+            self.times.append(at)
+        self.at.append(place)
         return number
 
     def choose(self, item: int, number: int) -> None:
@@ -133,7 +139,7 @@ class Ledger(Mapping[int, Result]):
 
     def outcome(self, number: int) -> tuple[str, ItemError | None, float | None, str]:
         """Status, error, cost and completion time, as the state file records them."""
-        return self.status_of(number), self.errors.get(number), self.cost_of(number), self.at[number]
+        return self.status_of(number), self.errors.get(number), self.cost_of(number), self.times[self.at[number]]
 
     def by_item(self, numbers: Iterable[int]) -> dict[int, int]:
         """The outcomes ``numbers`` (a job's) by item."""

@@ -59,8 +59,12 @@ class Resumer:
         self.items, self.options, self.items_per_job = items, options, items_per_job
         self.max_cost, self.save_results_dir, self.costings, self.worst = max_cost, save_results_dir, costings, worst
         self.limits, self.table = limits, table
-        self.keys = [request_key(item) for item in items]
         self.fingerprints = self._fingerprints()  # (inputs, options): computed once, the inputs do not change
+
+    @property
+    def keys(self) -> list[str]:
+        """Each input's request key (computed when asked: cheap, and not held beside the state's own copy)."""
+        return [request_key(item) for item in self.items]
 
     def load_or_new(self, store: StateStore | None) -> ManagerState:
         if store is None or not store.exists():
@@ -152,14 +156,15 @@ class Resumer:
         """Match the inputs to the state's items: add the requests never seen, retire jobs never created
         that hold items no input asks, plan every asked item left without a job. Changes only memory: the
         snapshot written when a run (or a cancel) opens the files persists it, before any job is driven."""
-        view, new = match_inputs(self.keys, self.items, self.costings, self.worst, state.keys, state.results.chosen)
+        keys = self.keys
+        view, new = match_inputs(keys, self.items, self.costings, self.worst, state.keys, state.results.chosen)
         if new:
             state.unsaved = True
             added = [self.items[p] for p in new]
             state.apply(
                 ItemsAdded(
                     first=state.item_count,
-                    keys=[self.keys[p] for p in new],
+                    keys=[keys[p] for p in new],
                     contents=self._contents(added),
                     digests=[item.fingerprint if item.data is not None else None for item in added],
                 )

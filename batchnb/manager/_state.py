@@ -107,7 +107,7 @@ class ManagerState:
     results: Ledger = field(init=False, repr=False)  # every outcome; as a mapping, each item's result
     foreign_batches: set[str] = field(default_factory=set)  # listed batches proven not ours by their results
     newest_batch_created: datetime | None = None  # the provider's created_at of our newest batch
-    item_job: list[int] = field(default_factory=list)
+    item_job: array[int] = field(default_factory=lambda: array("i"))  # per item: its current job (-1: none)
     item_status: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # statuses of the items the inputs ask
     inputs: InputView | None = None  # this manager's inputs matched to the items (not persisted: derived)
@@ -123,7 +123,7 @@ class ManagerState:
     def __post_init__(self) -> None:
         if not self.item_status:
             self.item_status = ["pending"] * len(self.contents)
-            self.item_job = [-1] * len(self.contents)
+            self.item_job = array("i", [-1]) * len(self.contents)
         self.counts = Counter(self.item_status)
         self.results = Ledger(self._batch_of)
         self.results.grow(len(self.contents))
@@ -279,7 +279,7 @@ class ManagerState:
             if digest is not None:
                 self.digests[event.first + offset] = digest
         self.item_status.extend(["pending"] * len(event.keys))
-        self.item_job.extend([-1] * len(event.keys))
+        self.item_job.extend(array("i", [-1]) * len(event.keys))
         self.results.grow(len(event.keys))
         self.counts["pending"] += len(event.keys)
 
