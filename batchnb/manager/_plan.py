@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
 
@@ -120,16 +120,37 @@ def measure_items(items: Sequence[Item], builder: RequestBuilder, *, url_documen
     return out
 
 
-def worst_cases(table: PriceTable, model: str, max_tokens: int, costings: Costings) -> list[float | None]:
-    """Each item's worst-case cost, priced once per distinct (input tokens, cached) pair: inputs of a run are
-    alike, and a price lookup reads the clock."""
-    known: dict[tuple[int, int], float | None] = {}
-    out = []
-    for key in zip(costings.tokens, costings.cached, strict=True):
-        if key not in known:
-            known[key] = table.worst_case_cost(model, key[0], max_tokens, cached=bool(key[1]))
-        out.append(known[key])
-    return out
+class WorstCases(Sequence[float | None]):
+    """Each input's worst-case cost, read from its costing: priced once per distinct (input tokens, cached)
+    pair (inputs of a run are alike, and a price lookup reads the clock), never stored per item."""
+
+    __slots__ = ("_costings", "_price")
+
+    def __init__(self, costings: Costings, price: Callable[[int, bool], float | None]) -> None:
+        self._costings = costings
+        known: dict[tuple[int, int], float | None] = {}
+        for key in zip(costings.tokens, costings.cached, strict=True):
+            if key not in known:
+                known[key] = price(key[0], bool(key[1]))
+        self._price = known
+
+    def __len__(self) -> int:
+        return len(self._costings)
+
+    @overload
+    def __getitem__(self, index: int) -> float | None: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[float | None]: ...
+    def __getitem__(self, index: int | slice) -> float | None | list[float | None]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        costings = self._costings
+        return self._price[costings.tokens[index], costings.cached[index]]
+
+
+def worst_cases(table: PriceTable, model: str, max_tokens: int, costings: Costings) -> WorstCases:
+    """Each input's worst-case cost (``None``: the model has no price)."""
+    return WorstCases(costings, lambda tokens, cached: table.worst_case_cost(model, tokens, max_tokens, cached=cached))
 
 
 def slice_jobs(costings: Iterable[ItemCosting], items_per_job: int, limits: ProviderLimits) -> list[list[int]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
 from typing import Any
 
@@ -52,7 +52,7 @@ class Resumer:
         max_cost: float | None,
         save_results_dir: str | None,
         costings: Costings,
-        worst: list[float | None],
+        worst: Sequence[float | None],
         limits: ProviderLimits,
         table: PriceTable,
     ) -> None:

@@ -76,7 +76,7 @@ def match_inputs(
     keys: list[str],
     items: list[Item],
     costings: Sequence[ItemCosting],
-    worst: list[float | None],
+    worst: Sequence[float | None],
     state_keys: list[str],
     outcomes: Sequence[int],
 ) -> tuple[InputView, list[int]]:
