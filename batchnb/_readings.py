@@ -100,6 +100,8 @@ class Progress:
             lines.append(f"Held: {money(self.held)} for results the provider never returned (maybe billed)")
         if self.budget_stop:
             lines.append(f"Stopped: {self.budget_stop}")
+        elif self.outcome == "pilot":
+            lines.append(f"Pilot: {self.outcome_message.removeprefix('pilot: ')}")
         elif self.outcome and self.outcome != "finished":
             lines.append(f"Stopped: {self.outcome_message or self.outcome}")
         return "\n".join(lines)

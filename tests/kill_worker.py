@@ -59,6 +59,7 @@ def main() -> None:
     count = options.pop("count", None)
     prompts = options.pop("prompts", None) or [f"item {i}: say something" for i in range(count)]
     disk_full = options.pop("disk_full_at_run_end", False)
+    pilot = options.pop("pilot", None)  # a pilot of this many items first
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
     limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5))
     manager = BatchManager(messages=prompts, model="claude-haiku-4-5",
@@ -75,6 +76,8 @@ def main() -> None:
         again = [r.status for r in manager.run()]
         print(json.dumps({"error": error, "again": again}))
         return
+    if pilot:
+        manager.pilot(pilot)
     results = manager.run()
     stats = manager.stats
     print(json.dumps({"statuses": [r.status for r in results], "indices": [r.index for r in results],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .._readings import money
 from ._budget import available, fit_prefix
@@ -26,6 +27,8 @@ class Estimate:
     repeats: int = 0  # inputs asking the same request as an earlier input: sent once, both rows filled
     new: int = 0  # inputs whose request is still to send (``todo`` requests: fewer when inputs repeat)
     sent: int = 0  # inputs whose request is in a batch already sent (or maybe sent): collected by the run
+    measured_cost_per_item: float | None = None  # mean cost of the answers so far (a pilot's, an earlier run's)
+    measured_items: int = 0  # answers that mean is over
 
     @property
     def fits(self) -> bool:
@@ -66,6 +69,11 @@ class Estimate:
         else:
             work = f"{self.items:,} items in {_jobs(self.jobs)}"
         text = f"{work}; worst-case cost {cost}{limit}; at most {self.input_tokens_estimate:,} input tokens"
+        if self.measured_cost_per_item is not None and self.todo:
+            text += (
+                f"; measured {money(self.measured_cost_per_item)} per item over {self.measured_items:,} answer(s) "
+                f"so far: about {money(self.measured_cost_per_item * self.todo)} for the {self.todo:,} to send"
+            )
         if self.budget_limited:
             text += (
                 f". max_cost limits this run: the worst cases of only {self.items_at_once or 0:,} of the "
@@ -113,4 +121,15 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
         max_cost=ctx.max_cost,
         already_spent=state.total_cost + state.held,  # held: results never returned, maybe billed
         items_at_once=at_once,
+        **_measured(state),
     )
+
+
+def _measured(state: ManagerState) -> dict[str, Any]:
+    """The mean cost of the answers the asked items have (a pilot's, an earlier run's): what the rest will
+    likely cost, beside the worst case. Nothing when some answer has no price."""
+    ledger, aside = state.results, state.aside
+    costs = [ledger.cost_of(number) for item, number in enumerate(ledger.chosen) if number >= 0 and item not in aside]
+    if not costs or any(cost is None for cost in costs):
+        return {}
+    return {"measured_cost_per_item": sum(c or 0.0 for c in costs) / len(costs), "measured_items": len(costs)}

@@ -28,7 +28,7 @@ from .._progress import ProgressModel
 from .._provider import Provider
 from .._readings import Progress
 from .._request_check import check_requests
-from ..errors import Interrupted, JobTimeoutError
+from ..errors import InputError, Interrupted, JobTimeoutError
 from ..limits import ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
@@ -37,6 +37,7 @@ from ._frames_view import FramesView
 from ._lifecycle import RunSlot, live_owner, refuse_live_state
 from ._options import OptionsView, check_run_options
 from ._panel_view import PanelView
+from ._pilot import PilotReport, pilot_report, sample_positions
 from ._plan import check_budgetable, measure_items, worst_cases
 from ._readback import failed_positions, results_in_order, stored_or_live
 from ._recorder import Recorder
@@ -196,6 +197,32 @@ class BatchManager(OptionsView, FramesView, PanelView):
         self._execute(retry=False, show=print_progress)
         return self.results()
 
+    def pilot(self, n: int = 20, *, seed: int = 0, print_progress: bool = False) -> PilotReport:
+        """Run ``n`` items sampled across the inputs (one per stratum, ``seed``-ed: the same sample each time)
+        as one batch, within ``max_cost``, and report what they tell about the whole run: the share that
+        validated and why the others failed, tokens (mean, p95), the measured cost per item, the projected
+        cost, and the headroom under ``max_tokens``. Their answers are kept: ``run()`` then sends only the
+        other items. Sampled items answered before are not sent again."""
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InputError(f"pilot(n=...) takes a number of items of at least 1, got {n!r}.")
+        count = self._recorder.read(lambda state: self._ctx.inputs.input_count)
+        positions = sample_positions(count, n, seed)
+        self._claim_run()
+        slots = self._recorder.read(lambda state: [self._ctx.inputs.slot(p) for p in positions])
+        self._execute(retry=False, show=print_progress, pilot=slots)
+        results = self.results()
+        return self._recorder.read(
+            lambda state: pilot_report(
+                [results[p] for p in positions],
+                positions,
+                items=state.wanted_count,
+                unanswered=sum(1 for i, n in enumerate(state.results.chosen) if n < 0 and i not in state.aside),
+                max_tokens=self.options.max_tokens,
+                max_cost=self._ctx.max_cost,
+                model_name=self.options.response_model.__name__ if self.options.response_model else "",
+            )
+        )
+
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         self._claim_run()
@@ -326,7 +353,9 @@ class BatchManager(OptionsView, FramesView, PanelView):
 
     # ========================================================================================= running
 
-    def _execute(self, *, retry: bool, show: bool, opened: bool = False, background: bool = False) -> None:
+    def _execute(
+        self, *, retry: bool, show: bool, opened: bool = False, background: bool = False, pilot: list[int] | None = None
+    ) -> None:
         """The body of a run. The caller holds the run slot (and, if ``opened``, the state files); all are
         released here whatever happens (a full disk included). In the foreground Ctrl-C reads as one line; in
         the ``background`` the error is kept for ``wait()`` *before* the slot is released, so that a
@@ -335,7 +364,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
             self._show_progress(show)
             console = ConsoleView(self._progress) if show and not self._panel_shown else None
             with self._files.open_for_run(console, opened=opened):
-                self._body.run(retry, console)
+                self._body.run(retry, console, pilot)
         except KeyboardInterrupt as exc:
             if background or isinstance(exc, Interrupted):
                 raise

@@ -14,6 +14,7 @@ from .._events import RunEnded, RunStarted
 from ..errors import ProviderError, StateError
 from ._context import RunContext
 from ._driver import JobDriver
+from ._pilot import plan_pilot
 from ._recorder import utc_now
 from ._scheduler import Scheduler
 
@@ -23,16 +24,27 @@ class RunBody:
         self.ctx, self.scheduler, self.driver = ctx, scheduler, driver
         self._cancels_before = 0
 
-    def run(self, retry: bool, console: Any) -> None:
+    def run(self, retry: bool, console: Any, pilot: list[int] | None = None) -> None:
+        """One run; ``pilot``: the sampled state items, sent alone (``_pilot``), nothing else driven."""
         ctx = self.ctx
         ctx.job_errors.clear()
         if console is not None:
             ctx.recorder.listeners.append(console)
         if ctx.save_results_dir is not None:
             ctx.save_results_dir.mkdir(parents=True, exist_ok=True)
-        if not retry and not ctx.recorder.read(lambda _: self.scheduler.has_work()):
+        planned = None
+        if pilot is not None:
+            planned = ctx.recorder.read(
+                lambda state: plan_pilot(state, pilot, ctx.costings, ctx.items_per_job, ctx.limits)
+            )
+            if planned is None:
+                return  # the sample is answered (or in batches already sent): nothing to send, nothing written
+        elif not retry and not ctx.recorder.read(lambda _: self.scheduler.has_work()):
             return  # nothing to do: nothing is written, and the views keep saying how the last run ended
         ctx.recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost))
+        if planned is not None:
+            ctx.recorder.emit(planned[0])
+            ctx.only_jobs = planned[1]
         self._cancels_before = self._cancels()
         if retry:
             self.scheduler.plan_retries(lambda result, attempts: True)
@@ -53,6 +65,7 @@ class RunBody:
             if outcome is None:
                 with ctx.cancel_lock:  # a cancel() being sent: wait for it, to say what it did
                     outcome = self._how_it_ended()
+            ctx.only_jobs = None
             with suppress(StateError):  # a state that cannot be written is reported by the caller
                 ctx.recorder.emit(RunEnded(at=utc_now(), outcome=outcome[0], message=outcome[1]))
         if ctx.job_errors:
@@ -78,6 +91,12 @@ class RunBody:
         if state.budget_stop:
             return "budget", state.budget_stop
         left = state.counts["pending"] + state.counts["processing"]
+        if ctx.only_jobs is not None:
+            sent = sum(len(state.jobs[index].items) for index in ctx.only_jobs)
+            return "pilot", (
+                f"pilot: {sent:,} sampled item(s) sent in {len(ctx.only_jobs)} batch(es); {left:,} item(s) not "
+                "sent yet: run() sends them, reusing the pilot's answers"
+            )
         if left:
             return "stopped", f"{left:,} items not finished. {ctx.resume_hint}"
         return "finished", ""

@@ -58,6 +58,7 @@ class Scheduler:
                         if (
                             not ctx.stop.is_set()
                             and ctx.state.budget_stop is None
+                            and ctx.only_jobs is None  # a pilot retries nothing
                             and self.plan_retries(self._auto_retryable)
                         ):
                             continue
@@ -100,12 +101,15 @@ class Scheduler:
     def _next_job(self, busy: set[int]) -> JobRecord | None:
         """The first job to drive: one whose batch exists (or may: in doubt) before any that needs a create,
         so batches already in the provider's queue are collected, and free it, before more are sent."""
-        state, errors = self.ctx.state, self.ctx.job_errors
+        state, errors, only = self.ctx.state, self.ctx.job_errors, self.ctx.only_jobs
         for index in sorted(state.holding):  # the jobs at the provider are among those holding a reservation
             job = state.holding[index]
             if job.status in _AT_PROVIDER and index not in busy and job.items and index not in errors:
-                return job
+                if only is None or index in only:
+                    return job
         for job in state.open_jobs():  # then the first that needs a create (none is at the provider now)
+            if only is not None and job.index not in only:
+                continue
             if job.unfinished and job.index not in busy and job.items and job.index not in errors:
                 aside = state.aside  # empty unless inputs changed: then checked before a create
                 if job.status == "pending" and aside and any(item in aside for item in job.items):

@@ -51,6 +51,10 @@ class InputView:
     def wanted(self, item: int) -> bool:
         return self.items[item] is not None
 
+    def slot(self, position: int) -> int:
+        """The state item input ``position`` asks."""
+        return position if self.positions is None else self.positions[position]
+
     def position(self, item: int) -> int:
         """The first input asking ``item`` (how views name it), or the item itself when none does."""
         if self.first is None:

@@ -1,0 +1,222 @@
+"""A pilot run: a seeded sample spread over the inputs, sent as one batch before the whole run, and what its
+answers tell: the share that validated and why the others failed, input and output tokens (mean, p95), the
+measured cost per item and the projected cost of the whole run, and the headroom left under ``max_tokens``.
+
+The sample's answers stay in the state like any others, so ``run()`` afterwards sends only the other items:
+nothing is paid twice. Sampled items already answered (an earlier pilot, an earlier run) are not sent again;
+they count in the figures.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .._events import JobsPlanned
+from .._item_result import ItemResult
+from .._readings import money
+from ..limits import ProviderLimits
+from ._plan import ItemCosting, slice_jobs
+from ._state import ManagerState
+
+#: ``p95 output / max_tokens`` from which the report says to raise ``max_tokens``.
+HEADROOM_WARNING = 0.9
+
+
+def sample_positions(count: int, n: int, seed: int) -> list[int]:
+    """``n`` input positions spread over ``count`` inputs: one drawn (with ``seed``) in each of ``n`` equal
+    strata, so the sample covers the beginning, middle and end of the input."""
+    n = max(0, min(n, count))
+    rng = random.Random(seed)
+    bounds = [k * count // n for k in range(n + 1)] if n else [0]
+    return [bounds[k] + rng.randrange(bounds[k + 1] - bounds[k]) for k in range(n)]
+
+
+def plan_pilot(
+    state: ManagerState,
+    items: Sequence[int],
+    costings: Sequence[ItemCosting | None],
+    items_per_job: int,
+    limits: ProviderLimits,
+) -> tuple[JobsPlanned, frozenset[int]] | None:
+    """Jobs that send the sampled state ``items`` not answered yet and not in a batch already sent, taken out
+    of their pending jobs (retired: never created), which are planned again without them; with the indices
+    of the jobs holding the sample. ``None``: nothing to send."""
+    jobs = state.jobs
+    todo = sorted(
+        {
+            item
+            for item in items
+            if state.results.chosen[item] < 0
+            and state.item_job[item] >= 0
+            and jobs[state.item_job[item]].status == "pending"
+            and jobs[state.item_job[item]].attempt == 0
+        }
+    )
+    if not todo:
+        return None
+    retired = sorted({state.item_job[item] for item in todo})
+    chosen = set(todo)
+    rest = [item for index in retired for item in jobs[index].items if item not in chosen]
+    planned: list[tuple[int, int, list[int]]] = []
+    sample_jobs: list[int] = []
+    for group in (todo, rest):
+        group_costings = (c for c in (costings[i] for i in group) if c is not None)
+        for job_items in slice_jobs(group_costings, items_per_job, limits):
+            planned.append((len(jobs) + len(planned), 0, job_items))
+        if group is todo:
+            sample_jobs = [index for index, _, _ in planned]
+    return JobsPlanned(jobs=planned, reason="pilot", retired=retired), frozenset(sample_jobs)
+
+
+@dataclass(frozen=True, repr=False)
+class PilotReport:
+    """What a pilot's sample tells about the whole run (``str()`` says it in a few lines)."""
+
+    positions: list[int]  # the sampled input positions
+    answered: int  # sampled items with a result
+    succeeded: int
+    failures: dict[str, int]  # reason -> how many
+    input_tokens_mean: float
+    input_tokens_p95: float
+    output_tokens_mean: float
+    output_tokens_p95: float
+    cost: float  # what the sample's answers cost, as billed
+    cost_per_item: float | None  # measured: ``cost / answered`` (None: no answer, or no price)
+    items: int  # requests of the whole run (distinct: an input repeating another's is sent once)
+    unanswered: int  # of those, without an answer yet (what ``run()`` still sends)
+    max_tokens: int
+    max_cost: float | None
+    model_name: str = ""  # the response model's class name ("" for text)
+    advice: list[str] = field(default_factory=list)
+
+    @property
+    def sampled(self) -> int:
+        return len(self.positions)
+
+    @property
+    def validated_share(self) -> float | None:
+        """Share of the answered sample that succeeded (validated against the response model, if any)."""
+        return self.succeeded / self.answered if self.answered else None
+
+    @property
+    def projected_cost(self) -> float | None:
+        """Measured cost per item times the run's requests."""
+        return None if self.cost_per_item is None else self.cost_per_item * self.items
+
+    @property
+    def projected_to_pay(self) -> float | None:
+        """Measured cost per item times the requests still to send."""
+        return None if self.cost_per_item is None else self.cost_per_item * self.unanswered
+
+    @property
+    def headroom(self) -> float:
+        """p95 output tokens as a share of ``max_tokens``."""
+        return self.output_tokens_p95 / self.max_tokens if self.max_tokens else 0.0
+
+    def __repr__(self) -> str:
+        return f"<PilotReport\n{self}\n>"
+
+    def _repr_pretty_(self, printer: object, cycle: bool) -> None:  # IPython shows the sentences
+        printer.text(str(self))  # type: ignore[attr-defined]
+
+    def __str__(self) -> str:
+        share = self.validated_share
+        what = f"validated against {self.model_name}" if self.model_name else "succeeded"
+        lines = [
+            f"Pilot: {self.answered:,} of {self.sampled:,} sampled items answered; "
+            + (f"{self.succeeded:,} {what} ({share:.0%})" if share is not None else "none answered")
+        ]
+        if self.failures:
+            lines.append("Failures: " + ", ".join(f"{n:,} {reason}" for reason, n in self.failures.items()))
+        if self.answered:
+            lines.append(
+                f"Tokens per item: input mean {self.input_tokens_mean:,.0f}, p95 {self.input_tokens_p95:,.0f}; "
+                f"output mean {self.output_tokens_mean:,.0f}, p95 {self.output_tokens_p95:,.0f} "
+                f"({self.headroom:.0%} of max_tokens {self.max_tokens:,})"
+            )
+        if self.cost_per_item is not None:
+            lines.append(
+                f"Cost: {money(self.cost)} for the sample, {money(self.cost_per_item)} per item measured; "
+                f"projected {money(self.projected_cost or 0.0)} for all {self.items:,} items "
+                f"({money(self.projected_to_pay or 0.0)} for the {self.unanswered:,} still to send; "
+                "run() reuses the pilot's answers)"
+            )
+        lines.extend(f"Advice: {line}" for line in self.advice)
+        return "\n".join(lines)
+
+
+def pilot_report(
+    results: Sequence[ItemResult],
+    positions: list[int],
+    *,
+    items: int,
+    unanswered: int,
+    max_tokens: int,
+    max_cost: float | None,
+    model_name: str,
+) -> PilotReport:
+    """The report of the sampled ``positions`` from their ``results`` (one per sampled position)."""
+    answered = [r for r in results if r.status in ("succeeded", "failed")]
+    succeeded = [r for r in answered if r.ok]
+    failures = Counter(r.error.reason for r in answered if r.error is not None)
+    billed = [r for r in answered if r.usage is not None]
+    inputs = [r.usage.prompt_tokens for r in billed if r.usage is not None]
+    outputs = [r.usage.output_tokens for r in billed if r.usage is not None]
+    priced = [r.cost for r in answered if r.cost is not None]
+    cost = sum(priced)
+    per_item = cost / len(answered) if answered and len(priced) == len(answered) else None
+    report = PilotReport(
+        positions=positions,
+        answered=len(answered),
+        succeeded=len(succeeded),
+        failures=dict(failures.most_common()),
+        input_tokens_mean=_mean(inputs),
+        input_tokens_p95=_p95(inputs),
+        output_tokens_mean=_mean(outputs),
+        output_tokens_p95=_p95(outputs),
+        cost=cost,
+        cost_per_item=per_item,
+        items=items,
+        unanswered=unanswered,
+        max_tokens=max_tokens,
+        max_cost=max_cost,
+        model_name=model_name,
+    )
+    report.advice.extend(_advice(report))
+    return report
+
+
+def _advice(report: PilotReport) -> list[str]:
+    advice = []
+    if report.answered and report.headroom >= HEADROOM_WARNING:
+        advice.append(
+            f"p95 output is {report.headroom:.0%} of max_tokens ({report.max_tokens:,}): raise it, or answers "
+            "will be cut short"
+        )
+    if report.failures.get("max_tokens"):
+        advice.append(f"{report.failures['max_tokens']:,} answer(s) stopped at max_tokens mid-JSON: raise max_tokens")
+    if report.failures.get("invalid_output"):
+        advice.append(
+            f"{report.failures['invalid_output']:,} answer(s) did not validate: read them with "
+            "manager.failed() and make the prompt or the model's field descriptions clearer"
+        )
+    projected = report.projected_cost
+    if projected is not None and report.max_cost is not None and projected > report.max_cost:
+        advice.append(f"the projected cost {money(projected)} is over max_cost {money(report.max_cost)}")
+    return advice
+
+
+def _mean(values: list[int]) -> float:
+    return sum(values) / len(values) if values else 0.0
+
+
+def _p95(values: list[int]) -> float:
+    """The 95th percentile, nearest rank (of 20 values, the 19th)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return float(ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)])
