@@ -3,7 +3,7 @@
 The panel only reads ``ProgressModel.snapshot()``; its pictures are ``_panel_html``'s. A daemon thread
 refreshes it a few times a second when the model's ``version`` moved; widget traits are set from that
 thread, never ``with output:``. Buttons call the manager's public methods through the callbacks given
-(``on_retry``, ``on_cancel``, ``on_resume``, ``on_failed``), the same paths as ``retry_failed()``,
+(``on_pilot``, ``on_retry``, ``on_cancel``, ``on_resume``, ``on_failed``), the same paths as ``retry_failed()``,
 ``cancel()``, ``start()`` and ``failed()``; a callback's error is shown in the panel, not lost in a log.
 
 Buttons are toggle buttons: the browser marks one pressed the instant it is clicked, before the kernel
@@ -74,6 +74,7 @@ class Panel:
         on_retry: Callable[[], None] | None = None,
         on_cancel: Callable[[], None] | None = None,
         on_resume: Callable[[], None] | None = None,
+        on_pilot: Callable[[], None] | None = None,
         on_failed: Callable[[], Any] | None = None,
         index_name: str = "index",
         row_label: Callable[[int], object] | None = None,
@@ -93,11 +94,16 @@ class Panel:
         self.retry_button = self._button("Retry failed", "warning", on_retry, "resubmit the failed items")
         self.cancel_button = self._button("Cancel", "danger", on_cancel, "cancel the batches in flight")
         self.resume_button = self._button("Resume", "info", on_resume, "run what is not finished")
+        self.pilot_button = self._button(
+            "Pilot", "", on_pilot, "run a sample spread over the inputs first: its cost and quality (manager.pilot())"
+        )
         self.failed_button = self._button("Failed rows as DataFrame", "", self._show_failed, "manager.failed()")
         self._on_failed = on_failed
         self.failed_table = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
         self.frame = w.Output()
-        self.buttons = [self.retry_button, self.cancel_button, self.resume_button, self.failed_button]
+        self.buttons = [
+            self.pilot_button, self.retry_button, self.cancel_button, self.resume_button, self.failed_button
+        ]  # fmt: skip
         self.widget = w.VBox(
             [self.title, self.items, self.jobs, self.cost, self.timing, self.status, w.HBox(self.buttons)]
             + [self.failed_table, self.frame]
@@ -176,6 +182,8 @@ class Panel:
             self.retry_button: not p.running and p.failed > 0,
             self.cancel_button: p.running or cancelable > 0,
             self.resume_button: not p.running and p.remaining > 0 and not p.budget_stop,
+            # before anything was answered: a pilot is how a run starts, not something to do halfway
+            self.pilot_button: not p.running and p.finished == 0 and p.remaining > 0 and not p.budget_stop,
             self.failed_button: p.failed > 0 and self._on_failed is not None,
         }
         for button, on in enabled.items():

@@ -200,3 +200,19 @@ def test_responder_answers_like_claude_with_citations(run: Run):
     assert all(len(b["citations"]) == 1 and '"' not in b["text"] for b in cited)
     assert all(not any(ch in b["text"] for ch in "{}[]:") for b in cited)  # values only, no JSON punctuation
     assert re.search(r'"total_amount": \d+\.\d+,', text) and not re.search(r"[$\u00a3]|EUR ", text)
+
+
+def test_the_example_with_a_pilot_reports_the_sample_then_runs_the_rest(tmp_path):
+    """``--pilot 5`` on 20 invoices: the pilot's report is printed, the run reuses its answers, every invoice
+    equals the ground truth, and the emulator was sent each invoice once (its store's batches say so)."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        code = invoice_run.main(["--workdir", tmp_path, "--count", "20", "--latency", "0.05", "--poll-interval",
+                                 "0.02", "--quiet", "--emulator", "--pilot", "5"])
+    output = buffer.getvalue()
+    assert code == 0, output
+    assert "Pilot: 5 of 5 sampled items answered; 5 validated against Invoice (100%)" in output
+    assert "per item measured; projected" in output and "Equal to the ground truth: 20/20" in output
+    batches = [json.loads(p.read_text()) for p in (tmp_path / "emulator_batches").glob("*.batch.json")]
+    sent = [custom_id for batch in batches for custom_id, _ in batch["requests"]]  # (custom_id, params) pairs
+    assert len(sent) == len(set(sent)) == 20  # each invoice sent once: the pilot's 5 were not sent again

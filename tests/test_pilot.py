@@ -107,3 +107,21 @@ def test_a_kill_during_the_pilot_then_a_plain_run_sends_every_item_once(tmp_path
         summary = run_worker(sim, state, {k: v for k, v in options.items() if k != "pilot"})
         assert summary["statuses"] == ["succeeded"] * 40
         assert sum(submitted(sim).values()) == 40 and not sim.counters.duplicate_submissions
+
+
+def test_the_panels_pilot_button_runs_the_sample_in_the_background_and_shows_its_figures(tmp_path):
+    pytest.importorskip("ipywidgets")
+    with Simulator(latency=0.01) as sim:
+        m = manager(sim, tmp_path / "s.json", n=100)
+        panel = m.panel()
+        panel.refresh(force=True)
+        assert not panel.pilot_button.disabled  # nothing answered yet: a pilot is how a run starts
+        panel.pilot_button.value = True  # what the browser does on a click
+        m.wait(timeout=60)
+        assert sum(submitted(sim).values()) == 20 and sim.counters.creates == 1
+        panel.refresh(force=True)
+        assert "pilot: 20 sampled item(s) answered in 1 batch(es), 20 succeeded" in panel.status.value
+        assert "per item measured" in panel.status.value
+        assert panel.pilot_button.disabled and not panel.resume_button.disabled  # now: the rest
+        m.run()
+        assert sum(submitted(sim).values()) == 100 and not sim.counters.duplicate_submissions

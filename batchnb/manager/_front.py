@@ -28,7 +28,7 @@ from .._progress import ProgressModel
 from .._provider import Provider
 from .._readings import Progress
 from .._request_check import check_requests
-from ..errors import InputError, Interrupted, JobTimeoutError
+from ..errors import Interrupted, JobTimeoutError
 from ..limits import ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
@@ -37,7 +37,7 @@ from ._frames_view import FramesView
 from ._lifecycle import RunSlot, live_owner, refuse_live_state
 from ._options import OptionsView, check_run_options
 from ._panel_view import PanelView
-from ._pilot import PilotReport, pilot_report, sample_positions
+from ._pilot_view import PilotView
 from ._plan import check_budgetable, measure_items, worst_cases
 from ._readback import failed_positions, results_in_order, stored_or_live
 from ._recorder import Recorder
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class BatchManager(OptionsView, FramesView, PanelView):
+class BatchManager(OptionsView, FramesView, PanelView, PilotView):
     """Run many items through the Message Batches API. See the README for the guarantees."""
 
     @collector_paused  # a bulk build: objects per input and per result, no cycles to collect (``_gc``)
@@ -197,32 +197,6 @@ class BatchManager(OptionsView, FramesView, PanelView):
         self._execute(retry=False, show=print_progress)
         return self.results()
 
-    def pilot(self, n: int = 20, *, seed: int = 0, print_progress: bool = False) -> PilotReport:
-        """Run ``n`` items sampled across the inputs (one per stratum, ``seed``-ed: the same sample each time)
-        as one batch, within ``max_cost``, and report what they tell about the whole run: the share that
-        validated and why the others failed, tokens (mean, p95), the measured cost per item, the projected
-        cost, and the headroom under ``max_tokens``. Their answers are kept: ``run()`` then sends only the
-        other items. Sampled items answered before are not sent again."""
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise InputError(f"pilot(n=...) takes a number of items of at least 1, got {n!r}.")
-        count = self._recorder.read(lambda state: self._ctx.inputs.input_count)
-        positions = sample_positions(count, n, seed)
-        self._claim_run()
-        slots = self._recorder.read(lambda state: [self._ctx.inputs.slot(p) for p in positions])
-        self._execute(retry=False, show=print_progress, pilot=slots)
-        results = self.results()
-        return self._recorder.read(
-            lambda state: pilot_report(
-                [results[p] for p in positions],
-                positions,
-                items=state.wanted_count,
-                unanswered=sum(1 for i, n in enumerate(state.results.chosen) if n < 0 and i not in state.aside),
-                max_tokens=self.options.max_tokens,
-                max_cost=self._ctx.max_cost,
-                model_name=self.options.response_model.__name__ if self.options.response_model else "",
-            )
-        )
-
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         self._claim_run()
@@ -231,12 +205,14 @@ class BatchManager(OptionsView, FramesView, PanelView):
         results = self.results()
         return ResultList(results[i] for i in failed)
 
-    def start(self, *, retry: bool = False, show: bool = True) -> None:
+    def start(self, *, retry: bool = False, show: bool = True, pilot: int | None = None) -> None:
         """Run in a background thread and return at once; in a notebook the live panel is shown.
 
         ``wait()`` blocks until it is over (and raises what the run raised); ``done`` tells without blocking.
-        ``retry=True`` runs ``retry_failed()`` instead (the panel's Retry button does that).
+        ``retry=True`` runs ``retry_failed()`` instead (the panel's Retry button does that); ``pilot=n`` runs
+        ``pilot(n)``'s sample alone (the panel's Pilot button; the panel then shows its figures).
         """
+        slots = self._pilot_slots(self._pilot_positions(pilot, 0)) if pilot is not None else None
         self._claim_run()  # here, not in the thread: a cancel() right after start() must not be lost
         opened = False
         try:
@@ -246,7 +222,7 @@ class BatchManager(OptionsView, FramesView, PanelView):
             self._error = None
 
             def target() -> None:
-                self._execute(retry=retry, show=False, opened=True, background=True)
+                self._execute(retry=retry, show=False, opened=True, background=True, pilot=slots)
 
             self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
             self._thread.start()

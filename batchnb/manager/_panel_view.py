@@ -15,6 +15,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
+#: Items the panel's Pilot button samples (``manager.pilot(n)`` for another number).
+PANEL_PILOT = 20
+
+
 class PanelView:
     """``panel()``, ``_repr_mimebundle_`` and the display updates, on the manager's own attributes."""
 
@@ -30,7 +34,7 @@ class PanelView:
         def manager_id(self) -> str: ...
         @property
         def _state(self) -> ManagerState: ...
-        def start(self, *, retry: bool = False, show: bool = True) -> None: ...
+        def start(self, *, retry: bool = False, show: bool = True, pilot: int | None = None) -> None: ...
         def cancel(self) -> None: ...
         def failed(self) -> pd.DataFrame: ...
 
@@ -45,6 +49,7 @@ class PanelView:
                 on_retry=lambda: self.start(retry=True, show=False),
                 on_cancel=self.cancel,
                 on_resume=lambda: self.start(show=False),
+                on_pilot=lambda: self.start(pilot=PANEL_PILOT, show=False),
                 on_failed=self.failed,
                 index_name=self._source.index_name,
                 row_label=self._row_label,

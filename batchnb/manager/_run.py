@@ -11,6 +11,7 @@ from contextlib import suppress
 from typing import Any
 
 from .._events import RunEnded, RunStarted
+from .._readings import money
 from ..errors import ProviderError, StateError
 from ._context import RunContext
 from ._driver import JobDriver
@@ -92,14 +93,23 @@ class RunBody:
             return "budget", state.budget_stop
         left = state.counts["pending"] + state.counts["processing"]
         if ctx.only_jobs is not None:
-            sent = sum(len(state.jobs[index].items) for index in ctx.only_jobs)
-            return "pilot", (
-                f"pilot: {sent:,} sampled item(s) sent in {len(ctx.only_jobs)} batch(es); {left:,} item(s) not "
-                "sent yet: run() sends them, reusing the pilot's answers"
-            )
+            return "pilot", self._pilot_words(left)
         if left:
             return "stopped", f"{left:,} items not finished. {ctx.resume_hint}"
         return "finished", ""
+
+    def _pilot_words(self, left: int) -> str:
+        """How a pilot run ended, with what the panel can show of its figures (``pilot()`` reports more)."""
+        ctx, state = self.ctx, self.ctx.state
+        ledger, jobs = state.results, [state.jobs[index] for index in sorted(ctx.only_jobs or ())]
+        outcomes = [number for job in jobs for number in job.done]
+        ok = sum(1 for number in outcomes if ledger.status_of(number) == "succeeded")
+        costs = [ledger.cost_of(number) for number in outcomes]
+        words = f"pilot: {len(outcomes):,} sampled item(s) answered in {len(jobs)} batch(es), {ok:,} succeeded"
+        if outcomes and all(cost is not None for cost in costs):
+            per_item = sum(cost or 0.0 for cost in costs) / len(outcomes)
+            words += f"; {money(per_item)} per item measured, about {money(per_item * left)} for the {left:,} left"
+        return f"{words}. run() sends the {left:,} item(s) left, reusing the pilot's answers."
 
     def _job_error(self) -> ProviderError:
         errors = self.ctx.job_errors

@@ -1,6 +1,7 @@
 """The seed's invoice run as a script: 100 fake invoice PDFs -> ``Invoice`` models with field citations.
 
     python examples/invoices/run.py                     # on the local emulator (no API key needed)
+    python examples/invoices/run.py --pilot 10          # 10 sampled invoices first: cost and quality figures
     ANTHROPIC_API_KEY=... python examples/invoices/run.py   # on the real Message Batches API
 
 Without ``ANTHROPIC_API_KEY`` the run talks to ``batchnb.sim.Simulator`` (through the real anthropic SDK)
@@ -136,6 +137,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="emulator: seconds a batch takes to end (default: %(default)s)")
     parser.add_argument("--poll-interval", type=float, default=None,
                         help="seconds between polls (default: 0.1 on the emulator, batchnb's default on the API)")
+    parser.add_argument("--pilot", type=int, default=0, metavar="N",
+                        help="first run N invoices sampled across the set and print what they tell (validated "
+                             "share, tokens, measured and projected cost); the run then reuses their answers")
     parser.add_argument("--fresh", action="store_true", help="discard a previous run's state and results first")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument("--emulator", action="store_true", help="use the emulator even if ANTHROPIC_API_KEY is set")
@@ -167,13 +171,21 @@ def _process(paths: Sequence[Path], workdir: Path, use_emulator: bool,
                        store_path=workdir / EMULATOR_STORE) as sim:
             print(f"Emulator at {sim.base_url} (set ANTHROPIC_API_KEY to use the real API)")
             manager = make_manager(paths, workdir, sim.client(), args.poll_interval or 0.1)
+            _pilot(manager, args.pilot)
             results = manager.run(print_progress=not args.quiet)
     else:
         print("Using the real Message Batches API (ANTHROPIC_API_KEY is set)")
         manager = make_manager(paths, workdir, None, args.poll_interval)
+        _pilot(manager, args.pilot)
         print(manager.estimate())
         results = manager.run(print_progress=not args.quiet)
     return results, manager
+
+
+def _pilot(manager: BatchManager, count: int) -> None:
+    """``--pilot N``: N invoices sampled across the set, run first; their answers are reused by the run."""
+    if count:
+        print(f"\n{manager.pilot(count)}\n")
 
 
 if __name__ == "__main__":

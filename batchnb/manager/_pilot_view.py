@@ -1,0 +1,66 @@
+"""``manager.pilot(n)``: a sample spread over the inputs run first, and its report (``_pilot``). A mixin of
+``BatchManager``, on the manager's own attributes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .._item_result import ItemResult
+from .._requests import RequestOptions
+from ..errors import InputError
+from ._context import RunContext
+from ._pilot import PilotReport, pilot_report, sample_positions
+from ._recorder import Recorder
+
+
+class PilotView:
+    options: RequestOptions
+    _recorder: Recorder
+    _ctx: RunContext
+
+    if TYPE_CHECKING:
+
+        def _claim_run(self) -> None: ...
+        def _execute(
+            self,
+            *,
+            retry: bool,
+            show: bool,
+            opened: bool = False,
+            background: bool = False,
+            pilot: list[int] | None = None,
+        ) -> None: ...
+        def results(self) -> Sequence[ItemResult]: ...
+
+    def pilot(self, n: int = 20, *, seed: int = 0, print_progress: bool = False) -> PilotReport:
+        """Run ``n`` items sampled across the inputs (one per stratum, ``seed``-ed: the same sample each time)
+        as one batch, within ``max_cost``, and report what they tell about the whole run: the share that
+        validated and why the others failed, tokens (mean, p95), the measured cost per item, the projected
+        cost, and the headroom under ``max_tokens``. Their answers are kept: ``run()`` then sends only the
+        other items. Sampled items answered before are not sent again."""
+        positions = self._pilot_positions(n, seed)
+        slots = self._pilot_slots(positions)
+        self._claim_run()
+        self._execute(retry=False, show=print_progress, pilot=slots)
+        results = self.results()
+        return self._recorder.read(
+            lambda state: pilot_report(
+                [results[p] for p in positions],
+                positions,
+                items=state.wanted_count,
+                unanswered=sum(1 for i, n in enumerate(state.results.chosen) if n < 0 and i not in state.aside),
+                max_tokens=self.options.max_tokens,
+                max_cost=self._ctx.max_cost,
+                model_name=self.options.response_model.__name__ if self.options.response_model else "",
+            )
+        )
+
+    def _pilot_positions(self, n: int, seed: int) -> list[int]:
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise InputError(f"pilot(n=...) takes a number of items of at least 1, got {n!r}.")
+        return sample_positions(self._recorder.read(lambda state: self._ctx.inputs.input_count), n, seed)
+
+    def _pilot_slots(self, positions: list[int]) -> list[int]:
+        """The state items the sampled input ``positions`` ask."""
+        return self._recorder.read(lambda state: [self._ctx.inputs.slot(p) for p in positions])
