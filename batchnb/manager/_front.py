@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import threading
+import warnings
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,7 +29,7 @@ from .._progress import ProgressModel
 from .._provider import Provider
 from .._readings import Progress
 from .._request_check import check_requests
-from ..errors import Interrupted, JobTimeoutError
+from ..errors import InputError, Interrupted, JobTimeoutError
 from ..limits import ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
@@ -81,8 +82,11 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         limits: ProviderLimits | None = None,
         url_document_pages: int | None = None,
         max_queued_requests: int | None = None,
+        on_done: Callable[[BatchManager], object] | None = None,
         **params: Any,
     ) -> None:
+        if on_done is not None and not callable(on_done):
+            raise InputError(f"on_done must be a function taking the manager, got {on_done!r}.")
         self._source, messages, files = take_inputs(messages, files)  # a Series' index names the rows
         check_run_options(
             max_queued_requests=max_queued_requests,
@@ -162,6 +166,9 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         self._error: BaseException | None = None
         self._panel: Any = None
         self._panel_shown = False
+        #: called with this manager when any of its runs ends (run, start, pilot, the panel's buttons),
+        #: however it ended (``stats.outcome`` says how); settable later
+        self.on_done = on_done
         self._progress.attach(progress_seed(self._recorder.state))
 
     # ============================================================================================= public
@@ -354,6 +361,17 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             # every display of the panel shows how the run ended (interrupted too); from a background run as
             # well, which a button may have started with no cell waiting for it
             self._update_displays()
+            self._tell_done()
+
+    def _tell_done(self) -> None:
+        """Call ``on_done``: its error is a warning (the run is over; a background thread has nobody to raise
+        it to, and a foreground run's own outcome must not be masked)."""
+        if self.on_done is None:
+            return
+        try:
+            self.on_done(self)
+        except Exception as exc:
+            warnings.warn(f"on_done raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"

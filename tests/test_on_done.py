@@ -1,0 +1,69 @@
+"""``on_done`` (issue #14): a hook the kernel calls when a run of the manager ends, however it ended."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pytest
+
+from batchnb import BatchManager, InputError
+from batchnb.sim import Simulator
+
+MODEL = "claude-haiku-4-5"
+
+
+def manager(sim: Simulator, **kwargs: Any) -> BatchManager:
+    return BatchManager(messages=[f"item {i}: say something" for i in range(30)], model=MODEL, client=sim.client(),
+                        poll_interval=0.01, max_tokens=64, items_per_job=10, **kwargs)
+
+
+def test_a_background_run_calls_on_done_with_the_manager_once_it_is_over():
+    calls: list[tuple[BatchManager, str, int, bool]] = []
+    ended = threading.Event()
+
+    def done(m: BatchManager) -> None:
+        calls.append((m, m.stats.outcome, m.stats.finished, m.done))
+        ended.set()
+
+    with Simulator(latency=0.05) as sim:
+        m = manager(sim, on_done=done)
+        m.start(show=False)
+        assert ended.wait(60)
+        m.wait()
+        assert calls == [(m, "finished", 30, True)]  # over: the slot is free, a new run may start from the hook
+
+
+def test_a_foreground_run_a_pilot_and_a_canceled_run_call_it_too():
+    outcomes: list[str] = []
+    with Simulator(latency=0.05) as sim:
+        m = manager(sim, on_done=lambda m: outcomes.append(m.stats.outcome))
+        m.pilot(5)
+        assert outcomes == ["pilot"]
+        m.on_done = lambda m: outcomes.append(f"now {m.stats.outcome}")  # settable later
+        m.run()
+        assert outcomes[-1] == "now finished"
+    with Simulator(latency=600) as sim:  # batches that would take ten minutes: the cancel comes first
+        m = manager(sim, on_done=lambda m: outcomes.append(m.stats.outcome))
+        m.start(show=False)
+        m.cancel()
+        m.wait()
+        assert outcomes[-1] == "canceled"
+
+
+def test_a_hook_that_raises_is_a_warning_and_the_run_is_intact():
+    def broken(m: BatchManager) -> None:
+        raise ValueError("no desktop here")
+
+    with Simulator(latency=0.01) as sim:
+        m = manager(sim, on_done=broken)
+        with pytest.warns(RuntimeWarning, match="on_done raised ValueError: no desktop here"):
+            results = m.run()
+        assert [r.status for r in results] == ["succeeded"] * 30
+
+
+def test_on_done_must_be_callable_and_is_refused_before_anything_is_sent():
+    with Simulator(latency=0.01) as sim:
+        with pytest.raises(InputError, match="on_done must be a function"):
+            manager(sim, on_done="notify me")  # type: ignore[arg-type]
+        assert sim.counters.requests_by_endpoint == {}
