@@ -13,7 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from ._item_result import ItemResult, missing_result, parse_result_line
 from ._pricing import default_table
 from ._provider import Provider
 from ._request_check import check_requests
-from ._requests import PreparedRequest, RequestBuilder, RequestOptions, make_custom_id
+from ._requests import PreparedRequest, RequestBuilder, RequestOptions, cache_prefix_wanted, make_custom_id
 from ._usage import Usage
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
 from .limits import DEFAULT_LIMITS, ProviderLimits
@@ -93,8 +93,10 @@ def prepare(
     enable_citations: bool,
     limits: ProviderLimits | None,
     params: dict[str, Any],
+    cache_prefix: bool | None = None,
 ) -> Prepared:
-    """The options and inputs every front checks the same way, in the same order, before anything is sent."""
+    """The options and inputs every front checks the same way, in the same order, before anything is sent.
+    ``cache_prefix``: mark the shared prefix for prompt caching (``None``: when it pays, ``cache_prefix_wanted``)."""
     options = RequestOptions(
         model=model,
         max_tokens=max_tokens,
@@ -107,6 +109,8 @@ def prepare(
     limits = limits or DEFAULT_LIMITS
     check_model(model)
     items = load_items(messages, files, prompt, limits=limits)
+    if cache_prefix or (cache_prefix is None and cache_prefix_wanted(options, len(items))):
+        options = replace(options, cache_prefix=True)
     return Prepared(options, limits, items, RequestBuilder(options, limits=limits))
 
 

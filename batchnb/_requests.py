@@ -47,6 +47,9 @@ class RequestOptions:
     response_model: type[pydantic.BaseModel] | None = None
     enable_citations: bool = False
     extra: Mapping[str, Any] = field(default_factory=dict)
+    #: mark the prefix every request shares (the system text, schema instructions included) with a 1-hour
+    #: ``cache_control``: transparent to the answers, so not part of ``recorded()`` (``cache_prefix_wanted``)
+    cache_prefix: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -138,6 +141,8 @@ class RequestBuilder:
                 **dict(options.extra.get("output_config") or {}),
                 "format": {"type": "json_schema", "schema": schema},
             }
+        if options.cache_prefix and self.system and "cache_control" not in json.dumps(self.system, default=str):
+            self.system = _cached(self.system)
         self._base = self.params_without_messages()
         fixed = {"custom_id": "x" * 64, "params": self._base}
         #: whether the run's own parameters ask for prompt caching
@@ -201,6 +206,37 @@ class RequestBuilder:
             raise InputError("files need a prompt: pass prompt='What to do with each file'.")
         block = item.content_block(citations=self.options.enable_citations)
         return [{"role": "user", "content": [block, {"type": "text", "text": self.options.prompt}]}]
+
+
+#: The cache marker batchnb puts on a shared prefix: one hour, since a batch may take hours to reach the rest.
+CACHE_MARKER = {"type": "ephemeral", "ttl": "1h"}
+#: Bytes per token assumed when judging whether a prefix is long enough to cache (English text: about 4).
+CACHE_BYTES_PER_TOKEN = 4
+#: Estimated tokens a shared prefix needs before batchnb marks it by itself (the smallest minimum any model
+#: caches; shorter prefixes are processed uncached by the API, a mark on them costs nothing).
+CACHE_MIN_TOKENS = 1024
+
+
+def _cached(system: str | list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``system`` as blocks, the last one marked for caching (everything up to it is the cached prefix)."""
+    blocks: list[dict[str, Any]] = (
+        [{"type": "text", "text": system}] if isinstance(system, str) else [dict(b) for b in system]
+    )
+    blocks[-1] = {**blocks[-1], "cache_control": dict(CACHE_MARKER)}
+    return blocks
+
+
+def cache_prefix_wanted(options: RequestOptions, requests: int) -> bool:
+    """Whether a run of ``requests`` gains from marking its shared prefix: at least two requests, a system
+    text (schema instructions included) estimated at ``CACHE_MIN_TOKENS`` or more, and no cache marker of the
+    user's own in the requests' options."""
+    if requests < 2 or "cache_control" in json.dumps(dict(options.extra), default=str):
+        return False
+    system = RequestBuilder(options).system
+    if not system or "cache_control" in json.dumps(system, default=str):
+        return False
+    size = len(json.dumps(system, ensure_ascii=False).encode("utf-8"))
+    return size / CACHE_BYTES_PER_TOKEN >= CACHE_MIN_TOKENS
 
 
 def _join_system(system: str | list[dict[str, Any]] | None, text: str) -> str | list[dict[str, Any]]:

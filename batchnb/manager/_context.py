@@ -41,6 +41,7 @@ class RunContext:
     cancel_claims: set[int] = field(default_factory=set)  # jobs whose cancel is being sent right now
     job_errors: dict[int, BaseException] = field(default_factory=dict)  # this run's jobs that could not be driven
     only_jobs: frozenset[int] | None = None  # a pilot run drives these jobs alone, and retries nothing
+    warm_cache: bool = False  # a run answering nothing yet sends one request alone first (writes the cache)
     resume_hint: str = "Resume with manager.run(), manager.start() or the panel's Resume."  # how, to this user
     _provider: Provider | None = None
 

@@ -83,6 +83,8 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         url_document_pages: int | None = None,
         max_queued_requests: int | None = None,
         on_done: Callable[[BatchManager], object] | None = None,
+        cache_prefix: bool | None = None,
+        warm_cache: bool = False,
         **params: Any,
     ) -> None:
         if on_done is not None and not callable(on_done):
@@ -111,6 +113,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
                 enable_citations=enable_citations,
                 limits=limits,
                 params=params,
+                cache_prefix=cache_prefix,
             )
             if max_cost is not None:
                 table.require_price(model)
@@ -156,6 +159,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             save_results_dir=save_dir,
             recorder=self._recorder,
             make_provider=lambda: Provider(self.client),
+            warm_cache=bool(warm_cache) and builder.uses_cache,
         )
         self._driver = JobDriver(self._ctx)
         self._scheduler = Scheduler(self._ctx, self._driver)

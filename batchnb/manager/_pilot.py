@@ -41,6 +41,7 @@ def plan_pilot(
     costings: Sequence[ItemCosting | None],
     items_per_job: int,
     limits: ProviderLimits,
+    reason: str = "pilot",
 ) -> tuple[JobsPlanned, frozenset[int]] | None:
     """Jobs that send the sampled state ``items`` not answered yet and not in a batch already sent, taken out
     of their pending jobs (retired: never created), which are planned again without them; with the indices
@@ -69,7 +70,7 @@ def plan_pilot(
             planned.append((len(jobs) + len(planned), 0, job_items))
         if group is todo:
             sample_jobs = [index for index, _, _ in planned]
-    return JobsPlanned(jobs=planned, reason="pilot", retired=retired), frozenset(sample_jobs)
+    return JobsPlanned(jobs=planned, reason=reason, retired=retired), frozenset(sample_jobs)
 
 
 @dataclass(frozen=True, repr=False)

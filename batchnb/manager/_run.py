@@ -10,7 +10,7 @@ from __future__ import annotations
 from contextlib import suppress
 from typing import Any
 
-from .._events import RunEnded, RunStarted
+from .._events import JobsPlanned, RunEnded, RunStarted
 from .._readings import money
 from ..errors import ProviderError, StateError
 from ._context import RunContext
@@ -18,6 +18,7 @@ from ._driver import JobDriver
 from ._pilot import plan_pilot
 from ._recorder import utc_now
 from ._scheduler import Scheduler
+from ._state import ManagerState
 
 
 class RunBody:
@@ -46,11 +47,17 @@ class RunBody:
         if planned is not None:
             ctx.recorder.emit(planned[0])
             ctx.only_jobs = planned[1]
+        warm = self._warm_plan() if planned is None and not retry else None
         self._cancels_before = self._cancels()
         if retry:
             self.scheduler.plan_retries(lambda result, attempts: True)
         outcome: tuple[str, str] | None = None
         try:
+            if warm is not None:  # one request alone first: it writes the prompt cache the others then read
+                ctx.recorder.emit(warm[0])
+                ctx.only_jobs = warm[1]
+                self.scheduler.run()
+                ctx.only_jobs = None
             self.scheduler.run()
         except KeyboardInterrupt:
             ctx.stop_reason = "interrupted"
@@ -97,6 +104,23 @@ class RunBody:
         if left:
             return "stopped", f"{left:,} items not finished. {ctx.resume_hint}"
         return "finished", ""
+
+    def _warm_plan(self) -> tuple[JobsPlanned, frozenset[int]] | None:
+        """``warm_cache``: the first item alone, when nothing of the run is answered yet (else the cache was
+        written already, or its requests are on their way)."""
+        ctx = self.ctx
+        if not ctx.warm_cache:
+            return None
+
+        def plan(state: ManagerState) -> tuple[JobsPlanned, frozenset[int]] | None:
+            if any(number >= 0 for number in state.results.chosen):
+                return None
+            first = next((i for i in range(state.item_count) if i not in state.aside), None)
+            if first is None:
+                return None
+            return plan_pilot(state, [first], ctx.costings, ctx.items_per_job, ctx.limits, reason="warm cache")
+
+        return ctx.recorder.read(plan)
 
     def _pilot_words(self, left: int) -> str:
         """How a pilot run ended, with what the panel can show of its figures (``pilot()`` reports more)."""
