@@ -112,8 +112,8 @@ class Ledger(Mapping[int, Result]):
         for, not held (memory follows what is in flight, not N)."""
         result = self.kept.get(number)
         if result is not None and result.ok and result.raw_json is not None:
+            self.offset[number] = offset  # first: a reader outside the lock that misses it in ``kept`` finds it
             del self.kept[number]
-            self.offset[number] = offset
 
     # ------------------------------------------------------------------------------------------ read
 
