@@ -101,7 +101,7 @@ class Progress:
         if self.budget_stop:
             lines.append(f"Stopped: {self.budget_stop}")
         elif self.outcome == "pilot":
-            lines.append(f"Pilot: {self.outcome_message.removeprefix('pilot: ')}")
+            lines.append(f"Pilot: {self.outcome_message}")
         elif self.outcome and self.outcome != "finished":
             lines.append(f"Stopped: {self.outcome_message or self.outcome}")
         return "\n".join(lines)

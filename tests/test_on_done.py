@@ -51,6 +51,28 @@ def test_a_foreground_run_a_pilot_and_a_canceled_run_call_it_too():
         assert outcomes[-1] == "canceled"
 
 
+def test_nothing_to_do_is_no_run_and_tells_nobody():
+    calls: list[str] = []
+    with Simulator(latency=0.01) as sim:
+        m = manager(sim, on_done=lambda m: calls.append(m.stats.outcome))
+        m.run()
+        m.pilot(5)  # the sample is answered already: nothing sent
+        m.run()  # nothing left
+        assert calls == ["finished"]
+
+
+def test_what_the_hook_prints_in_a_buttons_run_goes_to_the_panel():
+    """A run a panel button started has no cell waiting for it: the hook's print would be lost."""
+    pytest.importorskip("ipywidgets")
+    with Simulator(latency=0.01) as sim:
+        m = manager(sim, on_done=lambda m: print(f"DONE: {m.stats.outcome}"))
+        panel = m.panel()
+        panel.refresh(force=True)
+        panel.resume_button.value = True  # what the browser does on a click: a background run
+        m.wait(timeout=60)
+        assert [o["text"] for o in panel.frame.outputs if o.get("name") == "stdout"] == ["DONE: finished\n"]
+
+
 def test_a_hook_that_raises_is_a_warning_and_the_run_is_intact():
     def broken(m: BatchManager) -> None:
         raise ValueError("no desktop here")

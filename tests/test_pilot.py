@@ -120,7 +120,7 @@ def test_the_panels_pilot_button_runs_the_sample_in_the_background_and_shows_its
         m.wait(timeout=60)
         assert sum(submitted(sim).values()) == 20 and sim.counters.creates == 1
         panel.refresh(force=True)
-        assert "pilot: 20 sampled item(s) answered in 1 batch(es), 20 succeeded" in panel.status.value
+        assert "pilot</b> — 20 sampled items answered in 1 batch, 20 succeeded" in panel.status.value
         assert "per item measured" in panel.status.value
         assert panel.pilot_button.disabled and not panel.resume_button.disabled  # now: the rest
         m.run()

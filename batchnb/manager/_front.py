@@ -9,6 +9,8 @@ imports views (the notebook panel, the console); frames are reached through ``_f
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import threading
 import warnings
@@ -347,11 +349,12 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         released here whatever happens (a full disk included). In the foreground Ctrl-C reads as one line; in
         the ``background`` the error is kept for ``wait()`` *before* the slot is released, so that a
         ``wait()`` woken by the release always sees it."""
+        ran: bool | None = None  # False: nothing to do (no run started, nobody told)
         try:
             self._show_progress(show)
             console = ConsoleView(self._progress) if show and not self._panel_shown else None
             with self._files.open_for_run(console, opened=opened):
-                self._body.run(retry, console, pilot)
+                ran = self._body.run(retry, console, pilot)
         except KeyboardInterrupt as exc:
             if background or isinstance(exc, Interrupted):
                 raise
@@ -365,17 +368,24 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             # every display of the panel shows how the run ended (interrupted too); from a background run as
             # well, which a button may have started with no cell waiting for it
             self._update_displays()
-            self._tell_done()
+            if ran is not False:
+                self._tell_done(background)
 
-    def _tell_done(self) -> None:
+    def _tell_done(self, background: bool) -> None:
         """Call ``on_done``: its error is a warning (the run is over; a background thread has nobody to raise
-        it to, and a foreground run's own outcome must not be masked)."""
+        it to, and a foreground run's own outcome must not be masked). What it prints in a background run
+        (a button's, where no cell waits) goes to the panel, else it would be lost."""
         if self.on_done is None:
             return
+        printed = io.StringIO()
         try:
-            self.on_done(self)
+            capture = background and self._panel is not None
+            with contextlib.redirect_stdout(printed) if capture else contextlib.nullcontext():
+                self.on_done(self)
         except Exception as exc:
             warnings.warn(f"on_done raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
+        if printed.getvalue():
+            self._panel.frame.append_stdout(printed.getvalue())
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"

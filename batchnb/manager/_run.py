@@ -26,8 +26,9 @@ class RunBody:
         self.ctx, self.scheduler, self.driver = ctx, scheduler, driver
         self._cancels_before = 0
 
-    def run(self, retry: bool, console: Any, pilot: list[int] | None = None) -> None:
-        """One run; ``pilot``: the sampled state items, sent alone (``_pilot``), nothing else driven."""
+    def run(self, retry: bool, console: Any, pilot: list[int] | None = None) -> bool:
+        """One run; ``pilot``: the sampled state items, sent alone (``_pilot``), nothing else driven. ``False``
+        when there was nothing to do (no run started: nothing written, nobody told)."""
         ctx = self.ctx
         ctx.job_errors.clear()
         if console is not None:
@@ -40,9 +41,9 @@ class RunBody:
                 lambda state: plan_pilot(state, pilot, ctx.costings, ctx.items_per_job, ctx.limits)
             )
             if planned is None:
-                return  # the sample is answered (or in batches already sent): nothing to send, nothing written
+                return False  # the sample is answered (or in batches already sent): nothing to send
         elif not retry and not ctx.recorder.read(lambda _: self.scheduler.has_work()):
-            return  # nothing to do: nothing is written, and the views keep saying how the last run ended
+            return False  # nothing to do: nothing is written, and the views keep saying how the last run ended
         ctx.recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost))
         if planned is not None:
             ctx.recorder.emit(planned[0])
@@ -78,6 +79,7 @@ class RunBody:
                 ctx.recorder.emit(RunEnded(at=utc_now(), outcome=outcome[0], message=outcome[1]))
         if ctx.job_errors:
             raise self._job_error()
+        return True
 
     def _cancels(self) -> int:
         """Batches of this state whose cancel the provider accepted (ever)."""
@@ -129,11 +131,11 @@ class RunBody:
         outcomes = [number for job in jobs for number in job.done]
         ok = sum(1 for number in outcomes if ledger.status_of(number) == "succeeded")
         costs = [ledger.cost_of(number) for number in outcomes]
-        words = f"pilot: {len(outcomes):,} sampled item(s) answered in {len(jobs)} batch(es), {ok:,} succeeded"
+        words = f"{_count(len(outcomes), 'sampled item')} answered in {_count(len(jobs), 'batch')}, {ok:,} succeeded"
         if outcomes and all(cost is not None for cost in costs):
             per_item = sum(cost or 0.0 for cost in costs) / len(outcomes)
             words += f"; {money(per_item)} per item measured, about {money(per_item * left)} for the {left:,} left"
-        return f"{words}. run() sends the {left:,} item(s) left, reusing the pilot's answers."
+        return f"{words}. run() sends the {_count(left, 'item')} left, reusing the pilot's answers."
 
     def _job_error(self) -> ProviderError:
         errors = self.ctx.job_errors
@@ -144,3 +146,8 @@ class RunBody:
         )
         error.__cause__ = first
         return error
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 batch``, ``2 batches``, ``20 sampled items``."""
+    return f"{n:,} {noun}" + ("" if n == 1 else "es" if noun.endswith(("s", "sh", "ch", "x")) else "s")
