@@ -37,6 +37,7 @@ class JobsPlanned(Event):
     jobs: list[tuple[int, int, list[int]]]
     reason: str
     retired: list[int] = field(default_factory=list)
+    repair: int = 0  # the jobs' repair round (``max_repairs``): their requests carry the invalid answer back
 
 
 @dataclass(frozen=True)

@@ -83,11 +83,19 @@ class ItemResult:
     def ok(self) -> bool:
         return self.status == "succeeded"
 
+    @property
+    def repaired(self) -> bool:
+        """Whether this answer is a repair (``max_repairs``): its request sent back an invalid answer and why."""
+        return self.custom_id is not None and _REPAIRED.search(self.custom_id) is not None
+
     def data(self) -> Any:
         """The value as plain JSON-able data (a model is dumped), for files and DataFrames."""
         if isinstance(self.value, pydantic.BaseModel):
             return self.value.model_dump(mode="json")
         return self.value
+
+
+_REPAIRED = re.compile(r"-f\d+$")
 
 
 def parse_result_line(

@@ -188,6 +188,21 @@ class RequestBuilder:
             )
         return PreparedRequest(index=item.index, custom_id=custom_id, body=body, nbytes=nbytes)
 
+    def repair_request(self, item: Item, custom_id: str, answer: str, error: str) -> PreparedRequest:
+        """``request`` with the item's invalid ``answer`` and why it did not validate appended, asking for a
+        corrected answer (``max_repairs``)."""
+        turns = [
+            {"role": "assistant", "content": answer},
+            {"role": "user", "content": REPAIR_PROMPT.format(error=error)},
+        ]
+        prepared = self.request(item, custom_id)
+        params = prepared.body["params"]
+        params["messages"] = [*params["messages"], *turns]
+        extra = len(json.dumps(turns, ensure_ascii=False).encode("utf-8"))
+        return PreparedRequest(
+            index=item.index, custom_id=custom_id, body=prepared.body, nbytes=prepared.nbytes + extra
+        )
+
     def _messages(self, item: Item) -> list[dict[str, Any]]:
         if item.kind == "messages":
             assert item.messages is not None
@@ -207,6 +222,15 @@ class RequestBuilder:
         block = item.content_block(citations=self.options.enable_citations)
         return [{"role": "user", "content": [block, {"type": "text", "text": self.options.prompt}]}]
 
+
+#: What a repair request asks after the invalid answer (``RequestBuilder.repair_request``).
+REPAIR_PROMPT = (
+    "That answer does not validate against the required JSON schema: {error}\n"
+    "Reply again with one corrected JSON object that matches the schema, and nothing else."
+)
+#: Input tokens a repair adds beside the answer itself (the instruction and an error of up to 2,000
+#: characters, at the budget's two bytes a token).
+REPAIR_EXTRA_TOKENS = 1100
 
 #: The cache marker batchnb puts on a shared prefix: one hour, since a batch may take hours to reach the rest.
 CACHE_MARKER = {"type": "ephemeral", "ttl": "1h"}
@@ -283,9 +307,12 @@ def _cites(content: Any) -> bool:
     return False
 
 
-def make_custom_id(prefix: str, index: int, attempt: int = 0) -> str:
-    """``{prefix}-{index}`` (``-r{attempt}`` for retries), checked against the API's pattern."""
+def make_custom_id(prefix: str, index: int, attempt: int = 0, repair: int = 0) -> str:
+    """``{prefix}-{index}`` (``-r{attempt}`` for retries, then ``-f{round}`` for repairs: a repaired answer
+    says so in its custom_id), checked against the API's pattern."""
     custom_id = f"{prefix}-{index}" if attempt == 0 else f"{prefix}-{index}-r{attempt}"
+    if repair:
+        custom_id += f"-f{repair}"
     if not _CUSTOM_ID.match(custom_id):
         raise InputError(
             f"custom_id {custom_id!r} does not match {CUSTOM_ID_PATTERN}; "

@@ -42,6 +42,8 @@ class RunContext:
     job_errors: dict[int, BaseException] = field(default_factory=dict)  # this run's jobs that could not be driven
     only_jobs: frozenset[int] | None = None  # a pilot run drives these jobs alone, and retries nothing
     warm_cache: bool = False  # a run answering nothing yet sends one request alone first (writes the cache)
+    max_repairs: int = 0  # rounds of sending an invalid answer back with why, per item
+    repair_worst: Callable[[int], float | None] | None = None  # an item's worst case as a repair request
     resume_hint: str = "Resume with manager.run(), manager.start() or the panel's Resume."  # how, to this user
     _provider: Provider | None = None
 
@@ -70,11 +72,17 @@ class RunContext:
         """By state item: its worst-case cost (``None``: no price, or no current input asks it)."""
         return self.inputs.worst
 
+    def item_worst(self, job: JobRecord, item: int) -> float | None:
+        """The worst case of ``item``'s request in ``job``: a repair's carries the invalid answer back too."""
+        if job.repair and self.repair_worst is not None:
+            return self.repair_worst(item)
+        return self.inputs.worst[item]
+
     def held_worst(self, job: JobRecord, item: int) -> float:
         """What to keep as spent for a result of ``job`` the provider never returned: the item's worst case;
         for an item no current input asks (its request is not rebuilt), its share of the job's reservation."""
         if self.inputs.wanted(item):
-            return self.inputs.worst[item] or 0.0
+            return self.item_worst(job, item) or 0.0
         return job.reservation / max(len(job.items), 1)
 
     @property

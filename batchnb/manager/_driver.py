@@ -168,7 +168,11 @@ class JobDriver:
         for cid, i in ctx.state.custom_ids(job).items():
             item = items[i]
             assert item is not None, f"job {job.index} holds item {i}, which no current input asks"  # retired first
-            requests.append(ctx.builder.request(item, cid))
+            invalid = ctx.state.results.get(i) if job.repair else None  # the answer to send back, and why
+            if isinstance(invalid, ItemResult) and invalid.error is not None and invalid.text:
+                requests.append(ctx.builder.repair_request(item, cid, invalid.text, invalid.error.message))
+            else:
+                requests.append(ctx.builder.request(item, cid))
         return requests
 
     def _scan_from(self) -> str | None:

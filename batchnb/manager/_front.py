@@ -9,11 +9,8 @@ imports views (the notebook panel, the console); frames are reached through ``_f
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import threading
-import warnings
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,17 +28,17 @@ from .._progress import ProgressModel
 from .._provider import Provider
 from .._readings import Progress
 from .._request_check import check_requests
-from ..errors import InputError, Interrupted, JobTimeoutError
+from ..errors import Interrupted, JobTimeoutError
 from ..limits import ProviderLimits
 from ._context import RunContext
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
 from ._frames_view import FramesView
-from ._lifecycle import RunSlot, live_owner, refuse_live_state
+from ._lifecycle import RunSlot, live_owner, refuse_live_state, tell_done
 from ._options import OptionsView, check_run_options
 from ._panel_view import PanelView
 from ._pilot_view import PilotView
-from ._plan import check_budgetable, measure_items, worst_cases
+from ._plan import check_budgetable, measure_items, repair_worst, worst_cases
 from ._readback import failed_positions, results_in_order, stored_or_live
 from ._recorder import Recorder
 from ._result_files import ResultFiles
@@ -87,10 +84,9 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         on_done: Callable[[BatchManager], object] | None = None,
         cache_prefix: bool | None = None,
         warm_cache: bool = False,
+        max_repairs: int = 0,
         **params: Any,
     ) -> None:
-        if on_done is not None and not callable(on_done):
-            raise InputError(f"on_done must be a function taking the manager, got {on_done!r}.")
         self._source, messages, files = take_inputs(messages, files)  # a Series' index names the rows
         check_run_options(
             max_queued_requests=max_queued_requests,
@@ -101,6 +97,9 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             url_document_pages=url_document_pages,
             poll_interval=poll_interval,
             save_results_dir=save_results_dir,
+            max_repairs=max_repairs,
+            response_model=response_model,
+            on_done=on_done,
         )
         table = default_table()
         with self._source.naming_rows():
@@ -162,6 +161,8 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             recorder=self._recorder,
             make_provider=lambda: Provider(self.client),
             warm_cache=bool(warm_cache) and builder.uses_cache,
+            max_repairs=max_repairs,
+            repair_worst=lambda item: repair_worst(table, options, self._ctx.costings[item]),
         )
         self._driver = JobDriver(self._ctx)
         self._scheduler = Scheduler(self._ctx, self._driver)
@@ -368,24 +369,8 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             # every display of the panel shows how the run ended (interrupted too); from a background run as
             # well, which a button may have started with no cell waiting for it
             self._update_displays()
-            if ran is not False:
-                self._tell_done(background)
-
-    def _tell_done(self, background: bool) -> None:
-        """Call ``on_done``: its error is a warning (the run is over; a background thread has nobody to raise
-        it to, and a foreground run's own outcome must not be masked). What it prints in a background run
-        (a button's, where no cell waits) goes to the panel, else it would be lost."""
-        if self.on_done is None:
-            return
-        printed = io.StringIO()
-        try:
-            capture = background and self._panel is not None
-            with contextlib.redirect_stdout(printed) if capture else contextlib.nullcontext():
-                self.on_done(self)
-        except Exception as exc:
-            warnings.warn(f"on_done raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=2)
-        if printed.getvalue():
-            self._panel.frame.append_stdout(printed.getvalue())
+            if ran is not False and self.on_done is not None:
+                tell_done(self, self.on_done, self._panel if background else None)
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"

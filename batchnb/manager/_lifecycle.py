@@ -8,7 +8,10 @@ ended, never ``Thread.is_alive()`` (an interrupted ``Thread.join()`` marks a liv
 
 from __future__ import annotations
 
+import contextlib
+import io
 import threading
+import warnings
 import weakref
 from collections.abc import Callable
 from pathlib import Path
@@ -95,3 +98,17 @@ def already_live(path: Path) -> StateError:
 
 def _key(path: Path) -> Path:
     return Path(path).resolve()
+
+
+def tell_done(manager: Any, hook: Callable[[Any], object], panel: Any) -> None:
+    """Call a manager's ``on_done``: its error is a warning (the run is over; a background thread has nobody to
+    raise it to, and a foreground run's own outcome must not be masked). What it prints in a background run
+    (a button's, where no cell waits) goes to the ``panel``, else it would be lost."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed) if panel is not None else contextlib.nullcontext():
+            hook(manager)
+    except Exception as exc:
+        warnings.warn(f"on_done raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
+    if printed.getvalue():
+        panel.frame.append_stdout(printed.getvalue())

@@ -19,8 +19,20 @@ def check_run_options(
     poll_interval: Any,
     save_results_dir: Any = None,
     max_queued_requests: Any = None,
+    max_repairs: Any = 0,
+    response_model: Any = None,
+    on_done: Any = None,
 ) -> None:
     """``InputError`` naming the option and the value it got, for anything a run could not use."""
+    if on_done is not None and not callable(on_done):
+        raise InputError(f"on_done must be a function taking the manager, got {on_done!r}.")
+    if isinstance(max_repairs, bool) or not isinstance(max_repairs, int) or max_repairs < 0:
+        raise InputError(f"max_repairs must be an integer >= 0, got {max_repairs!r}.")
+    if max_repairs and response_model is None:
+        raise InputError(
+            "max_repairs repairs answers that do not validate against a response_model: pass one (or leave "
+            "max_repairs at 0 for text answers)."
+        )
     _check_positive_int("items_per_job", items_per_job)
     if max_queued_requests is not None:
         _check_positive_int("max_queued_requests", max_queued_requests)

@@ -18,7 +18,7 @@ from typing import overload
 
 from .._item import NO_MEDIA, Item
 from .._pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, PriceTable
-from .._requests import RequestBuilder
+from .._requests import REPAIR_EXTRA_TOKENS, RequestBuilder, RequestOptions
 from ..errors import InputError
 from ..limits import ProviderLimits
 
@@ -146,6 +146,15 @@ class WorstCases(Sequence[float | None]):
             return [self[i] for i in range(*index.indices(len(self)))]
         costings = self._costings
         return self._price[costings.tokens[index], costings.cached[index]]
+
+
+def repair_worst(table: PriceTable, options: RequestOptions, costing: ItemCosting | None) -> float | None:
+    """An item's worst case as a repair request: its own request, plus its invalid answer (at most
+    ``max_tokens``) and the repair instruction with the error, as input."""
+    if costing is None:
+        return None
+    tokens = costing.input_tokens + options.max_tokens + REPAIR_EXTRA_TOKENS
+    return table.worst_case_cost(options.model, tokens, options.max_tokens, cached=costing.cached)
 
 
 def worst_cases(table: PriceTable, model: str, max_tokens: int, costings: Costings) -> WorstCases:

@@ -58,8 +58,8 @@ class Scheduler:
                         if (
                             not ctx.stop.is_set()
                             and ctx.state.budget_stop is None
-                            and ctx.only_jobs is None  # a pilot retries nothing
-                            and self.plan_retries(self._auto_retryable)
+                            and ctx.only_jobs is None  # a pilot retries and repairs nothing
+                            and (self.plan_retries(self._auto_retryable) or self.plan_repairs())
                         ):
                             continue
                         return
@@ -97,6 +97,28 @@ class Scheduler:
                     next_index += 1
             ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry"))
             return True
+
+    def plan_repairs(self) -> bool:
+        """Plan repair jobs for items whose answer did not validate (``max_repairs`` rounds each): their
+        requests send the invalid answer back with why, asking for a corrected one."""
+        ctx = self.ctx
+        if not ctx.max_repairs:
+            return False
+        with ctx.recorder.lock:
+            state = ctx.state
+            by_round: dict[tuple[int, int], list[int]] = {}
+            for index, result, attempt in sorted(_failures(state)):
+                round_ = state.jobs[state.item_job[index]].repair + 1
+                if repairable(result) and round_ <= ctx.max_repairs:
+                    by_round.setdefault((round_, attempt + 1), []).append(index)
+            for (round_, attempt), indices in sorted(by_round.items()):
+                costings = [c for c in (ctx.costings[i] for i in indices) if c is not None]
+                jobs = [
+                    (len(state.jobs) + n, attempt, items)
+                    for n, items in enumerate(slice_jobs(costings, ctx.items_per_job, ctx.limits))
+                ]
+                ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="repair", repair=round_))
+            return bool(by_round)
 
     def _next_job(self, busy: set[int]) -> JobRecord | None:
         """The first job to drive: one whose batch exists (or may: in doubt) before any that needs a create,
@@ -143,12 +165,13 @@ class Scheduler:
             if ctx.max_cost is None:  # no budget to hold (and perhaps no price: the worst case is None)
                 ctx.recorder.emit(Reserved(job=job.index, reservation=0.0))
                 return True
-            state, worst = ctx.state, ctx.worst
+            state = ctx.state
+            worst = [ctx.item_worst(job, i) or 0.0 for i in job.items]
             room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
-            fit = fit_prefix([worst[i] or 0.0 for i in job.items], room)
+            fit = fit_prefix(worst, room)
             if fit.count < len(job.items):
                 if in_flight:  # reservations will be released as running jobs end; no tiny job meanwhile
-                    needed = sum(worst[i] or 0.0 for i in job.items)
+                    needed = sum(worst)
                     ctx.recorder.notify(BudgetWaiting(job=job.index, needed=needed, room=room))
                     return False
                 if fit.count == 0:
@@ -157,7 +180,7 @@ class Scheduler:
                             reason=(
                                 f"max_cost {money(ctx.max_cost)} reached: {money(state.total_cost)} spent"
                                 + (f" and {money(state.held)} held" if state.held else "")
-                                + f", and the next item's worst case ({money(worst[job.items[0]] or 0.0)}) does not "
+                                + f", and the next item's worst case ({money(worst[0])}) does not "
                                 f"fit in the {money(max(room, 0.0))} left; "
                                 f"{state.counts['pending']} items not submitted. "
                                 "Raise max_cost and run() again to continue."
@@ -174,7 +197,11 @@ class Scheduler:
         state = self.ctx.state
         if any(job.unfinished and job.items for job in state.jobs):
             return True
-        return any(self._auto_retryable(result, attempt) for _, result, attempt in _failures(state))
+        return any(
+            self._auto_retryable(result, attempt)
+            or (repairable(result) and state.jobs[state.item_job[index]].repair < self.ctx.max_repairs)
+            for index, result, attempt in _failures(state)
+        )
 
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
         if result.error is None:
@@ -192,3 +219,12 @@ def _failures(state: ManagerState) -> Iterator[tuple[int, ItemResult, int]]:
             continue
         if index not in state.aside:
             yield index, result, state.jobs[state.item_job[index]].attempt
+
+
+def repairable(result: ItemResult) -> bool:
+    """An answer that came but did not validate (or stopped at max_tokens mid-JSON): a repair may fix it."""
+    return result.error is not None and result.error.reason in REPAIRABLE and bool(result.text)
+
+
+#: Failure reasons a repair addresses (``max_retries`` handles the provider's transient ones).
+REPAIRABLE = ("invalid_output", "max_tokens")

@@ -137,6 +137,7 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
         "reconciling": job.reconciling,
         "cancel_requested": job.cancel_requested,
         "held": job.held,
+        "repair": job.repair,
     }
 
 
@@ -167,6 +168,7 @@ class SnapshotJob(msgspec.Struct):
     reconciling: bool = False
     cancel_requested: bool = False
     held: float = 0.0
+    repair: int = 0
 
 
 _decode_job = msgspec.json.Decoder(SnapshotJob).decode
@@ -248,6 +250,7 @@ def from_snapshot(
             reconciling=raw.reconciling,
             cancel_requested=raw.cancel_requested,
             held=raw.held,
+            repair=raw.repair,
         )
         state.jobs.append(job)
         state.note_created(job.batch_created_at)

@@ -62,6 +62,7 @@ class JobRecord:
     reconciling: bool = False  # a create's outcome is unknown: looking for its batch, never re-creating
     cancel_requested: bool = False  # the provider accepted a cancel of this job's batch
     held: float = 0.0  # worst case kept as spent for result lines the provider never returned
+    repair: int = 0  # its repair round: its requests send each item's invalid answer back to be corrected
 
     @property
     def unfinished(self) -> bool:
@@ -182,7 +183,7 @@ class ManagerState:
     def custom_ids(self, job: JobRecord) -> dict[str, int]:
         from .._requests import make_custom_id
 
-        return {make_custom_id(self.custom_id_prefix, i, job.attempt): i for i in job.items}
+        return {make_custom_id(self.custom_id_prefix, i, job.attempt, job.repair): i for i in job.items}
 
     # ------------------------------------------------------------------------------------------ apply
 
@@ -315,9 +316,8 @@ class ManagerState:
             if index < len(self.jobs):  # replayed over a snapshot that already has it
                 continue
             assert index == len(self.jobs), f"job {index} planned out of order"
-            self.jobs.append(
-                JobRecord(index=index, attempt=attempt, items=items)
-            )  # the event's list: never changed in place
+            # the event's list: never changed in place
+            self.jobs.append(JobRecord(index=index, attempt=attempt, items=items, repair=event.repair))
             for item in items:
                 self.set_item(item, "pending")
                 self.item_job[item] = index
@@ -328,7 +328,8 @@ class ManagerState:
         if not moved:
             return
         job.items = job.items[: event.keep]
-        self._on_jobs_planned(JobsPlanned(jobs=[(event.moved_to, job.attempt, moved)], reason="budget cut"))
+        cut = JobsPlanned(jobs=[(event.moved_to, job.attempt, moved)], reason="budget cut", repair=job.repair)
+        self._on_jobs_planned(cut)
 
     def _on_submit_intent(self, event: SubmitIntent) -> None:
         job = self.jobs[event.job]

@@ -1,0 +1,75 @@
+"""``max_repairs`` (issue #14): an answer that does not validate (or stops at max_tokens mid-JSON) is sent
+back with why, in a follow-up batch, asking for a corrected answer; its cost counts under ``max_cost``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pydantic
+import pytest
+
+from batchnb import BatchManager, InputError
+from batchnb.sim import Faults, Simulator
+
+MODEL = "claude-haiku-4-5"
+
+
+class Answer(pydantic.BaseModel):
+    sentiment: str
+    reason: str
+
+
+def manager(sim: Simulator, **kwargs: Any) -> BatchManager:
+    # citations on: the schema goes in the instructions, where real answers sometimes come cut or wrapped
+    return BatchManager(files=[f"Review {i}: the lamp is fine, the shade is thin.".encode() for i in range(40)],
+                        prompt="What is the review's sentiment?", model=MODEL, response_model=Answer,
+                        enable_citations=True, client=sim.client(),
+                        poll_interval=0.01, max_tokens=256, items_per_job=20, **kwargs)
+
+
+def test_an_invalid_answer_is_repaired_in_a_follow_up_batch_and_both_costs_count():
+    faults = Faults(answer_quirks=0.4, seed=11)
+    with Simulator(latency=0.01, faults=faults) as plain_sim:
+        plain = manager(plain_sim).run()
+        invalid = [r.index for r in plain if r.error is not None and r.error.reason in ("invalid_output", "max_tokens")]
+        assert invalid, "the seed gives some answers cut at max_tokens"
+    with Simulator(latency=0.01, faults=faults) as sim:
+        m = manager(sim, max_repairs=2, max_cost=1.0)
+        results = m.run()
+        repaired = [r for r in results if r.repaired]
+        assert {r.index for r in repaired} == set(invalid)  # every invalid first answer went to a repair
+        assert any(r.ok for r in repaired)  # and came back valid (a repair may meet a quirk of its own)
+        assert all(r.ok for r in results if r.index not in invalid and r.error is None)
+        for r in repaired:
+            assert r.custom_id is not None and "-f" in r.custom_id
+        billed = sim.billed_by_custom_id()
+        for r in repaired:  # the invalid answer and its repair were both billed, and both are counted
+            original = r.custom_id.split("-r")[0]
+            assert billed[original] > 0 and billed[r.custom_id] > 0
+        assert m.stats.cost == pytest.approx(sim.counters.billed_usd) and m.stats.cost <= 1.0
+        assert not sim.counters.duplicate_submissions
+
+
+def test_a_repair_request_carries_the_invalid_answer_and_why():
+    seen: list[dict[str, Any]] = []
+
+    def outcome(custom_id: str, params: dict[str, Any]) -> None:
+        if "-f" in custom_id:
+            seen.append(params)
+        return None
+
+    with Simulator(latency=0.01, faults=Faults(answer_quirks=0.4, seed=11, item_outcome=outcome)) as sim:
+        manager(sim, max_repairs=1).run()
+    assert seen, "repairs were sent"
+    turns = seen[0]["messages"]
+    assert [t["role"] for t in turns] == ["user", "assistant", "user"]  # the question, the answer, why
+    assert "does not validate" in turns[-1]["content"] and turns[1]["content"]
+
+
+def test_max_repairs_needs_a_response_model_and_a_count():
+    with Simulator(latency=0.01) as sim:
+        with pytest.raises(InputError, match="max_repairs repairs answers that do not validate"):
+            BatchManager(messages=["a", "b"], model=MODEL, client=sim.client(), max_repairs=1)
+        with pytest.raises(InputError, match="max_repairs must be an integer"):
+            manager(sim, max_repairs=-1)
+        assert sim.counters.requests_by_endpoint == {}
