@@ -109,6 +109,8 @@ def state_words(p: Progress) -> tuple[str, str]:
         return "stopped by max_cost", p.budget_stop
     if p.outcome in ("", "finished") and p.finished == p.items_total:
         return "done", f"{p.failed:,} item(s) failed: Retry failed resubmits them" if p.failed else ""
+    if not p.outcome and not p.finished and not p.jobs_in_flight:
+        return "not started", "Pilot runs a sample first; Resume (or manager.start()) runs everything"
     return p.outcome or "not finished", p.outcome_message
 
 

@@ -116,6 +116,7 @@ def test_the_panels_pilot_button_runs_the_sample_in_the_background_and_shows_its
         panel = m.panel()
         panel.refresh(force=True)
         assert not panel.pilot_button.disabled  # nothing answered yet: a pilot is how a run starts
+        assert "not started</b> — Pilot runs a sample first" in panel.status.value
         panel.pilot_button.value = True  # what the browser does on a click
         m.wait(timeout=60)
         assert sum(submitted(sim).values()) == 20 and sim.counters.creates == 1
