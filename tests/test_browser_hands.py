@@ -147,8 +147,10 @@ def lab(tmp_path_factory) -> Iterator[tuple[str, str, Path]]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    # every expect() waits for a state, never races a clock: a loaded CI machine takes longer, not otherwise
+    expect.set_options(timeout=HANG)
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
