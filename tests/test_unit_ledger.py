@@ -9,7 +9,7 @@ from batchnb._item_result import ItemError, ItemResult
 from batchnb._outcome_pairs import OutcomePairs
 from batchnb._usage import Usage
 from batchnb.manager._ledger import Ledger
-from batchnb.manager._result_files import StoredResult
+from batchnb.manager._result_files import StoredHead, StoredResult
 
 T1, T2 = "2026-03-01T10:00:00Z", "2026-03-01T11:00:00Z"
 
@@ -69,8 +69,7 @@ def test_failures_stay_whole_and_unknown_costs_stay_unknown():
 
 def test_stored_results_replayed_from_the_log_are_not_held():
     book = ledger()
-    stored = StoredResult(0, 3, 0.5, "msgbatch_3", 4096, cache_read=11, cache_write=2, cache_saved=0.25)
-    number = book.record(stored, 3, T1)
+    number = book.record_stored(StoredHead(job=3, index=0, at=T1, cost=0.5, cache=(11, 2, 0.25)), offset=4096)
     book.choose(0, number)
     assert not book.kept and book[0].offset == 4096 and book.cache_totals() == (11, 2, 0.25)
 

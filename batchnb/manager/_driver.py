@@ -29,7 +29,7 @@ from .._item_result import ItemResult
 from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
 from ._archive import archived_at, archived_results
 from ._context import RunContext
-from ._plan import slice_jobs
+from ._plan import numbered_jobs
 from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
 from ._recorder import utc_now
 from ._state import JobRecord
@@ -153,12 +153,8 @@ class JobDriver:
         the items still asked are planned again (the same custom_ids: never sent)."""
         ctx = self.ctx
         with ctx.recorder.lock:
-            keep = [c for c in (ctx.costings[i] for i in job.items if i not in ctx.state.aside) if c is not None]
-            first = len(ctx.state.jobs)
-            jobs = [
-                (first + n, job.attempt, items)
-                for n, items in enumerate(slice_jobs(keep, ctx.items_per_job, ctx.limits))
-            ]
+            keep = [i for i in job.items if i not in ctx.state.aside]
+            jobs = numbered_jobs(len(ctx.state.jobs), job.attempt, keep, ctx.costings, ctx.items_per_job, ctx.limits)
             ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="inputs changed", retired=[job.index]))
 
     def _requests(self, job: JobRecord) -> list[Any]:

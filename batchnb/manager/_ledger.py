@@ -51,25 +51,21 @@ class Ledger(Mapping[int, Result]):
 
     # ------------------------------------------------------------------------------------------ record
 
-    def record(self, result: Result, job: int, at: str) -> int:
-        """Append ``result`` as ``job``'s outcome for its item; its number, or -1 if it has one already."""
+    def record(self, result: ItemResult, job: int, at: str) -> int:
+        """Append a result as it came (``ItemsFinished``) as ``job``'s outcome for its item, held whole until
+        its line is on disk (``on_disk``); its number, or -1 if the pair has an outcome already."""
         number = self._append(result.index, job, result.status, result.cost, at)
         if number < 0:
             return number
-        if isinstance(result, StoredResult):
-            self.offset.append(result.offset)
-            if result.cache_read or result.cache_write or result.cache_saved:
-                self.cache[number] = (result.cache_read, result.cache_write, result.cache_saved)
-        else:
-            self.offset.append(-1)
-            self.kept[number] = result
-            if result.error is not None:
-                self.errors[number] = result.error
-            usage = result.usage
-            if usage is not None:
-                written = usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
-                if usage.cache_read_tokens or written or result.cache_saved:
-                    self.cache[number] = (usage.cache_read_tokens, written, result.cache_saved)
+        self.offset.append(-1)
+        self.kept[number] = result
+        if result.error is not None:
+            self.errors[number] = result.error
+        usage = result.usage
+        if usage is not None:
+            written = usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
+            if usage.cache_read_tokens or written or result.cache_saved:
+                self.cache[number] = (usage.cache_read_tokens, written, result.cache_saved)
         return number
 
     def record_stored(self, head: StoredHead, offset: int) -> int:

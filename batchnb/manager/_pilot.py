@@ -19,7 +19,7 @@ from .._events import JobsPlanned
 from .._item_result import ItemResult
 from .._readings import money
 from ..limits import ProviderLimits
-from ._plan import ItemCosting, slice_jobs
+from ._plan import ItemCosting, numbered_jobs
 from ._state import ManagerState
 
 #: ``p95 output / max_tokens`` from which the report says to raise ``max_tokens``.
@@ -62,15 +62,10 @@ def plan_pilot(
     retired = sorted({state.item_job[item] for item in todo})
     chosen = set(todo)
     rest = [item for index in retired for item in jobs[index].items if item not in chosen]
-    planned: list[tuple[int, int, list[int]]] = []
-    sample_jobs: list[int] = []
-    for group in (todo, rest):
-        group_costings = (c for c in (costings[i] for i in group) if c is not None)
-        for job_items in slice_jobs(group_costings, items_per_job, limits):
-            planned.append((len(jobs) + len(planned), 0, job_items))
-        if group is todo:
-            sample_jobs = [index for index, _, _ in planned]
-    return JobsPlanned(jobs=planned, reason=reason, retired=retired), frozenset(sample_jobs)
+    sample = numbered_jobs(len(jobs), 0, todo, costings, items_per_job, limits)
+    others = numbered_jobs(len(jobs) + len(sample), 0, rest, costings, items_per_job, limits)
+    event = JobsPlanned(jobs=sample + others, reason=reason, retired=retired)
+    return event, frozenset(index for index, _, _ in sample)
 
 
 @dataclass(frozen=True, repr=False)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import overload
 
@@ -60,10 +60,6 @@ class Costings(Sequence[ItemCosting]):
         if index < 0:
             index += len(self)
         return ItemCosting(index, self.nbytes[index], self.tokens[index], bool(self.cached[index]))
-
-    def __iter__(self) -> Iterator[ItemCosting]:
-        for index, (nbytes, tokens, cached) in enumerate(zip(self.nbytes, self.tokens, self.cached, strict=True)):
-            yield ItemCosting(index, nbytes, tokens, bool(cached))
 
 
 def check_budgetable(items: Sequence[Item], *, url_document_pages: int | None, budget: bool) -> None:
@@ -160,6 +156,20 @@ def repair_worst(table: PriceTable, options: RequestOptions, costing: ItemCostin
 def worst_cases(table: PriceTable, model: str, max_tokens: int, costings: Costings) -> WorstCases:
     """Each input's worst-case cost (``None``: the model has no price)."""
     return WorstCases(costings, lambda tokens, cached: table.worst_case_cost(model, tokens, max_tokens, cached=cached))
+
+
+def numbered_jobs(
+    first: int,
+    attempt: int,
+    items: Iterable[int],
+    costings: Sequence[ItemCosting | None],
+    items_per_job: int,
+    limits: ProviderLimits,
+) -> list[tuple[int, int, list[int]]]:
+    """``items`` sliced into jobs (``slice_jobs``), numbered from ``first``, all of ``attempt``: what a
+    ``JobsPlanned`` carries. Costings are read one at a time (a million are never listed)."""
+    sliced = slice_jobs((c for c in (costings[i] for i in items) if c is not None), items_per_job, limits)
+    return [(first + n, attempt, job_items) for n, job_items in enumerate(sliced)]
 
 
 def slice_jobs(costings: Iterable[ItemCosting], items_per_job: int, limits: ProviderLimits) -> list[list[int]]:

@@ -28,7 +28,7 @@ from .._usage import Usage
 from ..errors import StateError
 from ..limits import ProviderLimits
 from ._driver import price_day
-from ._plan import Costings, slice_jobs
+from ._plan import Costings, numbered_jobs
 from ._recorder import utc_now
 from ._result_files import ResultReader, StoredHead, rebuild_result, stored_head
 from ._snapshot import Label, SnapshotJob, from_snapshot, snapshot_job
@@ -126,6 +126,7 @@ class Resumer:
                 "away to start a new run (finished results would be fetched again)."
             ) from None
         jobs = chain([first], jobs) if first is not None else jobs
+        keys = self.keys
         if first is not None and first.items and first.items[0].key is None:  # written before keys:
             # only the very same inputs can resume it
             full = _joined_digest(full_fingerprint(item) for item in self.items)
@@ -135,9 +136,9 @@ class Resumer:
                     "was, and its inputs were other ones. Pass the same inputs to resume it, or choose "
                     "another state_path for a new run."
                 )
-            legacy = (self._contents(self.items), self._digests(self.items), self.keys)
+            legacy = (self._contents(self.items), self._digests(self.items), keys)
         try:
-            known = {key: item.turns for key, item in zip(self.keys, self.items, strict=True) if item.turns}
+            known = {key: item.turns for key, item in zip(keys, self.items, strict=True) if item.turns}
             state = from_snapshot(snapshot, jobs, legacy, known)
             for record in loaded.journal:
                 state.apply(event_from_record(record))
@@ -149,14 +150,14 @@ class Resumer:
                 "untouched. Restore them or move them away to start over."
             ) from exc
         state.unsaved = False  # as on disk (journal included); ``match`` may change it
-        self.match(state)
+        self.match(state, keys)
         return state
 
-    def match(self, state: ManagerState) -> None:
+    def match(self, state: ManagerState, keys: list[str] | None = None) -> None:
         """Match the inputs to the state's items: add the requests never seen, retire jobs never created
         that hold items no input asks, plan every asked item left without a job. Changes only memory: the
         snapshot written when a run (or a cancel) opens the files persists it, before any job is driven."""
-        keys = self.keys
+        keys = self.keys if keys is None else keys  # the inputs' keys, when the caller has them
         view, new = match_inputs(keys, self.items, self.costings, self.worst, state.keys, state.results.chosen)
         if new:
             state.unsaved = True
@@ -188,12 +189,10 @@ class Resumer:
                 by_attempt.setdefault(attempt, []).append(item)
         if retired or by_attempt:
             state.unsaved = True
-            jobs, next_index = [], len(state.jobs)
+            jobs: list[tuple[int, int, list[int]]] = []
             for attempt, todo in sorted(by_attempt.items()):
-                costings = (c for c in (view.costings[i] for i in todo) if c is not None)  # one at a time
-                for job_items in slice_jobs(costings, self.items_per_job, self.limits):
-                    jobs.append((next_index, attempt, job_items))
-                    next_index += 1
+                first = len(state.jobs) + len(jobs)
+                jobs += numbered_jobs(first, attempt, todo, view.costings, self.items_per_job, self.limits)
             state.apply(
                 JobsPlanned(
                     jobs=jobs, reason="plan" if not retired and not state.jobs else "inputs changed", retired=retired

@@ -17,7 +17,7 @@ from ..errors import StateError
 from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver
-from ._plan import slice_jobs
+from ._plan import numbered_jobs
 from ._state import JobRecord, ManagerState
 
 #: Seconds between looks at the running workers (a finished one frees its slot at once anyway).
@@ -89,12 +89,10 @@ class Scheduler:
                     by_attempt.setdefault(attempt + 1, []).append(index)
             if not by_attempt:
                 return False
-            jobs, next_index = [], len(state.jobs)
+            jobs: list[tuple[int, int, list[int]]] = []
             for attempt, indices in sorted(by_attempt.items()):
-                costings = [c for c in (ctx.costings[i] for i in indices) if c is not None]
-                for items in slice_jobs(costings, ctx.items_per_job, ctx.limits):
-                    jobs.append((next_index, attempt, items))
-                    next_index += 1
+                first = len(state.jobs) + len(jobs)
+                jobs += numbered_jobs(first, attempt, indices, ctx.costings, ctx.items_per_job, ctx.limits)
             ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry"))
             return True
 
@@ -108,15 +106,11 @@ class Scheduler:
             state = ctx.state
             by_round: dict[tuple[int, int], list[int]] = {}
             for index, result, attempt in sorted(_failures(state)):
-                round_ = state.jobs[state.item_job[index]].repair + 1
-                if repairable(result) and round_ <= ctx.max_repairs:
+                round_ = self._repair_round(index, result)
+                if round_:
                     by_round.setdefault((round_, attempt + 1), []).append(index)
-            for (round_, attempt), indices in sorted(by_round.items()):
-                costings = [c for c in (ctx.costings[i] for i in indices) if c is not None]
-                jobs = [
-                    (len(state.jobs) + n, attempt, items)
-                    for n, items in enumerate(slice_jobs(costings, ctx.items_per_job, ctx.limits))
-                ]
+            for (round_, attempt), indices in sorted(by_round.items()):  # a JobsPlanned per round: its jobs' round
+                jobs = numbered_jobs(len(state.jobs), attempt, indices, ctx.costings, ctx.items_per_job, ctx.limits)
                 ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="repair", repair=round_))
             return bool(by_round)
 
@@ -198,10 +192,15 @@ class Scheduler:
         if any(job.unfinished and job.items for job in state.jobs):
             return True
         return any(
-            self._auto_retryable(result, attempt)
-            or (repairable(result) and state.jobs[state.item_job[index]].repair < self.ctx.max_repairs)
+            self._auto_retryable(result, attempt) or self._repair_round(index, result)
             for index, result, attempt in _failures(state)
         )
+
+    def _repair_round(self, item: int, result: ItemResult) -> int:
+        """The repair round a failed ``result`` would go to (0: none: not a format error, or rounds used up)."""
+        state = self.ctx.state
+        round_ = state.jobs[state.item_job[item]].repair + 1
+        return round_ if repairable(result) and round_ <= self.ctx.max_repairs else 0
 
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
         if result.error is None:
