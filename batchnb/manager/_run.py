@@ -135,7 +135,7 @@ class RunBody:
         if outcomes and all(cost is not None for cost in costs):
             per_item = sum(cost or 0.0 for cost in costs) / len(outcomes)
             words += f"; {money(per_item)} per item measured, about {money(per_item * left)} for the {left:,} left"
-        return f"{words}. run() sends the {_count(left, 'item')} left, reusing the pilot's answers."
+        return f"{words}. Resume (or run()) sends the {_count(left, 'item')} left, reusing the pilot's answers."
 
     def _job_error(self) -> ProviderError:
         errors = self.ctx.job_errors
