@@ -111,6 +111,9 @@ class Panel:
         self.clicks_served_at_once = serve_clicks_off_main_thread(self.buttons)
         self._handles: list[Any] = []
         self._updating = threading.Lock()
+        # one refresh at a time: the refresher thread and a run's end (``show_final``) both render, and an
+        # older snapshot rendered last would leave "running" on a panel whose run is over (seen in CI)
+        self._rendering = threading.Lock()
         self._seen = -1
         self.last_error: Exception | None = None  # the last exception a background refresh met, if any
         self._failed_seen: tuple[FailedRow, ...] | None = None
@@ -162,12 +165,13 @@ class Panel:
 
     def refresh(self, force: bool = False) -> None:
         """Set every trait from one snapshot of the model (cheap when nothing changed)."""
-        version = self.model.version
-        progress = self.model.snapshot()
-        if not force and version == self._seen and not progress.running:
-            return
-        self._seen = version
-        self.render(progress)
+        with self._rendering:
+            version = self.model.version
+            progress = self.model.snapshot()
+            if not force and version == self._seen and not progress.running:
+                return
+            self._seen = version
+            self.render(progress)
 
     def render(self, p: Progress) -> None:
         self.items.value = items_html(p)
