@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from ._events import BudgetStopped, Event, ItemsFinished, JobEnded, RunEnded, RunStarted
+from ._events import BudgetStopped, DeadlineReached, Event, ItemsFinished, JobEnded, RunEnded, RunStarted
 from ._progress import ProgressModel
 from ._readings import Progress, format_duration, money
 
@@ -131,6 +131,8 @@ class ConsoleView:
                     self._write(line)
             case BudgetStopped():
                 self._write(f"{PREFIX}stopping: {event.reason}")
+            case DeadlineReached():
+                self._write(f"{PREFIX}{self.model.snapshot().deadline}")
         self.tick()
 
     def _progress_line(self, progress: Progress) -> None:
@@ -255,6 +257,8 @@ def progress_line(progress: Progress) -> str:
         parts.append("waiting for the provider's queue")
     limit = f" of {money(progress.max_cost)}" if progress.max_cost is not None else ""
     parts.append(f"{money(progress.cost)}{limit} spent" + (f" ({c})" if (c := progress.cache_words()) else ""))
+    if progress.realtime_items:
+        parts.append(f"{progress.realtime_items:,} by realtime calls ({money(progress.realtime_cost)})")
     if progress.running and progress.eta_seconds is not None:
         parts.append(f"ETA {format_duration(progress.eta_seconds)}")
     if progress.budget_stop:

@@ -38,6 +38,7 @@ class JobsPlanned(Event):
     reason: str
     retired: list[int] = field(default_factory=list)
     repair: int = 0  # the jobs' repair round (``max_repairs``): their requests carry the invalid answer back
+    realtime: bool = False  # sent as realtime calls (``POST /v1/messages``, full price) once the deadline came
 
 
 @dataclass(frozen=True)
@@ -95,6 +96,30 @@ class SubmitIntent(Event):
     reservation: float
     requests: int
     scan_from: str | None = None
+
+
+@dataclass(frozen=True)
+class RealtimeCall(Event):
+    """Journaled (and fsynced) *before* a realtime call of one item of a realtime job: an item called but
+    not answered when the process stopped may have been billed (its worst case is then held, never
+    called again by itself)."""
+
+    kind: ClassVar[str] = "realtime_call"
+    job: int
+    item: int
+    at: str
+
+
+@dataclass(frozen=True)
+class DeadlineReached(Event):
+    """The run's ``deadline`` came: batches in flight are canceled; with ``fallback``, what they did not
+    finish, and what was never sent, goes out as realtime calls. Not journaled (the next run has its own
+    deadline): views only."""
+
+    kind: ClassVar[str] = "deadline_reached"
+    at: str
+    fallback: bool
+    pending: int  # items not answered then
 
 
 @dataclass(frozen=True)
@@ -229,6 +254,7 @@ JOURNALED: dict[str, type[Event]] = {
         Reserved,
         ReservationReleased,
         SubmitIntent,
+        RealtimeCall,
         CreateUncertain,
         CreateNotMade,
         ForeignBatch,

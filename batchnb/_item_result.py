@@ -88,6 +88,11 @@ class ItemResult:
         """Whether this answer is a repair (``max_repairs``): its request sent back an invalid answer and why."""
         return self.custom_id is not None and _REPAIRED.search(self.custom_id) is not None
 
+    @property
+    def realtime(self) -> bool:
+        """Whether this item was answered by a realtime call (full price) after the run's ``deadline``."""
+        return self.custom_id is not None and _REALTIME.search(self.custom_id) is not None
+
     def data(self) -> Any:
         """The value as plain JSON-able data (a model is dumped), for files and DataFrames."""
         if isinstance(self.value, pydantic.BaseModel):
@@ -96,6 +101,7 @@ class ItemResult:
 
 
 _REPAIRED = re.compile(r"-f\d+$")
+_REALTIME = re.compile(r"-t(?:-f\d+)?$")
 
 
 def parse_result_line(

@@ -104,11 +104,12 @@ def timing_html(p: Progress) -> str:
 def state_words(p: Progress) -> tuple[str, str]:
     """A one-word state and why, e.g. ("canceled", "canceled: 3 batch(es) in flight canceled; ...")."""
     if p.running:
-        return "running", p.budget_waiting or p.queue_waiting or ""
+        return "running", p.deadline or p.budget_waiting or p.queue_waiting or ""
     if p.budget_stop:
         return "stopped by max_cost", p.budget_stop
     if p.outcome in ("", "finished") and p.finished == p.items_total:
-        return "done", f"{p.failed:,} item(s) failed: Retry failed resubmits them" if p.failed else ""
+        failed = f"{p.failed:,} item(s) failed: Retry failed resubmits them" if p.failed else ""
+        return "done", "; ".join(words for words in (p.outcome_message, failed) if words)
     if not p.outcome and not p.finished and not p.jobs_in_flight:
         return "not started", "Pilot runs a sample first; Resume (or manager.start()) runs everything"
     return p.outcome or "not finished", p.outcome_message

@@ -23,12 +23,14 @@ from ._events import (
     CancelRequested,
     CreateNotMade,
     CreateUncertain,
+    DeadlineReached,
     Event,
     ItemsFinished,
     JobCut,
     JobEnded,
     JobsPlanned,
     QueueWaiting,
+    RealtimeCall,
     ReservationReleased,
     Reserved,
     RunEnded,
@@ -51,6 +53,7 @@ class JobCounts:
     held: float = 0.0
     canceling: bool = False
     items: list[int] = field(default_factory=list)  # shared with the engine's job (rebound, never changed)
+    realtime: bool = False  # its items go as realtime calls (after a deadline)
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,8 @@ class ProgressModel:
         self._queue_waiting: tuple[int, str] | None = None  # (job, why) while a create waits for queue room
         self._jobs_cut = 0
         self._cache_read, self._cache_write, self._cache_saved = 0, 0, 0.0
+        self._deadline: str | None = None
+        self._realtime, self._realtime_cost = 0, 0.0
         self._starting = False  # a run was asked for and its RunStarted has not come yet
         self.version = 0  # bumped on every change, so views can skip redraws
         self._on_run_end: list[weakref.WeakMethod[Any]] = []
@@ -185,7 +190,7 @@ class ProgressModel:
                 self._started, self._ended = self._clock(), None
                 self._run_jobs, self._run_finished, self._run_batch_ended = set(), 0, False
                 self._max_cost, self._budget_stop, self._budget_waiting = event.max_cost, None, None
-                self._queue_waiting = None
+                self._queue_waiting, self._deadline = None, None
                 self._outcome, self._outcome_message, self._jobs_cut = "", "", 0
                 for job in jobs.values():
                     if job.status == "reserved":
@@ -198,9 +203,8 @@ class ProgressModel:
                 for index in event.retired:
                     jobs[index].status = "dropped"
                 for index, _, items in event.jobs:
-                    jobs[index] = JobCounts(
-                        items=items
-                    )  # the event's list, shared with the state: never changed in place
+                    # the event's list, shared with the state: never changed in place
+                    jobs[index] = JobCounts(items=items, realtime=event.realtime)
                     for item in items:
                         self._set(item, "pending")
                         self._item_job[item] = index
@@ -209,7 +213,7 @@ class ProgressModel:
             case JobCut():
                 job = jobs[event.job]
                 moved, job.items = job.items[event.keep :], job.items[: event.keep]
-                jobs[event.moved_to] = JobCounts(items=moved)
+                jobs[event.moved_to] = JobCounts(items=moved, realtime=job.realtime)
                 for item in moved:
                     self._item_job[item] = event.moved_to
                 self._jobs_cut += 1
@@ -246,6 +250,15 @@ class ProgressModel:
                 for item in job.items:
                     if (item, event.job) not in self._pairs and self._item_job[item] == event.job:
                         self._set(item, "processing")
+            case RealtimeCall() if jobs[event.job].status == "reserved":  # its first call
+                job = jobs[event.job]
+                job.status = "processing"
+                for item in job.items:
+                    if (item, event.job) not in self._pairs and self._item_job[item] == event.job:
+                        self._set(item, "processing")
+            case DeadlineReached():
+                then = "what is left goes as realtime calls (full price)" if event.fallback else "no more is sent"
+                self._deadline = f"deadline reached: batches in flight canceled, {then}; {event.pending:,} items left"
             case ItemsFinished():
                 self._finish(jobs[event.job], event.job, event.results)
             case JobEnded():
@@ -275,6 +288,9 @@ class ProgressModel:
                 self._cache_saved += result.cache_saved
             if index in self._run_jobs:
                 self._run_finished += 1
+            if job.realtime:
+                self._realtime += 1
+                self._realtime_cost += result.cost or 0.0
             if self._item_job[result.index] == index and result.index not in self._aside:  # as the state model
                 self._set(result.index, result.status)
                 self._retrying.discard(result.index)
@@ -341,6 +357,9 @@ class ProgressModel:
                 cache_write_tokens=self._cache_write,
                 cache_saved=self._cache_saved,
                 note=self._note,
+                deadline=self._deadline,
+                realtime_items=self._realtime,
+                realtime_cost=self._realtime_cost,
             )
 
 

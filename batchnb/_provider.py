@@ -18,7 +18,7 @@ import httpx2
 from anthropic.types.messages import MessageBatch
 
 from ._requests import PreparedRequest
-from .errors import CreateRefused, CreateUncertain, ProviderError
+from .errors import CallRefused, CallUncertain, CreateRefused, CreateUncertain, ProviderError
 
 T = TypeVar("T")
 _BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
@@ -68,6 +68,39 @@ class Provider:
                 # a connection that could not even be opened carried no request
                 raise CreateRefused(f"could not connect ({exc})", retry_after=0.0) from exc
             raise CreateUncertain(f"create got no answer ({type(exc).__name__})") from exc
+
+    def message(self, params: dict[str, Any], *, timeout: float) -> bytes:
+        """``POST /v1/messages``: one request answered now, at the standard price; the message's JSON.
+
+        Like create, with the SDK's retries off: a blind retry of a call whose answer was lost would pay for
+        it twice unseen. ``CallRefused`` when it certainly cost nothing (the provider answered an error),
+        ``CallUncertain`` when it may have been answered and billed (no answer, a 5xx but 529 overloaded).
+        """
+        body = _BODY_JSON.encode(params).encode("utf-8")
+        try:
+            response = self._create_client.post(
+                "/v1/messages",
+                cast_to=httpx2.Response,
+                content=body,
+                options={"headers": {"Content-Type": "application/json"}, "timeout": timeout},
+            )
+            return response.content
+        except anthropic.APIStatusError as exc:
+            status = exc.status_code
+            if status in (429, 529) or (status < 500 and status not in (408, 409)):
+                final = status not in (429, 529)
+                details: Any = exc.body if isinstance(exc.body, dict) else {}
+                error = details.get("error") if isinstance(details.get("error"), dict) else details
+                raise CallRefused(
+                    f"realtime call refused (HTTP {status}): {exc.message}",
+                    retry_after=None if final else (_retry_after(exc) or 1.0),
+                    error_type=str(error.get("type") or "api_error"),
+                ) from exc
+            raise CallUncertain(f"realtime call answered HTTP {status}") from exc
+        except anthropic.APIConnectionError as exc:
+            if isinstance(exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+                raise CallRefused(f"could not connect ({exc})", retry_after=1.0) from exc
+            raise CallUncertain(f"realtime call got no answer ({type(exc).__name__})") from exc
 
     def retrieve(self, batch_id: str) -> MessageBatch:
         return _call(f"retrieve batch {batch_id}", lambda: self.client.messages.batches.retrieve(batch_id))

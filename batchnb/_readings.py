@@ -48,6 +48,9 @@ class Progress:
     cache_write_tokens: int = 0  # prompt tokens written to it (billed at a write rate, above the input rate)
     cache_saved: float = 0.0  # USD the cache saved: reads' discount less writes' surcharge, vs the input rate
     note: str = ""  # how the inputs met the state: answers reused from earlier runs, repeated requests
+    deadline: str | None = None  # the run's deadline came: what became of the batches and the items left
+    realtime_items: int = 0  # outcomes of realtime calls (after a deadline), at full price
+    realtime_cost: float = 0.0
 
     def cache_words(self) -> str:
         """The prompt cache in a few words ("" when it was not used), e.g. "cache 58,000 read, 1,000 written,
@@ -88,6 +91,9 @@ class Progress:
             lines.append(f"Cost: ${self.cost:.4f} (no limit)")
         if cache := self.cache_words():
             lines[-1] += f"; {cache}"
+        if self.realtime_items:
+            realtime = f"{self.realtime_items:,} items by realtime calls after the deadline"
+            lines[-1] += f"; {realtime} ({money(self.realtime_cost)})"
         lines.append(
             f"ETA: {format_duration(self.eta_seconds)}"
             if self.running and self.eta_seconds is not None

@@ -307,10 +307,13 @@ def _cites(content: Any) -> bool:
     return False
 
 
-def make_custom_id(prefix: str, index: int, attempt: int = 0, repair: int = 0) -> str:
-    """``{prefix}-{index}`` (``-r{attempt}`` for retries, then ``-f{round}`` for repairs: a repaired answer
-    says so in its custom_id), checked against the API's pattern."""
+def make_custom_id(prefix: str, index: int, attempt: int = 0, repair: int = 0, realtime: bool = False) -> str:
+    """``{prefix}-{index}`` (``-r{attempt}`` for retries, ``-t`` for a realtime call after a deadline, then
+    ``-f{round}`` for repairs: a repaired or realtime answer says so in its custom_id), checked against the
+    API's pattern."""
     custom_id = f"{prefix}-{index}" if attempt == 0 else f"{prefix}-{index}-r{attempt}"
+    if realtime:
+        custom_id += "-t"
     if repair:
         custom_id += f"-f{repair}"
     if not _CUSTOM_ID.match(custom_id):

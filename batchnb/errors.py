@@ -87,6 +87,21 @@ class CreateUncertain(ProviderError):
     """A create may or may not have made a batch (a lost answer, a 5xx, a gateway timeout)."""
 
 
+class CallRefused(ProviderError):
+    """A realtime call (``POST /v1/messages``) certainly cost nothing: the provider answered it with an error.
+    ``retry_after``: seconds until it may be asked again, or ``None`` when the refusal is final (400, ...);
+    ``error_type``: the API's (``invalid_request_error``, ...)."""
+
+    def __init__(self, message: str, *, retry_after: float | None, error_type: str = "api_error") -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.error_type = error_type
+
+
+class CallUncertain(ProviderError):
+    """A realtime call got no answer (a lost connection, a timeout, a 5xx): it may have been answered and billed."""
+
+
 class JobTimeoutError(BatchnbError, TimeoutError):
     """``wait(timeout=...)`` elapsed before the batch ended. The batch is still running."""
 

@@ -12,6 +12,7 @@ import os
 import resource
 import signal
 import sys
+from datetime import datetime, timedelta
 
 import anthropic
 
@@ -60,6 +61,8 @@ def main() -> None:
     prompts = options.pop("prompts", None) or [f"item {i}: say something" for i in range(count)]
     disk_full = options.pop("disk_full_at_run_end", False)
     pilot = options.pop("pilot", None)  # a pilot of this many items first
+    if options.pop("deadline_passed", False):  # a deadline already past: every item goes as a realtime call
+        options["deadline"] = datetime.now() - timedelta(minutes=1)
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
     limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5))
     manager = BatchManager(messages=prompts, model="claude-haiku-4-5",

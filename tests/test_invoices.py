@@ -216,3 +216,24 @@ def test_the_example_with_a_pilot_reports_the_sample_then_runs_the_rest(tmp_path
     batches = [json.loads(p.read_text()) for p in (tmp_path / "emulator_batches").glob("*.batch.json")]
     sent = [custom_id for batch in batches for custom_id, _ in batch["requests"]]  # (custom_id, params) pairs
     assert len(sent) == len(set(sent)) == 20  # each invoice sent once: the pilot's 5 were not sent again
+
+
+def test_the_example_caches_its_shared_instructions_and_the_saving_is_the_billing_difference(tmp_path, run: Run):
+    """The extraction guide (rules and worked examples, ~6,000 tokens) is the same in every request: the
+    example marks it for the prompt cache, so the invoices answered after the first read it. The
+    saving it reports equals what the emulator billed less than for the same 20 invoices without the cache."""
+    assert "(prompt cache " in run.output and "read, " in run.output and "saved $" in run.output
+    paths = generate(tmp_path, count=20)
+    billed, managers = {}, {}
+    for cache in (True, False):
+        workdir = tmp_path / f"cache-{cache}"
+        workdir.mkdir()
+        with Simulator(latency=0.05, responder=invoice_responder) as sim:
+            manager = invoice_run.make_manager(paths, workdir, sim.client(), 0.02, cache=cache)
+            assert all(r.ok for r in manager.run())
+            billed[cache], managers[cache] = sim.counters.billed_usd, manager
+    cached = managers[True].stats
+    assert cached.cache_write_tokens > 4096 and cached.cache_read_tokens >= 8 * cached.cache_write_tokens
+    assert managers[False].stats.cache_read_tokens == managers[False].stats.cache_write_tokens == 0
+    assert cached.cost == pytest.approx(billed[True]) and managers[False].stats.cost == pytest.approx(billed[False])
+    assert cached.cache_saved == pytest.approx(billed[False] - billed[True])

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._item import Item
+from .._pricing import BATCH_DISCOUNT
 from .._provider import Provider
 from .._requests import RequestBuilder, RequestOptions
 from ..limits import ProviderLimits
+from ._deadline import Deadline
+from ._job import JobRecord
 from ._plan import ItemCosting
 from ._recorder import Recorder
-from ._state import JobRecord, ManagerState
+from ._state import ManagerState
 from ._view import InputView
 
 
@@ -44,6 +48,11 @@ class RunContext:
     warm_cache: bool = False  # a run answering nothing yet sends one request alone first (writes the cache)
     max_repairs: int = 0  # rounds of sending an invalid answer back with why, per item
     repair_worst: Callable[[int], float | None] | None = None  # an item's worst case as a repair request
+    deadline: Deadline | None = None  # when each run must be over (``deadline=``)
+    deadline_fallback: bool = True  # at the deadline, what batches did not finish goes as realtime calls
+    realtime_concurrency: int = 8  # realtime calls at once, at most
+    deadline_at: float | None = None  # this run's deadline, epoch seconds (set as it starts)
+    deadline_passed: bool = False  # this run's deadline came: no batch is created any more
     resume_hint: str = "Resume with manager.run(), manager.start() or the panel's Resume."  # how, to this user
     _provider: Provider | None = None
 
@@ -73,10 +82,10 @@ class RunContext:
         return self.inputs.worst
 
     def item_worst(self, job: JobRecord, item: int) -> float | None:
-        """The worst case of ``item``'s request in ``job``: a repair's carries the invalid answer back too."""
-        if job.repair and self.repair_worst is not None:
-            return self.repair_worst(item)
-        return self.inputs.worst[item]
+        """The worst case of ``item``'s request in ``job``: a repair's carries the invalid answer back too;
+        a realtime call's is at full price."""
+        worst = self.repair_worst(item) if job.repair and self.repair_worst is not None else self.inputs.worst[item]
+        return worst / BATCH_DISCOUNT if job.realtime and worst is not None else worst
 
     def held_worst(self, job: JobRecord, item: int) -> float:
         """What to keep as spent for a result of ``job`` the provider never returned: the item's worst case;
@@ -90,6 +99,11 @@ class RunContext:
         if self._provider is None:
             self._provider = self.make_provider()
         return self._provider
+
+    @property
+    def past_deadline(self) -> bool:
+        """Whether this run's deadline has come (the scheduler may not have acted on it yet)."""
+        return self.deadline_passed or (self.deadline_at is not None and time.time() >= self.deadline_at)
 
     def sleep(self, seconds: float) -> None:
         """Sleep, but wake at once when the run is stopped."""

@@ -29,10 +29,10 @@ from .._item_result import ItemResult
 from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
 from ._archive import archived_at, archived_results
 from ._context import RunContext
+from ._job import JobRecord
 from ._plan import numbered_jobs
 from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
 from ._recorder import utc_now
-from ._state import JobRecord
 
 #: Finished items recorded per event while a job's results stream in.
 RESULTS_CHUNK = 50
@@ -44,7 +44,6 @@ RESULT_FETCHES = 4
 MAX_POLL_FAILURES = 20
 
 
-#: Returned by ``_settle`` when the provider provably made no batch.
 class _NotCreated:
     """What ``_settle`` returns when the provider provably made no batch (a type, so it narrows cleanly)."""
 
@@ -67,6 +66,8 @@ class JobDriver:
         if ctx.stop.is_set():  # created while cancel() ran (it did not see this batch), or resumed after one
             self.cancel_jobs({index})
             return
+        if ctx.past_deadline:  # created as the deadline came: canceled, what it finished is collected
+            self.cancel_jobs({index})
         if not self._wait(batch_job):
             return
         self._collect(job, batch_job)
@@ -126,10 +127,10 @@ class JobDriver:
                         ctx.recorder.emit(SubmitAbandoned(job=job.index, reason="never created; inputs changed"))
                         self.retire(job)
                         return None
-                    requests = self._requests(job)
+                    requests = self.requests(job)
                 else:
-                    requests = self._requests(job)
-                    if ctx.stop.is_set():
+                    requests = self.requests(job)
+                    if ctx.stop.is_set() or ctx.past_deadline:  # no batch is created after the deadline
                         ctx.recorder.emit(ReservationReleased(job=job.index))
                         return None
                     ctx.recorder.emit(
@@ -155,13 +156,17 @@ class JobDriver:
         with ctx.recorder.lock:
             keep = [i for i in job.items if i not in ctx.state.aside]
             jobs = numbered_jobs(len(ctx.state.jobs), job.attempt, keep, ctx.costings, ctx.items_per_job, ctx.limits)
-            ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="inputs changed", retired=[job.index]))
+            ctx.recorder.emit(JobsPlanned(jobs, "inputs changed", [job.index], job.repair, job.realtime))
 
-    def _requests(self, job: JobRecord) -> list[Any]:
+    def requests(self, job: JobRecord, only: set[int] | None = None) -> list[Any]:
+        """The job's requests (``only`` these items'), in its custom_ids' order (a repair job's send each
+        invalid answer back)."""
         ctx = self.ctx
         items = ctx.items
         requests = []
         for cid, i in ctx.state.custom_ids(job).items():
+            if only is not None and i not in only:
+                continue
             item = items[i]
             assert item is not None, f"job {job.index} holds item {i}, which no current input asks"  # retired first
             invalid = ctx.state.results.get(i) if job.repair else None  # the answer to send back, and why
@@ -226,8 +231,9 @@ class JobDriver:
         """Wait before the next create; ``False`` if the run was stopped meanwhile (the job is given back:
         its last create was refused or proven never made, so certainly nothing was created)."""
         self.ctx.sleep(seconds)
-        if self.ctx.stop.is_set():
-            self.ctx.recorder.emit(SubmitAbandoned(job=job.index, reason="canceled before the batch was created"))
+        if self.ctx.stop.is_set() or self.ctx.past_deadline:
+            why = "canceled" if self.ctx.stop.is_set() else "the deadline came"
+            self.ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=f"{why} before the batch was created"))
             return False
         return True
 

@@ -29,6 +29,8 @@ class Estimate:
     sent: int = 0  # inputs whose request is in a batch already sent (or maybe sent): collected by the run
     measured_cost_per_item: float | None = None  # mean cost of the answers so far (a pilot's, an earlier run's)
     measured_items: int = 0  # answers that mean is over
+    deadline: str = ""  # when a run must be over (``deadline=``), in words ("" : none)
+    deadline_fallback: bool = True  # items left at the deadline go as realtime calls, at full price
 
     @property
     def fits(self) -> bool:
@@ -74,6 +76,14 @@ class Estimate:
                 f"; measured {money(self.measured_cost_per_item)} per item over {self.measured_items:,} answer(s) "
                 f"so far: about {money(self.measured_cost_per_item * self.todo)} for the {self.todo:,} to send"
             )
+        if self.deadline:
+            then = (
+                "what batches have not answered by then goes as realtime calls at full price (twice the batch "
+                "price), within max_cost"
+                if self.deadline_fallback
+                else "batches still running then are canceled"
+            )
+            text += f"; deadline {self.deadline}: {then}"
         if self.budget_limited:
             text += (
                 f". max_cost limits this run: the worst cases of only {self.items_at_once or 0:,} of the "
@@ -121,6 +131,8 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
         max_cost=ctx.max_cost,
         already_spent=state.total_cost + state.held,  # held: results never returned, maybe billed
         items_at_once=at_once,
+        deadline=ctx.deadline.words() if ctx.deadline is not None else "",
+        deadline_fallback=ctx.deadline_fallback,
         **_measured(state),
     )
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,7 @@ from .._request_check import check_requests
 from ..errors import Interrupted, JobTimeoutError
 from ..limits import ProviderLimits
 from ._context import RunContext
+from ._deadline import check_deadline_options, parse_deadline
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
 from ._frames_view import FramesView
@@ -85,6 +87,9 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         cache_prefix: bool | None = None,
         warm_cache: bool = False,
         max_repairs: int = 0,
+        deadline: str | timedelta | datetime | None = None,
+        deadline_fallback: bool = True,
+        realtime_concurrency: int = 8,
         **params: Any,
     ) -> None:
         self._source, messages, files = take_inputs(messages, files)  # a Series' index names the rows
@@ -101,6 +106,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             response_model=response_model,
             on_done=on_done,
         )
+        check_deadline_options(deadline_fallback, realtime_concurrency)
         table = default_table()
         with self._source.naming_rows():
             ready = prepare(
@@ -163,6 +169,9 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             warm_cache=bool(warm_cache) and builder.uses_cache,
             max_repairs=max_repairs,
             repair_worst=lambda item: repair_worst(table, options, self._ctx.costings[item]),
+            deadline=parse_deadline(deadline),
+            deadline_fallback=deadline_fallback,
+            realtime_concurrency=realtime_concurrency,
         )
         self._driver = JobDriver(self._ctx)
         self._scheduler = Scheduler(self._ctx, self._driver)

@@ -50,6 +50,8 @@ class Recorder:
                         case ItemsFinished():  # to the results log, with each item's raw provider line
                             lines = [result_line(event.job, r, event.completed_at) for r in event.results]
                             offset = store.append_result(b"".join(lines))
+                            if durable:  # an answer that cannot be fetched again (a realtime call's)
+                                store.flush_results(durable=True)
                         case _:  # to the journal; a job is ended only once its results are on disk
                             if isinstance(event, JobEnded):
                                 store.flush_results(durable=True)

@@ -28,11 +28,12 @@ from .._usage import Usage
 from ..errors import StateError
 from ..limits import ProviderLimits
 from ._driver import price_day
+from ._job import JobRecord
 from ._plan import Costings, numbered_jobs
 from ._recorder import utc_now
 from ._result_files import ResultReader, StoredHead, rebuild_result, stored_head
 from ._snapshot import Label, SnapshotJob, from_snapshot, snapshot_job
-from ._state import JobRecord, ManagerState
+from ._state import ManagerState
 from ._store import StateStore, corrupted_line
 from ._view import match_inputs, request_key
 
@@ -246,9 +247,10 @@ class Resumer:
         state.apply(ItemsFinished(job=job, results=tuple(results), completed_at=at))
 
     def cost_function(self, job: JobRecord) -> Callable[[Usage], float | None]:
-        """Prices of the day the job's batch was created (``price_day``): the same live and on rebuild."""
-        table, model, day = self.table, self.options.model, price_day(job)
-        return lambda usage: table.cost(model, usage, on=day)
+        """Prices of the day the job's batch was created (``price_day``): the same live and on rebuild; a
+        realtime job's at the full price."""
+        table, model, day, batch = self.table, self.options.model, price_day(job), not job.realtime
+        return lambda usage: table.cost(model, usage, on=day, batch=batch)
 
     def _fingerprints(self) -> tuple[str, str]:
         inputs = _joined_digest(item.fingerprint for item in self.items)

@@ -7,6 +7,7 @@ console show it, and the state keeps it for the next kernel.
 
 from __future__ import annotations
 
+import time
 from contextlib import suppress
 from typing import Any
 
@@ -45,6 +46,8 @@ class RunBody:
         elif not retry and not ctx.recorder.read(lambda _: self.scheduler.has_work()):
             return False  # nothing to do: nothing is written, and the views keep saying how the last run ended
         ctx.recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost))
+        ctx.deadline_at = ctx.deadline.at(time.time()) if ctx.deadline is not None else None
+        ctx.deadline_passed = False
         if planned is not None:
             ctx.recorder.emit(planned[0])
             ctx.only_jobs = planned[1]
@@ -103,9 +106,27 @@ class RunBody:
         left = state.counts["pending"] + state.counts["processing"]
         if ctx.only_jobs is not None:
             return "pilot", self._pilot_words(left)
+        if ctx.deadline_passed and not ctx.deadline_fallback and left:
+            return "deadline", (
+                f"the deadline came: batches in flight canceled, {left:,} items not finished "
+                f"(deadline_fallback=False sends nothing after it). {ctx.resume_hint}"
+            )
         if left:
             return "stopped", f"{left:,} items not finished. {ctx.resume_hint}"
+        if ctx.deadline_passed:
+            return "finished", self._deadline_words()
         return "finished", ""
+
+    def _deadline_words(self) -> str:
+        """How a run the deadline reached finished: what went as realtime calls, and what they cost."""
+        state = self.ctx.state
+        ledger, jobs = state.results, [job for job in state.jobs if job.realtime and job.started_at]
+        numbers = [number for job in jobs for number in job.done]
+        cost = sum(ledger.cost_of(number) or 0.0 for number in numbers)
+        return (
+            f"the deadline came: batches in flight were canceled and {len(numbers):,} items went as realtime "
+            f"calls ({money(cost)} at full price)"
+        )
 
     def _warm_plan(self) -> tuple[JobsPlanned, frozenset[int]] | None:
         """``warm_cache``: the first item alone, when nothing of the run is answered yet (else the cache was

@@ -7,18 +7,22 @@ side counter: a kill at any instant leaves the reservation of every possibly-cre
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
-from .._events import BudgetStopped, BudgetWaiting, JobCut, JobsPlanned, QueueWaiting, Reserved
+from .._events import BudgetStopped, BudgetWaiting, DeadlineReached, JobCut, JobsPlanned, QueueWaiting, Reserved
 from .._item_result import ItemResult
 from .._readings import money
 from ..errors import StateError
 from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver
+from ._job import JobRecord
 from ._plan import numbered_jobs
-from ._state import JobRecord, ManagerState
+from ._realtime import RealtimeDriver
+from ._recorder import utc_now
+from ._state import ManagerState
 
 #: Seconds between looks at the running workers (a finished one frees its slot at once anyway).
 TICK = 0.2
@@ -30,6 +34,7 @@ class Scheduler:
     def __init__(self, ctx: RunContext, driver: JobDriver) -> None:
         self.ctx = ctx
         self.driver = driver
+        self.realtime = RealtimeDriver(ctx, driver)
 
     def run(self) -> None:
         """Drive every unfinished job; returns when none is left (or the run was stopped).
@@ -40,10 +45,12 @@ class Scheduler:
         ctx = self.ctx
         running: dict[Future[None], int] = {}
         fatal: BaseException | None = None
-        with ThreadPoolExecutor(max_workers=ctx.max_parallel_jobs, thread_name_prefix="batchnb-job") as pool:
+        workers = ctx.max_parallel_jobs + 1  # one realtime job at a time beside the batches (after a deadline)
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-job") as pool:
             try:
                 while True:
-                    while not ctx.stop.is_set() and len(running) < ctx.max_parallel_jobs:
+                    self._check_deadline(set(running.values()))
+                    while not ctx.stop.is_set():
                         job = self._next_job(set(running.values()))
                         if (
                             job is None
@@ -51,7 +58,8 @@ class Scheduler:
                             or not self._reserve(job, in_flight=len(running))
                         ):
                             break
-                        running[pool.submit(self.driver.drive, job.index)] = job.index
+                        drive = self.realtime.drive if job.realtime else self.driver.drive
+                        running[pool.submit(drive, job.index)] = job.index
                     if not running:
                         if fatal is not None:
                             raise fatal
@@ -64,8 +72,10 @@ class Scheduler:
                             continue
                         return
                     done, _ = wait(list(running), timeout=TICK, return_when=FIRST_COMPLETED)
+                    batches_ended = False
                     for future in done:
                         index = running.pop(future)
+                        batches_ended |= not ctx.state.jobs[index].realtime
                         error = future.exception()
                         if isinstance(error, StateError):  # the state cannot be written: stop everything
                             ctx.stop.set()
@@ -74,13 +84,53 @@ class Scheduler:
                             # not scheduled again in this run; the job keeps its state (pending, its batch
                             # id, or in doubt) and the next run takes it up again
                             ctx.job_errors[index] = error
+                    if batches_ended and ctx.deadline_passed and not ctx.stop.is_set():
+                        self._after_deadline(set(running.values()))  # what they did not finish goes realtime
             except BaseException:
                 ctx.stop.set()
                 raise
 
-    def plan_retries(self, wanted: Callable[[ItemResult, int], bool]) -> bool:
-        """Plan new jobs for failed items that ``wanted(result, attempts)`` accepts."""
+    def _check_deadline(self, busy: set[int]) -> None:
+        """At the deadline: no batch is created any more, those in flight are canceled, and (with
+        ``deadline_fallback``) every item left goes as realtime calls, still within ``max_cost``."""
         ctx = self.ctx
+        if ctx.deadline_at is None or ctx.deadline_passed or ctx.stop.is_set() or time.time() < ctx.deadline_at:
+            return
+        ctx.deadline_passed = True
+        with ctx.recorder.lock:
+            state = ctx.state
+            left = state.counts["pending"] + state.counts["processing"]
+            ctx.recorder.notify(DeadlineReached(at=utc_now(), fallback=ctx.deadline_fallback, pending=left))
+        self.driver.cancel_jobs(None)
+        self._after_deadline(busy)
+
+    def _after_deadline(self, busy: set[int]) -> None:
+        """With ``deadline_fallback``: batch jobs never created go as realtime jobs instead, and failed items
+        a retry would take (the canceled ones first of all) are planned as realtime calls."""
+        ctx = self.ctx
+        if not ctx.deadline_fallback:
+            return
+        with ctx.recorder.lock:
+            state = ctx.state
+            late = [job for job in state.open_jobs() if not job.realtime and job.status == "pending"]
+            late = [job for job in late if job.index not in busy]
+            groups: dict[tuple[int, int], list[int]] = {}  # by (attempt, repair round): the custom_ids stay apart
+            for job in late:
+                groups.setdefault((job.attempt, job.repair), []).extend(i for i in job.items if i not in state.aside)
+            retired = [job.index for job in late]
+            for (attempt, round_), items in sorted(groups.items()):
+                jobs = numbered_jobs(len(state.jobs), attempt, items, ctx.costings, ctx.items_per_job, ctx.limits)
+                planned = JobsPlanned(jobs=jobs, reason="deadline", retired=retired, repair=round_, realtime=True)
+                ctx.recorder.emit(planned)
+                retired = []
+        self.plan_retries(self._auto_retryable)
+
+    def plan_retries(self, wanted: Callable[[ItemResult, int], bool]) -> bool:
+        """Plan new jobs for failed items that ``wanted(result, attempts)`` accepts (after a deadline, as
+        realtime calls; none when ``deadline_fallback`` is off)."""
+        ctx = self.ctx
+        if ctx.deadline_passed and not ctx.deadline_fallback:
+            return False
         with ctx.recorder.lock:
             state = ctx.state
             by_attempt: dict[int, list[int]] = {}
@@ -93,14 +143,14 @@ class Scheduler:
             for attempt, indices in sorted(by_attempt.items()):
                 first = len(state.jobs) + len(jobs)
                 jobs += numbered_jobs(first, attempt, indices, ctx.costings, ctx.items_per_job, ctx.limits)
-            ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry"))
+            ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry", realtime=ctx.deadline_passed))
             return True
 
     def plan_repairs(self) -> bool:
         """Plan repair jobs for items whose answer did not validate (``max_repairs`` rounds each): their
         requests send the invalid answer back with why, asking for a corrected one."""
         ctx = self.ctx
-        if not ctx.max_repairs:
+        if not ctx.max_repairs or (ctx.deadline_passed and not ctx.deadline_fallback):
             return False
         with ctx.recorder.lock:
             state = ctx.state
@@ -111,20 +161,32 @@ class Scheduler:
                     by_round.setdefault((round_, attempt + 1), []).append(index)
             for (round_, attempt), indices in sorted(by_round.items()):  # a JobsPlanned per round: its jobs' round
                 jobs = numbered_jobs(len(state.jobs), attempt, indices, ctx.costings, ctx.items_per_job, ctx.limits)
-                ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="repair", repair=round_))
+                planned = JobsPlanned(jobs=jobs, reason="repair", repair=round_, realtime=ctx.deadline_passed)
+                ctx.recorder.emit(planned)
             return bool(by_round)
 
     def _next_job(self, busy: set[int]) -> JobRecord | None:
-        """The first job to drive: one whose batch exists (or may: in doubt) before any that needs a create,
-        so batches already in the provider's queue are collected, and free it, before more are sent."""
+        """The first job to drive, if a worker of its kind is free (``max_parallel_jobs`` batches, one
+        realtime job): one whose batch exists (or may: in doubt) before any that needs a create, so batches
+        already in the provider's queue are collected, and free it, before more are sent. After the
+        deadline no batch is created."""
         state, errors, only = self.ctx.state, self.ctx.job_errors, self.ctx.only_jobs
+        realtime_busy = sum(1 for index in busy if state.jobs[index].realtime)
+        batches_free = len(busy) - realtime_busy < self.ctx.max_parallel_jobs
+        creates = batches_free and not self.ctx.deadline_passed
+
+        def free(job: JobRecord) -> bool:
+            return (not realtime_busy) if job.realtime else batches_free
+
         for index in sorted(state.holding):  # the jobs at the provider are among those holding a reservation
             job = state.holding[index]
-            if job.status in _AT_PROVIDER and index not in busy and job.items and index not in errors:
+            if job.status in _AT_PROVIDER and index not in busy and job.items and index not in errors and free(job):
                 if only is None or index in only:
                     return job
         for job in state.open_jobs():  # then the first that needs a create (none is at the provider now)
             if only is not None and job.index not in only:
+                continue
+            if not (free(job) and (job.realtime or creates)):
                 continue
             if job.unfinished and job.index not in busy and job.items and job.index not in errors:
                 aside = state.aside  # empty unless inputs changed: then checked before a create
@@ -140,7 +202,7 @@ class Scheduler:
         it always goes, so a job larger than the limit (planned by an earlier run) cannot stall the run."""
         ctx = self.ctx
         limit = ctx.max_queued_requests
-        if limit is None or job.status in _AT_PROVIDER or not in_flight:
+        if limit is None or job.realtime or job.status in _AT_PROVIDER or not in_flight:
             return True
         queued = sum(len(j.items) for j in ctx.state.jobs if j.status in ("reserved", *_AT_PROVIDER))
         if queued + len(job.items) <= limit:

@@ -17,6 +17,7 @@ def progress_seed(state: ManagerState) -> ProgressSeed:
             held=j.held,
             canceling=j.cancel_requested,
             items=j.items,
+            realtime=j.realtime,
         )
         for j in state.jobs
     }

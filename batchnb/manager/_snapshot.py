@@ -14,7 +14,8 @@ from typing import Any
 
 import msgspec
 
-from ._state import STATE_FORMAT, JobRecord, ManagerState
+from ._job import JobRecord
+from ._state import STATE_FORMAT, ManagerState
 
 
 class Label(str):
@@ -138,6 +139,8 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
         "cancel_requested": job.cancel_requested,
         "held": job.held,
         "repair": job.repair,
+        "realtime": job.realtime,
+        "calls": sorted(job.calls),
     }
 
 
@@ -169,6 +172,8 @@ class SnapshotJob(msgspec.Struct):
     cancel_requested: bool = False
     held: float = 0.0
     repair: int = 0
+    realtime: bool = False
+    calls: list[int] = msgspec.field(default_factory=list)
 
 
 _decode_job = msgspec.json.Decoder(SnapshotJob).decode
@@ -251,6 +256,8 @@ def from_snapshot(
             cancel_requested=raw.cancel_requested,
             held=raw.held,
             repair=raw.repair,
+            realtime=raw.realtime,
+            calls=set(raw.calls),
         )
         state.jobs.append(job)
         state.note_created(job.batch_created_at)

@@ -26,6 +26,7 @@ from .._events import (
     JobCut,
     JobEnded,
     JobsPlanned,
+    RealtimeCall,
     ReservationReleased,
     Reserved,
     RunEnded,
@@ -35,48 +36,12 @@ from .._events import (
     Submitted,
 )
 from .._item_result import ItemResult
+from ._job import JobRecord
 from ._ledger import Ledger
 from ._result_files import ResultReader, StoredHead
 from ._view import InputView
 
 STATE_FORMAT = "batchnb-state/1"
-
-
-@dataclass
-class JobRecord:
-    """One slice of items submitted (or to be submitted) as one provider batch."""
-
-    index: int
-    attempt: int
-    items: list[int]
-    status: str = "pending"  # pending | reserved | submitting | processing | completed | failed | dropped
-    batch_id: str | None = None
-    reservation: float = 0.0
-    submit_intent_at: str | None = None
-    started_at: str | None = None
-    completed_at: str | None = None
-    message: str = ""
-    done: array[int] = field(default_factory=lambda: array("i"))  # its outcomes' numbers (``ManagerState.results``)
-    batch_created_at: str | None = None  # the provider's created_at: the day whose prices apply
-    scan_from: str | None = None  # provider time below which reconciliation need not look
-    reconciling: bool = False  # a create's outcome is unknown: looking for its batch, never re-creating
-    cancel_requested: bool = False  # the provider accepted a cancel of this job's batch
-    held: float = 0.0  # worst case kept as spent for result lines the provider never returned
-    repair: int = 0  # its repair round: its requests send each item's invalid answer back to be corrected
-
-    @property
-    def unfinished(self) -> bool:
-        return self.status not in ("completed", "failed", "dropped")
-
-    @property
-    def holds_reservation(self) -> bool:
-        """A job from the scheduler's reservation to its end keeps its worst case reserved."""
-        return self.status in ("reserved", "submitting", "processing")
-
-    @property
-    def in_doubt(self) -> bool:
-        """Its create may have made a batch we do not know the id of (lost response, or a kill mid-create)."""
-        return self.status == "submitting"
 
 
 @dataclass
@@ -183,7 +148,8 @@ class ManagerState:
     def custom_ids(self, job: JobRecord) -> dict[str, int]:
         from .._requests import make_custom_id
 
-        return {make_custom_id(self.custom_id_prefix, i, job.attempt, job.repair): i for i in job.items}
+        prefix, attempt, repair, realtime = self.custom_id_prefix, job.attempt, job.repair, job.realtime
+        return {make_custom_id(prefix, i, attempt, repair, realtime): i for i in job.items}
 
     # ------------------------------------------------------------------------------------------ apply
 
@@ -204,6 +170,8 @@ class ManagerState:
                 self._on_reservation_released(event)
             case SubmitIntent():
                 self._on_submit_intent(event)
+            case RealtimeCall():
+                self._on_realtime_call(event)
             case CreateUncertain():
                 self.jobs[event.job].reconciling = True
             case CreateNotMade():
@@ -317,7 +285,9 @@ class ManagerState:
                 continue
             assert index == len(self.jobs), f"job {index} planned out of order"
             # the event's list: never changed in place
-            self.jobs.append(JobRecord(index=index, attempt=attempt, items=items, repair=event.repair))
+            self.jobs.append(
+                JobRecord(index=index, attempt=attempt, items=items, repair=event.repair, realtime=event.realtime)
+            )
             for item in items:
                 self.set_item(item, "pending")
                 self.item_job[item] = index
@@ -328,7 +298,9 @@ class ManagerState:
         if not moved:
             return
         job.items = job.items[: event.keep]
-        cut = JobsPlanned(jobs=[(event.moved_to, job.attempt, moved)], reason="budget cut", repair=job.repair)
+        cut = JobsPlanned(
+            jobs=[(event.moved_to, job.attempt, moved)], reason="budget cut", repair=job.repair, realtime=job.realtime
+        )
         self._on_jobs_planned(cut)
 
     def _on_submit_intent(self, event: SubmitIntent) -> None:
@@ -341,10 +313,21 @@ class ManagerState:
         job.status, job.batch_id, job.started_at = "processing", event.batch_id, event.at
         job.batch_created_at, job.reconciling = event.created_at, False
         self.note_created(event.created_at)
+        self._processing(job)
+
+    def _processing(self, job: JobRecord) -> None:
+        """The job's items without an outcome (still its own) are at the provider now."""
         finished = self.results.by_item(job.done)
         for item in job.items:
             if item not in finished and self.item_job[item] == job.index:
                 self.set_item(item, "processing")
+
+    def _on_realtime_call(self, event: RealtimeCall) -> None:
+        job = self.jobs[event.job]
+        job.calls.add(event.item)
+        if job.status == "reserved":  # its first call: in flight until every item has its outcome
+            job.status, job.started_at = "processing", event.at
+            self._processing(job)
 
     def note_created(self, created_at: str | None) -> None:
         if created_at:

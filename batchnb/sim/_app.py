@@ -6,6 +6,7 @@ the same logic could be mounted behind any transport.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -21,7 +22,7 @@ from ._errors import ApiError, injected, invalid, not_found
 from ._staged import RuleScript, cut_results, neighbour_requests
 from ._store import BatchStore
 from ._tokens import count_input_tokens
-from ._validate import check_headers, parse_create_body
+from ._validate import check_headers, parse_create_body, request_problem
 
 _BATCHES_RE = re.compile(r"^/v1/messages/batches(?:/(?P<id>[^/]+)(?:/(?P<action>cancel|results))?)?$")
 _REQ_CHARS = string.ascii_letters + string.digits
@@ -76,6 +77,8 @@ def route(method: str, path: str) -> tuple[str | None, str | None, str]:
     path = path.rstrip("/") or "/"
     if path == "/v1/messages/count_tokens":
         return ("count_tokens" if method == "POST" else None), None, prefix
+    if path == "/v1/messages":
+        return ("message" if method == "POST" else None), None, prefix
     match = _BATCHES_RE.match(path)
     if match is None:
         return None, None, prefix
@@ -193,6 +196,8 @@ class App:
             return _json(200, self._list(call.query, base_url), request_id)
         if call.endpoint == "count_tokens":
             return _json(200, {"input_tokens": self._count_tokens(call.body)}, request_id)
+        if call.endpoint == "message":
+            return _json(200, self._message(call.body, version), request_id)
         assert batch_id is not None
         if call.endpoint == "retrieve":
             return _json(200, store.view(store.get(batch_id), base_url), request_id)
@@ -241,16 +246,37 @@ class App:
             "last_id": data[-1]["id"] if data else None,
         }
 
+    def _message(self, body: bytes, version: str) -> dict[str, Any]:
+        """``POST /v1/messages``: one request answered now, as in a batch, billed at the standard price (2x)."""
+        params = _json_object(body)
+        if params.get("stream"):
+            raise invalid("stream: the emulator answers realtime calls whole; send stream=false")
+        problem = request_problem(
+            params,
+            api_version=version,
+            known_models=self.store.known_models,
+            max_request_bytes=self.limits.max_request_bytes,
+            lenient=self.store.lenient,
+        )
+        if problem is not None:  # the realtime API refuses at once what a batch would answer ``errored``
+            raise ApiError(400, *problem)
+        return self.store.answer_now(params, hashlib.sha256(body).hexdigest())
+
     def _count_tokens(self, body: bytes) -> int:
-        try:
-            params = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            raise invalid("Request body is not valid JSON.") from None
-        if not isinstance(params, dict):
-            raise invalid("Request body must be a JSON object.")
+        params = _json_object(body)
         for name in ("model", "messages"):
             if name not in params:
                 raise invalid(f"{name}: Field required")
         if params["model"] not in self.store.known_models:
             raise invalid(f"model: {params['model']} is not a known model")
         return count_input_tokens(params)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        params = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        raise invalid("Request body is not valid JSON.") from None
+    if not isinstance(params, dict):
+        raise invalid("Request body must be a JSON object.")
+    return params

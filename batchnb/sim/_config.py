@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 #: Endpoint names used by ``Faults`` rates and ``SimCounters.requests_by_endpoint``.
-ENDPOINTS: tuple[str, ...] = ("create", "retrieve", "list", "cancel", "delete", "results", "count_tokens")
+ENDPOINTS: tuple[str, ...] = (
+    "create",
+    "retrieve",
+    "list",
+    "cancel",
+    "delete",
+    "results",
+    "count_tokens",
+    "message",  # POST /v1/messages: a realtime call
+)
 
 #: ``FaultRule`` actions and the endpoints each one makes sense on.
 FAULT_ACTIONS: dict[str, tuple[str, ...]] = {
@@ -173,6 +182,13 @@ class SimCounters:
     """Those of ``rate_limited`` that refused a create because the processing queue was full."""
     max_queued: int = 0
     """The most requests ever unprocessed at once, counted when each create was admitted."""
+    realtime_calls: int = 0
+    """Realtime calls (``POST /v1/messages``) answered and billed; a lost answer counts too."""
+    realtime_usd: float = 0.0
+    """What those calls were billed (standard prices, twice the batch ones); included in ``billed_usd``."""
+    duplicate_realtime_calls: int = 0
+    """Realtime calls answered for a request (its params, byte for byte) already answered: the oracle for
+    "nothing called twice" (the API has no custom_id there)."""
 
 
 @dataclass(frozen=True)

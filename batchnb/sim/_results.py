@@ -173,6 +173,16 @@ def _succeeded(
     return {"type": "succeeded", "message": message}, usage
 
 
+def answer_now(
+    params: dict[str, Any], responder: Responder, rng: random.Random, *, at: float, cache: PromptCache | None
+) -> tuple[dict[str, Any], float]:
+    """A realtime call (``POST /v1/messages``): the message a batch would hold for this request, answered
+    at ``at``, and what it is billed: the standard price, twice the batch price, cache included."""
+    result, usage = _succeeded(params, responder, rng, at=at, cache=cache, quirk=None)
+    usage["service_tier"] = "standard"
+    return result["message"], 2 * _usd(params["model"], usage)
+
+
 def materialize(
     record: BatchRecord,
     *,

@@ -26,7 +26,7 @@ from ._errors import invalid, not_found
 from ._persist import load_all, save
 from ._prompt_cache import PromptCache
 from ._quota import Limiter, Quotas
-from ._results import Responder, billed_items, materialize
+from ._results import Responder, answer_now, billed_items, materialize
 
 _ID_ALPHABET = string.ascii_letters + string.digits
 _T = TypeVar("_T")
@@ -101,6 +101,9 @@ class BatchStore:
             self._in_flight: list[BatchRecord] = []
             self._billed = [0, 0, 0, 0]
             self._usd = 0.0
+            self._realtime = [0, 0.0]  # calls answered, USD billed for them (included in ``_usd``)
+            self._realtime_seen: set[str] = set()  # digests of the requests answered
+            self._realtime_repeats = 0
             self._by_result: Counter[str] = Counter()
             self._billed_batches: list[BatchRecord] = []
             self.limiter.reset_counters()
@@ -165,12 +168,34 @@ class BatchStore:
                 billed_cache_write_tokens=self._billed[2],
                 billed_cache_read_tokens=self._billed[3],
                 billed_usd=self._usd,
+                realtime_calls=int(self._realtime[0]),
+                realtime_usd=self._realtime[1],
+                duplicate_realtime_calls=self._realtime_repeats,
                 items_by_result=dict(self._by_result),
                 cancels=dict(self._cancels),
                 rate_limited=self.limiter.rate_limited,
                 queue_full=self.limiter.queue_full,
                 max_queued=self.limiter.max_queued,
             )
+
+    def answer_now(self, params: dict[str, Any], digest: str) -> dict[str, Any]:
+        """Answer one realtime call and bill it (in memory: a restarted emulator forgets realtime billing).
+        ``digest`` names the request's bytes, to count repeats."""
+        with self.rng_lock:
+            rng = random.Random(self.rng.getrandbits(64))
+        message, usd = answer_now(params, self.responder, rng, at=self.clock(), cache=self.prompt_cache)
+        usage = message["usage"]
+        with self._lock:
+            for i, key in enumerate(("input_tokens", "output_tokens")):
+                self._billed[i] += int(usage[key])
+            self._billed[2] += int(usage["cache_creation_input_tokens"])
+            self._billed[3] += int(usage["cache_read_input_tokens"])
+            self._usd += usd
+            self._realtime[0] += 1
+            self._realtime[1] += usd
+            self._realtime_repeats += digest in self._realtime_seen
+            self._realtime_seen.add(digest)
+        return message
 
     def billed_by_custom_id(self) -> dict[str, float]:
         """USD billed per custom_id over the batches billed since the counters were reset (0.0: not billed)."""

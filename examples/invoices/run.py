@@ -2,6 +2,7 @@
 
     python examples/invoices/run.py                     # on the local emulator (no API key needed)
     python examples/invoices/run.py --pilot 10          # 10 sampled invoices first: cost and quality figures
+    python examples/invoices/run.py --fresh --no-cache  # the same run without the prompt cache, to compare
     ANTHROPIC_API_KEY=... python examples/invoices/run.py   # on the real Message Batches API
 
 Without ``ANTHROPIC_API_KEY`` the run talks to ``batchnb.sim.Simulator`` (through the real anthropic SDK)
@@ -27,6 +28,7 @@ if __package__ in (None, ""):  # run as a script: make ``invoices`` importable
 from batchnb import BatchManager, ItemResult, StateError  # noqa: E402
 from batchnb.sim import Simulator  # noqa: E402
 
+from invoices.guide import extraction_guide  # noqa: E402
 from invoices.make_invoices import generate, load_ground_truth  # noqa: E402
 from invoices.models import Invoice  # noqa: E402
 from invoices.responder import invoice_responder  # noqa: E402
@@ -61,11 +63,14 @@ def fresh_start(workdir: Path) -> None:
         shutil.rmtree(workdir / name, ignore_errors=True)
 
 
-def make_manager(paths: Sequence[Path], workdir: Path, client: Any, poll_interval: float | None) -> BatchManager:
+def make_manager(paths: Sequence[Path], workdir: Path, client: Any, poll_interval: float | None,
+                 cache: bool = True) -> BatchManager:
     return BatchManager(
         files=list(paths),
         prompt=PROMPT,
         model=MODEL,
+        system=extraction_guide(),  # ~6,000 tokens of rules and worked examples, the same in every request
+        cache_prefix=None if cache else False,  # None: batchnb marks that shared prefix for the prompt cache
         response_model=Invoice,
         enable_citations=True,
         items_per_job=10,  # 10 invoices per job
@@ -80,7 +85,7 @@ def make_manager(paths: Sequence[Path], workdir: Path, client: Any, poll_interva
 
 
 def summarize(results: list[ItemResult], truth: list[dict[str, Any]], cost: float,
-              show_example: bool = True) -> tuple[int, list[str]]:
+              show_example: bool = True, cache: str = "") -> tuple[int, list[str]]:
     """Print the run's summary; returns (invoices equal to the ground truth, problems)."""
     succeeded = [r for r in results if r.ok]
     problems = [f"invoice_{r.index + 1:03d}.pdf: {r.status} ({r.error.reason if r.error else '?'}: "
@@ -93,7 +98,7 @@ def summarize(results: list[ItemResult], truth: list[dict[str, Any]], cost: floa
         else:
             matched += 1
     print(f"\nItems: {len(succeeded)} succeeded, {len(results) - len(succeeded)} failed, of {len(results)}")
-    print(f"Total cost: ${cost:.4f}")
+    print(f"Total cost: ${cost:.4f}" + (f" (prompt {cache})" if cache else ""))
     print(f"Equal to the ground truth: {matched}/{len(truth)}")
     for problem in problems[:10]:
         print(f"  - {problem}")
@@ -140,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pilot", type=int, default=0, metavar="N",
                         help="first run N invoices sampled across the set and print what they tell (validated "
                              "share, tokens, measured and projected cost); the run then reuses their answers")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="do not mark the shared instructions for the prompt cache (to compare the cost)")
     parser.add_argument("--fresh", action="store_true", help="discard a previous run's state and results first")
     parser.add_argument("--quiet", action="store_true", help="no progress display")
     parser.add_argument("--emulator", action="store_true", help="use the emulator even if ANTHROPIC_API_KEY is set")
@@ -158,7 +165,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StateError as exc:  # e.g. another --count or --seed than the state in workdir was made with
         print(f"error: {exc}\nRun again with --fresh to start over (or use another --workdir).", file=sys.stderr)
         return 2
-    matched, problems = summarize(results, truth, manager.stats.cost)
+    matched, problems = summarize(results, truth, manager.stats.cost, cache=manager.stats.cache_words())
     print(f"\nSaved results: {workdir / RESULTS_NAME} (raw/ and processed/); state: {workdir / STATE_NAME}")
     print(f"Done in {time.monotonic() - started:.1f} s")
     return 0 if matched == len(truth) and not problems else 1
@@ -170,12 +177,12 @@ def _process(paths: Sequence[Path], workdir: Path, use_emulator: bool,
         with Simulator(latency=args.latency, responder=invoice_responder,
                        store_path=workdir / EMULATOR_STORE) as sim:
             print(f"Emulator at {sim.base_url} (set ANTHROPIC_API_KEY to use the real API)")
-            manager = make_manager(paths, workdir, sim.client(), args.poll_interval or 0.1)
+            manager = make_manager(paths, workdir, sim.client(), args.poll_interval or 0.1, cache=not args.no_cache)
             _pilot(manager, args.pilot)
             results = manager.run(print_progress=not args.quiet)
     else:
         print("Using the real Message Batches API (ANTHROPIC_API_KEY is set)")
-        manager = make_manager(paths, workdir, None, args.poll_interval)
+        manager = make_manager(paths, workdir, None, args.poll_interval, cache=not args.no_cache)
         _pilot(manager, args.pilot)
         print(manager.estimate())
         results = manager.run(print_progress=not args.quiet)

@@ -1,0 +1,61 @@
+"""``deadline=``: when a run must be over, as a duration from each run's start ("2h", "90m", a timedelta)
+or a moment (a datetime; a naive one is local time). Checked before anything is read or sent."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..errors import InputError
+
+_UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
+_WHOLE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[dhms]\s*)+$")
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """Seconds after a run starts (``after``), or an epoch moment (``moment``): exactly one is set."""
+
+    after: float | None = None
+    moment: float | None = None
+    label: str = ""  # as the user wrote it
+
+    def at(self, run_started: float) -> float:
+        """The epoch second the run started at ``run_started`` must be over by."""
+        return self.moment if self.moment is not None else run_started + (self.after or 0.0)
+
+    def words(self) -> str:
+        """E.g. "2h after run() starts", "2026-12-01T17:00:00" (local time)."""
+        if self.moment is not None:
+            return datetime.fromtimestamp(self.moment).isoformat(sep=" ", timespec="seconds")
+        return f"{self.label or f'{self.after:g} s'} after run() starts"
+
+
+def parse_deadline(value: Any) -> Deadline | None:
+    """``None``, a duration ("2h", "1h30m", "45s", "1.5d"; a timedelta) or a moment (a datetime)."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return Deadline(moment=value.timestamp())
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, str) and _WHOLE.match(value.lower()):
+        seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(value.lower()))
+    else:
+        raise InputError(
+            f"deadline must be a duration such as '2h', '90m' or '1h30m' (or a timedelta), counted from each "
+            f"run's start, or a datetime, got {value!r}."
+        )
+    if not seconds > 0:
+        raise InputError(f"deadline must be a positive duration, got {value!r}.")
+    return Deadline(after=seconds, label=value if isinstance(value, str) else str(value))
+
+
+def check_deadline_options(deadline_fallback: Any, realtime_concurrency: Any) -> None:
+    if not isinstance(deadline_fallback, bool):
+        raise InputError(f"deadline_fallback must be True or False, got {deadline_fallback!r}.")
+    if isinstance(realtime_concurrency, bool) or not isinstance(realtime_concurrency, int) or realtime_concurrency < 1:
+        raise InputError(f"realtime_concurrency must be an integer >= 1, got {realtime_concurrency!r}.")

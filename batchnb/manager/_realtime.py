@@ -1,0 +1,140 @@
+"""A realtime job: once a run's deadline came, its items go one by one through the Messages API, at full
+price (``POST /v1/messages``), ``realtime_concurrency`` calls at a time.
+
+Each call is journaled (``RealtimeCall``, fsynced) before it is sent and its answer recorded as soon as it
+comes, so a kill at any instant leaves every item answered, never called, or called without an answer.
+A call without an answer (lost on the wire, or the process stopped) may have been answered and billed:
+the item ends ``missing`` with its worst case held as spent, as a batch's missing line does, and is sent
+again only by a retry (``max_retries``, ``retry_failed()``), never by itself. The SDK's retries are off for
+these calls (``Provider.message``), for the reason they are off for creates: a blind retry of a lost
+answer would pay twice unseen. Refusals (429, 529: nothing billed) are waited out here instead.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+from .._events import ItemsFinished, JobEnded, RealtimeCall, ReservationReleased
+from .._item_result import ItemError, ItemResult, parse_result_line
+from .._pricing import default_table
+from .._requests import PreparedRequest
+from .._usage import Usage
+from ..errors import CallRefused, CallUncertain
+from ._context import RunContext
+from ._driver import JobDriver, price_day
+from ._job import JobRecord
+from ._recorder import utc_now
+
+#: Refusals of one call (429, 529, no connection) waited out before the item is given up (``errored``).
+MAX_REFUSALS = 8
+
+
+class RealtimeDriver:
+    """Drives realtime jobs (one ``drive()`` at a time, on a scheduler worker)."""
+
+    def __init__(self, ctx: RunContext, driver: JobDriver) -> None:
+        self.ctx = ctx
+        self.driver = driver  # builds the requests, as for a batch (a repair's included)
+        self.table = default_table()
+
+    def drive(self, index: int) -> None:
+        ctx = self.ctx
+        job = ctx.state.jobs[index]
+        done = set(ctx.state.results.by_item(job.done))
+        in_doubt = [i for i in job.items if i in job.calls and i not in done]  # called by a process that died
+        custom_ids = {item: cid for cid, item in ctx.state.custom_ids(job).items()}
+        if in_doubt:
+            why = "its realtime call was in flight when the process stopped"
+            lost = tuple(_lost(job, item, custom_ids[item], why) for item in in_doubt)
+            ctx.recorder.emit(ItemsFinished(job=index, results=lost, completed_at=utc_now()))
+        todo = [item for item in job.items if item not in job.calls and item not in done]
+        items = {cid: item for item, cid in custom_ids.items()}
+        requests = {items[r.custom_id]: r for r in self.driver.requests(job, only=set(todo))}
+        if todo and ctx.stop.is_set() and job.status == "reserved":
+            ctx.recorder.emit(ReservationReleased(job=index))  # stopped before its first call: nothing sent
+            return
+        workers = min(ctx.realtime_concurrency, max(len(todo), 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-realtime") as pool:
+            for future in [pool.submit(self._call, job, item, requests[item]) for item in todo]:
+                future.result()  # a StateError (the state cannot be written) stops the job here
+        if len(ctx.state.results.by_item(job.done)) < len(job.items):
+            if job.status == "reserved":  # stopped before its first call: nothing sent
+                ctx.recorder.emit(ReservationReleased(job=index))
+            return  # stopped: the next run calls the rest
+        held = sum(ctx.held_worst(job, item) for item in self._missing(job))
+        ctx.recorder.emit(JobEnded(job=index, at=utc_now(), status="completed", held=held))
+
+    def _call(self, job: JobRecord, item: int, request: PreparedRequest) -> None:
+        """One item's call, journaled first; its outcome recorded (refusals waited out in between)."""
+        ctx, custom_id = self.ctx, request.custom_id
+        if ctx.stop.is_set():
+            return
+        ctx.recorder.emit(RealtimeCall(job=job.index, item=item, at=utc_now()), durable=True)
+        params = request.body["params"]
+        timeout = max(600.0, 3600.0 * params["max_tokens"] / 128_000)  # the SDK's rule for a long answer
+        result: ItemResult | None = None
+        for refusal in range(MAX_REFUSALS):
+            try:
+                message = ctx.provider.message(params, timeout=timeout)
+            except CallUncertain as exc:
+                result = _lost(job, item, custom_id, f"the realtime call got no answer ({exc})")
+            except CallRefused as exc:
+                if exc.retry_after is not None and refusal < MAX_REFUSALS - 1 and not ctx.stop.is_set():
+                    ctx.sleep(exc.retry_after)
+                    if not ctx.stop.is_set():
+                        continue
+                # refused for good, or stopped while waiting: certainly nothing billed
+                reason = exc.error_type if exc.retry_after is None else "canceled"
+                result = _refused(job, item, custom_id, reason, str(exc))
+            else:
+                result = self._answered(job, item, custom_id, message)
+            break
+        assert result is not None  # a paid answer the provider cannot give again: on disk before anything else
+        ctx.recorder.emit(ItemsFinished(job=job.index, results=(result,), completed_at=utc_now()), durable=True)
+
+    def _answered(self, job: JobRecord, item: int, custom_id: str, message: bytes) -> ItemResult:
+        """The answer as a results line (as a batch would hold it), priced at the standard (full) price."""
+        line = b'{"custom_id":' + json.dumps(custom_id).encode() + b',"result":{"type":"succeeded","message":'
+        raw = line + message + b"}}"
+        table, model, day = self.table, self.ctx.options.model, price_day(job)
+
+        def cost_of(usage: Usage) -> float | None:
+            return table.cost(model, usage, on=day, batch=False)
+
+        result = parse_result_line(
+            json.loads(raw),
+            index=item,
+            response_model=self.ctx.options.response_model,
+            cost_of=cost_of,
+            batch_id=None,
+            raw_json=raw,
+        )
+        result.job = job.index
+        return result
+
+    def _missing(self, job: JobRecord) -> list[int]:
+        """The job's items whose call got no answer: perhaps billed, so their worst case is held."""
+        ledger = self.ctx.state.results
+        return [
+            ledger.item[number]
+            for number in job.done
+            if (error := ledger.errors.get(number)) is not None and error.reason == "missing"
+        ]
+
+
+def _lost(job: JobRecord, item: int, custom_id: str, why: str) -> ItemResult:
+    message = f"{why}: it may have been answered and billed, so its worst case is held as spent"
+    return _failed(job, item, custom_id, ItemError("missing", message))
+
+
+def _refused(job: JobRecord, item: int, custom_id: str, reason: str, why: str) -> ItemResult:
+    if reason == "canceled":
+        return _failed(job, item, custom_id, ItemError("canceled", f"not sent: the run stopped ({why})"))
+    return _failed(job, item, custom_id, ItemError(f"errored:{reason}", why))
+
+
+def _failed(job: JobRecord, item: int, custom_id: str, error: ItemError) -> ItemResult:
+    result = ItemResult(index=item, status="failed", error=error, cost=0.0, custom_id=custom_id)
+    result.job = job.index
+    return result

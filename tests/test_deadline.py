@@ -1,0 +1,208 @@
+"""``deadline=`` (issue #14): when it comes, batches in flight are canceled and every item left goes through
+the realtime Messages API (``POST /v1/messages`` on the emulator, billed at twice the batch price), still
+inside ``max_cost``; a kill during a realtime call never calls it again by itself."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from batchnb import BatchManager, InputError
+from batchnb._pricing import default_table
+from batchnb.sim import FaultRule, Faults, Simulator
+
+from .fault_harness import Killer, run_worker
+from .helpers import wait_for
+
+MODEL = "claude-haiku-4-5"
+
+
+def prompts(n: int) -> list[str]:
+    return [f"item {i}: say something short about lamps" for i in range(n)]
+
+
+def manager(sim: Simulator, n: int = 30, **kwargs: Any) -> BatchManager:
+    options: dict[str, Any] = {"model": MODEL, "client": sim.client(), "poll_interval": 0.01, "max_tokens": 64,
+                               "items_per_job": 10, "max_cost": 1.0}
+    return BatchManager(messages=prompts(n), **{**options, **kwargs})
+
+
+def past() -> datetime:
+    return datetime.now() - timedelta(minutes=1)
+
+
+def test_a_deadline_reached_mid_run_ends_with_every_item_answered_the_late_ones_at_realtime_price(tmp_path):
+    """Job 0's batch is created; the emulator's clock then moves 50 s on (half its items done, its latency
+    being 100 s) and its create's answer is held until the deadline has passed. Job 0's batch is then
+    canceled, its 5 finished items collected at batch price, and the 25 others (its unfinished 5, and the
+    two jobs never created) answered by realtime calls at twice that price, inside max_cost."""
+    offset = [0.0]
+    deadline = datetime.now() + timedelta(seconds=3)
+    first_create_in_time: list[bool] = []
+
+    def hook(event: Any) -> None:
+        if event.endpoint == "create" and event.count == 1 and event.phase == "received":
+            first_create_in_time.append(datetime.now() < deadline)
+        if event.endpoint == "create" and event.count == 1 and event.phase == "applied":
+            offset[0] += 50.0  # the batch was made at +0: its items finishing by +50 s are done
+            wait_for(lambda: datetime.now() > deadline, message="the deadline never came")
+
+    with Simulator(latency=100.0, clock=lambda: time.time() + offset[0], on_request=hook) as sim:
+        m = manager(sim, max_parallel_jobs=2, deadline=deadline, state_path=tmp_path / "s.json", max_cost=0.01)
+        results = m.run()
+        counters = sim.counters
+        again = manager(sim, max_parallel_jobs=2, deadline=deadline, state_path=tmp_path / "s.json", max_cost=0.01)
+
+    assert [r.status for r in results] == ["succeeded"] * 30
+    late = [r for r in results if r.realtime]
+    by_batch = [r for r in results if not r.realtime]
+    if first_create_in_time == [True]:  # the first create came before the deadline (any sane machine)
+        assert len(by_batch) == 5 and all(r.batch_id for r in by_batch)
+        assert counters.creates == 1
+    assert len(late) == 30 - len(by_batch) == counters.realtime_calls
+    assert all(r.batch_id is None and r.custom_id and r.custom_id.endswith("-t") for r in late)
+    table = default_table()
+    for r in late:  # the realtime price: twice what the same usage costs in a batch
+        assert r.usage is not None and r.cost == pytest.approx(2 * table.cost(MODEL, r.usage))
+    assert sum(r.cost or 0.0 for r in late) == pytest.approx(counters.realtime_usd)
+    assert m.stats.cost == pytest.approx(counters.billed_usd)
+    assert counters.billed_usd <= 0.01
+    assert not counters.duplicate_submissions and counters.duplicate_realtime_calls == 0
+    stats = m.stats
+    assert stats.outcome == "finished" and "deadline came" in stats.outcome_message
+    assert stats.realtime_items == len(late) and stats.realtime_cost == pytest.approx(counters.realtime_usd)
+    assert again.stats.cost == pytest.approx(counters.billed_usd)  # rebuilt from the files: the same prices
+    assert [r.realtime for r in again.results()] == [r.realtime for r in results]
+
+
+def test_a_deadline_already_past_sends_every_item_as_a_realtime_call(capsys):
+    with Simulator(latency=100.0) as sim:
+        m = manager(sim, 12, deadline=past())
+        results = m.run(print_progress=True)
+        counters = sim.counters
+    assert [r.status for r in results] == ["succeeded"] * 12 and all(r.realtime for r in results)
+    assert counters.creates == 0 and counters.realtime_calls == 12
+    assert m.stats.cost == pytest.approx(counters.billed_usd) == pytest.approx(counters.realtime_usd)
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
+    assert "deadline reached" in out and "12 items by realtime calls" in out
+
+
+def test_realtime_calls_stay_inside_max_cost():
+    """Realtime worst cases are reserved at full price: a budget for only some of them stops the run there."""
+    with Simulator(latency=100.0) as sim:
+        m = manager(sim, 40, deadline=past(), max_cost=0.0035, items_per_job=5)
+        results = m.run()
+        counters = sim.counters
+    answered = [r for r in results if r.status == "succeeded"]
+    assert 0 < len(answered) < 40 and counters.realtime_calls == len(answered)
+    assert counters.billed_usd <= 0.0035
+    assert m.stats.outcome == "budget" and "max_cost" in (m.stats.budget_stop or "")
+
+
+def test_without_fallback_the_deadline_only_cancels_and_a_later_run_sends_the_rest_as_batches():
+    with Simulator(latency=0.05) as sim:
+        m = manager(sim, 20, deadline=past(), deadline_fallback=False)
+        m.run()
+        assert sim.counters.creates == 0 and sim.counters.realtime_calls == 0
+        assert m.stats.outcome == "deadline" and "deadline_fallback=False" in m.stats.outcome_message
+        assert m.stats.pending == 20
+        m2 = manager(sim, 20)
+        assert [r.status for r in m2.run()] == ["succeeded"] * 20
+        assert sim.counters.realtime_calls == 0 and sim.counters.creates == 2
+
+
+def test_a_refused_realtime_call_is_waited_out_and_a_lost_answer_is_held_then_retried():
+    """A 429 costs nothing and is asked again after its retry-after; a lost answer may have been billed:
+    its worst case is held, and max_retries sends it again (a new custom_id), once."""
+    faults = Faults(retry_after=0.01, rules=[FaultRule("message", "error", status=429),
+                                             FaultRule("message", "lose_response", skip=2)])
+    with Simulator(latency=100.0, faults=faults) as sim:
+        m = manager(sim, 6, deadline=past(), max_retries=1, realtime_concurrency=1)
+        results = m.run()
+        counters = sim.counters
+    assert [r.status for r in results] == ["succeeded"] * 6
+    assert counters.realtime_calls == 7 and counters.duplicate_realtime_calls == 1  # the lost one, once more
+    retried = [r for r in results if r.custom_id and "-r1-" in r.custom_id]
+    assert len(retried) == 1 and retried[0].realtime
+    stats = m.stats
+    assert stats.held > 0  # the lost answer's worst case: it was billed, unseen
+    assert counters.billed_usd <= stats.cost + stats.held
+    assert counters.billed_usd > stats.cost
+
+
+def test_a_kill_during_a_realtime_call_never_calls_it_again(tmp_path):
+    """SIGKILL once the emulator has answered (and billed) the third call, before the client has its answer:
+    the next process records that item as missing, holds its worst case, and calls no item twice."""
+    state = tmp_path / "s.json"
+    options = {"count": 8, "items_per_job": 4, "poll_interval": 0.01, "deadline_passed": True,
+               "realtime_concurrency": 1, "max_cost": 1.0}
+    with Simulator(latency=100.0) as sim:
+        killer = Killer(sim, lambda e: e.endpoint == "message" and e.count == 3 and e.phase == "applied")
+        assert killer.run(state, options) is None
+        summary = run_worker(sim, state, options)
+        counters = sim.counters
+    assert summary["statuses"].count("succeeded") == 7
+    assert summary["reasons"].count("missing") == 1 and summary["reasons"][2] == "missing"
+    assert counters.realtime_calls == 8 and counters.duplicate_realtime_calls == 0 and counters.creates == 0
+    assert summary["held"] > 0 and counters.billed_usd <= summary["cost"] + summary["held"]
+
+
+def test_a_run_stopped_while_realtime_calls_wait_resumes_them(tmp_path):
+    """cancel() during realtime calls: those answered are kept, the rest go in the next run, none twice."""
+    gate = threading.Event()
+
+    def hook(event: Any) -> None:
+        if event.endpoint == "message" and event.phase == "received" and event.count == 2:
+            gate.wait(60)
+
+    with Simulator(latency=100.0, on_request=hook) as sim:
+        m = manager(sim, 6, deadline=past(), realtime_concurrency=1, state_path=tmp_path / "s.json")
+        m.start(show=False)
+        wait_for(lambda: sim.counters.requests_by_endpoint.get("message", 0) >= 2)
+        m.cancel()
+        gate.set()
+        m.wait(timeout=60)
+        first = sim.counters.realtime_calls
+        assert 1 <= first < 6
+        results = m.run()
+        assert [r.status for r in results] == ["succeeded"] * 6
+        assert sim.counters.realtime_calls == 6 and sim.counters.duplicate_realtime_calls == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "words"),
+    [
+        ({"deadline": "soon"}, "deadline must be a duration"),
+        ({"deadline": 3600}, "deadline must be a duration"),
+        ({"deadline": "0s"}, "positive duration"),
+        ({"deadline_fallback": "yes"}, "deadline_fallback must be True or False"),
+        ({"realtime_concurrency": 0}, "realtime_concurrency must be an integer >= 1"),
+    ],
+)
+def test_bad_deadline_options_are_refused_before_anything_is_sent(options, words):
+    with Simulator(latency=0.01) as sim, pytest.raises(InputError, match=words):
+        manager(sim, 3, **options)
+    assert sim.counters.requests_by_endpoint == {}
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("2h", 7200), ("1h30m", 5400), ("45s", 45), ("1.5d", 129600),
+                                               (timedelta(minutes=3), 180)])
+def test_a_deadline_reads_durations_as_people_write_them(text, seconds):
+    from batchnb.manager._deadline import parse_deadline
+
+    deadline = parse_deadline(text)
+    assert deadline is not None and deadline.at(1000.0) == 1000.0 + seconds
+
+
+def test_the_estimate_says_what_the_deadline_will_do():
+    with Simulator(latency=0.01) as sim:
+        text = str(manager(sim, 3, deadline="2h").estimate())
+        assert "deadline 2h after run() starts" in text and "realtime calls at full price" in text
+        text = str(manager(sim, 3, deadline="90m", deadline_fallback=False).estimate())
+        assert "deadline 90m after run() starts: batches still running then are canceled" in text
+        assert sim.counters.requests_by_endpoint == {}
