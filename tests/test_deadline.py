@@ -206,3 +206,23 @@ def test_the_estimate_says_what_the_deadline_will_do():
         text = str(manager(sim, 3, deadline="90m", deadline_fallback=False).estimate())
         assert "deadline 90m after run() starts: batches still running then are canceled" in text
         assert sim.counters.requests_by_endpoint == {}
+
+
+def test_a_deadline_passed_while_the_cache_is_warmed_still_sends_everything_as_realtime_calls():
+    guide = " ".join(f"Rule {n}: quote the source, keep the units, never guess a missing value." for n in range(440))
+    with Simulator(latency=100.0) as sim:
+        m = manager(sim, 10, deadline=past(), warm_cache=True, system=guide, max_cost=5.0)
+        results = m.run()
+        counters = sim.counters
+    assert [r.status for r in results] == ["succeeded"] * 10 and all(r.realtime for r in results)
+    assert counters.creates == 0 and counters.realtime_calls == 10
+    assert m.stats.cache_read_tokens > 0 and m.stats.cost == pytest.approx(counters.billed_usd)
+
+
+def test_a_pilot_after_its_deadline_only_cancels_and_the_run_after_it_answers_everything():
+    with Simulator(latency=100.0) as sim:
+        m = manager(sim, 20, deadline=past())
+        m.pilot(4)
+        assert sim.counters.realtime_calls == 0 and sim.counters.creates == 0
+        assert [r.status for r in m.run()] == ["succeeded"] * 20
+        assert sim.counters.realtime_calls == 20 and sim.counters.duplicate_realtime_calls == 0

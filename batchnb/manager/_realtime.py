@@ -49,6 +49,12 @@ class RealtimeDriver:
             lost = tuple(_lost(job, item, custom_ids[item], why) for item in in_doubt)
             ctx.recorder.emit(ItemsFinished(job=index, results=lost, completed_at=utc_now()))
         todo = [item for item in job.items if item not in job.calls and item not in done]
+        aside = [item for item in todo if item in ctx.state.aside]  # no input asks them any more: not sent
+        if aside:
+            why = "no current input asks it any more"
+            unsent = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in aside)
+            ctx.recorder.emit(ItemsFinished(job=index, results=unsent, completed_at=utc_now()))
+            todo = [item for item in todo if item not in ctx.state.aside]
         items = {cid: item for item, cid in custom_ids.items()}
         requests = {items[r.custom_id]: r for r in self.driver.requests(job, only=set(todo))}
         if todo and ctx.stop.is_set() and job.status == "reserved":

@@ -35,6 +35,7 @@ class Scheduler:
         self.ctx = ctx
         self.driver = driver
         self.realtime = RealtimeDriver(ctx, driver)
+        self._late_planned = False
 
     def run(self) -> None:
         """Drive every unfinished job; returns when none is left (or the run was stopped).
@@ -46,6 +47,7 @@ class Scheduler:
         running: dict[Future[None], int] = {}
         fatal: BaseException | None = None
         workers = ctx.max_parallel_jobs + 1  # one realtime job at a time beside the batches (after a deadline)
+        self._late_planned = False  # the jobs never created are moved to realtime once per run() after a deadline
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-job") as pool:
             try:
                 while True:
@@ -94,22 +96,26 @@ class Scheduler:
         """At the deadline: no batch is created any more, those in flight are canceled, and (with
         ``deadline_fallback``) every item left goes as realtime calls, still within ``max_cost``."""
         ctx = self.ctx
-        if ctx.deadline_at is None or ctx.deadline_passed or ctx.stop.is_set() or time.time() < ctx.deadline_at:
+        if ctx.deadline_at is None or ctx.stop.is_set():
             return
-        ctx.deadline_passed = True
-        with ctx.recorder.lock:
-            state = ctx.state
-            left = state.counts["pending"] + state.counts["processing"]
-            ctx.recorder.notify(DeadlineReached(at=utc_now(), fallback=ctx.deadline_fallback, pending=left))
-        self.driver.cancel_jobs(None)
-        self._after_deadline(busy)
+        if not ctx.deadline_passed and time.time() >= ctx.deadline_at:
+            ctx.deadline_passed = True
+            with ctx.recorder.lock:
+                state = ctx.state
+                left = state.counts["pending"] + state.counts["processing"]
+                ctx.recorder.notify(DeadlineReached(at=utc_now(), fallback=ctx.deadline_fallback, pending=left))
+            self.driver.cancel_jobs(None)
+        if ctx.deadline_passed and not self._late_planned:
+            self._after_deadline(busy)
 
     def _after_deadline(self, busy: set[int]) -> None:
         """With ``deadline_fallback``: batch jobs never created go as realtime jobs instead, and failed items
-        a retry would take (the canceled ones first of all) are planned as realtime calls."""
+        a retry would take (the canceled ones first of all) are planned as realtime calls. Not in a run of
+        some jobs alone (a pilot's sample, the cache-warming request): the deadline only cancels there."""
         ctx = self.ctx
-        if not ctx.deadline_fallback:
+        if not ctx.deadline_fallback or ctx.only_jobs is not None:
             return
+        self._late_planned = True
         with ctx.recorder.lock:
             state = ctx.state
             late = [job for job in state.open_jobs() if not job.realtime and job.status == "pending"]
