@@ -65,6 +65,8 @@ def jobs_html(p: Progress) -> str:
     extra = (f" · {p.jobs_reconciling} reconciling" if p.jobs_reconciling else "") + (
         f" · {p.jobs_cut} cut to fit max_cost" if p.jobs_cut else ""
     )
+    if p.realtime_items:  # after a deadline
+        extra += f" · {p.realtime_items:,} items by realtime calls ({money(p.realtime_cost)}, full price)"
     canceling = f" ({p.jobs_canceling} of them canceling)" if p.jobs_canceling else ""  # part of those in flight
     return (
         f"{label('Jobs')}{bar} {p.jobs_completed} done · {p.jobs_in_flight} in flight{canceling} · "

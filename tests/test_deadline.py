@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from batchnb import BatchManager, InputError
+from batchnb._panel_html import jobs_html, status_html
 from batchnb._pricing import default_table
 from batchnb.sim import FaultRule, Faults, Simulator
 
@@ -90,6 +91,9 @@ def test_a_deadline_already_past_sends_every_item_as_a_realtime_call(capsys):
     captured = capsys.readouterr()
     out = captured.out + captured.err
     assert "deadline reached" in out and "12 items by realtime calls" in out
+    stats = m.stats  # what the panel shows
+    assert "12 items by realtime calls" in jobs_html(stats)
+    assert "<b style='color:#2e7d32'>done</b> — the deadline came" in status_html(stats)
 
 
 def test_realtime_calls_stay_inside_max_cost():
