@@ -24,6 +24,9 @@ T = TypeVar("T")
 _BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 #: Statuses of a create refused for now (ask again later); any other 4xx but 408/409 is refused for good.
 _REFUSED_FOR_NOW = (429,)
+#: Statuses of a realtime call answered with an error by the API itself (billed nothing), worth asking again;
+#: any other 4xx is final; a gateway's 502/504 (the API may have answered behind it) is uncertain.
+_CALL_REFUSED_FOR_NOW = (408, 409, 429, 500, 503, 529)
 
 
 class Provider:
@@ -74,7 +77,7 @@ class Provider:
 
         Like create, with the SDK's retries off: a blind retry of a call whose answer was lost would pay for
         it twice unseen. ``CallRefused`` when it certainly cost nothing (the provider answered an error),
-        ``CallUncertain`` when it may have been answered and billed (no answer, a 5xx but 529 overloaded).
+        ``CallUncertain`` when it may have been answered and billed (no answer, a gateway's 502 or 504).
         """
         body = _BODY_JSON.encode(params).encode("utf-8")
         try:
@@ -87,8 +90,8 @@ class Provider:
             return response.content
         except anthropic.APIStatusError as exc:
             status = exc.status_code
-            if status in (429, 529) or (status < 500 and status not in (408, 409)):
-                final = status not in (429, 529)
+            if status in _CALL_REFUSED_FOR_NOW or status < 500:
+                final = status not in _CALL_REFUSED_FOR_NOW
                 details: Any = exc.body if isinstance(exc.body, dict) else {}
                 error = details.get("error") if isinstance(details.get("error"), dict) else details
                 raise CallRefused(

@@ -4,10 +4,12 @@ price (``POST /v1/messages``), ``realtime_concurrency`` calls at a time.
 Each call is journaled (``RealtimeCall``, fsynced) before it is sent and its answer recorded as soon as it
 comes, so a kill at any instant leaves every item answered, never called, or called without an answer.
 A call without an answer (lost on the wire, or the process stopped) may have been answered and billed:
-the item ends ``missing`` with its worst case held as spent, as a batch's missing line does, and is sent
-again only by a retry (``max_retries``, ``retry_failed()``), never by itself. The SDK's retries are off for
-these calls (``Provider.message``), for the reason they are off for creates: a blind retry of a lost
-answer would pay twice unseen. Refusals (429, 529: nothing billed) are waited out here instead.
+the item ends ``missing`` with its worst case held as spent, as a batch's missing line does, and is called
+again in a new realtime job, reserved like any other (``REALTIME_RETRIES`` times beyond ``max_retries``,
+as the SDK's default retries would). The SDK's own retries are off for these calls
+(``Provider.message``), for the reason they are off for creates: it would retry a lost answer blindly, and
+the call it had paid for would go uncounted. Errors the API answers itself (429, 500, 529: billed nothing)
+are waited out here.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ._driver import JobDriver, price_day
 from ._job import JobRecord
 from ._recorder import utc_now
 
-#: Refusals of one call (429, 529, no connection) waited out before the item is given up (``errored``).
+#: Refusals of one call (429, 500, 529, no connection) waited out before the item is given up (``errored``).
 MAX_REFUSALS = 8
 
 

@@ -26,6 +26,9 @@ from ._state import ManagerState
 
 #: Seconds between looks at the running workers (a finished one frees its slot at once anyway).
 TICK = 0.2
+#: Calls of an item whose realtime answer was lost, sent again beyond ``max_retries``: the SDK's default
+#: retries (2), made by batchnb so that each lost answer's worst case is held as perhaps billed.
+REALTIME_RETRIES = 2
 #: Job statuses whose batch is at the provider, or may be (a create in doubt): it counts in its queue.
 _AT_PROVIDER = ("submitting", "processing")
 
@@ -275,6 +278,8 @@ class Scheduler:
             return False
         if result.error.reason == "canceled":
             return True  # never ran (an earlier cancel): finishing the run means running it
+        if result.realtime and result.error.reason == "missing":  # a realtime answer lost: as the SDK would
+            return attempts < self.ctx.max_retries + REALTIME_RETRIES
         return result.error.transient and attempts < self.ctx.max_retries
 
 
