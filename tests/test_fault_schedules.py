@@ -1,5 +1,6 @@
 """Randomized fault schedules: kills, lost responses, list outages, clock skew, late creates, a neighbour
-on the same key and short results over a multi-job run; the money invariants after every schedule.
+on the same key and short results over a multi-job run (a third of them past a deadline: realtime calls,
+lost and refused); the money invariants after every schedule.
 
 Each schedule is drawn from its seed, so a failure is replayed with the seed it prints. CI runs
 ``BATCHNB_SCHEDULES`` of them (default 10); a ``slow`` run sets it higher, e.g.
@@ -57,9 +58,19 @@ def draw(seed: int) -> Schedule:
         lambda: FaultRule("results", "empty_body", skip=rng.randint(0, 2)),
         lambda: FaultRule("results", "short_body", skip=rng.randint(0, 2), times=rng.randint(1, 2)),
     ]
+    killable = KILLABLE
+    if rng.random() < 1 / 3:  # the deadline has passed: every item goes as a realtime call
+        options["deadline_passed"] = True
+        options["realtime_concurrency"] = rng.choice([1, 3])
+        menu = [
+            lambda: FaultRule("message", "lose_response", skip=rng.randint(0, 6), times=rng.randint(1, 3)),
+            lambda: FaultRule("message", "error", status=rng.choice([429, 500, 502, 529]), skip=rng.randint(0, 6),
+                              times=rng.randint(1, 3)),
+        ]
+        killable = ("message",)
     rules = [rng.choice(menu)() for _ in range(rng.randint(1, 4))]
     skew = rng.choice([0.0, 0.0, -600.0, 600.0, -7200.0])
-    kills = [(rng.choice(KILLABLE), rng.randint(1, 6), rng.choice(["received", "applied"]))
+    kills = [(rng.choice(killable), rng.randint(1, 6), rng.choice(["received", "applied"]))
              for _ in range(rng.randint(0, 3))]
     return Schedule(seed, count, options, skew, rules, kills)
 
@@ -69,7 +80,8 @@ def draw(seed: int) -> Schedule:
 def test_money_invariants_hold_under_a_random_fault_schedule(tmp_path: Path, seed: int) -> None:
     schedule = draw(seed)
     state = tmp_path / "s.json"
-    with Simulator(latency=0.05, faults=Faults(rules=schedule.rules), clock_skew=schedule.skew) as sim:
+    faults = Faults(rules=schedule.rules, retry_after=0.01)
+    with Simulator(latency=0.05, faults=faults, clock_skew=schedule.skew) as sim:
         for endpoint, nth, phase in schedule.kills:
             start = sim.counters.requests_by_endpoint.get(endpoint, 0)
             killer = Killer(sim, lambda e: e.endpoint == endpoint and e.count == start + nth and e.phase == phase)
@@ -85,6 +97,7 @@ def check(sim: Simulator, summary: dict, schedule: Schedule) -> None:
     ours = {cid: n for cid, n in counters.submissions.items() if cid.startswith(prefix)}
     assert [cid for cid, n in ours.items() if n > 1] == [], f"a custom_id was created twice; {where}"
     billed = sum(usd for cid, usd in sim.billed_by_custom_id().items() if cid.startswith(prefix))
+    billed += counters.realtime_usd  # realtime calls carry no custom_id: this emulator served this run alone
     max_cost = schedule.options.get("max_cost")
     if max_cost is not None:
         assert billed <= max_cost + 1e-12, f"billed ${billed:.6f} > max_cost ${max_cost}; {where}"
