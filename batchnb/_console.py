@@ -261,6 +261,8 @@ def progress_line(progress: Progress) -> str:
         parts.append(f"{progress.realtime_items:,} by realtime calls ({money(progress.realtime_cost)})")
     if progress.running and progress.eta_seconds is not None:
         parts.append(f"ETA {format_duration(progress.eta_seconds)}")
+    if progress.deadline_in is not None:
+        parts.append(f"deadline in {format_duration(progress.deadline_in)}")
     if progress.budget_stop:
         parts.append("stopping")
     return PREFIX + " | ".join(parts)
@@ -289,6 +291,8 @@ def bar_postfix(progress: Progress) -> str:
     parts.append(f"{money(progress.cost)}{limit}")
     if progress.running and progress.eta_seconds is not None:
         parts.append(f"ETA {format_duration(progress.eta_seconds)}")
+    if progress.deadline_in is not None:
+        parts.append(f"deadline in {format_duration(progress.deadline_in)}")
     if progress.budget_stop:
         parts.append("stopping")
     return ", ".join(parts)

@@ -25,6 +25,7 @@ class RunStarted(Event):
     kind: ClassVar[str] = "run_started"
     at: str
     max_cost: float | None
+    deadline: float | None = None  # when this run must be over (epoch seconds; ``deadline=``)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ class DeadlineReached(Event):
     kind: ClassVar[str] = "deadline_reached"
     at: str
     fallback: bool
-    pending: int  # items not answered then
+    canceled: int  # batches in flight then, canceled
 
 
 @dataclass(frozen=True)

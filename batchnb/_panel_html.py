@@ -50,7 +50,8 @@ def items_html(p: Progress) -> str:
         ],
         p.items_total,
     )
-    retrying = f" · <span style='color:{PURPLE}'>{p.retrying:,} retrying</span>" if p.retrying else ""
+    # items sent again are among those pending or in flight: said so, not added to them
+    retrying = f" <span style='color:{PURPLE}'>({p.retrying:,} of them retrying)</span>" if p.retrying else ""
     return (
         f"{label('Items')}{bar} {p.finished:,} / {p.items_total:,} &nbsp;"
         f"<span style='color:{GREEN}'>{p.succeeded:,} succeeded</span> · "
@@ -100,6 +101,8 @@ def timing_html(p: Progress) -> str:
     eta = ""
     if p.running:
         eta = f" · ETA {format_duration(p.eta_seconds)}" if p.eta_seconds is not None else " · ETA after a batch ends"
+        if p.deadline_in is not None:
+            eta += f" · deadline in {format_duration(p.deadline_in)}"
     return f"Elapsed {format_duration(p.elapsed)}{eta}"
 
 

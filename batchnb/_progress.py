@@ -119,7 +119,8 @@ class ProgressModel:
         self._queue_waiting: tuple[int, str] | None = None  # (job, why) while a create waits for queue room
         self._jobs_cut = 0
         self._cache_read, self._cache_write, self._cache_saved = 0, 0, 0.0
-        self._deadline: str | None = None
+        self._deadline: str | None = None  # what the deadline did (while the run goes on)
+        self._deadline_at: float | None = None  # this run's deadline, epoch seconds
         self._realtime, self._realtime_cost = 0, 0.0
         self._starting = False  # a run was asked for and its RunStarted has not come yet
         self.version = 0  # bumped on every change, so views can skip redraws
@@ -190,7 +191,7 @@ class ProgressModel:
                 self._started, self._ended = self._clock(), None
                 self._run_jobs, self._run_finished, self._run_batch_ended = set(), 0, False
                 self._max_cost, self._budget_stop, self._budget_waiting = event.max_cost, None, None
-                self._queue_waiting, self._deadline = None, None
+                self._queue_waiting, self._deadline, self._deadline_at = None, None, event.deadline
                 self._outcome, self._outcome_message, self._jobs_cut = "", "", 0
                 for job in jobs.values():
                     if job.status == "reserved":
@@ -198,7 +199,7 @@ class ProgressModel:
             case RunEnded():
                 self._ended = self._clock()
                 self._outcome, self._outcome_message = event.outcome or "stopped", event.message
-                self._budget_waiting = self._queue_waiting = None
+                self._budget_waiting = self._queue_waiting = self._deadline = self._deadline_at = None
             case JobsPlanned():
                 for index in event.retired:
                     jobs[index].status = "dropped"
@@ -251,14 +252,17 @@ class ProgressModel:
                     if (item, event.job) not in self._pairs and self._item_job[item] == event.job:
                         self._set(item, "processing")
             case RealtimeCall() if jobs[event.job].status == "reserved":  # its first call
+                if self._deadline is None:  # a job a deadline of an earlier run made realtime
+                    self._deadline = "realtime calls (full price) for the items an earlier run's deadline left"
                 job = jobs[event.job]
                 job.status = "processing"
                 for item in job.items:
                     if (item, event.job) not in self._pairs and self._item_job[item] == event.job:
                         self._set(item, "processing")
             case DeadlineReached():
-                then = "what is left goes as realtime calls (full price)" if event.fallback else "no more is sent"
-                self._deadline = f"deadline reached: batches in flight canceled, {then}; {event.pending:,} items left"
+                canceled = f"{event.canceled} batch(es) in flight canceled" if event.canceled else "no batch in flight"
+                then = "what is left goes as realtime calls (full price)" if event.fallback else "nothing more is sent"
+                self._deadline = f"deadline reached: {canceled}; {then}"
             case ItemsFinished():
                 self._finish(jobs[event.job], event.job, event.results)
             case JobEnded():
@@ -358,6 +362,11 @@ class ProgressModel:
                 cache_saved=self._cache_saved,
                 note=self._note,
                 deadline=self._deadline,
+                deadline_in=(
+                    None
+                    if self._deadline_at is None or self._deadline is not None or not running
+                    else max(0.0, self._deadline_at - time.time())
+                ),
                 realtime_items=self._realtime,
                 realtime_cost=self._realtime_cost,
             )

@@ -49,6 +49,7 @@ class Progress:
     cache_saved: float = 0.0  # USD the cache saved: reads' discount less writes' surcharge, vs the input rate
     note: str = ""  # how the inputs met the state: answers reused from earlier runs, repeated requests
     deadline: str | None = None  # the run's deadline came: what became of the batches and the items left
+    deadline_in: float | None = None  # seconds until the run's deadline (while it has not come)
     realtime_items: int = 0  # outcomes of realtime calls (after a deadline), at full price
     realtime_cost: float = 0.0
 

@@ -14,12 +14,14 @@ import pytest
 from batchnb import BatchManager, InputError
 from batchnb._panel_html import jobs_html, status_html
 from batchnb._pricing import default_table
+from batchnb._readings import money
 from batchnb.sim import FaultRule, Faults, Simulator
 
 from .fault_harness import Killer, run_worker
 from .helpers import wait_for
 
 MODEL = "claude-haiku-4-5"
+pytestmark = pytest.mark.filterwarnings("ignore:deadline .* has already passed")  # ``past()``: on purpose
 
 
 def prompts(n: int) -> list[str]:
@@ -170,6 +172,9 @@ def test_a_run_stopped_while_realtime_calls_wait_resumes_them(tmp_path):
         m.wait(timeout=60)
         first = sim.counters.realtime_calls
         assert 1 <= first < 6
+        stats = m.stats  # the items not called are canceled: nothing stays reserved or "in flight"
+        assert stats.outcome == "canceled" and "realtime calls stopped after the deadline" in stats.outcome_message
+        assert stats.reserved == 0 and stats.processing == 0 and stats.jobs_in_flight == 0
         results = m.run()
         assert [r.status for r in results] == ["succeeded"] * 6
         assert sim.counters.realtime_calls == 6 and sim.counters.duplicate_realtime_calls == 0
@@ -179,7 +184,8 @@ def test_a_run_stopped_while_realtime_calls_wait_resumes_them(tmp_path):
     ("options", "words"),
     [
         ({"deadline": "soon"}, "deadline must be a duration"),
-        ({"deadline": 3600}, "deadline must be a duration"),
+        ({"deadline": 3600}, "'3600s'"),
+        ({"deadline": "500ms"}, "deadline must be a duration"),
         ({"deadline": "0s"}, "positive duration"),
         ({"deadline_fallback": "yes"}, "deadline_fallback must be True or False"),
         ({"realtime_concurrency": 0}, "realtime_concurrency must be an integer >= 1"),
@@ -192,7 +198,7 @@ def test_bad_deadline_options_are_refused_before_anything_is_sent(options, words
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("2h", 7200), ("1h30m", 5400), ("45s", 45), ("1.5d", 129600),
-                                               (timedelta(minutes=3), 180)])
+                                               ("20min", 1200), ("2 hours", 7200), (timedelta(minutes=3), 180)])
 def test_a_deadline_reads_durations_as_people_write_them(text, seconds):
     from batchnb.manager._deadline import parse_deadline
 
@@ -203,9 +209,9 @@ def test_a_deadline_reads_durations_as_people_write_them(text, seconds):
 def test_the_estimate_says_what_the_deadline_will_do():
     with Simulator(latency=0.01) as sim:
         text = str(manager(sim, 3, deadline="2h").estimate())
-        assert "deadline 2h after run() starts" in text and "realtime calls at full price" in text
+        assert "deadline 2h after each run starts" in text and "realtime calls at full price" in text
         text = str(manager(sim, 3, deadline="90m", deadline_fallback=False).estimate())
-        assert "deadline 90m after run() starts: batches still running then are canceled" in text
+        assert "deadline 90m after each run starts: batches still running then are canceled" in text
         assert sim.counters.requests_by_endpoint == {}
 
 
@@ -227,3 +233,39 @@ def test_a_pilot_after_its_deadline_only_cancels_and_the_run_after_it_answers_ev
         assert sim.counters.realtime_calls == 0 and sim.counters.creates == 0
         assert [r.status for r in m.run()] == ["succeeded"] * 20
         assert sim.counters.realtime_calls == 20 and sim.counters.duplicate_realtime_calls == 0
+
+
+def test_a_deadline_already_past_is_a_warning_and_the_estimate_says_so_with_the_realtime_worst_case():
+    with Simulator(latency=0.01) as sim:
+        with pytest.warns(UserWarning, match="has already passed: a run sends every item left as a realtime call"):
+            m = manager(sim, 3, deadline=datetime.now() - timedelta(hours=1))
+        estimate = m.estimate()
+        text = str(estimate)
+        assert estimate.worst_case_cost is not None
+        assert f"a worst case of {money(2 * estimate.worst_case_cost)} if none is answered by a batch" in text
+
+
+def test_after_a_deadline_without_fallback_the_estimate_counts_canceled_items_to_send_again(tmp_path):
+    """Job 0's batch half done when the deadline cancels it (as in the first test), job 1 never created:
+    the 5 canceled items are neither "reused" nor free. The estimate sends them again with job 1's 10, and the
+    next run's words count only the 5 answers as answered before."""
+    offset = [0.0]
+    deadline = datetime.now() + timedelta(seconds=2)
+
+    def hook(event: Any) -> None:
+        if event.endpoint == "create" and event.count == 1 and event.phase == "applied":
+            offset[0] += 50.0
+            wait_for(lambda: datetime.now() > deadline, message="the deadline never came")
+
+    state = tmp_path / "s.json"
+    with Simulator(latency=100.0, clock=lambda: time.time() + offset[0], on_request=hook) as sim:
+        m = manager(sim, 20, deadline=deadline, deadline_fallback=False, state_path=state, max_parallel_jobs=1)
+        m.run()
+        stats = m.stats
+        assert stats.outcome == "deadline" and "15 items without an answer" in stats.outcome_message
+        again = manager(sim, 20, state_path=state)
+        estimate = again.estimate()
+        assert (estimate.reused, estimate.again, estimate.new, estimate.sent) == (5, 5, 10, 0)
+        assert "5 reused (answered before, not paid again), 10 new and 5 again (canceled" in str(estimate)
+        assert estimate.measured_cost_per_item is not None and estimate.measured_cost_per_item > 0
+        assert again.stats.note.startswith("20 inputs: 5 answered before")

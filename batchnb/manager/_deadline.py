@@ -4,6 +4,8 @@ or a moment (a datetime; a naive one is local time). Checked before anything is 
 from __future__ import annotations
 
 import re
+import time
+import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -11,8 +13,9 @@ from typing import Any
 from ..errors import InputError
 
 _UNITS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
-_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([dhms])")
-_WHOLE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*[dhms]\s*)+$")
+_UNIT = r"(d|days?|h|hrs?|hours?|m|mins?|minutes?|s|secs?|seconds?)"
+_PART = re.compile(r"(\d+(?:\.\d+)?)\s*" + _UNIT)
+_WHOLE = re.compile(r"^\s*(?:\d+(?:\.\d+)?\s*" + _UNIT + r"\s*)+$")
 
 
 @dataclass(frozen=True)
@@ -30,8 +33,13 @@ class Deadline:
     def words(self) -> str:
         """E.g. "2h after run() starts", "2026-12-01T17:00:00" (local time)."""
         if self.moment is not None:
-            return datetime.fromtimestamp(self.moment).isoformat(sep=" ", timespec="seconds")
-        return f"{self.label or f'{self.after:g} s'} after run() starts"
+            moment = datetime.fromtimestamp(self.moment).astimezone()
+            return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+        return f"{self.label or f'{self.after:g} s'} after each run starts"
+
+    def passed(self) -> bool:
+        """A fixed moment already past: a run would send everything left as realtime calls at once."""
+        return self.moment is not None and time.time() >= self.moment
 
 
 def parse_deadline(value: Any) -> Deadline | None:
@@ -39,15 +47,23 @@ def parse_deadline(value: Any) -> Deadline | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return Deadline(moment=value.timestamp())
+        deadline = Deadline(moment=value.timestamp())
+        if deadline.passed():
+            warnings.warn(
+                f"deadline {deadline.words()} has already passed: a run sends every item left as a realtime call "
+                "at full price (twice the batch price) at once. Pass a later datetime, or a duration such as '2h'.",
+                UserWarning,
+                stacklevel=4,
+            )
+        return deadline
     if isinstance(value, timedelta):
         seconds = value.total_seconds()
     elif isinstance(value, str) and _WHOLE.match(value.lower()):
-        seconds = sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(value.lower()))
+        seconds = sum(float(n) * _UNITS[unit[0]] for n, unit in _PART.findall(value.lower()))
     else:
         raise InputError(
-            f"deadline must be a duration such as '2h', '90m' or '1h30m' (or a timedelta), counted from each "
-            f"run's start, or a datetime, got {value!r}."
+            f"deadline must be a duration such as '2h', '90m', '1h30m' or '3600s' (or a timedelta), counted from "
+            f"each run's start, or a datetime, got {value!r}."
         )
     if not seconds > 0:
         raise InputError(f"deadline must be a positive duration, got {value!r}.")

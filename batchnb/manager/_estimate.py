@@ -8,6 +8,7 @@ from typing import Any
 from .._readings import money
 from ._budget import available, fit_prefix
 from ._context import RunContext
+from ._scheduler import auto_retryable, failures
 from ._state import ManagerState
 
 
@@ -27,6 +28,7 @@ class Estimate:
     repeats: int = 0  # inputs asking the same request as an earlier input: sent once, both rows filled
     new: int = 0  # inputs whose request is still to send (``todo`` requests: fewer when inputs repeat)
     sent: int = 0  # inputs whose request is in a batch already sent (or maybe sent): collected by the run
+    again: int = 0  # inputs whose request failed and that run() sends again (canceled; transient, max_retries)
     measured_cost_per_item: float | None = None  # mean cost of the answers so far (a pilot's, an earlier run's)
     measured_items: int = 0  # answers that mean is over
     deadline: str = ""  # when a run must be over (``deadline=``), in words ("" : none)
@@ -59,10 +61,15 @@ class Estimate:
             else f" against max_cost {money(self.max_cost)}"
             + (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
         )
-        if self.reused or self.repeats or self.sent:
+        if self.reused or self.repeats or self.sent or self.again:
             parts = [f"{self.reused:,} reused (answered before, not paid again)"] if self.reused else []
-            requests = f" as {self.todo:,} requests" if self.todo != self.new else ""
-            parts.append(f"{self.new:,} new to send{requests} in {_jobs(self.jobs)}" if self.new else "none to send")
+            requests = f" as {self.todo:,} requests" if self.todo != self.new + self.again else ""
+            sending = [f"{self.new:,} new"] if self.new else []
+            if self.again:
+                sending.append(f"{self.again:,} again (canceled, or failed for a reason a retry may fix)")
+            parts.append(
+                f"{' and '.join(sending)} to send{requests} in {_jobs(self.jobs)}" if sending else "none to send"
+            )
             if self.sent:
                 parts.append(f"{self.sent:,} in batches already sent (the run collects them)")
             work = f"{self.items:,} items: " + ", ".join(parts)
@@ -77,12 +84,13 @@ class Estimate:
                 f"so far: about {money(self.measured_cost_per_item * self.todo)} for the {self.todo:,} to send"
             )
         if self.deadline:
-            then = (
-                "what batches have not answered by then goes as realtime calls at full price (twice the batch "
-                "price), within max_cost"
-                if self.deadline_fallback
-                else "batches still running then are canceled"
-            )
+            then = "batches still running then are canceled"
+            if self.deadline_fallback:
+                worst = "" if self.worst_case_cost is None else f": a worst case of {money(2 * self.worst_case_cost)}"
+                then = (
+                    "what batches have not answered by then goes as realtime calls at full price (twice the batch "
+                    f"price{worst} if none is answered by a batch), within max_cost"
+                )
             text += f"; deadline {self.deadline}: {then}"
         if self.budget_limited:
             text += (
@@ -106,6 +114,10 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
         for i in range(state.item_count)
         if state.item_status[i] == "pending" and i not in aside and jobs[item_job[i]].status == "pending"
     ]
+    again = sorted(i for i, result, attempt in failures(state) if auto_retryable(result, attempt, ctx.max_retries))
+    per_job = max(ctx.items_per_job, 1)
+    retry_sizes = [len(again[k : k + per_job]) for k in range(0, len(again), per_job)]
+    todo += again
     at_once = None
     if ctx.max_cost is not None:
         room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
@@ -114,16 +126,20 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     worst = None if any(w is None for w in wanted) else sum(ctx.worst[i] or 0.0 for i in todo)
     todo_set = set(todo)
     sizes = [len([i for i in job.items if i in todo_set]) for job in state.jobs if job.status == "pending"]
+    sizes += retry_sizes
     positions = view.positions if view.positions is not None else range(view.input_count)
     costings = ctx.costings
-    reused = sum(1 for item in positions if item in state.results)
-    new = sum(1 for item in positions if item in todo_set)
+    again_set = set(again)
+    reused = sum(1 for item in positions if item in state.results and item not in again_set)
+    sent_again = sum(1 for item in positions if item in again_set)
+    new = sum(1 for item in positions if item in todo_set) - sent_again
     return Estimate(
         items=view.input_count,
         reused=reused,
         repeats=view.repeats,
         new=new,
-        sent=view.input_count - reused - new,
+        again=sent_again,
+        sent=view.input_count - reused - new - sent_again,
         jobs=len([s for s in sizes if s]),
         job_sizes=[s for s in sizes if s],
         worst_case_cost=worst,
@@ -141,7 +157,11 @@ def _measured(state: ManagerState) -> dict[str, Any]:
     """The mean cost of the answers the asked items have (a pilot's, an earlier run's): what the rest will
     likely cost, beside the worst case. Nothing when some answer has no price."""
     ledger, aside = state.results, state.aside
-    costs = [ledger.cost_of(number) for item, number in enumerate(ledger.chosen) if number >= 0 and item not in aside]
+    costs = [
+        ledger.cost_of(number)
+        for item, number in enumerate(ledger.chosen)
+        if number >= 0 and item not in aside and ledger.status_of(number) == "succeeded"
+    ]
     if not costs or any(cost is None for cost in costs):
         return {}
     return {"measured_cost_per_item": sum(c or 0.0 for c in costs) / len(costs), "measured_items": len(costs)}

@@ -119,6 +119,12 @@ class Ledger(Mapping[int, Result]):
     def status_of(self, number: int) -> str:
         return self._names[self.status[number]]
 
+    def answered(self) -> list[int]:
+        """Per item: its result's outcome if that succeeded, else -1 (a failure is no answer to reuse)."""
+        code = self._codes.get("succeeded", -1)
+        status = self.status
+        return [number if number >= 0 and status[number] == code else -1 for number in self.chosen]
+
     def cost_of(self, number: int) -> float | None:
         cost = self.cost[number]
         return None if math.isnan(cost) else cost

@@ -54,22 +54,23 @@ class RealtimeDriver:
         aside = [item for item in todo if item in ctx.state.aside]  # no input asks them any more: not sent
         if aside:
             why = "no current input asks it any more"
-            unsent = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in aside)
-            ctx.recorder.emit(ItemsFinished(job=index, results=unsent, completed_at=utc_now()))
+            skipped = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in aside)
+            ctx.recorder.emit(ItemsFinished(job=index, results=skipped, completed_at=utc_now()))
             todo = [item for item in todo if item not in ctx.state.aside]
         items = {cid: item for item, cid in custom_ids.items()}
         requests = {items[r.custom_id]: r for r in self.driver.requests(job, only=set(todo))}
-        if todo and ctx.stop.is_set() and job.status == "reserved":
-            ctx.recorder.emit(ReservationReleased(job=index))  # stopped before its first call: nothing sent
-            return
         workers = min(ctx.realtime_concurrency, max(len(todo), 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-realtime") as pool:
             for future in [pool.submit(self._call, job, item, requests[item]) for item in todo]:
                 future.result()  # a StateError (the state cannot be written) stops the job here
-        if len(ctx.state.results.by_item(job.done)) < len(job.items):
-            if job.status == "reserved":  # stopped before its first call: nothing sent
-                ctx.recorder.emit(ReservationReleased(job=index))
-            return  # stopped: the next run calls the rest
+        unsent = [item for item in todo if item not in job.calls]  # the run was stopped before their call
+        if unsent and job.status == "reserved":  # stopped before its first call: nothing sent
+            ctx.recorder.emit(ReservationReleased(job=index))
+            return
+        if unsent:  # ended here, its reservation released: the next run sends them again (canceled ones are)
+            why = "the run was stopped before its realtime call"
+            canceled = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in unsent)
+            ctx.recorder.emit(ItemsFinished(job=index, results=canceled, completed_at=utc_now()))
         held = sum(ctx.held_worst(job, item) for item in self._missing(job))
         ctx.recorder.emit(JobEnded(job=index, at=utc_now(), status="completed", held=held))
 
@@ -93,8 +94,9 @@ class RealtimeDriver:
                     if not ctx.stop.is_set():
                         continue
                 # refused for good, or stopped while waiting: certainly nothing billed
-                reason = exc.error_type if exc.retry_after is None else "canceled"
-                result = _refused(job, item, custom_id, reason, str(exc))
+                final = exc.retry_after is None
+                why = str(exc) if final else f"the run was stopped while a refusal was waited out ({exc})"
+                result = _refused(job, item, custom_id, exc.error_type if final else "canceled", why)
             else:
                 result = self._answered(job, item, custom_id, message)
             break
@@ -138,7 +140,7 @@ def _lost(job: JobRecord, item: int, custom_id: str, why: str) -> ItemResult:
 
 def _refused(job: JobRecord, item: int, custom_id: str, reason: str, why: str) -> ItemResult:
     if reason == "canceled":
-        return _failed(job, item, custom_id, ItemError("canceled", f"not sent: the run stopped ({why})"))
+        return _failed(job, item, custom_id, ItemError("canceled", f"not sent: {why}"))
     return _failed(job, item, custom_id, ItemError(f"errored:{reason}", why))
 
 

@@ -159,7 +159,8 @@ class Resumer:
         that hold items no input asks, plan every asked item left without a job. Changes only memory: the
         snapshot written when a run (or a cancel) opens the files persists it, before any job is driven."""
         keys = self.keys if keys is None else keys  # the inputs' keys, when the caller has them
-        view, new = match_inputs(keys, self.items, self.costings, self.worst, state.keys, state.results.chosen)
+        answered = state.results.answered()  # "answered before": succeeded ones only
+        view, new = match_inputs(keys, self.items, self.costings, self.worst, state.keys, answered)
         if new:
             state.unsaved = True
             added = [self.items[p] for p in new]

@@ -45,9 +45,9 @@ class RunBody:
                 return False  # the sample is answered (or in batches already sent): nothing to send
         elif not retry and not ctx.recorder.read(lambda _: self.scheduler.has_work()):
             return False  # nothing to do: nothing is written, and the views keep saying how the last run ended
-        ctx.recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost))
         ctx.deadline_at = ctx.deadline.at(time.time()) if ctx.deadline is not None else None
         ctx.deadline_passed = False
+        ctx.recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost, deadline=ctx.deadline_at))
         if planned is not None:
             ctx.recorder.emit(planned[0])
             ctx.only_jobs = planned[1]
@@ -93,7 +93,10 @@ class RunBody:
         done = state.counts["succeeded"] + state.counts["failed"]
         finished = f"{done:,}/{state.wanted_count:,} items done, their results kept" if done else "no item done yet"
         collected = " (what they finished comes in with the next run)" if canceled else ""
-        return f"{canceled} batch(es) in flight canceled{collected}; {finished}. {self.ctx.resume_hint}"
+        stopped = f"{canceled} batch(es) in flight canceled{collected}"
+        if self.ctx.deadline_passed:  # its batches were canceled at the deadline already
+            stopped = "realtime calls stopped after the deadline (the items not called yet go in the next run)"
+        return f"{stopped}; {finished}. {self.ctx.resume_hint}"
 
     def _how_it_ended(self) -> tuple[str, str]:
         ctx, state = self.ctx, self.ctx.state
@@ -107,9 +110,10 @@ class RunBody:
         if ctx.only_jobs is not None:
             return "pilot", self._pilot_words(left)
         if ctx.deadline_passed and not ctx.deadline_fallback and left:
+            unanswered = state.wanted_count - state.counts["succeeded"]
             return "deadline", (
-                f"the deadline came: batches in flight canceled, {left:,} items not finished "
-                f"(deadline_fallback=False sends nothing after it). {ctx.resume_hint}"
+                f"batches in flight were canceled; {_count(unanswered, 'item')} without an answer "
+                f"(deadline_fallback=False sends nothing after the deadline). {ctx.resume_hint}"
             )
         if left:
             return "stopped", f"{left:,} items not finished. {ctx.resume_hint}"
@@ -124,8 +128,8 @@ class RunBody:
         numbers = [number for job in jobs for number in job.done]
         cost = sum(ledger.cost_of(number) or 0.0 for number in numbers)
         return (
-            f"the deadline came: batches in flight were canceled and {len(numbers):,} items went as realtime "
-            f"calls ({money(cost)} at full price)"
+            f"the deadline came: batches in flight were canceled and {_count(len(numbers), 'item')} went as "
+            f"realtime calls ({money(cost)} at full price)"
         )
 
     def _warm_plan(self) -> tuple[JobsPlanned, frozenset[int]] | None:

@@ -104,9 +104,8 @@ class Scheduler:
         if not ctx.deadline_passed and time.time() >= ctx.deadline_at:
             ctx.deadline_passed = True
             with ctx.recorder.lock:
-                state = ctx.state
-                left = state.counts["pending"] + state.counts["processing"]
-                ctx.recorder.notify(DeadlineReached(at=utc_now(), fallback=ctx.deadline_fallback, pending=left))
+                flying = sum(1 for job in ctx.state.holding.values() if job.status == "processing" and job.batch_id)
+                ctx.recorder.notify(DeadlineReached(at=utc_now(), fallback=ctx.deadline_fallback, canceled=flying))
             self.driver.cancel_jobs(None)
         if ctx.deadline_passed and not self._late_planned:
             self._after_deadline(busy)
@@ -143,7 +142,7 @@ class Scheduler:
         with ctx.recorder.lock:
             state = ctx.state
             by_attempt: dict[int, list[int]] = {}
-            for index, result, attempt in sorted(_failures(state)):
+            for index, result, attempt in sorted(failures(state)):
                 if wanted(result, attempt):
                     by_attempt.setdefault(attempt + 1, []).append(index)
             if not by_attempt:
@@ -164,7 +163,7 @@ class Scheduler:
         with ctx.recorder.lock:
             state = ctx.state
             by_round: dict[tuple[int, int], list[int]] = {}
-            for index, result, attempt in sorted(_failures(state)):
+            for index, result, attempt in sorted(failures(state)):
                 round_ = self._repair_round(index, result)
                 if round_:
                     by_round.setdefault((round_, attempt + 1), []).append(index)
@@ -264,7 +263,7 @@ class Scheduler:
             return True
         return any(
             self._auto_retryable(result, attempt) or self._repair_round(index, result)
-            for index, result, attempt in _failures(state)
+            for index, result, attempt in failures(state)
         )
 
     def _repair_round(self, item: int, result: ItemResult) -> int:
@@ -274,16 +273,21 @@ class Scheduler:
         return round_ if repairable(result) and round_ <= self.ctx.max_repairs else 0
 
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
-        if result.error is None:
-            return False
-        if result.error.reason == "canceled":
-            return True  # never ran (an earlier cancel): finishing the run means running it
-        if result.realtime and result.error.reason == "missing":  # a realtime answer lost: as the SDK would
-            return attempts < self.ctx.max_retries + REALTIME_RETRIES
-        return result.error.transient and attempts < self.ctx.max_retries
+        return auto_retryable(result, attempts, self.ctx.max_retries)
 
 
-def _failures(state: ManagerState) -> Iterator[tuple[int, ItemResult, int]]:
+def auto_retryable(result: ItemResult, attempts: int, max_retries: int) -> bool:
+    """Whether ``run()`` sends a failed item again by itself (its job being its ``attempts``-th)."""
+    if result.error is None:
+        return False
+    if result.error.reason == "canceled":
+        return True  # never ran (an earlier cancel): finishing the run means running it
+    if result.realtime and result.error.reason == "missing":  # a realtime answer lost: as the SDK would
+        return attempts < max_retries + REALTIME_RETRIES
+    return result.error.transient and attempts < max_retries
+
+
+def failures(state: ManagerState) -> Iterator[tuple[int, ItemResult, int]]:
     """Items an input asks whose latest result failed (and is not planned again), with their job's attempt:
     what a retry may take. A stored result is a succeeded one."""
     for index, result in state.results.latest_kept():  # stored results are succeeded ones

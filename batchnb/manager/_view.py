@@ -86,7 +86,7 @@ def match_inputs(
 ) -> tuple[InputView, list[int]]:
     """Match the inputs (``keys``, by position) to the state's items (``state_keys``); the view, and the
     positions of the inputs whose request is new (appended as items ``len(state_keys)``, ... in order).
-    ``outcomes``: each state item's result in the ledger (-1: none yet)."""
+    ``outcomes``: each state item's succeeded answer in the ledger (-1: none)."""
     known = len(state_keys)
     slot_of = {key: slot for slot, key in enumerate(state_keys)}
     positions: list[int] = []
@@ -98,7 +98,7 @@ def match_inputs(
             new.append(position)
         positions.append(slot)
     total = known + len(new)
-    reused = sum(1 for slot in positions if slot < known and outcomes[slot] >= 0)  # state items with a result
+    reused = sum(1 for slot in positions if slot < known and outcomes[slot] >= 0)  # state items answered
     if total == len(keys) and all(slot == position for position, slot in enumerate(positions)):
         return InputView(None, items, costings, worst, None, reused, len(new)), new  # read only: no copies
     by_slot: list[Item | None] = [None] * total
