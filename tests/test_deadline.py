@@ -208,6 +208,9 @@ def test_a_deadline_reads_durations_as_people_write_them(text, seconds):
 
 def test_the_estimate_says_what_the_deadline_will_do():
     with Simulator(latency=0.01) as sim:
+        m = manager(sim, 3, deadline="2h", realtime_concurrency=3)
+        assert m.deadline is not None and m.deadline.after == 7200 and m.deadline_fallback
+        assert m.realtime_concurrency == 3 and manager(sim, 3).deadline is None
         text = str(manager(sim, 3, deadline="2h").estimate())
         assert "deadline 2h after each run starts" in text and "realtime calls at full price" in text
         text = str(manager(sim, 3, deadline="90m", deadline_fallback=False).estimate())

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import InputError
 from ._context import RunContext
+from ._deadline import Deadline
 
 
 def check_run_options(
@@ -95,3 +96,16 @@ class OptionsView:
     @property
     def save_results_dir(self) -> Path | None:
         return self._ctx.save_results_dir
+
+    @property
+    def deadline(self) -> Deadline | None:
+        """When each run must be over (``deadline=``): ``Deadline.words()`` says it, ``None`` without one."""
+        return self._ctx.deadline
+
+    @property
+    def deadline_fallback(self) -> bool:
+        return self._ctx.deadline_fallback
+
+    @property
+    def realtime_concurrency(self) -> int:
+        return self._ctx.realtime_concurrency
