@@ -258,7 +258,7 @@ def progress_line(progress: Progress) -> str:
     limit = f" of {money(progress.max_cost)}" if progress.max_cost is not None else ""
     parts.append(f"{money(progress.cost)}{limit} spent" + (f" ({c})" if (c := progress.cache_words()) else ""))
     if progress.realtime_items:
-        parts.append(f"{progress.realtime_items:,} by realtime calls ({money(progress.realtime_cost)})")
+        parts.append(f"{progress.realtime_items:,} answered by realtime calls ({money(progress.realtime_cost)})")
     if progress.running and progress.eta_seconds is not None:
         parts.append(f"ETA {format_duration(progress.eta_seconds)}")
     if progress.deadline_in is not None:

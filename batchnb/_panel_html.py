@@ -51,12 +51,12 @@ def items_html(p: Progress) -> str:
         p.items_total,
     )
     # items sent again are among those pending or in flight: said so, not added to them
-    retrying = f" <span style='color:{PURPLE}'>({p.retrying:,} of them retrying)</span>" if p.retrying else ""
+    retrying = f" · <span style='color:{PURPLE}'>{p.retrying:,} of those retrying</span>" if p.retrying else ""
     return (
         f"{label('Items')}{bar} {p.finished:,} / {p.items_total:,} &nbsp;"
         f"<span style='color:{GREEN}'>{p.succeeded:,} succeeded</span> · "
         f"<span style='color:{RED}'>{p.failed:,} failed</span> · "
-        f"<span style='color:{BLUE}'>{p.processing:,} {flight}</span> · {p.pending:,} pending{retrying}"
+        f"<span style='color:{BLUE}'>{p.processing:,} {flight}</span> and {p.pending:,} pending{retrying}"
         + (f"<br>{label('')}<span style='color:#555'>{html.escape(p.note)}</span>" if p.note else "")
     )
 
@@ -67,7 +67,7 @@ def jobs_html(p: Progress) -> str:
         f" · {p.jobs_cut} cut to fit max_cost" if p.jobs_cut else ""
     )
     if p.realtime_items:  # after a deadline
-        extra += f" · {p.realtime_items:,} items by realtime calls ({money(p.realtime_cost)}, full price)"
+        extra += f" · {p.realtime_items:,} items answered by realtime calls ({money(p.realtime_cost)}, full price)"
     canceling = f" ({p.jobs_canceling} of them canceling)" if p.jobs_canceling else ""  # part of those in flight
     return (
         f"{label('Jobs')}{bar} {p.jobs_completed} done · {p.jobs_in_flight} in flight{canceling} · "

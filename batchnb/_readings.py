@@ -50,8 +50,8 @@ class Progress:
     note: str = ""  # how the inputs met the state: answers reused from earlier runs, repeated requests
     deadline: str | None = None  # the run's deadline came: what became of the batches and the items left
     deadline_in: float | None = None  # seconds until the run's deadline (while it has not come)
-    realtime_items: int = 0  # outcomes of realtime calls (after a deadline), at full price
-    realtime_cost: float = 0.0
+    realtime_items: int = 0  # items answered by realtime calls (after a deadline), at full price
+    realtime_cost: float = 0.0  # what those calls cost
 
     def cache_words(self) -> str:
         """The prompt cache in a few words ("" when it was not used), e.g. "cache 58,000 read, 1,000 written,
@@ -93,7 +93,7 @@ class Progress:
         if cache := self.cache_words():
             lines[-1] += f"; {cache}"
         if self.realtime_items:
-            realtime = f"{self.realtime_items:,} items by realtime calls after the deadline"
+            realtime = f"{self.realtime_items:,} items answered by realtime calls after the deadline"
             lines[-1] += f"; {realtime} ({money(self.realtime_cost)})"
         lines.append(
             f"ETA: {format_duration(self.eta_seconds)}"

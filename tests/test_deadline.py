@@ -77,6 +77,7 @@ def test_a_deadline_reached_mid_run_ends_with_every_item_answered_the_late_ones_
     assert not counters.duplicate_submissions and counters.duplicate_realtime_calls == 0
     stats = m.stats
     assert stats.outcome == "finished" and "deadline came" in stats.outcome_message
+    assert f"{len(late)} items answered by realtime calls" in stats.outcome_message
     assert stats.realtime_items == len(late) and stats.realtime_cost == pytest.approx(counters.realtime_usd)
     assert again.stats.cost == pytest.approx(counters.billed_usd)  # rebuilt from the files: the same prices
     assert [r.realtime for r in again.results()] == [r.realtime for r in results]
@@ -92,9 +93,9 @@ def test_a_deadline_already_past_sends_every_item_as_a_realtime_call(capsys):
     assert m.stats.cost == pytest.approx(counters.billed_usd) == pytest.approx(counters.realtime_usd)
     captured = capsys.readouterr()
     out = captured.out + captured.err
-    assert "deadline reached" in out and "12 items by realtime calls" in out
+    assert "deadline reached" in out and "12 items answered by realtime calls" in out
     stats = m.stats  # what the panel shows
-    assert "12 items by realtime calls" in jobs_html(stats)
+    assert "12 items answered by realtime calls" in jobs_html(stats)
     assert "<b style='color:#2e7d32'>done</b> — the deadline came" in status_html(stats)
 
 

@@ -67,7 +67,19 @@ def parse_deadline(value: Any) -> Deadline | None:
         )
     if not seconds > 0:
         raise InputError(f"deadline must be a positive duration, got {value!r}.")
-    return Deadline(after=seconds, label=value if isinstance(value, str) else str(value))
+    return Deadline(after=seconds, label=value.strip() if isinstance(value, str) else _compact(seconds))
+
+
+def _compact(seconds: float) -> str:
+    """``5400.0`` -> ``1h30m`` (a timedelta read back as people write a duration)."""
+    parts, left = [], seconds
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if left >= size:
+            parts.append(f"{int(left // size)}{unit}")
+            left -= (left // size) * size
+    if left or not parts:
+        parts.append(f"{left:g}s")
+    return "".join(parts)
 
 
 def check_deadline_options(deadline_fallback: Any, realtime_concurrency: Any) -> None:

@@ -127,9 +127,11 @@ class RunBody:
         ledger, jobs = state.results, [job for job in state.jobs if job.realtime and job.started_at]
         numbers = [number for job in jobs for number in job.done]
         cost = sum(ledger.cost_of(number) or 0.0 for number in numbers)
+        answered = sum(1 for number in numbers if ledger.status_of(number) == "succeeded")
+        by_batch = state.counts["succeeded"] - answered
         return (
-            f"the deadline came: batches in flight were canceled and {_count(len(numbers), 'item')} went as "
-            f"realtime calls ({money(cost)} at full price)"
+            f"the deadline came: {_count(answered, 'item')} answered by realtime calls ({money(cost)} at full "
+            "price)" + (f", {_count(by_batch, 'item')} by batches" if by_batch > 0 else "")
         )
 
     def _warm_plan(self) -> tuple[JobsPlanned, frozenset[int]] | None:
