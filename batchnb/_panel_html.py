@@ -51,12 +51,14 @@ def items_html(p: Progress) -> str:
         p.items_total,
     )
     # items sent again are among those pending or in flight: said so, not added to them
-    retrying = f" · <span style='color:{PURPLE}'>{p.retrying:,} of those retrying</span>" if p.retrying else ""
+    retrying = ""
+    if p.retrying:
+        retrying = f" · <span style='color:{PURPLE}'>{p.retrying:,} of those {flight} or pending are retries</span>"
     return (
         f"{label('Items')}{bar} {p.finished:,} / {p.items_total:,} &nbsp;"
         f"<span style='color:{GREEN}'>{p.succeeded:,} succeeded</span> · "
         f"<span style='color:{RED}'>{p.failed:,} failed</span> · "
-        f"<span style='color:{BLUE}'>{p.processing:,} {flight}</span> and {p.pending:,} pending{retrying}"
+        f"<span style='color:{BLUE}'>{p.processing:,} {flight}</span> · {p.pending:,} pending{retrying}"
         + (f"<br>{label('')}<span style='color:#555'>{html.escape(p.note)}</span>" if p.note else "")
     )
 
