@@ -91,7 +91,7 @@ class ItemResult:
     @property
     def realtime(self) -> bool:
         """Whether this item was answered by a realtime call (full price) after the run's ``deadline``."""
-        return self.custom_id is not None and _REALTIME.search(self.custom_id) is not None
+        return is_realtime(self.custom_id)
 
     def data(self) -> Any:
         """The value as plain JSON-able data (a model is dumped), for files and DataFrames."""
@@ -102,6 +102,11 @@ class ItemResult:
 
 _REPAIRED = re.compile(r"-f\d+$")
 _REALTIME = re.compile(r"-t(?:-f\d+)?$")
+
+
+def is_realtime(custom_id: str | None) -> bool:
+    """Whether a custom_id is a realtime call's (``-t``, before any ``-f{round}``): see ``make_custom_id``."""
+    return custom_id is not None and _REALTIME.search(custom_id) is not None
 
 
 def parse_result_line(

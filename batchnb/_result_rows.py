@@ -23,6 +23,7 @@ class ResultRows:
     job: list[int | None] = field(default_factory=list)
     batch_id: list[str | None] = field(default_factory=list)
     custom_id: list[str | None] = field(default_factory=list)
+    realtime: list[bool | None] = field(default_factory=list)  # answered by a realtime call (after a deadline)
     citations: list[dict[str, list[dict[str, Any]]]] = field(default_factory=list)
 
     def add(self, result: ItemResult, value: Any) -> None:
@@ -38,7 +39,7 @@ class ResultRows:
 
 #: The columns, in the order a ``Row`` holds them.
 COLUMNS = ("index", "values", "status", "error", "error_message", "cost", "input_tokens", "output_tokens", "job",
-           "batch_id", "custom_id", "citations")  # fmt: skip
+           "batch_id", "custom_id", "realtime", "citations")  # fmt: skip
 Row = tuple[Any, ...]
 
 
@@ -56,5 +57,6 @@ def row_of(result: ItemResult, value: Any) -> Row:
         result.job,
         result.batch_id,
         result.custom_id,
+        result.realtime if result.status in ("succeeded", "failed") else None,
         {path: [dict(c) for c in cited] for path, cited in (result.citations or {}).items() if cited},
     )

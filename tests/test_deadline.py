@@ -81,6 +81,8 @@ def test_a_deadline_reached_mid_run_ends_with_every_item_answered_the_late_ones_
     assert stats.realtime_items == len(late) and stats.realtime_cost == pytest.approx(counters.realtime_usd)
     assert again.stats.cost == pytest.approx(counters.billed_usd)  # rebuilt from the files: the same prices
     assert [r.realtime for r in again.results()] == [r.realtime for r in results]
+    for frame in (m.to_pandas(), again.to_pandas()):  # live, and rebuilt from the results log (the fast way)
+        assert frame["realtime"].tolist() == [r.realtime for r in results]
 
 
 def test_a_deadline_already_past_sends_every_item_as_a_realtime_call(capsys):

@@ -144,7 +144,7 @@ def test_columns_dtypes_and_index(invoices):
                       "issued": "string", "address": "object", "billing": "object", "lines": "object",
                       "tags": "object", "status": "string", "error": "string", "error_message": "string",
                       "cost": "float64", "input_tokens": "Int64", "output_tokens": "Int64", "job": "Int64",
-                      "batch_id": "string", "custom_id": "string", "citations": "object"}
+                      "batch_id": "string", "custom_id": "string", "realtime": "boolean", "citations": "object"}
 
 
 def test_values_equal_the_results(invoices):
@@ -268,7 +268,7 @@ def test_a_field_named_like_a_bookkeeping_column_keeps_its_name_and_the_bookkeep
     assert names["job"] == "job" and names["citations"] == "_citations"
     assert list(frame.columns) == ["index", "status", "cost", "error", "citations", "_status", "_error",
                                    "error_message", "_cost", "input_tokens", "output_tokens", "job", "batch_id",
-                                   "custom_id", "_citations"]
+                                   "custom_id", "realtime", "_citations"]
     assert frame.index.name == "_index" and list(frame.index) == [0, 1, 2]
     assert frame["index"].tolist() == [100, 101, pd.NA] and str(frame["index"].dtype) == "Int64"
     assert frame.loc[0, "status"] == "paid" and frame.loc[0, "_status"] == "succeeded"

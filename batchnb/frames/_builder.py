@@ -18,6 +18,8 @@ Bookkeeping columns, after the value columns, always, in this order:
 ``job``           Int64        the BatchManager's job index (``<NA>`` from ``batch()``)
 ``batch_id``      string
 ``custom_id``     string
+``realtime``      boolean      answered by a realtime call (full price) after a ``deadline``;
+                               ``<NA>`` when not finished
 ``citations``     object       ``{field_path: [citation, ...]}``, ``{}`` when none
 ================  ===========  ===========================================================
 

@@ -48,6 +48,7 @@ BOOKKEEPING: tuple[str, ...] = (
     "job",
     "batch_id",
     "custom_id",
+    "realtime",
     "citations",
 )
 BOOKKEEPING_KINDS: dict[str, Kind] = {
@@ -60,6 +61,7 @@ BOOKKEEPING_KINDS: dict[str, Kind] = {
     "job": "int",
     "batch_id": "string",
     "custom_id": "string",
+    "realtime": "bool",
     "citations": "object",
 }
 _SIMPLE: dict[str, Kind] = {"integer": "int", "number": "float", "boolean": "bool", "string": "string"}

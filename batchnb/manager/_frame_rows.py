@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 import pydantic
 
-from .._item_result import ItemResult, validated_json
+from .._item_result import ItemResult, is_realtime, validated_json
 from .._result_rows import COLUMNS, ResultRows, Row, row_of
 from ._ledger import Ledger
 from ._readback import ResultSequence
@@ -129,5 +129,6 @@ def _stored_row(
         job,
         ledger.batch_of(job),
         decoded.custom_id,
+        is_realtime(decoded.custom_id),
         {},
     )
