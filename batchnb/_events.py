@@ -102,8 +102,8 @@ class SubmitIntent(Event):
 @dataclass(frozen=True)
 class RealtimeCall(Event):
     """Journaled (and fsynced) *before* a realtime call of one item of a realtime job: an item called but
-    not answered when the process stopped may have been billed (its worst case is then held, never
-    called again by itself)."""
+    not answered when the process stopped may have been billed (its worst case is then held; it is called
+    again only as a retry, reserved anew)."""
 
     kind: ClassVar[str] = "realtime_call"
     job: int

@@ -31,7 +31,7 @@ class Deadline:
         return self.moment if self.moment is not None else run_started + (self.after or 0.0)
 
     def words(self) -> str:
-        """E.g. "2h after run() starts", "2026-12-01T17:00:00" (local time)."""
+        """E.g. "2h after each run starts", "2026-12-01 17:00:00 CET" (in the machine's time zone)."""
         if self.moment is not None:
             moment = datetime.fromtimestamp(self.moment).astimezone()
             return moment.strftime("%Y-%m-%d %H:%M:%S %Z").strip()

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 @dataclass
 class JobRecord:
-    """One slice of items submitted (or to be submitted) as one provider batch."""
+    """One slice of items submitted (or to be submitted) as one provider batch, or, after a deadline, sent as
+    realtime calls (``realtime``: no batch id; ``calls`` the items whose call was sent)."""
 
     index: int
     attempt: int
