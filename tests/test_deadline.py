@@ -275,3 +275,31 @@ def test_after_a_deadline_without_fallback_the_estimate_counts_canceled_items_to
         assert "5 reused (answered before, not paid again), 10 new and 5 again (canceled" in str(estimate)
         assert estimate.measured_cost_per_item is not None and estimate.measured_cost_per_item > 0
         assert again.stats.note.startswith("20 inputs: 5 answered before")
+
+
+def test_realtime_jobs_never_started_go_back_to_batches_in_a_run_whose_deadline_has_not_come(tmp_path):
+    """Each run has its own deadline: a run stopped during its realtime calls leaves realtime jobs never
+    started; the next run, without a deadline, sends their items as batches (half the price), once each."""
+    gate = threading.Event()
+
+    def hook(event: Any) -> None:
+        if event.endpoint == "message" and event.phase == "received" and event.count == 2:
+            gate.wait(60)
+
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.05, on_request=hook) as sim:
+        m = manager(sim, 30, deadline=past(), realtime_concurrency=1, state_path=state)
+        m.start(show=False)
+        wait_for(lambda: sim.counters.requests_by_endpoint.get("message", 0) >= 2)
+        m.cancel()
+        gate.set()
+        m.wait(timeout=60)
+        called = sim.counters.realtime_calls
+        assert 1 <= called <= 2 and sim.counters.creates == 0
+        again = manager(sim, 30, state_path=state)
+        results = again.run()
+        counters = sim.counters
+    assert [r.status for r in results] == ["succeeded"] * 30
+    assert counters.realtime_calls == called and sum(r.realtime for r in results) == called
+    assert counters.creates >= 2 and not counters.duplicate_submissions and counters.duplicate_realtime_calls == 0
+    assert again.stats.cost == pytest.approx(counters.billed_usd)

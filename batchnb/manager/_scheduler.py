@@ -51,6 +51,7 @@ class Scheduler:
         fatal: BaseException | None = None
         workers = ctx.max_parallel_jobs + 1  # one realtime job at a time beside the batches (after a deadline)
         self._late_planned = False  # the jobs never created are moved to realtime once per run() after a deadline
+        self._back_to_batches()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-job") as pool:
             try:
                 while True:
@@ -132,6 +133,22 @@ class Scheduler:
                 ctx.recorder.emit(planned)
                 retired = []
         self.plan_retries(self._auto_retryable)
+
+    def _back_to_batches(self) -> None:
+        """Realtime jobs an earlier run's deadline planned and never started go back to batches (half the
+        price): each run has its own deadline, and this one's has not come. Not in a run of some jobs alone."""
+        ctx = self.ctx
+        if ctx.past_deadline or ctx.only_jobs is not None:
+            return
+        with ctx.recorder.lock:
+            state = ctx.state
+            idle = [job for job in state.open_jobs() if job.realtime and job.status == "pending" and not job.calls]
+            for attempt, round_ in sorted({(job.attempt, job.repair) for job in idle}):
+                group = [job for job in idle if (job.attempt, job.repair) == (attempt, round_)]
+                items = [item for job in group for item in job.items if item not in state.aside]
+                jobs = numbered_jobs(len(state.jobs), attempt, items, ctx.costings, ctx.items_per_job, ctx.limits)
+                retired = [job.index for job in group]  # never sent: their custom_ids (``-t``) are free
+                ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="deadline not reached", retired=retired, repair=round_))
 
     def plan_retries(self, wanted: Callable[[ItemResult, int], bool]) -> bool:
         """Plan new jobs for failed items that ``wanted(result, attempts)`` accepts (after a deadline, as
