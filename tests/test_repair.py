@@ -73,3 +73,27 @@ def test_max_repairs_needs_a_response_model_and_a_count():
         with pytest.raises(InputError, match="max_repairs must be an integer"):
             manager(sim, max_repairs=-1)
         assert sim.counters.requests_by_endpoint == {}
+
+
+def test_a_repair_that_expires_is_retried_as_a_repair_with_the_invalid_answer_again():
+    """Round 1 of the repairs expires; max_retries sends it again, and the retry is still a repair: its
+    request carries the invalid answer and why (custom_id ``-r2-f1``), not the original question alone."""
+    seen: dict[str, list[dict[str, Any]]] = {}
+
+    def outcome(custom_id: str, params: dict[str, Any]) -> str | None:
+        seen.setdefault(custom_id, []).append(params)
+        return "expired" if custom_id.endswith("-r1-f1") else None
+
+    faults = Faults(answer_quirks=0.4, seed=11, item_outcome=outcome)
+    with Simulator(latency=0.01, faults=faults) as sim:
+        results = manager(sim, max_repairs=1, max_retries=2).run()  # the repair is attempt 1: 2 allows one more
+        assert not sim.counters.duplicate_submissions
+    expired = [cid for cid in seen if cid.endswith("-r1-f1")]
+    assert expired, "repairs were sent (and expired)"
+    for cid in expired:
+        retry = cid.replace("-r1-f1", "-r2-f1")
+        assert retry in seen, f"{cid} expired and was not retried as a repair"
+        turns = seen[retry][0]["messages"]
+        assert [t["role"] for t in turns] == ["user", "assistant", "user"]
+        assert "does not validate" in turns[-1]["content"] and turns[1]["content"]
+    assert any(r.repaired and r.custom_id is not None and r.custom_id.endswith("-r2-f1") for r in results)

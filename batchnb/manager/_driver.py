@@ -30,6 +30,7 @@ from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderEr
 from ._archive import archived_at, archived_results
 from ._context import RunContext
 from ._job import JobRecord
+from ._job_requests import job_requests
 from ._plan import numbered_jobs
 from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
 from ._recorder import utc_now
@@ -127,9 +128,9 @@ class JobDriver:
                         ctx.recorder.emit(SubmitAbandoned(job=job.index, reason="never created; inputs changed"))
                         self.retire(job)
                         return None
-                    requests = self.requests(job)
+                    requests = job_requests(self.ctx, job)
                 else:
-                    requests = self.requests(job)
+                    requests = job_requests(self.ctx, job)
                     if ctx.stop.is_set() or ctx.past_deadline:  # no batch is created after the deadline
                         ctx.recorder.emit(ReservationReleased(job=job.index))
                         return None
@@ -157,24 +158,6 @@ class JobDriver:
             keep = [i for i in job.items if i not in ctx.state.aside]
             jobs = numbered_jobs(len(ctx.state.jobs), job.attempt, keep, ctx.costings, ctx.items_per_job, ctx.limits)
             ctx.recorder.emit(JobsPlanned(jobs, "inputs changed", [job.index], job.repair, job.realtime))
-
-    def requests(self, job: JobRecord, only: set[int] | None = None) -> list[Any]:
-        """The job's requests (``only`` these items'), in its custom_ids' order (a repair job's send each
-        invalid answer back)."""
-        ctx = self.ctx
-        items = ctx.items
-        requests = []
-        for cid, i in ctx.state.custom_ids(job).items():
-            if only is not None and i not in only:
-                continue
-            item = items[i]
-            assert item is not None, f"job {job.index} holds item {i}, which no current input asks"  # retired first
-            invalid = ctx.state.results.get(i) if job.repair else None  # the answer to send back, and why
-            if isinstance(invalid, ItemResult) and invalid.error is not None and invalid.text:
-                requests.append(ctx.builder.repair_request(item, cid, invalid.text, invalid.error.message))
-            else:
-                requests.append(ctx.builder.request(item, cid))
-        return requests
 
     def _scan_from(self) -> str | None:
         """Where a reconciliation of the coming create may stop looking, on the provider's clock."""

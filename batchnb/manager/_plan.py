@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import overload
 
 from .._item import NO_MEDIA, Item
+from .._item_result import ItemResult
 from .._pricing import IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, PriceTable
 from .._requests import REPAIR_EXTRA_TOKENS, RequestBuilder, RequestOptions
 from ..errors import InputError
@@ -188,3 +189,12 @@ def slice_jobs(costings: Iterable[ItemCosting], items_per_job: int, limits: Prov
     if current:
         jobs.append(current)
     return jobs
+
+
+#: Failure reasons a repair addresses (``max_retries`` handles the provider's transient ones).
+REPAIRABLE = ("invalid_output", "max_tokens")
+
+
+def repairable(result: ItemResult) -> bool:
+    """An answer that came but did not validate (or stopped at max_tokens mid-JSON): a repair may fix it."""
+    return result.error is not None and result.error.reason in REPAIRABLE and bool(result.text)

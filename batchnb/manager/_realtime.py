@@ -24,8 +24,9 @@ from .._requests import PreparedRequest
 from .._usage import Usage
 from ..errors import CallRefused, CallUncertain
 from ._context import RunContext
-from ._driver import JobDriver, price_day
+from ._driver import price_day
 from ._job import JobRecord
+from ._job_requests import job_requests
 from ._recorder import utc_now
 
 #: Refusals of one call (429, 500, 529, no connection) waited out before the item is given up (``errored``).
@@ -35,9 +36,8 @@ MAX_REFUSALS = 8
 class RealtimeDriver:
     """Drives realtime jobs (one ``drive()`` at a time, on a scheduler worker)."""
 
-    def __init__(self, ctx: RunContext, driver: JobDriver) -> None:
+    def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
-        self.driver = driver  # builds the requests, as for a batch (a repair's included)
         self.table = default_table()
 
     def drive(self, index: int) -> None:
@@ -58,7 +58,7 @@ class RealtimeDriver:
             ctx.recorder.emit(ItemsFinished(job=index, results=skipped, completed_at=utc_now()))
             todo = [item for item in todo if item not in ctx.state.aside]
         items = {cid: item for item, cid in custom_ids.items()}
-        requests = {items[r.custom_id]: r for r in self.driver.requests(job, only=set(todo))}
+        requests = {items[r.custom_id]: r for r in job_requests(ctx, job, only=set(todo))}
         workers = min(ctx.realtime_concurrency, max(len(todo), 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-realtime") as pool:
             for future in [pool.submit(self._call, job, item, requests[item]) for item in todo]:

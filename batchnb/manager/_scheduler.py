@@ -19,7 +19,7 @@ from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver
 from ._job import JobRecord
-from ._plan import numbered_jobs
+from ._plan import numbered_jobs, repairable
 from ._realtime import RealtimeDriver
 from ._recorder import utc_now
 from ._state import ManagerState
@@ -37,7 +37,7 @@ class Scheduler:
     def __init__(self, ctx: RunContext, driver: JobDriver) -> None:
         self.ctx = ctx
         self.driver = driver
-        self.realtime = RealtimeDriver(ctx, driver)
+        self.realtime = RealtimeDriver(ctx)
         self._late_planned = False
 
     def run(self) -> None:
@@ -158,18 +158,16 @@ class Scheduler:
             return False
         with ctx.recorder.lock:
             state = ctx.state
-            by_attempt: dict[int, list[int]] = {}
+            # by (round, attempt): a failed repair is retried as a repair (its request carries the invalid answer)
+            by_round: dict[tuple[int, int], list[int]] = {}
             for index, result, attempt in sorted(failures(state)):
                 if wanted(result, attempt):
-                    by_attempt.setdefault(attempt + 1, []).append(index)
-            if not by_attempt:
-                return False
-            jobs: list[tuple[int, int, list[int]]] = []
-            for attempt, indices in sorted(by_attempt.items()):
-                first = len(state.jobs) + len(jobs)
-                jobs += numbered_jobs(first, attempt, indices, ctx.costings, ctx.items_per_job, ctx.limits)
-            ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry", realtime=ctx.deadline_passed))
-            return True
+                    round_ = state.jobs[state.item_job[index]].repair
+                    by_round.setdefault((round_, attempt + 1), []).append(index)
+            for (round_, attempt), indices in sorted(by_round.items()):  # a JobsPlanned per round: its jobs' round
+                jobs = numbered_jobs(len(state.jobs), attempt, indices, ctx.costings, ctx.items_per_job, ctx.limits)
+                ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry", repair=round_, realtime=ctx.deadline_passed))
+            return bool(by_round)
 
     def plan_repairs(self) -> bool:
         """Plan repair jobs for items whose answer did not validate (``max_repairs`` rounds each): their
@@ -312,12 +310,3 @@ def failures(state: ManagerState) -> Iterator[tuple[int, ItemResult, int]]:
             continue
         if index not in state.aside:
             yield index, result, state.jobs[state.item_job[index]].attempt
-
-
-def repairable(result: ItemResult) -> bool:
-    """An answer that came but did not validate (or stopped at max_tokens mid-JSON): a repair may fix it."""
-    return result.error is not None and result.error.reason in REPAIRABLE and bool(result.text)
-
-
-#: Failure reasons a repair addresses (``max_retries`` handles the provider's transient ones).
-REPAIRABLE = ("invalid_output", "max_tokens")
