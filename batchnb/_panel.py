@@ -42,6 +42,7 @@ REFRESH_HZ = 4.0
 
 _CSS = """<style>
 .batchnb-btn.mod-active::after { content: " · queued: the kernel is busy"; font-style: italic; }
+.batchnb-btn:disabled { filter: grayscale(1); opacity: 0.45; cursor: default; }
 .batchnb-panel details summary { cursor: pointer; }
 </style>"""
 
