@@ -38,6 +38,27 @@ def past() -> datetime:
     return datetime.now() - timedelta(minutes=1)
 
 
+def holding_the_second_call(gate: threading.Event) -> Any:
+    """An emulator hook holding the second realtime call until ``gate`` is set."""
+
+    def hook(event: Any) -> None:
+        if event.endpoint == "message" and event.phase == "received" and event.count == 2:
+            gate.wait(60)
+
+    return hook
+
+
+def stopped_during_realtime_calls(sim: Simulator, gate: threading.Event, n: int, state: Any) -> BatchManager:
+    """A run past its deadline, canceled while its second realtime call is held (then let go)."""
+    m = manager(sim, n, deadline=past(), realtime_concurrency=1, state_path=state)
+    m.start(show=False)
+    wait_for(lambda: sim.counters.requests_by_endpoint.get("message", 0) >= 2)
+    m.cancel()
+    gate.set()
+    m.wait(timeout=60)
+    return m
+
+
 def test_a_deadline_reached_mid_run_ends_with_every_item_answered_the_late_ones_at_realtime_price(tmp_path):
     """Job 0's batch is created; the emulator's clock then moves 50 s on (half its items done, its latency
     being 100 s) and its create's answer is held until the deadline has passed. Job 0's batch is then
@@ -161,18 +182,8 @@ def test_an_answer_lost_three_times_ends_missing_with_each_worst_case_held():
 def test_a_run_stopped_while_realtime_calls_wait_resumes_them(tmp_path):
     """cancel() during realtime calls: those answered are kept, the rest go in the next run, none twice."""
     gate = threading.Event()
-
-    def hook(event: Any) -> None:
-        if event.endpoint == "message" and event.phase == "received" and event.count == 2:
-            gate.wait(60)
-
-    with Simulator(latency=100.0, on_request=hook) as sim:
-        m = manager(sim, 6, deadline=past(), realtime_concurrency=1, state_path=tmp_path / "s.json")
-        m.start(show=False)
-        wait_for(lambda: sim.counters.requests_by_endpoint.get("message", 0) >= 2)
-        m.cancel()
-        gate.set()
-        m.wait(timeout=60)
+    with Simulator(latency=100.0, on_request=holding_the_second_call(gate)) as sim:
+        m = stopped_during_realtime_calls(sim, gate, 6, tmp_path / "s.json")
         first = sim.counters.realtime_calls
         assert 1 <= first < 6
         stats = m.stats  # the items not called are canceled: nothing stays reserved or "in flight"
@@ -280,20 +291,9 @@ def test_after_a_deadline_without_fallback_the_estimate_counts_canceled_items_to
 def test_realtime_jobs_never_started_go_back_to_batches_in_a_run_whose_deadline_has_not_come(tmp_path):
     """Each run has its own deadline: a run stopped during its realtime calls leaves realtime jobs never
     started; the next run, without a deadline, sends their items as batches (half the price), once each."""
-    gate = threading.Event()
-
-    def hook(event: Any) -> None:
-        if event.endpoint == "message" and event.phase == "received" and event.count == 2:
-            gate.wait(60)
-
-    state = tmp_path / "s.json"
-    with Simulator(latency=0.05, on_request=hook) as sim:
-        m = manager(sim, 30, deadline=past(), realtime_concurrency=1, state_path=state)
-        m.start(show=False)
-        wait_for(lambda: sim.counters.requests_by_endpoint.get("message", 0) >= 2)
-        m.cancel()
-        gate.set()
-        m.wait(timeout=60)
+    gate, state = threading.Event(), tmp_path / "s.json"
+    with Simulator(latency=0.05, on_request=holding_the_second_call(gate)) as sim:
+        stopped_during_realtime_calls(sim, gate, 30, state)
         called = sim.counters.realtime_calls
         assert 1 <= called <= 2 and sim.counters.creates == 0
         again = manager(sim, 30, state_path=state)
