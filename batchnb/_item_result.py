@@ -101,12 +101,14 @@ class ItemResult:
 
 
 _REPAIRED = re.compile(r"-f\d+$")
-_REALTIME = re.compile(r"-t(?:-f\d+)?$")
 
 
 def is_realtime(custom_id: str | None) -> bool:
-    """Whether a custom_id is a realtime call's (``-t``, before any ``-f{round}``): see ``make_custom_id``."""
-    return custom_id is not None and _REALTIME.search(custom_id) is not None
+    """Whether a custom_id is a realtime call's (``-t``, before any ``-f{round}``): see ``make_custom_id``.
+    Read for every row of a frame: string tests, no regular expression."""
+    if custom_id is None:
+        return False
+    return custom_id.endswith("-t") or ("-t-f" in custom_id and custom_id.rsplit("-t-f", 1)[1].isdigit())
 
 
 def parse_result_line(

@@ -245,20 +245,13 @@ class ProgressModel:
                 self._queue_left(event.job)
             case Submitted():
                 self._queue_left(event.job)
-                job = jobs[event.job]
-                job.status, job.reconciling = "processing", False
+                jobs[event.job].reconciling = False
                 self._run_jobs.add(event.job)
-                for item in job.items:
-                    if (item, event.job) not in self._pairs and self._item_job[item] == event.job:
-                        self._set(item, "processing")
+                self._in_flight(event.job)
             case RealtimeCall() if jobs[event.job].status == "reserved":  # its first call
                 if self._deadline is None:  # a job a deadline of an earlier run made realtime
                     self._deadline = "realtime calls (full price) for the items an earlier run's deadline left"
-                job = jobs[event.job]
-                job.status = "processing"
-                for item in job.items:
-                    if (item, event.job) not in self._pairs and self._item_job[item] == event.job:
-                        self._set(item, "processing")
+                self._in_flight(event.job)
             case DeadlineReached():
                 canceled = f"{event.canceled} batch(es) in flight canceled" if event.canceled else "no batch in flight"
                 then = "what is left goes as realtime calls (full price)" if event.fallback else "nothing more is sent"
@@ -275,6 +268,14 @@ class ProgressModel:
                     jobs[index].canceling = True
             case BudgetStopped():
                 self._budget_stop = event.reason
+
+    def _in_flight(self, index: int) -> None:
+        """The job's batch exists, or its first realtime call went: its items without an outcome are in flight."""
+        job = self._jobs[index]
+        job.status = "processing"
+        for item in job.items:
+            if (item, index) not in self._pairs and self._item_job[item] == index:
+                self._set(item, "processing")
 
     def _queue_left(self, job: int) -> None:
         """The job that waited for the provider's queue has moved on (reserved, created, given back)."""

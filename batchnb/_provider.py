@@ -22,6 +22,8 @@ from .errors import CallRefused, CallUncertain, CreateRefused, CreateUncertain, 
 
 T = TypeVar("T")
 _BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+#: The request options of a body posted as serialised JSON.
+_JSON: Any = {"headers": {"Content-Type": "application/json"}}
 #: Statuses of a create refused for now (ask again later); any other 4xx but 408/409 is refused for good.
 _REFUSED_FOR_NOW = (429,)
 #: Statuses of a realtime call answered with an error by the API itself (billed nothing), worth asking again;
@@ -36,7 +38,8 @@ class Provider:
 
     def __init__(self, client: anthropic.Anthropic) -> None:
         self.client = client
-        self._create_client = client.with_options(max_retries=0)  # a blind SDK retry of create could submit twice
+        # creates and realtime calls are made once each: a blind SDK retry of either could pay twice
+        self._once = client.with_options(max_retries=0)
 
     def create(self, requests: Sequence[PreparedRequest]) -> MessageBatch:
         """``POST /v1/messages/batches``, the body serialised once here.
@@ -47,12 +50,7 @@ class Provider:
         """
         body = _BODY_JSON.encode({"requests": [r.body for r in requests]}).encode("utf-8")
         try:
-            return self._create_client.post(
-                "/v1/messages/batches",
-                cast_to=MessageBatch,
-                content=body,
-                options={"headers": {"Content-Type": "application/json"}},
-            )
+            return self._once.post("/v1/messages/batches", cast_to=MessageBatch, content=body, options=_JSON)
         except anthropic.APIStatusError as exc:
             status = exc.status_code
             if status in _REFUSED_FOR_NOW:
@@ -67,8 +65,7 @@ class Provider:
                 ) from exc
             raise CreateUncertain(f"create answered HTTP {status}") from exc
         except anthropic.APIConnectionError as exc:
-            if isinstance(exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout)):
-                # a connection that could not even be opened carried no request
+            if _never_sent(exc):
                 raise CreateRefused(f"could not connect ({exc})", retry_after=0.0) from exc
             raise CreateUncertain(f"create got no answer ({type(exc).__name__})") from exc
 
@@ -81,13 +78,8 @@ class Provider:
         """
         body = _BODY_JSON.encode(params).encode("utf-8")
         try:
-            response = self._create_client.post(
-                "/v1/messages",
-                cast_to=httpx2.Response,
-                content=body,
-                options={"headers": {"Content-Type": "application/json"}, "timeout": timeout},
-            )
-            return response.content
+            options: Any = {**_JSON, "timeout": timeout}
+            return self._once.post("/v1/messages", cast_to=httpx2.Response, content=body, options=options).content
         except anthropic.APIStatusError as exc:
             status = exc.status_code
             if status in _CALL_REFUSED_FOR_NOW or status < 500:
@@ -101,7 +93,7 @@ class Provider:
                 ) from exc
             raise CallUncertain(f"realtime call answered HTTP {status}") from exc
         except anthropic.APIConnectionError as exc:
-            if isinstance(exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout)):
+            if _never_sent(exc):
                 raise CallRefused(f"could not connect ({exc})", retry_after=1.0) from exc
             raise CallUncertain(f"realtime call got no answer ({type(exc).__name__})") from exc
 
@@ -174,6 +166,11 @@ def _call(what: str, call: Callable[[], T]) -> T:
         ) from exc
     except anthropic.APIError as exc:
         raise ProviderError(f"could not {what}: {exc}") from exc
+
+
+def _never_sent(exc: anthropic.APIConnectionError) -> bool:
+    """A connection that could not even be opened carried no request: certainly nothing made or billed."""
+    return isinstance(exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout))
 
 
 def _retry_after(exc: anthropic.APIStatusError) -> float | None:

@@ -45,7 +45,8 @@ class RealtimeDriver:
         job = ctx.state.jobs[index]
         done = set(ctx.state.results.by_item(job.done))
         in_doubt = [i for i in job.items if i in job.calls and i not in done]  # called by a process that died
-        custom_ids = {item: cid for cid, item in ctx.state.custom_ids(job).items()}
+        by_custom_id = ctx.state.custom_ids(job)
+        custom_ids = {item: cid for cid, item in by_custom_id.items()}
         if in_doubt:
             why = "its realtime call was in flight when the process stopped"
             lost = tuple(_lost(job, item, custom_ids[item], why) for item in in_doubt)
@@ -57,8 +58,7 @@ class RealtimeDriver:
             skipped = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in aside)
             ctx.recorder.emit(ItemsFinished(job=index, results=skipped, completed_at=utc_now()))
             todo = [item for item in todo if item not in ctx.state.aside]
-        items = {cid: item for item, cid in custom_ids.items()}
-        requests = {items[r.custom_id]: r for r in job_requests(ctx, job, only=set(todo))}
+        requests = {by_custom_id[r.custom_id]: r for r in job_requests(ctx, job, only=set(todo))}
         workers = min(ctx.realtime_concurrency, max(len(todo), 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-realtime") as pool:
             for future in [pool.submit(self._call, job, item, requests[item]) for item in todo]:

@@ -16,6 +16,7 @@ from .._readings import money
 from ..errors import ProviderError, StateError
 from ._context import RunContext
 from ._driver import JobDriver
+from ._job import JobRecord
 from ._pilot import plan_pilot
 from ._recorder import utc_now
 from ._scheduler import Scheduler
@@ -124,10 +125,8 @@ class RunBody:
     def _deadline_words(self) -> str:
         """How a run the deadline reached finished: what went as realtime calls, and what they cost."""
         state = self.ctx.state
-        ledger, jobs = state.results, [job for job in state.jobs if job.realtime and job.started_at]
-        numbers = [number for job in jobs for number in job.done]
-        cost = sum(ledger.cost_of(number) or 0.0 for number in numbers)
-        answered = sum(1 for number in numbers if ledger.status_of(number) == "succeeded")
+        _, answered, costs = _outcomes(state, [job for job in state.jobs if job.realtime and job.started_at])
+        cost = sum(cost or 0.0 for cost in costs)
         by_batch = state.counts["succeeded"] - answered
         return (
             f"the deadline came: {_count(answered, 'item')} answered by realtime calls ({money(cost)} at full "
@@ -154,13 +153,11 @@ class RunBody:
     def _pilot_words(self, left: int) -> str:
         """How a pilot run ended, with what the panel can show of its figures (``pilot()`` reports more)."""
         ctx, state = self.ctx, self.ctx.state
-        ledger, jobs = state.results, [state.jobs[index] for index in sorted(ctx.only_jobs or ())]
-        outcomes = [number for job in jobs for number in job.done]
-        ok = sum(1 for number in outcomes if ledger.status_of(number) == "succeeded")
-        costs = [ledger.cost_of(number) for number in outcomes]
-        words = f"{_count(len(outcomes), 'sampled item')} answered in {_count(len(jobs), 'batch')}, {ok:,} succeeded"
-        if outcomes and all(cost is not None for cost in costs):
-            per_item = sum(cost or 0.0 for cost in costs) / len(outcomes)
+        jobs = [state.jobs[index] for index in sorted(ctx.only_jobs or ())]
+        count, ok, costs = _outcomes(state, jobs)
+        words = f"{_count(count, 'sampled item')} answered in {_count(len(jobs), 'batch')}, {ok:,} succeeded"
+        if count and all(cost is not None for cost in costs):
+            per_item = sum(cost or 0.0 for cost in costs) / count
             words += f"; {money(per_item)} per item measured, about {money(per_item * left)} for the {left:,} left"
         return f"{words}. Resume (or run()) sends the {_count(left, 'item')} left, reusing the pilot's answers."
 
@@ -173,6 +170,13 @@ class RunBody:
         )
         error.__cause__ = first
         return error
+
+
+def _outcomes(state: ManagerState, jobs: list[JobRecord]) -> tuple[int, int, list[float | None]]:
+    """The outcomes of ``jobs``: how many, how many succeeded, and their costs."""
+    ledger = state.results
+    numbers = [number for job in jobs for number in job.done]
+    return len(numbers), sum(ledger.status_of(n) == "succeeded" for n in numbers), [ledger.cost_of(n) for n in numbers]
 
 
 def _count(n: int, noun: str) -> str:

@@ -120,18 +120,8 @@ class Scheduler:
             return
         self._late_planned = True
         with ctx.recorder.lock:
-            state = ctx.state
-            late = [job for job in state.open_jobs() if not job.realtime and job.status == "pending"]
-            late = [job for job in late if job.index not in busy]
-            groups: dict[tuple[int, int], list[int]] = {}  # by (attempt, repair round): the custom_ids stay apart
-            for job in late:
-                groups.setdefault((job.attempt, job.repair), []).extend(i for i in job.items if i not in state.aside)
-            retired = [job.index for job in late]
-            for (attempt, round_), items in sorted(groups.items()):
-                jobs = numbered_jobs(len(state.jobs), attempt, items, ctx.costings, ctx.items_per_job, ctx.limits)
-                planned = JobsPlanned(jobs=jobs, reason="deadline", retired=retired, repair=round_, realtime=True)
-                ctx.recorder.emit(planned)
-                retired = []
+            late = [job for job in ctx.state.open_jobs() if not job.realtime and job.status == "pending"]
+            self._replan([job for job in late if job.index not in busy], "deadline", realtime=True)
         self.plan_retries(self._auto_retryable)
 
     def _back_to_batches(self) -> None:
@@ -141,14 +131,31 @@ class Scheduler:
         if ctx.past_deadline or ctx.only_jobs is not None:
             return
         with ctx.recorder.lock:
-            state = ctx.state
-            idle = [job for job in state.open_jobs() if job.realtime and job.status == "pending" and not job.calls]
-            for attempt, round_ in sorted({(job.attempt, job.repair) for job in idle}):
-                group = [job for job in idle if (job.attempt, job.repair) == (attempt, round_)]
-                items = [item for job in group for item in job.items if item not in state.aside]
-                jobs = numbered_jobs(len(state.jobs), attempt, items, ctx.costings, ctx.items_per_job, ctx.limits)
-                retired = [job.index for job in group]  # never sent: their custom_ids (``-t``) are free
-                ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="deadline not reached", retired=retired, repair=round_))
+            idle = [job for job in ctx.state.open_jobs() if job.realtime and job.status == "pending" and not job.calls]
+            self._replan(idle, "deadline not reached", realtime=False)  # never sent: their ``-t`` ids are free
+
+    def _replan(self, jobs: list[JobRecord], reason: str, *, realtime: bool) -> None:
+        """Jobs never started retired and their items (those an input asks) planned again as the other
+        kind, keeping each job's attempt and repair round (so the custom_ids stay apart)."""
+        aside, groups = self.ctx.state.aside, {}  # type: set[int], dict[tuple[int, int], list[int]]
+        for job in jobs:
+            groups.setdefault((job.repair, job.attempt), []).extend(i for i in job.items if i not in aside)
+        self._plan_groups(groups, reason, realtime=realtime, retired=[job.index for job in jobs])
+
+    def _plan_groups(
+        self, groups: dict[tuple[int, int], list[int]], reason: str, *, realtime: bool, retired: list[int] | None = None
+    ) -> bool:
+        """One ``JobsPlanned`` per (repair round, attempt) group of items (a round is the event's), the jobs
+        ``retired`` given up with the first; whether any was planned."""
+        ctx = self.ctx
+        retired = retired or []
+        if not groups and retired:
+            ctx.recorder.emit(JobsPlanned(jobs=[], reason=reason, retired=retired))
+        for (round_, attempt), items in sorted(groups.items()):
+            jobs = numbered_jobs(len(ctx.state.jobs), attempt, items, ctx.costings, ctx.items_per_job, ctx.limits)
+            ctx.recorder.emit(JobsPlanned(jobs=jobs, reason=reason, retired=retired, repair=round_, realtime=realtime))
+            retired = []
+        return bool(groups)
 
     def plan_retries(self, wanted: Callable[[ItemResult, int], bool]) -> bool:
         """Plan new jobs for failed items that ``wanted(result, attempts)`` accepts (after a deadline, as
@@ -164,10 +171,7 @@ class Scheduler:
                 if wanted(result, attempt):
                     round_ = state.jobs[state.item_job[index]].repair
                     by_round.setdefault((round_, attempt + 1), []).append(index)
-            for (round_, attempt), indices in sorted(by_round.items()):  # a JobsPlanned per round: its jobs' round
-                jobs = numbered_jobs(len(state.jobs), attempt, indices, ctx.costings, ctx.items_per_job, ctx.limits)
-                ctx.recorder.emit(JobsPlanned(jobs=jobs, reason="retry", repair=round_, realtime=ctx.deadline_passed))
-            return bool(by_round)
+            return self._plan_groups(by_round, "retry", realtime=ctx.deadline_passed)
 
     def plan_repairs(self) -> bool:
         """Plan repair jobs for items whose answer did not validate (``max_repairs`` rounds each): their
@@ -182,11 +186,7 @@ class Scheduler:
                 round_ = self._repair_round(index, result)
                 if round_:
                     by_round.setdefault((round_, attempt + 1), []).append(index)
-            for (round_, attempt), indices in sorted(by_round.items()):  # a JobsPlanned per round: its jobs' round
-                jobs = numbered_jobs(len(state.jobs), attempt, indices, ctx.costings, ctx.items_per_job, ctx.limits)
-                planned = JobsPlanned(jobs=jobs, reason="repair", repair=round_, realtime=ctx.deadline_passed)
-                ctx.recorder.emit(planned)
-            return bool(by_round)
+            return self._plan_groups(by_round, "repair", realtime=ctx.deadline_passed)
 
     def _next_job(self, busy: set[int]) -> JobRecord | None:
         """The first job to drive, if a worker of its kind is free (``max_parallel_jobs`` batches, one
