@@ -86,9 +86,10 @@ class ReservationReleased(Event):
 class SubmitIntent(Event):
     """Journaled (and fsynced) *before* ``batches.create``, with the budget it reserves.
 
-    ``scan_from`` is the provider's own ``created_at`` below which no batch of this create can be listed
-    (the newest batch known before the intent, minus a margin): reconciliation never compares our clock
-    with the provider's.
+    ``scan_until`` is the id of the newest batch the provider listed before the intent: a batch of this
+    create is listed above it (the list is in creation order), so reconciliation stops there and never
+    reads a timestamp. (Older journals have a ``scan_from`` instead, a ``created_at`` bound that a provider
+    clock stepping back defeats: it is no longer read, and their reconciliation reads the whole list.)
     """
 
     kind: ClassVar[str] = "submit_intent"
@@ -96,7 +97,7 @@ class SubmitIntent(Event):
     at: str
     reservation: float
     requests: int
-    scan_from: str | None = None
+    scan_until: str | None = None
 
 
 @dataclass(frozen=True)

@@ -260,7 +260,7 @@ class ProgressModel:
                 self._finish(jobs[event.job], event.job, event.results)
             case JobEnded():
                 job = jobs[event.job]
-                job.status, job.held, job.canceling = event.status, event.held, False
+                job.status, job.held, job.canceling, job.reconciling = event.status, event.held, False, False
                 if event.job in self._run_jobs:
                     self._run_batch_ended = True
             case CancelRequested():

@@ -4,9 +4,13 @@ Not a test module: ``test_kill_resume.py`` and ``test_money_safety.py`` start it
 moments and start it again. ``disk_full_at_run_end`` makes every file write fail (RLIMIT_FSIZE) from the
 moment the run ends until ``run()`` has raised, then runs the same manager again. ``kill_at_snapshot: n``
 makes the worker SIGKILL itself at the n-th atomic replace of the state file, its temp file written and not
-yet renamed (an exact kill point, whatever the machine's speed).
+yet renamed (an exact kill point, whatever the machine's speed). ``second_kernel`` makes it a kernel built
+on a state another process is driving, stepped by the test through stdin: it prints ``read`` and waits for a
+line once it has read the snapshot and journal (before the results log), prints ``built`` and waits again
+once the manager is built, then runs.
 """
 
+import builtins
 import json
 import os
 import resource
@@ -52,10 +56,35 @@ def kill_at_snapshot(state_path: str, nth: int) -> None:
     os.replace = replace_or_die
 
 
+def step(word: str) -> None:
+    """Say where this process is, and wait until the test says go on (a line on stdin)."""
+    print(word, flush=True)
+    sys.stdin.readline()
+
+
+def pause_while_reading(state_path: str) -> None:
+    """``step("read")`` as the state's results log is first opened to be read: the snapshot and the journal
+    have been read by then, the results log and everything after not yet."""
+    from batchnb.manager._store import StateStore
+
+    target, real_open, paused = str(StateStore(state_path).results_path), builtins.open, []
+
+    def open_or_pause(file, mode="r", *args, **kwargs):
+        if not paused and mode == "rb" and str(file) == target:
+            paused.append(True)
+            step("read")
+        return real_open(file, mode, *args, **kwargs)
+
+    builtins.open = open_or_pause
+
+
 def main() -> None:
     options = json.loads(sys.argv[1])
     if "kill_at_snapshot" in options:
         kill_at_snapshot(options["state_path"], options.pop("kill_at_snapshot"))
+    second_kernel = options.pop("second_kernel", False)
+    if second_kernel:
+        pause_while_reading(options["state_path"])
     client = anthropic.Anthropic(base_url=options.pop("base_url"), api_key="kill-test", max_retries=5)
     count = options.pop("count", None)
     prompts = options.pop("prompts", None) or [f"item {i}: say something" for i in range(count)]
@@ -67,6 +96,8 @@ def main() -> None:
     limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5))
     manager = BatchManager(messages=prompts, model="claude-haiku-4-5",
                            client=client, max_tokens=64, limits=limits, **options)
+    if second_kernel:
+        step("built")
     if disk_full:
         disk = DiskFull()
         manager.progress_model.when_run_ends(disk.fill)

@@ -22,7 +22,7 @@ import pytest
 from batchnb.manager._store import StateStore
 from batchnb.sim import Faults, Simulator
 
-from .fault_harness import Killer
+from .fault_harness import Killer, worker_command
 
 WORKER = Path(__file__).with_name("kill_worker.py")
 COUNT = 200
@@ -194,3 +194,48 @@ def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_p
         assert summary["statuses"] == ["succeeded"] * COUNT and not counters.duplicate_submissions
         assert summary["cost"] == pytest.approx(reference_cost, rel=1e-9)
         assert counters.billed_usd == pytest.approx(reference_cost, rel=1e-9)
+
+
+def test_a_kernel_built_while_another_one_creates_a_batch_runs_from_the_state_that_one_left(tmp_path):
+    """Kernel B is built on the state kernel A is running: B has read the snapshot and the journal when A
+    journals a submit intent and creates its batch, and B is built by the time A is killed, before it heard
+    of the batch. B's run must go on from the state as A left it (that create in doubt, its batch found and
+    adopted), not from the copy it read before (the same batch created again: every custom_id twice).
+    The interleaving is exact: A is held in the emulator's hook, B steps on the test's word (stdin)."""
+    state = tmp_path / "s.json"
+    options = dict(count=20, items_per_job=20, max_parallel_jobs=1, poll_interval=0.01)
+    steps: list[str] = []
+    second: list[subprocess.Popen] = []
+
+    def when(event) -> bool:
+        if event.endpoint == "list" and event.count == 1 and event.phase == "received":  # A, before its intent
+            second.append(subprocess.Popen(worker_command(sim, state, {**options, "second_kernel": True}),
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True))
+            steps.append(second[0].stdout.readline().strip())  # "read": B read the files as they were then
+        if event.endpoint == "create" and event.count == 1 and event.phase == "applied":  # A's batch is made
+            second[0].stdin.write("go on\n")
+            second[0].stdin.flush()
+            steps.append(second[0].stdout.readline().strip())  # "built": then A is killed
+            return True
+        return False
+
+    with Simulator(latency=0.05) as sim:
+        try:
+            killer = Killer(sim, when)
+            killer.run(state, options)
+            assert killer.killed and steps == ["read", "built"] and sim.counters.creates == 1
+            second[0].stdin.write("run\n")
+            second[0].stdin.flush()
+            out, err = second[0].communicate(timeout=120)
+            assert second[0].returncode == 0, err
+            summary = json.loads(out.strip().splitlines()[-1])
+            counters = sim.counters
+            assert counters.duplicate_submissions == [] and counters.creates == 1
+            assert summary["statuses"] == ["succeeded"] * 20
+            assert summary["cost"] == pytest.approx(counters.billed_usd, rel=1e-9)
+        finally:
+            for process in second:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()

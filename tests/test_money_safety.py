@@ -9,6 +9,7 @@ are set by the emulator's ``on_request`` hook or by conditions on the state, nev
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -115,6 +116,132 @@ def test_provider_clock_skew_does_not_hide_a_lost_create(tmp_path, skew):
         manager.run()
         check_money(sim, manager)
         assert sim.counters.creates == COUNT // PER_JOB
+
+
+def test_a_provider_clock_stepping_back_between_two_creates_does_not_hide_the_second(tmp_path):
+    """The provider's clock steps back an hour as the second create arrives, and that create's answer is
+    lost: its batch is shown an hour before the first one (listed above it all the same). It is found,
+    proven and adopted, never taken as "not made" and created again."""
+    def step_back(event: RequestEvent) -> None:
+        if event.endpoint == "create" and event.count == 2 and event.phase == "received":
+            sim.step_clock(-3600)
+
+    faults = Faults(rules=[FaultRule("create", "lose_response", skip=1)])  # the second job's create
+    with Simulator(latency=0.05, faults=faults, on_request=step_back) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", max_parallel_jobs=1)
+        manager.run()
+        check_money(sim, manager)
+        assert sim.counters.creates == COUNT // PER_JOB
+        first, second = sim.client().messages.batches.list(limit=COUNT).data[-2:][::-1]
+        assert second.created_at < first.created_at - timedelta(minutes=50)  # the step was staged
+
+
+# ---------------------------------------------------------------------- 2b. a create in doubt and archived batches
+
+ARCHIVAL = 30 * 86_400  # a provider clock stepping this far forward archives every batch (29 days)
+
+
+def run_to_its_end(sim: Simulator, manager: BatchManager, also=None, looks: int = 300) -> None:
+    """Run (``also``: an ``on_request`` hook meanwhile), unless the provider's list is looked at ``looks``
+    times first: reconciliation that would never end is then canceled and the test fails (a count of calls,
+    not a time; this one needs a dozen)."""
+    endless = threading.Event()
+    lists = sim.counters.requests_by_endpoint.get("list", 0)
+
+    def count(event: RequestEvent) -> None:
+        if also is not None:
+            also(event)
+        if event.endpoint == "list" and event.phase == "received" and event.count > lists + looks:
+            endless.set()
+
+    sim.on_request = count
+    try:
+        manager.start(show=False)
+        wait_for(lambda: manager.done or endless.is_set(), timeout=300)
+        if not manager.done:
+            manager.cancel()
+            manager.wait()
+            pytest.fail(f"the run was still reconciling after {looks} looks at the list")
+        manager.wait()
+    finally:
+        sim.on_request = None
+
+
+def ended_archived(manager: BatchManager, count: int) -> list:
+    """The items ended failed "archived", their worst case held, and the run's last words said so."""
+    results = manager.results()
+    assert [(r.status, r.error.reason) for r in results] == [("failed", "archived")] * count
+    stats = manager.stats
+    assert stats.outcome == "finished" and "failed 'archived'" in stats.outcome_message
+    assert stats.held > 0 and stats.jobs_reconciling == 0 and stats.reserved == 0
+    return results
+
+
+@pytest.mark.slow  # starts a kill_worker.py process
+def test_a_create_in_doubt_resumed_after_its_batch_was_archived_ends_with_its_worst_case_held(tmp_path):
+    """A kernel is killed once its create made the batch, before it heard of it; the state is resumed after
+    the provider archived that batch (its clock stepped 30 days forward): its results are gone, so they can
+    never prove it ours. The run ends: the items failed "archived", their worst case held as perhaps billed
+    (the provider billed them), the batch never created again, and the run's words say so."""
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.05) as sim:
+        options = dict(count=PER_JOB, items_per_job=PER_JOB, max_parallel_jobs=1, poll_interval=0.01)
+        killer = Killer(sim, lambda e: e.endpoint == "create" and e.phase == "applied")
+        killer.run(state, options)
+        assert killer.killed and sim.counters.creates == 1
+        sim.step_clock(ARCHIVAL)
+        manager = make_manager(sim, state, count=PER_JOB, max_cost=1.0)
+        run_to_its_end(sim, manager)
+        results = ended_archived(manager, PER_JOB)
+        assert "in doubt" in results[0].error.message and "retry_failed()" in results[0].error.message
+        prefix = prefix_of(manager)
+        billed = sum(usd for cid, usd in sim.billed_by_custom_id().items() if cid.startswith(prefix))
+        assert 0 < billed <= manager.stats.cost + manager.stats.held  # what the provider billed is held
+        assert sim.counters.requests_by_endpoint["create"] == 1 and sim.counters.duplicate_submissions == []
+        manager.run()  # a later run sends nothing by itself: the items are failed, not pending
+        assert sim.counters.requests_by_endpoint["create"] == 1
+
+
+def test_an_archived_batch_of_someone_else_does_not_keep_a_create_in_doubt_forever(tmp_path):
+    """Our create answers 503 (it made nothing) just after another client on the key made a batch of the
+    same size, and the provider's clock steps 30 days forward: that batch is archived, its results gone, so
+    it can be proven neither ours nor theirs. Reconciliation does not wait for it forever: the job's items
+    end "archived", their worst case held (the batch might have been ours), and nothing is created again."""
+    theirs: list[str] = []
+
+    def neighbour_then_archival(event: RequestEvent) -> None:
+        if event.endpoint == "create" and event.count == 1 and event.phase == "received":
+            theirs.append(sim.client(max_retries=0).messages.batches.create(
+                requests=neighbour_requests(PER_JOB, "theirs")).id)  # the create rule's first call: let through
+            sim.step_clock(ARCHIVAL)
+
+    faults = Faults(rules=[FaultRule("create", "error", status=503, skip=1)])  # our create, after theirs
+    with Simulator(latency=0.05, faults=faults) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", count=PER_JOB, max_cost=1.0)
+        run_to_its_end(sim, manager, also=neighbour_then_archival)
+        results = ended_archived(manager, PER_JOB)
+        assert theirs[0] in results[0].error.message
+        assert sim.counters.requests_by_endpoint["create"] == 2 and sim.counters.creates == 1  # theirs alone
+        assert sim.counters.cancels == {}
+
+
+def test_an_archived_batch_of_someone_else_does_not_stop_ours_from_being_proven(tmp_path):
+    """The same archived batch of someone else, and our create a gateway timeout whose batch appears a
+    moment later: ours is proven by its results and adopted; the archived one is never a reason to stop."""
+    theirs: list[str] = []
+
+    def neighbour_then_archival(event: RequestEvent) -> None:
+        if event.endpoint == "create" and event.count == 1 and event.phase == "received":
+            theirs.append(sim.client(max_retries=0).messages.batches.create(
+                requests=neighbour_requests(PER_JOB, "theirs")).id)
+            sim.step_clock(ARCHIVAL)
+
+    faults = Faults(rules=[FaultRule("create", "late_create", status=504, delay=0.5, skip=1)])
+    with Simulator(latency=0.05, faults=faults) as sim:
+        manager = make_manager(sim, tmp_path / "s.json", count=PER_JOB, visible=5.0, max_cost=1.0)
+        run_to_its_end(sim, manager, also=neighbour_then_archival)
+        check_money(sim, manager, count=PER_JOB, max_cost=1.0, foreign=set(theirs))
+        assert sim.counters.requests_by_endpoint["create"] == 2 and sim.counters.creates == 2
 
 
 # ------------------------------------------------------------------------------------------ 3. a shared API key

@@ -44,6 +44,8 @@ def staged(*rules: FaultRule, **options: Any) -> Simulator:
     ({"endpoint": "list", "action": "error", "times": -1}, "0 or more"),
     ({"endpoint": "create", "action": "late_create", "delay": float("nan")}, "0 or more"),
     ({"endpoint": "list", "action": "error", "status": 200}, "400-599"),
+    ({"endpoint": "list", "action": "clock_step", "step": float("nan")}, "finite"),
+    ({"endpoint": "list", "action": "clock_step", "step": float("-inf")}, "finite"),
 ])
 def test_fault_rule_refuses_what_cannot_happen(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -257,6 +259,43 @@ def test_clock_skew_moves_every_timestamp_and_the_date_header():
         assert close_to_skewed_now(email.utils.parsedate_to_datetime(date))
 
 
+# -- clock steps --------------------------------------------------------------------------------------
+
+def test_a_clock_step_back_dates_what_follows_earlier_and_the_list_stays_in_creation_order():
+    """``clock_step`` with ``step=-3600`` on the second create: that batch (and the ``Date`` header from then
+    on) is shown an hour earlier, it is still listed first (creation order), and the first batch keeps its
+    own times and stays ended (nothing ages backwards)."""
+    with staged(FaultRule("create", "clock_step", step=-3600, skip=1)) as sim:
+        client = sim.client(max_retries=0)
+        first = wait_ended(client, client.messages.batches.create(requests=[req("a")]).id)
+        before = sim.now()
+        second = client.messages.batches.create(requests=[req("b")])
+        assert second.created_at < first.created_at - timedelta(minutes=59)
+        assert sim.now() == pytest.approx(before - 3600, abs=60)
+        assert [b.id for b in client.messages.batches.list().data] == [second.id, first.id]
+        again = client.messages.batches.retrieve(first.id)
+        assert again.processing_status == "ended" and again.created_at == first.created_at
+        assert wait_ended(client, second.id).ended_at - second.created_at < timedelta(minutes=1)  # it ends as usual
+        date = email.utils.parsedate_to_datetime(client.messages.batches.with_raw_response.list().headers["date"])
+        assert abs(date - (datetime.now(timezone.utc) - timedelta(hours=1))) < timedelta(seconds=60)
+
+
+def test_a_clock_step_forward_of_30_days_archives_every_batch():
+    """``clock_step`` forward is time passing at once: 30 days archive every batch (results answer 404);
+    ``Simulator.step_clock`` does the same from a test."""
+    with staged(FaultRule("results", "clock_step", step=30 * 86_400)) as sim:
+        client = sim.client(max_retries=0)
+        batch = wait_ended(client, client.messages.batches.create(requests=[req("a")]).id)
+        with pytest.raises(anthropic.NotFoundError, match="archived"):
+            list(client.messages.batches.results(batch.id))  # the step comes as this call is received
+        archived = client.messages.batches.retrieve(batch.id)
+        assert archived.archived_at is not None and archived.archived_at - archived.created_at == timedelta(days=29)
+        other = wait_ended(client, client.messages.batches.create(requests=[req("b")]).id)
+        assert [r.custom_id for r in client.messages.batches.results(other.id)] == ["b"]
+        sim.step_clock(30 * 86_400)
+        assert client.messages.batches.retrieve(other.id).archived_at is not None
+
+
 # -- the on_request hook ------------------------------------------------------------------------------
 
 def test_hook_sees_received_then_applied_with_counts():
@@ -365,6 +404,7 @@ def test_billed_by_custom_id_sums_every_ended_batch():
     ("results:empty_body:times=2", FaultRule("results", "empty_body", times=2)),
     ("create:neighbour", FaultRule("create", "neighbour")),
     ("retrieve:error:skip=3", FaultRule("retrieve", "error", skip=3)),
+    ("create:clock_step:step=-3600,skip=1", FaultRule("create", "clock_step", step=-3600.0, skip=1)),
 ])
 def test_parse_fault(spec, rule):
     assert parse_fault(spec) == rule

@@ -71,7 +71,7 @@ def apply(state: ManagerState, *events: Event) -> ManagerState:
 
 def submit(job: int, reservation: float = 0.25, created_at: str = T) -> list[Event]:
     return [Reserved(job=job, reservation=reservation),
-            SubmitIntent(job=job, at=T, reservation=reservation, requests=2, scan_from="2026-03-01T09:00:00Z"),
+            SubmitIntent(job=job, at=T, reservation=reservation, requests=2, scan_until="msgbatch_01before"),
             Submitted(job=job, batch_id=f"msgbatch_{job}", at=T, created_at=created_at)]
 
 
@@ -128,9 +128,9 @@ def test_releasing_does_not_touch_a_job_already_submitting():
 
 def test_a_submit_intent_puts_the_job_in_doubt_with_its_own_reservation_and_scan_floor():
     state = apply(new_state(), Reserved(job=0, reservation=0.25),
-                  SubmitIntent(job=0, at=T, reservation=0.375, requests=2, scan_from="2026-03-01T09:00:00Z"))
+                  SubmitIntent(job=0, at=T, reservation=0.375, requests=2, scan_until="msgbatch_01before"))
     job = state.jobs[0]
-    assert job.in_doubt and job.submit_intent_at == T and job.scan_from == "2026-03-01T09:00:00Z"
+    assert job.in_doubt and job.submit_intent_at == T and job.scan_until == "msgbatch_01before"
     assert state.reserved == 0.375 and counts(state) == {"pending": 6}
 
 
@@ -238,7 +238,7 @@ def busy_state() -> ManagerState:
 
 def job_fields(state: ManagerState) -> list[tuple[Any, ...]]:
     return [(j.index, j.attempt, j.items, j.status, j.batch_id, j.reservation, j.submit_intent_at, j.started_at,
-             j.completed_at, j.batch_created_at, j.scan_from, j.reconciling, j.cancel_requested, j.held)
+             j.completed_at, j.batch_created_at, j.scan_until, j.reconciling, j.cancel_requested, j.held)
             for j in state.jobs]
 
 
@@ -289,7 +289,7 @@ SAMPLES: list[Event] = [
     JobCut(job=0, keep=1, moved_to=4),
     Reserved(job=1, reservation=0.375),
     ReservationReleased(job=1),
-    SubmitIntent(job=1, at=T, reservation=0.375, requests=3, scan_from="2026-03-01T09:00:00Z"),
+    SubmitIntent(job=1, at=T, reservation=0.375, requests=3, scan_until="msgbatch_01before"),
     CreateUncertain(job=1, at=T, reason="timeout"),
     CreateNotMade(job=1, reason="no candidate"),
     RealtimeCall(job=2, item=3, at=T),

@@ -5,6 +5,10 @@ fails). Its items not yet recorded end ``failed`` with reason ``archived`` and a
 happened: never a crash, and never a resubmission on its own (``retry_failed()`` does that when asked).
 The provider may have billed them, so the worst case of as many as it says succeeded stays held against
 ``max_cost``, like results that never came back.
+
+The same when a create in doubt can only be matched to archived candidates (``doubt_results``): with
+their results gone, none can be proven the create's or not, so the job's items end ``archived`` as if
+one were, their worst case held, and the batch is never created again on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +27,10 @@ def archived_at(batch: Any) -> Any:
     return getattr(batch, "archived_at", None) if batch is not None else None
 
 
+def _day(moment: Any) -> str:
+    return moment.date().isoformat() if moment is not None and hasattr(moment, "date") else "unknown"
+
+
 def archived_results(
     *,
     job: int,
@@ -38,13 +46,9 @@ def archived_results(
     ``succeeded_before``: items of the job already recorded as succeeded (the provider's own count of
     succeeded requests covers those too).
     """
-
-    def day(moment: Any) -> str:
-        return moment.date().isoformat() if moment is not None and hasattr(moment, "date") else "unknown"
-
     message = (
         f"the results of batch {batch_id} are gone: the provider keeps them {RETENTION_DAYS} days after the batch "
-        f"was created ({day(getattr(batch, 'created_at', None))}; archived {day(archived_at(batch))}) and this "
+        f"was created ({_day(getattr(batch, 'created_at', None))}; archived {_day(archived_at(batch))}) and this "
         "state was resumed after that. The provider may have billed these items; retry_failed() submits them again."
     )
     error = ItemError("archived", message)
@@ -53,8 +57,53 @@ def archived_results(
         for custom_id, index in custom_ids.items()
         if index not in done
     ]
-    counts = getattr(batch, "request_counts", None)
-    succeeded = getattr(counts, "succeeded", None)
-    billed = len(results) if not isinstance(succeeded, int) else max(0, min(len(results), succeeded - succeeded_before))
-    held = sum(sorted((worst[r.index] or 0.0 for r in results), reverse=True)[:billed])
-    return results, held
+    return results, _held(results, [batch], succeeded_before, worst)
+
+
+def doubt_results(
+    *, job: int, candidates: list[Any], custom_ids: Mapping[str, int], worst: Mapping[int, float | None], why: str
+) -> tuple[list[ItemResult], float]:
+    """The ``archived`` results of a job whose create is in doubt (``why``) and whose only candidates are
+    archived, and the worst case to hold: as many items as the candidate with the most succeeded requests
+    says, since any of them may be this create's batch."""
+    ids = ", ".join(getattr(batch, "id", "?") for batch in candidates)
+    message = (
+        f"the create of these items was in doubt ({why}) and the only batches that could be its ({ids}) were "
+        f"archived (the provider keeps results {RETENTION_DAYS} days) before they could be proven its or not. "
+        "The provider may have billed these items, so their worst case is held; the batch is never created "
+        "again on its own. retry_failed() submits them again (paid twice if one of those batches was theirs)."
+    )
+    error = ItemError("archived", message)
+    results = [
+        ItemResult(index=index, status="failed", error=error, cost=0.0, custom_id=custom_id, job=job)
+        for custom_id, index in custom_ids.items()
+    ]
+    return results, _held(results, candidates, 0, worst)
+
+
+def _held(
+    results: list[ItemResult], batches: list[Any], succeeded_before: int, worst: Mapping[int, float | None]
+) -> float:
+    """The worst case of as many of ``results`` as the provider may have billed: the most succeeded requests
+    any of ``batches`` counts (less those already recorded), or all of them when a count is unknown."""
+    billed = 0
+    for batch in batches:
+        succeeded = getattr(getattr(batch, "request_counts", None), "succeeded", None)
+        if not isinstance(succeeded, int):
+            billed = len(results)
+            break
+        billed = max(billed, min(len(results), succeeded - succeeded_before))
+    return sum(sorted((worst[r.index] or 0.0 for r in results), reverse=True)[:billed])
+
+
+def archived_words(job: int, batch_id: str | None, items: int) -> str:
+    """What a run's end says of a job ended ``archived`` (its batch's, or in doubt: ``batch_id`` None)."""
+    if not items:
+        return ""
+    whose = f"job {job}'s create was in doubt and the only batches that could be its were archived"
+    if batch_id is not None:
+        whose = f"batch {batch_id} of job {job} was archived before its results were collected"
+    return (
+        f"{whose}: {items:,} item(s) failed 'archived', their worst case held as perhaps billed "
+        "(retry_failed() sends them again)."
+    )

@@ -44,6 +44,7 @@ class RunContext:
     create_lock: threading.Lock = field(default_factory=threading.Lock)  # creates are serialised
     cancel_claims: set[int] = field(default_factory=set)  # jobs whose cancel is being sent right now
     job_errors: dict[int, BaseException] = field(default_factory=dict)  # this run's jobs that could not be driven
+    notes: list[str] = field(default_factory=list)  # what this run's end words say besides (jobs ended archived)
     only_jobs: frozenset[int] | None = None  # a pilot run drives these jobs alone, and retries nothing
     warm_cache: bool = False  # a run answering nothing yet sends one request alone first (writes the cache)
     max_repairs: int = 0  # rounds of sending an invalid answer back with why, per item

@@ -27,12 +27,12 @@ from .._events import (
 from .._events import CreateUncertain as CreateUncertainEvent
 from .._item_result import ItemResult
 from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
-from ._archive import archived_at, archived_results
+from ._archive import archived_at, archived_results, archived_words, doubt_results
 from ._context import RunContext
 from ._job import JobRecord
 from ._job_requests import job_requests
 from ._plan import numbered_jobs
-from ._reconcile import SCAN_MARGIN, find_created_batch, scan_from
+from ._reconcile import find_created_batch
 from ._recorder import utc_now
 
 #: Finished items recorded per event while a job's results stream in.
@@ -140,7 +140,7 @@ class JobDriver:
                             at=utc_now(),
                             reservation=job.reservation,
                             requests=len(requests),
-                            scan_from=self._scan_from(),
+                            scan_until=self._scan_until(),
                         ),
                         durable=True,
                     )
@@ -159,16 +159,14 @@ class JobDriver:
             jobs = numbered_jobs(len(ctx.state.jobs), job.attempt, keep, ctx.costings, ctx.items_per_job, ctx.limits)
             ctx.recorder.emit(JobsPlanned(jobs, "inputs changed", [job.index], job.repair, job.realtime))
 
-    def _scan_from(self) -> str | None:
-        """Where a reconciliation of the coming create may stop looking, on the provider's clock."""
-        bound = scan_from(self.ctx.state.newest_batch_created)
-        if bound is None:  # no batch of ours yet: the provider's newest batch is a watermark
-            try:
-                newest = self.ctx.provider.newest_batch()
-            except ProviderError:
-                return None  # a reconciliation would then read the whole list: slower, still correct
-            bound = newest.created_at - SCAN_MARGIN if newest is not None else None
-        return format_time(bound) if bound is not None else None
+    def _scan_until(self) -> str | None:
+        """Where a reconciliation of the coming create may stop looking: the id of the newest batch listed
+        now (``_reconcile``); if the list fails, our newest batch's (listed before too, a little lower)."""
+        try:
+            newest = self.ctx.provider.newest_batch()
+        except ProviderError:
+            return self.ctx.state.newest_batch_id  # None: a reconciliation reads the whole list, still correct
+        return newest.id if newest is not None else None
 
     def _create(self, job: JobRecord, requests: list[Any]) -> BatchJob | None:
         """Create the job's batch. A 429 (the provider's queue is full, or its rate limit is reached) waits
@@ -222,14 +220,15 @@ class JobDriver:
 
     def _settle(self, job: JobRecord, reason: str) -> BatchJob | None | _NotCreated:
         """Wait until an uncertain create is settled: its batch proven ours (attached), or proven never
-        made (``_NOT_CREATED``). ``None`` if the run is stopped first: the job stays in doubt, reserved."""
+        made (``_NOT_CREATED``). ``None`` if the run is stopped first (the job stays in doubt, reserved), or
+        if every candidate left was archived, unprovable: the job then ends ``archived``, its worst case held
+        (``_end_unprovable``)."""
         ctx = self.ctx
         since = time.monotonic()
         if not job.reconciling:
             ctx.recorder.emit(CreateUncertainEvent(job=job.index, at=utc_now(), reason=reason), durable=True)
         window = ctx.limits.create_visible_within
         pause = min(max(window / 20, 0.05), 5.0)
-        lower = parse_time(job.scan_from) if job.scan_from else None
         custom_ids = ctx.state.custom_ids(job)
         while not ctx.stop.is_set():
             started = time.monotonic()
@@ -240,7 +239,7 @@ class JobDriver:
                     requests=len(job.items),
                     custom_ids=custom_ids,
                     nonce=ctx.state.custom_id_prefix,
-                    lower_bound=lower,
+                    scan_until=job.scan_until,
                     skip=skip,
                 )
             except ProviderError:
@@ -261,6 +260,9 @@ class JobDriver:
                         durable=True,
                     )
                     return self.batch_job(job, batch.id)
+                if verdict.unprovable and started - since >= window:
+                    self._end_unprovable(job, verdict.archived, reason)
+                    return None
                 if verdict.clear and started - since >= window:
                     ctx.recorder.emit(
                         CreateNotMade(
@@ -350,6 +352,16 @@ class JobDriver:
         except ProviderError:
             return False
 
+    def _end_unprovable(self, job: JobRecord, candidates: list[Any], why: str) -> None:
+        """End a job in doubt whose only candidates are archived: its items ``archived``, worst case held."""
+        ctx = self.ctx
+        worst = {item: ctx.held_worst(job, item) for item in job.items}
+        custom_ids = ctx.state.custom_ids(job)
+        results, held = doubt_results(job=job.index, candidates=candidates, custom_ids=custom_ids, worst=worst, why=why)
+        ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(results), completed_at=utc_now()))
+        ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
+        ctx.notes.append(archived_words(job.index, None, len(results)))
+
     def _end_archived(self, job: JobRecord, batch_job: BatchJob, done: set[int]) -> None:
         ctx = self.ctx
         results, held = archived_results(
@@ -364,6 +376,7 @@ class JobDriver:
         if results:
             ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(results), completed_at=utc_now()))
         ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
+        ctx.notes.append(archived_words(job.index, batch_job.batch_id, len(results)))
 
 
 def parse_time(text: str) -> datetime:

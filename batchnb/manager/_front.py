@@ -48,7 +48,7 @@ from ._resume import Resumer
 from ._run import RunBody
 from ._scheduler import Scheduler
 from ._seed import progress_seed
-from ._sessions import StateSessions
+from ._sessions import StateSessions, read_state
 from ._source import manager_from_frame, take_inputs
 from ._state import ManagerState
 from ._store import StateStore
@@ -145,7 +145,8 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             table=table,
         )
         self._progress = ProgressModel()
-        self._recorder = Recorder(self._resumer.load_or_new(self._store), self._store, [self._progress])
+        state, loaded = read_state(self._store, self._resumer)  # without the lock: vouched for when a run takes it
+        self._recorder = Recorder(state, self._store, [self._progress])
         with self._source.naming_rows():  # every request that may be sent: those the state never answered
             todo = self._recorder.state.unanswered_inputs()
             check_requests([items[p] for p in todo], builder, [costings[p].input_tokens for p in todo])
@@ -175,7 +176,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         )
         self._driver = JobDriver(self._ctx)
         self._scheduler = Scheduler(self._ctx, self._driver)
-        self._files = StateSessions(self._store, self._recorder, self._resumer, self._progress)
+        self._files = StateSessions(self._store, self._recorder, self._resumer, self._progress, loaded)
         self._slot = RunSlot(self._store.path if self._store is not None else None)
         self._body = RunBody(self._ctx, self._scheduler, self._driver)
         self._thread: threading.Thread | None = None

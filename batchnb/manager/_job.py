@@ -23,7 +23,7 @@ class JobRecord:
     message: str = ""
     done: array[int] = field(default_factory=lambda: array("i"))  # its outcomes' numbers (``ManagerState.results``)
     batch_created_at: str | None = None  # the provider's created_at: the day whose prices apply
-    scan_from: str | None = None  # provider time below which reconciliation need not look
+    scan_until: str | None = None  # the newest batch listed before the intent: reconciliation stops there
     reconciling: bool = False  # a create's outcome is unknown: looking for its batch, never re-creating
     cancel_requested: bool = False  # the provider accepted a cancel of this job's batch
     held: float = 0.0  # worst case kept as spent for result lines the provider never returned

@@ -33,6 +33,7 @@ class RunBody:
         when there was nothing to do (no run started: nothing written, nobody told)."""
         ctx = self.ctx
         ctx.job_errors.clear()
+        ctx.notes.clear()
         if console is not None:
             ctx.recorder.listeners.append(console)
         if ctx.save_results_dir is not None:
@@ -79,8 +80,9 @@ class RunBody:
                 with ctx.cancel_lock:  # a cancel() being sent: wait for it, to say what it did
                     outcome = self._how_it_ended()
             ctx.only_jobs = None
+            message = " ".join(filter(None, (outcome[1], *ctx.notes)))
             with suppress(StateError):  # a state that cannot be written is reported by the caller
-                ctx.recorder.emit(RunEnded(at=utc_now(), outcome=outcome[0], message=outcome[1]))
+                ctx.recorder.emit(RunEnded(at=utc_now(), outcome=outcome[0], message=message))
         if ctx.job_errors:
             raise self._job_error()
         return True

@@ -3,6 +3,13 @@
 A session locks the files, reloads them if another process changed them since this manager last held
 them, and opens the journal and results log for appending. Closing writes the final snapshot and releases
 every lock whatever happens: a write that fails (a full disk) is reported, never left holding a lock.
+
+A manager reads its state when it is built, without the lock: another kernel may be driving that state
+right then. So what it read is vouched for by the files' signature taken *before* reading (``read_state``),
+and by the one taken at the end of each session while the lock is still held: any write after those
+(say, a submit intent journaled while this manager was being built) changes the signature, and the files
+are read again once the lock is ours, before anything is driven. A read torn by such a writer (a snapshot
+replaced between it and the journal) is read again too, rather than reported as a corrupted state.
 """
 
 from __future__ import annotations
@@ -16,14 +23,34 @@ from ..errors import StateError
 from ._recorder import Recorder
 from ._resume import Resumer
 from ._seed import progress_seed
-from ._store import StateStore
+from ._state import ManagerState
+from ._store import Signature, StateStore
+
+#: Reads of a state another process keeps changing meanwhile, before its error is reported as it is.
+READ_ATTEMPTS = 5
+
+
+def read_state(store: StateStore | None, resumer: Resumer) -> tuple[ManagerState, Signature | None]:
+    """The state as this manager starts from it (without the lock), and the files' signature from before it
+    was read: if they change afterwards, the session that takes the lock reads them again."""
+    for attempt in range(READ_ATTEMPTS):
+        signature = store.signature() if store is not None else None
+        try:
+            return resumer.load_or_new(store), signature
+        except StateError:
+            if store is None or store.signature() == signature or attempt == READ_ATTEMPTS - 1:
+                raise  # the files did not change while they were read: what was found is what is there
+    raise AssertionError("unreachable")
 
 
 class StateSessions:
-    def __init__(self, store: StateStore | None, recorder: Recorder, resumer: Resumer, progress: Any) -> None:
+    def __init__(
+        self, store: StateStore | None, recorder: Recorder, resumer: Resumer, progress: Any, loaded: Signature | None
+    ) -> None:
+        """``loaded``: the files' signature from before the state was read (``read_state``)."""
         self.store, self.recorder, self.resumer, self.progress = store, recorder, resumer, progress
         self._lock = threading.RLock()
-        self._loaded = store.signature() if store is not None else None  # what this manager last read or wrote
+        self._loaded = loaded  # the files as this manager last read or wrote them
 
     @contextmanager
     def open_for_run(self, console: Any = None, *, opened: bool = False) -> Iterator[None]:
@@ -87,8 +114,11 @@ class StateSessions:
                 self.recorder.listeners.remove(console)
                 console.close()
             if self.store is not None:
-                problem = self.store.release() or problem
-                self._loaded = self.store.signature()
+                try:  # the files as this manager leaves them, taken while no one else can write them
+                    problem = self.store.close() or problem
+                    self._loaded = self.store.signature()
+                finally:
+                    problem = self.store.release() or problem
             return problem
 
 

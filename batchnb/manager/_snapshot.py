@@ -134,7 +134,7 @@ def _job_snapshot(state: ManagerState, job: JobRecord) -> dict[str, Any]:
         "completed_at": job.completed_at,
         "message": job.message,
         "batch_created_at": job.batch_created_at,
-        "scan_from": job.scan_from,
+        "scan_until": job.scan_until,
         "reconciling": job.reconciling,
         "cancel_requested": job.cancel_requested,
         "held": job.held,
@@ -167,7 +167,7 @@ class SnapshotJob(msgspec.Struct):
     completed_at: str | None
     message: str = ""
     batch_created_at: str | None = None
-    scan_from: str | None = None
+    scan_until: str | None = None
     reconciling: bool = False
     cancel_requested: bool = False
     held: float = 0.0
@@ -251,7 +251,7 @@ def from_snapshot(
             completed_at=raw.completed_at,
             message=raw.message,
             batch_created_at=raw.batch_created_at,
-            scan_from=raw.scan_from,
+            scan_until=raw.scan_until,
             reconciling=raw.reconciling,
             cancel_requested=raw.cancel_requested,
             held=raw.held,
@@ -260,7 +260,7 @@ def from_snapshot(
             calls=set(raw.calls),
         )
         state.jobs.append(job)
-        state.note_created(job.batch_created_at)
+        state.note_created(job.batch_created_at, job.batch_id)
         for item in job.items:
             state.item_job[item] = job.index
             if job.status == "processing":

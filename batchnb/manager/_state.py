@@ -73,6 +73,7 @@ class ManagerState:
     results: Ledger = field(init=False, repr=False)  # every outcome; as a mapping, each item's result
     foreign_batches: set[str] = field(default_factory=set)  # listed batches proven not ours by their results
     newest_batch_created: datetime | None = None  # the provider's created_at of our newest batch
+    newest_batch_id: str | None = None  # its id: it was listed before any intent journaled after it
     item_job: array[int] = field(default_factory=lambda: array("i"))  # per item: its current job (-1: none)
     item_status: list[str] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)  # statuses of the items the inputs ask
@@ -306,13 +307,13 @@ class ManagerState:
     def _on_submit_intent(self, event: SubmitIntent) -> None:
         job = self.jobs[event.job]
         job.status, job.submit_intent_at, job.reservation = "submitting", event.at, event.reservation
-        job.scan_from = event.scan_from
+        job.scan_until = event.scan_until
 
     def _on_submitted(self, event: Submitted) -> None:
         job = self.jobs[event.job]
         job.status, job.batch_id, job.started_at = "processing", event.batch_id, event.at
         job.batch_created_at, job.reconciling = event.created_at, False
-        self.note_created(event.created_at)
+        self.note_created(event.created_at, event.batch_id)
         self._processing(job)
 
     def _processing(self, job: JobRecord) -> None:
@@ -329,11 +330,11 @@ class ManagerState:
             job.status, job.started_at = "processing", event.at
             self._processing(job)
 
-    def note_created(self, created_at: str | None) -> None:
+    def note_created(self, created_at: str | None, batch_id: str | None) -> None:
         if created_at:
             moment = _parse_utc(created_at)
             if self.newest_batch_created is None or moment > self.newest_batch_created:
-                self.newest_batch_created = moment
+                self.newest_batch_created, self.newest_batch_id = moment, batch_id
 
     def _on_submit_abandoned(self, event: SubmitAbandoned) -> None:
         job = self.jobs[event.job]
@@ -368,6 +369,7 @@ class ManagerState:
     def _on_job_ended(self, event: JobEnded) -> None:
         job = self.jobs[event.job]
         job.status, job.completed_at, job.message, job.held = event.status, event.at, event.message, event.held
+        job.reconciling = False  # a create in doubt may end so: its only candidates archived (``_archive``)
 
 
 def _parse_utc(moment: str) -> datetime:

@@ -60,6 +60,9 @@ REQUIRED_KEYS = (
     "journal_seq",
 )
 
+#: Size, mtime and inode of the snapshot, journal and results log (None: no such file); see ``signature``.
+Signature = tuple[tuple[int, int, int] | None, ...]
+
 #: Rewrite the snapshot once the lines appended since the last one exceed this multiple of its size.
 COMPACTION_RATIO = 2.0
 
@@ -153,15 +156,16 @@ class StateStore:
     def exists(self) -> bool:
         return self.path.exists()
 
-    def signature(self) -> tuple[tuple[int, int] | None, ...]:
-        """Size and mtime of the three files: unchanged means there is nothing new to load."""
+    def signature(self) -> Signature:
+        """Size, mtime and inode of the three files: unchanged means there is nothing new to load (a snapshot
+        replaced is a new inode, even one of the same size written within the same tick of the clock)."""
 
-        def stat(path: Path) -> tuple[int, int] | None:
+        def stat(path: Path) -> tuple[int, int, int] | None:
             try:
                 info = path.stat()
             except FileNotFoundError:
                 return None
-            return info.st_size, info.st_mtime_ns
+            return info.st_size, info.st_mtime_ns, info.st_ino
 
         return tuple(stat(p) for p in (self.path, self.journal_path, self.results_path))
 

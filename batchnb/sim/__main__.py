@@ -12,7 +12,7 @@ from typing import Any
 from ._config import ENDPOINTS, FAULT_ACTIONS, FaultRule, Faults, SimLimits
 from ._simulator import Simulator
 
-_RULE_KEYS = {"times": int, "skip": int, "status": int, "delay": float}
+_RULE_KEYS = {"times": int, "skip": int, "status": int, "delay": float, "step": float}
 _FAULT_HELP = (
     f"stage a scripted fault, ENDPOINT:ACTION[:key=value,...]; ENDPOINT: {', '.join(ENDPOINTS)}; "
     f"ACTION: {', '.join(FAULT_ACTIONS)}; keys: {', '.join(_RULE_KEYS)} "

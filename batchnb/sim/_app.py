@@ -126,7 +126,10 @@ class App:
         count, total = self.store.count_request(endpoint)
         self._notify(RequestEvent(endpoint, count, total, "received"))
         call = _Call(endpoint, batch_id, url.query, headers, body, request_id, prefix)
-        response = self._answer(call, self.script.take(endpoint))
+        rule = self.script.take(endpoint)
+        if rule is not None and rule.action == "clock_step":  # before the call is handled, which it then is
+            self.store.clock.step(rule.step)
+        response = self._answer(call, rule)
         self._notify(RequestEvent(endpoint, count, total, "applied"))
         return response
 

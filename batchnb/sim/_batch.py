@@ -70,6 +70,9 @@ class BatchRecord:
     existed: ``seed``)."""
     cancel_initiated_at: float | None = None
     cancel_latency: float = 0.0
+    shown_offset: float = 0.0
+    """Seconds its timestamps are shown behind the times above: the provider's clock had stepped back that
+    much when it was created (``EmulatedClock.shown_offset``). Ages are measured on the times above."""
     materialized: Materialized | None = None
     deleted: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -139,15 +142,20 @@ class BatchRecord:
         counts = {"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
         if status == "ended" and self.materialized is not None:
             counts = {"processing": 0, **self.materialized.counts}
+        shown = self.shown
         return {
             "id": self.id,
             "type": "message_batch",
             "processing_status": status,
             "request_counts": counts,
-            "ended_at": rfc3339(self.ended_at()) if status == "ended" else None,
-            "created_at": rfc3339(self.created_at),
-            "expires_at": rfc3339(self.created_at + DAY),
-            "archived_at": rfc3339(self.archived_at(now)),
-            "cancel_initiated_at": rfc3339(self.cancel_initiated_at),
+            "ended_at": shown(self.ended_at()) if status == "ended" else None,
+            "created_at": shown(self.created_at),
+            "expires_at": shown(self.created_at + DAY),
+            "archived_at": shown(self.archived_at(now)),
+            "cancel_initiated_at": shown(self.cancel_initiated_at),
             "results_url": f"{base_url}/v1/messages/batches/{self.id}/results" if status == "ended" else None,
         }
+
+    def shown(self, moment: float | None) -> str | None:
+        """``moment`` (one of its times) as the provider shows it (RFC 3339), its clock's steps back included."""
+        return rfc3339(moment + self.shown_offset) if moment is not None else None

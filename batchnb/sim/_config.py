@@ -5,6 +5,7 @@ These are plain values so tests can build them inline and compare them; the serv
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ FAULT_ACTIONS: dict[str, tuple[str, ...]] = {
     "neighbour": ("create",),
     "empty_body": ("results",),
     "short_body": ("results",),
+    "clock_step": ENDPOINTS,
 }
 
 
@@ -50,6 +52,13 @@ class FaultRule:
       custom_ids are ``neighbour-{k}-{i}``: k numbers the neighbour batches from 1, i is the request's index.
     - ``empty_body`` / ``short_body`` (results): a 200 with no lines / the first half of the lines (an
       error answer, such as results asked for too early, is left alone).
+    - ``clock_step`` (any endpoint): the provider's clock jumps ``step`` seconds (negative: back) when the
+      call is received, before it is handled; the call is then answered normally. Forward, time passes at
+      once: ``step=30 * 86400`` archives every batch (their results answer 404), 24 h expires what is in
+      progress. Back, the times the provider shows from then on go back (new batches' ``created_at``, the
+      ``Date`` header) while its batches keep processing and keep their own times: a batch made after a
+      step back of an hour is listed above older batches (the list is in creation order) with a
+      ``created_at`` an hour before theirs. ``Simulator.step_clock`` does the same from a test.
     """
 
     endpoint: str
@@ -62,6 +71,8 @@ class FaultRule:
     """HTTP status of ``error`` and ``late_create``."""
     delay: float = 0.0
     """Seconds until the batch of ``late_create`` / ``neighbour`` appears."""
+    step: float = 0.0
+    """Seconds the provider's clock jumps on a ``clock_step`` (negative: back)."""
 
     def __post_init__(self) -> None:
         """Refuse a rule that could never act, so a typo fails at once rather than staging nothing."""
@@ -75,6 +86,8 @@ class FaultRule:
             )
         if self.times < 0 or self.skip < 0 or not self.delay >= 0:  # "not >=" also refuses a NaN delay
             raise ValueError("times, skip and delay must be 0 or more")
+        if not math.isfinite(self.step):
+            raise ValueError(f"step must be a finite number of seconds, not {self.step}")
         if not 400 <= self.status <= 599:
             raise ValueError(f"status must be an HTTP error status (400-599), not {self.status}")
 

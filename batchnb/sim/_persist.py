@@ -32,6 +32,7 @@ def _to_dict(record: BatchRecord) -> dict[str, Any]:
         "item_seed": record.item_seed,
         "cancel_initiated_at": record.cancel_initiated_at,
         "cancel_latency": record.cancel_latency,
+        "shown_offset": record.shown_offset,
         "deleted": record.deleted,
         "materialized": None,
     }

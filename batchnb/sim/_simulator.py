@@ -95,7 +95,7 @@ class Simulator:
 
     def start(self) -> Simulator:
         if self._server is None:
-            self._server = EmulatorServer((self.host, self.port), self._app, clock=self._clock)
+            self._server = EmulatorServer((self.host, self.port), self._app, clock=self._clock.shown)
             self._thread = threading.Thread(
                 target=self._server.serve_forever,
                 kwargs={"poll_interval": 0.05},
@@ -160,5 +160,11 @@ class Simulator:
         self._app.on_request = hook
 
     def now(self) -> float:
-        """The emulator's current (emulated) time, in epoch seconds."""
-        return self._clock()
+        """The emulator's current (emulated) time as it shows it, in epoch seconds."""
+        return self._clock.shown()
+
+    def step_clock(self, seconds: float) -> None:
+        """Step the provider's clock ``seconds`` (negative: back), as a ``clock_step`` fault does (see
+        ``FaultRule``): forward, time passes at once (30 days archive every batch); back, only the times
+        shown from now on go back."""
+        self._clock.step(seconds)

@@ -18,7 +18,7 @@ from collections.abc import Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
-from ._batch import BatchRecord, rfc3339
+from ._batch import BatchRecord
 from ._catalog import CURRENT_MODELS
 from ._clock import EmulatedClock
 from ._config import Faults, SimCounters, SimLimits
@@ -257,6 +257,7 @@ class BatchStore:
                 expired_rate=self.faults.expired_rate,
                 outcomes=outcomes,
                 item_seed=self._item_seed if self.faults.seed is None else self.faults.seed,
+                shown_offset=self.clock.shown_offset,
             )
             if delay > 0:
                 self._pending.append(record)
@@ -389,7 +390,7 @@ class BatchStore:
         if archived is not None:
             raise not_found(
                 f"message_batch: {batch_id} results are no longer available: the batch was archived at "
-                f"{rfc3339(archived)}, 29 days after it was created (results are kept 29 days from created_at)"
+                f"{record.shown(archived)}, 29 days after it was created (results are kept 29 days from created_at)"
             )
         if record.materialized is None:
             raise invalid(
