@@ -22,7 +22,7 @@ import pytest
 from batchnb.manager._store import StateStore
 from batchnb.sim import Faults, Simulator
 
-from .fault_harness import Killer, worker_command
+from .fault_harness import Killer, run_worker, worker_command
 
 WORKER = Path(__file__).with_name("kill_worker.py")
 COUNT = 200
@@ -234,6 +234,51 @@ def test_a_kernel_built_while_another_one_creates_a_batch_runs_from_the_state_th
             assert counters.duplicate_submissions == [] and counters.creates == 1
             assert summary["statuses"] == ["succeeded"] * 20
             assert summary["cost"] == pytest.approx(counters.billed_usd, rel=1e-9)
+        finally:
+            for process in second:
+                if process.poll() is None:
+                    process.kill()
+                    process.wait()
+
+
+def test_a_kernel_built_while_another_one_writes_reads_again_what_it_read_torn(tmp_path):
+    """Kernel B has read the snapshot and journal of a state kernel A is running when A goes on: it retries
+    an item (a new job) and collects it, so the results log B reads next names a job B's journal never
+    planned. That torn read is not reported as a corrupted state: the files changed while B read them, so B
+    reads them again, and goes on from what A left (everything answered, nothing sent again)."""
+    state = tmp_path / "s.json"
+    options = dict(count=10, items_per_job=10, max_parallel_jobs=1, poll_interval=0.01, max_retries=1)
+    steps: list[str] = []
+    second: list[subprocess.Popen] = []
+
+    def first_attempt_of_item_0_fails(custom_id: str, params: dict) -> str | None:
+        first = params["messages"][0]["content"].startswith("item 0:") and "-r" not in custom_id
+        return "errored:api_error" if first else None
+
+    def read_before_the_retry(event) -> None:
+        if event.endpoint == "results" and event.count == 1 and event.phase == "received" and not second:
+            second.append(subprocess.Popen(worker_command(sim, state, {**options, "second_kernel": True}),
+                                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                           text=True))
+            steps.append(second[0].stdout.readline().strip())  # "read": before A planned its retry
+
+    with Simulator(latency=0.05, faults=Faults(item_outcome=first_attempt_of_item_0_fails),
+                   on_request=read_before_the_retry) as sim:
+        try:
+            first = run_worker(sim, state, options)  # A, to its end
+            assert first["statuses"] == ["succeeded"] * 10 and sim.counters.creates == 2 and steps == ["read"]
+            sim.on_request = None
+            second[0].stdin.write("go on\n")
+            second[0].stdin.flush()
+            steps.append(second[0].stdout.readline().strip())
+            assert steps == ["read", "built"], second[0].communicate(timeout=60)[1]
+            second[0].stdin.write("run\n")
+            second[0].stdin.flush()
+            out, err = second[0].communicate(timeout=120)
+            assert second[0].returncode == 0, err
+            summary = json.loads(out.strip().splitlines()[-1])
+            assert summary["statuses"] == ["succeeded"] * 10 and summary["cost"] == pytest.approx(first["cost"])
+            assert sim.counters.creates == 2 and sim.counters.duplicate_submissions == []
         finally:
             for process in second:
                 if process.poll() is None:
