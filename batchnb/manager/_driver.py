@@ -130,7 +130,7 @@ class JobDriver:
                         return None
                     requests = job_requests(self.ctx, job)
                 else:
-                    requests = job_requests(self.ctx, job)
+                    requests, scan_until = job_requests(self.ctx, job), self._scan_until()
                     if ctx.stop.is_set() or ctx.past_deadline:  # no batch is created after the deadline
                         ctx.recorder.emit(ReservationReleased(job=job.index))
                         return None
@@ -140,7 +140,7 @@ class JobDriver:
                             at=utc_now(),
                             reservation=job.reservation,
                             requests=len(requests),
-                            scan_until=self._scan_until(),
+                            scan_until=scan_until,
                         ),
                         durable=True,
                     )
