@@ -4,7 +4,10 @@ Not a test module: ``test_kill_resume.py`` and ``test_money_safety.py`` start it
 moments and start it again. ``disk_full_at_run_end`` makes every file write fail (RLIMIT_FSIZE) from the
 moment the run ends until ``run()`` has raised, then runs the same manager again. ``kill_at_snapshot: n``
 makes the worker SIGKILL itself at the n-th atomic replace of the state file, its temp file written and not
-yet renamed (an exact kill point, whatever the machine's speed).
+yet renamed (an exact kill point, whatever the machine's speed). ``second: "later"`` plays a second kernel:
+the worker builds its manager (reading the state while another process may be writing it), prints
+``{"built": true}`` and waits for a line on stdin before it runs; ``second: "now"`` runs at once and prints
+``{"refused": ...}`` when the state is driven by another process (``StateError``).
 """
 
 import json
@@ -61,6 +64,7 @@ def main() -> None:
     prompts = options.pop("prompts", None) or [f"item {i}: say something" for i in range(count)]
     disk_full = options.pop("disk_full_at_run_end", False)
     pilot = options.pop("pilot", None)  # a pilot of this many items first
+    second = options.pop("second", None)
     if options.pop("deadline_passed", False):  # a deadline already past: every item goes as a realtime call
         options["deadline"] = datetime.now() - timedelta(minutes=1)
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
@@ -79,9 +83,18 @@ def main() -> None:
         again = [r.status for r in manager.run()]
         print(json.dumps({"error": error, "again": again}))
         return
+    if second == "later":  # built now, run when told (after the other process ended)
+        print(json.dumps({"built": True}), flush=True)
+        sys.stdin.readline()
     if pilot:
         manager.pilot(pilot)
-    results = manager.run()
+    try:
+        results = manager.run()
+    except StateError as exc:
+        if second != "now":
+            raise
+        print(json.dumps({"refused": str(exc)}))
+        return
     stats = manager.stats
     print(json.dumps({"statuses": [r.status for r in results], "indices": [r.index for r in results],
                       "reasons": [r.error.reason if r.error else None for r in results],
