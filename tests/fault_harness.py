@@ -32,12 +32,15 @@ def run_worker(sim: Simulator, state: Path, options: dict, env: dict[str, str] |
 class Killer:
     """Runs the worker and SIGKILLs it at the first call ``when`` accepts (checked at both phases)."""
 
-    def __init__(self, sim: Simulator, when: Callable[[RequestEvent], bool]) -> None:
-        self.sim, self.when, self.killed = sim, when, False
+    def __init__(self, sim: Simulator, when: Callable[[RequestEvent], bool],
+                 also: Callable[[RequestEvent], None] | None = None) -> None:
+        self.sim, self.when, self.killed, self.also = sim, when, False, also
         self.process: subprocess.Popen[str] | None = None
         self._lock = threading.Lock()
 
     def hook(self, event: RequestEvent) -> None:
+        if self.also is not None:
+            self.also(event)
         with self._lock:
             if self.killed or self.process is None or not self.when(event):
                 return
@@ -60,3 +63,56 @@ class Killer:
         assert not must_kill, f"the run ended before the kill point: {err}"
         assert self.process.returncode == 0, err
         return json.loads(out.strip().splitlines()[-1])
+
+
+class SecondKernel:
+    """A second process on the same state, started from inside a chosen call of the first (so the instant is
+    exact): ``"later"`` builds its manager there (reading the state while the first may be writing it) and
+    runs only when ``finish()`` tells it, after the first process ended (killed or done); ``"now"`` runs at
+    once, while the first holds the state: it must be refused, or find nothing to do."""
+
+    def __init__(self, sim: Simulator, state: Path, options: dict, when: Callable[[RequestEvent], bool],
+                 mode: str) -> None:
+        self.sim, self.state, self.options, self.when, self.mode = sim, state, options, when, mode
+        self.process: subprocess.Popen[str] | None = None
+        self.outcome: dict | None = None  # what a "now" run printed
+        self._lock = threading.Lock()
+
+    def hook(self, event: RequestEvent) -> None:
+        with self._lock:
+            if self.process is not None or not self.when(event):
+                return
+            flag = "second_kernel" if self.mode == "later" else "second_now"
+            command = worker_command(self.sim, self.state, {**self.options, flag: True})
+            self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                            stderr=subprocess.PIPE, text=True)
+            try:
+                if self.mode == "later":  # the first process waits in this call meanwhile
+                    while (line := self.process.stdout.readline().strip()) == "read":
+                        self.process.stdin.write("go\n")  # it read the snapshot and journal: read on
+                        self.process.stdin.flush()
+                    assert line == "built", line + self.process.stderr.read()
+                else:
+                    out, err = self.process.communicate(timeout=300)
+                    assert self.process.returncode == 0, err
+                    self.outcome = json.loads(out.strip().splitlines()[-1])
+            except BaseException:
+                self.stop()
+                raise
+
+    def finish(self) -> dict | None:
+        """A "later" process's run, once the first process is gone: its summary (None if it never started)."""
+        if self.process is None or self.mode != "later":
+            return None
+        try:
+            out, err = self.process.communicate("go\n", timeout=300)
+        finally:
+            self.stop()
+        assert self.process.returncode == 0, err
+        return json.loads(out.strip().splitlines()[-1])
+
+    def stop(self) -> None:
+        """Ends the process on any outcome (a test never leaves one behind)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()

@@ -7,7 +7,8 @@ makes the worker SIGKILL itself at the n-th atomic replace of the state file, it
 yet renamed (an exact kill point, whatever the machine's speed). ``second_kernel`` makes it a kernel built
 on a state another process is driving, stepped by the test through stdin: it prints ``read`` and waits for a
 line once it has read the snapshot and journal (before the results log), prints ``built`` and waits again
-once the manager is built, then runs.
+once the manager is built, then runs. ``second_now`` runs at once beside another process and prints
+``{"refused": ...}`` when that process holds the state (``StateError``).
 """
 
 import builtins
@@ -90,6 +91,7 @@ def main() -> None:
     prompts = options.pop("prompts", None) or [f"item {i}: say something" for i in range(count)]
     disk_full = options.pop("disk_full_at_run_end", False)
     pilot = options.pop("pilot", None)  # a pilot of this many items first
+    second_now = options.pop("second_now", False)
     if options.pop("deadline_passed", False):  # a deadline already past: every item goes as a realtime call
         options["deadline"] = datetime.now() - timedelta(minutes=1)
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
@@ -112,7 +114,13 @@ def main() -> None:
         return
     if pilot:
         manager.pilot(pilot)
-    results = manager.run()
+    try:
+        results = manager.run()
+    except StateError as exc:
+        if not second_now:
+            raise
+        print(json.dumps({"refused": str(exc)}))
+        return
     stats = manager.stats
     print(json.dumps({"statuses": [r.status for r in results], "indices": [r.index for r in results],
                       "reasons": [r.error.reason if r.error else None for r in results],

@@ -1,6 +1,11 @@
 """Randomized fault schedules: kills, lost responses, list outages, clock skew, late creates, a neighbour
 on the same key and short results over a multi-job run (a third of them past a deadline: realtime calls,
-lost and refused); the money invariants after every schedule.
+lost and refused, some refused for good); the money invariants after every schedule.
+
+Kinds added for #22: bodies pretty-printed by a gateway (newlines and whitespace in JSON and in results
+lines), the provider's clock stepping back or forward (an hour and more), archival (a 30-day step) while a
+create is in doubt, realtime calls refused without end, and a second process opening the state at an exact
+instant (built then and run after the first ended, or run at once beside it).
 
 Each schedule is drawn from its seed, so a failure is replayed with the seed it prints. CI runs
 ``BATCHNB_SCHEDULES`` of them (default 10); a ``slow`` run sets it higher, e.g.
@@ -19,11 +24,14 @@ import pytest
 
 from batchnb.sim import FaultRule, Faults, Simulator
 
-from .fault_harness import Killer, run_worker
+from .fault_harness import Killer, SecondKernel, run_worker
 
 SCHEDULES = int(os.environ.get("BATCHNB_SCHEDULES", "10"))
 FIRST_SEED = int(os.environ.get("BATCHNB_FIRST_SEED", "0"))
 KILLABLE = ("create", "retrieve", "list", "results", "cancel")
+#: What a step of the provider's clock may be: back past the 10-minute list margin, forward an hour or two.
+STEPS = (-900.0, -3600.0, -7200.0, 3600.0, 7200.0)
+ARCHIVAL = 30 * 86400.0  # a step this long archives every batch (results kept 29 days)
 
 
 @dataclass
@@ -34,11 +42,26 @@ class Schedule:
     skew: float
     rules: list[FaultRule]
     kills: list[tuple[str, int, str]] = field(default_factory=list)  # (endpoint, nth call from now, phase)
+    second: tuple[str, int, str] | None = None  # a second process at (endpoint, nth call, "later"/"now")
 
     def __str__(self) -> str:
-        rules = ", ".join(f"{r.endpoint}:{r.action}x{r.times}+{r.skip}" for r in self.rules)
+        rules = ", ".join(f"{r.endpoint}:{r.action}x{r.times}+{r.skip}" + (f"{r.step:+g}s" if r.step else "")
+                          for r in self.rules)
         return (f"seed {self.seed}: {self.count} items {self.options}, skew {self.skew:+g} s, rules [{rules}], "
-                f"kills {self.kills}")
+                f"kills {self.kills}, second {self.second}")
+
+    @property
+    def refused_for_good(self) -> bool:
+        """Realtime calls refused without end: those items may end errored whatever max_retries is."""
+        return any(r.endpoint == "message" and r.times >= 1000 for r in self.rules)
+
+    @property
+    def archives(self) -> bool:
+        return any(r.action == "clock_step" and r.step >= ARCHIVAL for r in self.rules)
+
+    @property
+    def expires(self) -> bool:
+        return any(r.action == "clock_step" and r.step >= 86400 for r in self.rules)
 
 
 def draw(seed: int) -> Schedule:
@@ -57,6 +80,13 @@ def draw(seed: int) -> Schedule:
         lambda: FaultRule("retrieve", "lose_response", times=rng.randint(1, 3)),
         lambda: FaultRule("results", "empty_body", skip=rng.randint(0, 2)),
         lambda: FaultRule("results", "short_body", skip=rng.randint(0, 2), times=rng.randint(1, 2)),
+        lambda: FaultRule(rng.choice(("create", "retrieve", "list", "results")), "pretty_body",
+                          skip=rng.randint(0, 3), times=rng.randint(1, 20)),
+        lambda: FaultRule(rng.choice(("create", "retrieve", "list")), "clock_step", step=rng.choice(STEPS),
+                          skip=rng.randint(0, 4)),
+        # archival while a create is in doubt: the create's answer lost, the clock a month on at the next list
+        lambda: [FaultRule("create", "lose_response", skip=rng.randint(0, 3)),
+                 FaultRule("list", "clock_step", step=ARCHIVAL, skip=rng.randint(0, 1))],
     ]
     killable = KILLABLE
     if rng.random() < 1 / 3:  # the deadline has passed: every item goes as a realtime call
@@ -66,13 +96,22 @@ def draw(seed: int) -> Schedule:
             lambda: FaultRule("message", "lose_response", skip=rng.randint(0, 6), times=rng.randint(1, 3)),
             lambda: FaultRule("message", "error", status=rng.choice([429, 500, 502, 529]), skip=rng.randint(0, 6),
                               times=rng.randint(1, 3)),
+            lambda: FaultRule("message", "pretty_body", skip=rng.randint(0, 6), times=rng.randint(1, 40)),
+            lambda: FaultRule("message", "error", status=rng.choice([500, 529]), skip=rng.randint(0, 20),
+                              times=10**6),  # refused for good
         ]
         killable = ("message",)
-    rules = [rng.choice(menu)() for _ in range(rng.randint(1, 4))]
+    rules: list[FaultRule] = []
+    for _ in range(rng.randint(1, 4)):
+        drawn = rng.choice(menu)()
+        rules.extend(drawn if isinstance(drawn, list) else [drawn])
     skew = rng.choice([0.0, 0.0, -600.0, 600.0, -7200.0])
     kills = [(rng.choice(killable), rng.randint(1, 6), rng.choice(["received", "applied"]))
              for _ in range(rng.randint(0, 3))]
-    return Schedule(seed, count, options, skew, rules, kills)
+    second = None
+    if rng.random() < 0.3:
+        second = (rng.choice(killable), rng.randint(1, 8), rng.choice(["later", "later", "now"]))
+    return Schedule(seed, count, options, skew, rules, kills, second)
 
 
 @pytest.mark.slow
@@ -82,12 +121,30 @@ def test_money_invariants_hold_under_a_random_fault_schedule(tmp_path: Path, see
     state = tmp_path / "s.json"
     faults = Faults(rules=schedule.rules, retry_after=0.01)
     with Simulator(latency=0.05, faults=faults, clock_skew=schedule.skew) as sim:
-        for endpoint, nth, phase in schedule.kills:
-            start = sim.counters.requests_by_endpoint.get(endpoint, 0)
-            killer = Killer(sim, lambda e: e.endpoint == endpoint and e.count == start + nth and e.phase == phase)
-            if killer.run(state, schedule.options, must_kill=False) is not None:
-                break  # the run ended before this kill point: the schedule is over
-        summary = run_worker(sim, state, schedule.options)
+        second = None
+        if schedule.second is not None:
+            where, at, mode = schedule.second
+            second = SecondKernel(sim, state, schedule.options, lambda e: e.endpoint == where and e.count == at
+                                  and e.phase == "received", mode)
+        try:
+            for endpoint, nth, phase in schedule.kills:
+                start = sim.counters.requests_by_endpoint.get(endpoint, 0)
+                killer = Killer(sim, lambda e: e.endpoint == endpoint and e.count == start + nth and e.phase == phase,
+                                also=second.hook if second else None)
+                if killer.run(state, schedule.options, must_kill=False) is not None:
+                    break  # the run ended before this kill point: the schedule is over
+            sim.on_request = second.hook if second else None
+            summary = run_worker(sim, state, schedule.options)
+            sim.on_request = None
+            later = second.finish() if second else None  # the second kernel runs on what it read back then
+            if later is not None:
+                check(sim, later, schedule)
+            if second is not None and second.outcome is not None and "refused" in second.outcome:
+                assert "another" in second.outcome["refused"], second.outcome
+        finally:
+            sim.on_request = None
+            if second is not None:
+                second.stop()
         check(sim, summary, schedule)
 
 
@@ -105,9 +162,15 @@ def check(sim: Simulator, summary: dict, schedule: Schedule) -> None:
     if summary["held"] == 0:
         assert summary["cost"] == pytest.approx(billed, rel=1e-9, abs=1e-12), f"recorded != billed; {where}"
     assert summary["indices"] == list(range(schedule.count)), where
+    allowed = {("failed", "missing"), ("pending", "budget")}
+    if schedule.archives:
+        allowed.add(("failed", "archived"))  # results gone before they were collected: worst case held
+    if schedule.expires:
+        allowed.add(("failed", "expired"))  # a day's step expires a batch in progress (a retry may not follow)
     for status, reason in zip(summary["statuses"], summary["reasons"]):  # every item accounted for
-        assert status == "succeeded" or (status, reason) in {("failed", "missing"), ("pending", "budget")} or (
-            status == "failed" and schedule.options["max_retries"] == 0), f"{status} {reason}; {where}"
+        assert status == "succeeded" or (status, reason) in allowed or (
+            status == "failed" and (schedule.options["max_retries"] == 0 or schedule.refused_for_good
+                                    and reason.startswith("errored:"))), f"{status} {reason}; {where}"
     if max_cost is None or summary["budget_stop"] is None:
         assert summary["statuses"].count("pending") == 0, where
     neighbours = {cid for cid in counters.submissions if cid.startswith("neighbour-")}
