@@ -33,6 +33,7 @@ from ._events import (
     RealtimeCall,
     ReservationReleased,
     Reserved,
+    RoundStarted,
     RunEnded,
     RunStarted,
     SubmitAbandoned,
@@ -92,7 +93,9 @@ class ProgressModel:
     Time: ``elapsed`` adds this run to the earlier runs of the state (from the seed). The ETA is the
     provider's observed throughput in this run: items finished by batches this run submitted, per second
     since the run started, once one of those batches has ended (before that there is no honest figure).
-    Items collected from batches submitted before a resume count as done but not as throughput.
+    Items collected from batches submitted before a resume count as done but not as throughput. When
+    ``max_cost`` binds, the run goes in rounds one after another (``RoundStarted``), and the ETA counts
+    them instead: the rounds left times a round's mean duration so far (from the second round on).
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -123,6 +126,9 @@ class ProgressModel:
         self._deadline_at: float | None = None  # this run's deadline, epoch seconds
         self._realtime, self._realtime_cost = 0, 0.0
         self._starting = False  # a run was asked for and its RunStarted has not come yet
+        self._round: RoundStarted | None = None  # the current round, when max_cost binds
+        self._round_starts: list[float] = []  # clock() of the first round's start and of the latest one's
+        self._rounds_words = ""
         self.version = 0  # bumped on every change, so views can skip redraws
         self._on_run_end: list[weakref.WeakMethod[Any]] = []
 
@@ -193,6 +199,7 @@ class ProgressModel:
                 self._max_cost, self._budget_stop, self._budget_waiting = event.max_cost, None, None
                 self._queue_waiting, self._deadline, self._deadline_at = None, None, event.deadline
                 self._outcome, self._outcome_message, self._jobs_cut = "", "", 0
+                self._round, self._round_starts, self._rounds_words = None, [], ""
                 for job in jobs.values():
                     if job.status == "reserved":
                         job.status, job.reservation = "pending", 0.0
@@ -222,6 +229,10 @@ class ProgressModel:
                 jobs[event.job].status, jobs[event.job].reservation = "reserved", event.reservation
                 self._budget_waiting = None
                 self._queue_left(event.job)
+            case RoundStarted():
+                self._round = event
+                self._round_starts = [*self._round_starts[:1], self._clock()]
+                self._rounds_words = event.words or self._rounds_words
             case QueueWaiting():
                 self._queue_waiting = (event.job, _queue_words(event))
             case BudgetWaiting():
@@ -313,7 +324,15 @@ class ProgressModel:
                 self._counts[status] += 1
 
     def _eta(self, now: float, remaining: int) -> float | None:
-        if self._started is None or self._ended is not None or not self._run_batch_ended or not self._run_finished:
+        if self._started is None or self._ended is not None:
+            return None
+        if self._round is not None:  # rounds one after another: the rounds left at a round's mean duration
+            first, latest = self._round_starts[0], self._round_starts[-1]
+            if self._round.round < 2 or latest <= first:
+                return None
+            per_round = (latest - first) / (self._round.round - 1)
+            return max(per_round - (now - latest), 0.0) + (self._round.rounds - self._round.round) * per_round
+        if not self._run_batch_ended or not self._run_finished:
             return None
         rate = self._run_finished / max(now - self._started, 1e-9)  # items per second of wall time
         return remaining / rate
@@ -370,6 +389,11 @@ class ProgressModel:
                 ),
                 realtime_items=self._realtime,
                 realtime_cost=self._realtime_cost,
+                rounds_left=(
+                    max(self._round.rounds - self._round.round + 1, 1) if running and self._round is not None else None
+                ),
+                rounds_at_least=self._round is not None and self._round.at_least,
+                rounds_words=self._rounds_words if running else "",
             )
 
 

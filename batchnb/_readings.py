@@ -52,6 +52,19 @@ class Progress:
     deadline_in: float | None = None  # seconds until the run's deadline (while it has not come)
     realtime_items: int = 0  # items answered by realtime calls (after a deadline), at full price
     realtime_cost: float = 0.0  # what those calls cost
+    rounds_left: int | None = None  # max_cost binds: rounds of batches left, this one included (while running)
+    rounds_at_least: bool = False  # no cost measured yet: at least that many
+    rounds_words: str = ""  # what the binding cap implies, said as its first round starts (while running)
+
+    def eta_words(self) -> str:
+        """The ETA in a few words ("" when there is none to say), e.g. "~2 h 10 min (13 rounds left)"."""
+        left = ""
+        if self.running and self.rounds_left is not None:
+            left = f"{'at least ' if self.rounds_at_least else ''}{self.rounds_left:,} round"
+            left += ("" if self.rounds_left == 1 else "s") + " left"
+        if self.running and self.eta_seconds is not None:
+            return format_duration(self.eta_seconds) + (f" ({left})" if left else "")
+        return left
 
     def cache_words(self) -> str:
         """The prompt cache in a few words ("" when it was not used), e.g. "cache 58,000 read, 1,000 written,
@@ -95,11 +108,7 @@ class Progress:
         if self.realtime_items:
             realtime = f"{self.realtime_items:,} items answered by realtime calls after the deadline"
             lines[-1] += f"; {realtime} ({money(self.realtime_cost)})"
-        lines.append(
-            f"ETA: {format_duration(self.eta_seconds)}"
-            if self.running and self.eta_seconds is not None
-            else f"Elapsed: {format_duration(self.elapsed)}"
-        )
+        lines.append(f"ETA: {eta}" if (eta := self.eta_words()) else f"Elapsed: {format_duration(self.elapsed)}")
         lines.append(
             f"Failed: {self.failed:,} items" + (f" ({self.retrying:,} more being retried)" if self.retrying else "")
         )
