@@ -135,6 +135,24 @@ def money(amount: float) -> str:
     return f"${amount:.4f}"
 
 
+def queue_words(job: int, retry_after: float | None, reason: str) -> str:
+    """Why job ``job``'s create waits for the provider's queue (``QueueWaiting``)."""
+    if retry_after is None:  # the run's own max_queued_requests
+        return f"waiting for the provider's queue: {reason}; job {job} starts when some end"
+    wait = f"{retry_after:.1f} s" if retry_after < 60 else format_duration(retry_after)
+    return f"waiting for the provider's queue: job {job} refused for now ({reason}); next try in {wait}"
+
+
+def rounds_eta(round_: int, rounds: int, first: float, latest: float, now: float) -> float | None:
+    """Seconds left when a run goes in ``rounds`` rounds one after another and round ``round_`` began at
+    ``latest`` (the first at ``first``): the rest of this round and the rounds after it, at a round's mean
+    duration so far (none before the second round: no round has ended yet)."""
+    if round_ < 2 or latest <= first:
+        return None
+    per_round = (latest - first) / (round_ - 1)
+    return max(per_round - (now - latest), 0.0) + (rounds - round_) * per_round
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None or math.isinf(seconds):
         return "unknown"

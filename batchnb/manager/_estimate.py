@@ -46,10 +46,10 @@ class Estimate:
 
     @property
     def budget_limited(self) -> bool:
-        """True when ``max_cost`` cannot hold the worst case of every item left at once: the run then cuts
-        jobs to what fits and runs fewer at a time (more, smaller jobs than ``jobs``, and longer), and stops
-        when even one item's worst case no longer fits. Actual costs are usually far below the worst case,
-        so such a run often still finishes."""
+        """True when ``max_cost`` cannot hold the worst case of every item left at once: the run then goes in
+        rounds of batches one after another (``rounds``; each round packed in as few batches as the limits
+        allow), and stops when even one item's worst case no longer fits. Actual costs are usually far below
+        the worst case, so such a run often still finishes, later."""
         return not self.fits
 
     @property
