@@ -48,10 +48,13 @@ class RoundKeeper:
         with ctx.recorder.lock:
             state = ctx.state
             room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
-            total = 0.0
+            total, worst = 0.0, ctx.worst
             for job in state.open_jobs():
                 if job.status == "pending" and not job.realtime:
-                    total += sum(ctx.item_worst(job, i) or 0.0 for i in job.items)
+                    if job.repair:  # a repair's request carries the invalid answer too
+                        total += sum(ctx.item_worst(job, i) or 0.0 for i in job.items)
+                    else:
+                        total += sum(worst[i] or 0.0 for i in job.items)
                     if total > room:
                         self.binding = True
                         return

@@ -287,6 +287,8 @@ class Scheduler:
         if sum(c.nbytes for c in (costings[i] for i in job.items) if c is not None) <= ctx.limits.max_batch_bytes - 64:
             return job
         jobs = numbered_jobs(len(state.jobs), job.attempt, job.items, costings, ctx.items_per_job, ctx.limits)
+        if not jobs:
+            return job
         resliced = JobsPlanned(jobs=jobs, reason="sliced by the bytes sent", retired=[job.index], repair=job.repair)
         ctx.recorder.emit(resliced)
         return state.jobs[jobs[0][0]]
