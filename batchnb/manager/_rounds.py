@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime
 
 from .._readings import format_duration, money
 from ._budget import Rounds, plan_rounds
@@ -86,9 +87,12 @@ class Foresight:
             about = "about" if self.measured else "at least"
             text += (
                 f"; max_tokens={self.max_tokens:,} (the answers' p95 output so far, {self.p95:,} tokens, plus a "
-                f"quarter) would fit {self.at_once_with:,} items a round: {about} {_rounds(self.rounds_with.count)}"
+                f"quarter, rounded up) would fit {self.at_once_with:,} items a round: {about} "
+                f"{_rounds(self.rounds_with.count)}"
             )
-        elif self.p95 is None:
+        elif self.p95 is not None:
+            text += f"; the answers' p95 output so far ({self.p95:,} tokens) leaves max_tokens no room to come down"
+        else:
             text += "; a pilot's p95 output tokens, with a margin, give a max_tokens that fits more items a round"
         return text
 
@@ -165,13 +169,11 @@ def measured_cost(state: ManagerState) -> float | None:
 
 def batch_seconds(state: ManagerState) -> float | None:
     """A batch's mean duration in this state (from its create to its results), over the latest ones."""
-    from ._state import _parse_utc
-
     took = []
     for job in reversed(state.jobs):
         if job.realtime or job.status != "completed" or not job.started_at or not job.completed_at:
             continue
-        took.append((_parse_utc(job.completed_at) - _parse_utc(job.started_at)).total_seconds())
+        took.append((_utc(job.completed_at) - _utc(job.started_at)).total_seconds())
         if len(took) == LATENCY_SAMPLE:
             break
     return sum(took) / len(took) if took else None
@@ -204,6 +206,10 @@ def output_p95(state: ManagerState) -> int | None:
         return None
     ordered = sorted(tokens)
     return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def _utc(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
 
 
 def _rounds(count: int) -> str:
