@@ -8,7 +8,7 @@ from typing import Any
 import pydantic
 import pytest
 
-from batchnb import BatchManager, InputError
+from batchnb import BatchManager, InputError, ProviderError
 from batchnb.limits import ProviderLimits
 from batchnb.sim import Faults, SimLimits, Simulator
 
@@ -22,10 +22,10 @@ class Answer(pydantic.BaseModel):
 
 def manager(sim: Simulator, **kwargs: Any) -> BatchManager:
     # citations on: the schema goes in the instructions, where real answers sometimes come cut or wrapped
+    options: dict[str, Any] = {"poll_interval": 0.01, "max_tokens": 256, "items_per_job": 20, **kwargs}
     return BatchManager(files=[f"Review {i}: the lamp is fine, the shade is thin.".encode() for i in range(40)],
                         prompt="What is the review's sentiment?", model=MODEL, response_model=Answer,
-                        enable_citations=True, client=sim.client(),
-                        poll_interval=0.01, max_tokens=256, items_per_job=20, **kwargs)
+                        enable_citations=True, client=sim.client(), **options)
 
 
 def test_an_invalid_answer_is_repaired_in_a_follow_up_batch_and_both_costs_count():
@@ -146,3 +146,19 @@ def test_a_repair_request_over_the_per_request_byte_limit_is_not_sent_and_the_fa
     assert all(r.error is not None and r.error.reason in ("invalid_output", "max_tokens") for r in results
                if r.index in invalid)  # fmt: skip
     assert not any(r.error is not None and "size" in r.error.message for r in results)  # none refused for its size
+
+
+def test_a_repair_job_planned_too_big_is_sliced_again_before_its_create(tmp_path):
+    """A state whose repair job was planned by the plain requests' bytes (an earlier batchnb, or limits the
+    provider does not have): its create is refused (413) and the job stays pending; the next run slices it
+    by the bytes it sends, and the repairs happen."""
+    limit, state = 4_000, tmp_path / "run.state.json"
+    invalid = _invalid_first_answers(Faults(answer_quirks=0.4, seed=11))
+    with Simulator(latency=0.01, faults=Faults(answer_quirks=0.4, seed=11), limits=SimLimits(max_batch_bytes=limit)) as sim:
+        with pytest.raises(ProviderError, match="HTTP 413"):  # told a larger limit than the provider's
+            manager(sim, max_repairs=1, items_per_job=4, state_path=state).run()
+        results = manager(sim, max_repairs=1, items_per_job=4, state_path=state,
+                          limits=ProviderLimits(max_batch_bytes=limit)).run()  # fmt: skip
+        assert sim.counters.requests_by_endpoint["create"] == sim.counters.creates + 1  # the one 413 only
+        assert not sim.counters.duplicate_submissions
+    assert invalid and {r.index for r in results if r.repaired} == invalid

@@ -284,7 +284,8 @@ class Scheduler:
         added), outgrow the batch byte limit (planned before that was counted): sliced again by those bytes."""
         ctx, state = self.ctx, self.ctx.state
         costings = sent_costings(ctx, job.repair, job.items)
-        if sum(c.nbytes for c in (costings[i] for i in job.items) if c is not None) <= ctx.limits.max_batch_bytes - 64:
+        sent = sum(c.nbytes for c in (costings[i] for i in job.items) if c is not None)
+        if sent <= ctx.limits.max_batch_bytes - 64 or len(job.items) == 1:
             return job
         jobs = numbered_jobs(len(state.jobs), job.attempt, job.items, costings, ctx.items_per_job, ctx.limits)
         if not jobs:
