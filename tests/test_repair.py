@@ -152,9 +152,9 @@ def test_a_repair_job_planned_too_big_is_sliced_again_before_its_create(tmp_path
     """A state whose repair job was planned by the plain requests' bytes (an earlier batchnb, or limits the
     provider does not have): its create is refused (413) and the job stays pending; the next run slices it
     by the bytes it sends, and the repairs happen."""
-    limit, state = 4_000, tmp_path / "run.state.json"
-    invalid = _invalid_first_answers(Faults(answer_quirks=0.4, seed=11))
-    with Simulator(latency=0.01, faults=Faults(answer_quirks=0.4, seed=11), limits=SimLimits(max_batch_bytes=limit)) as sim:
+    limit, state, faults = 4_000, tmp_path / "run.state.json", Faults(answer_quirks=0.4, seed=11)
+    invalid = _invalid_first_answers(faults)
+    with Simulator(latency=0.01, faults=faults, limits=SimLimits(max_batch_bytes=limit)) as sim:
         with pytest.raises(ProviderError, match="HTTP 413"):  # told a larger limit than the provider's
             manager(sim, max_repairs=1, items_per_job=4, state_path=state).run()
         results = manager(sim, max_repairs=1, items_per_job=4, state_path=state,

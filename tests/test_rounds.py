@@ -24,9 +24,8 @@ def prompts(n: int) -> list[str]:
 
 
 def manager(sim: Simulator, **kwargs: Any) -> BatchManager:
-    options: dict[str, Any] = dict(model=MODEL, client=sim.client(), poll_interval=0.01, max_tokens=200, max_cost=0.02)
-    options.update(kwargs)
-    return BatchManager(messages=prompts(300), **options)
+    options: dict[str, Any] = {"poll_interval": 0.01, "max_tokens": 200, "max_cost": 0.02, **kwargs}
+    return BatchManager(messages=prompts(300), model=MODEL, client=sim.client(), **options)
 
 
 class Seen:
