@@ -142,6 +142,8 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     costings = ctx.costings
     again_set = set(again)
     measured = _measured(state)
+    spent = state.total_cost + state.held
+    binds = ctx.max_cost is not None and worst is not None and worst + spent > ctx.max_cost  # else: one round
     reused = sum(1 for item in positions if item in state.results and item not in again_set)
     sent_again = sum(1 for item in positions if item in again_set)
     new = sum(1 for item in positions if item in todo_set) - sent_again
@@ -157,12 +159,12 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
         worst_case_cost=worst,
         input_tokens_estimate=sum(c.input_tokens for c in (costings[i] for i in todo) if c is not None),
         max_cost=ctx.max_cost,
-        already_spent=state.total_cost + state.held,  # held: results never returned, maybe billed
+        already_spent=spent,  # held: results never returned, maybe billed
         items_at_once=at_once,
         deadline=ctx.deadline.words() if ctx.deadline is not None else "",
         deadline_fallback=ctx.deadline_fallback,
         **measured,
-        **_rounds(foresee(ctx, state, todo, measured.get("measured_cost_per_item"))),
+        **_rounds(foresee(ctx, state, todo, measured.get("measured_cost_per_item")) if binds else None),
     )
 
 
