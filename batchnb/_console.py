@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
-from ._events import BudgetStopped, DeadlineReached, Event, ItemsFinished, JobEnded, RunEnded, RunStarted
+from ._events import BudgetStopped, DeadlineReached, Event, ItemsFinished, JobEnded, RoundStarted, RunEnded, RunStarted
 from ._progress import ProgressModel
 from ._readings import Progress, format_duration, money
 
@@ -88,6 +88,9 @@ class ConsoleView:
                 self._plain_event(event)
             elif isinstance(event, RunStarted):
                 self._open_bar()
+            elif isinstance(event, RoundStarted) and event.words and self._bar is not None:
+                self._guarded(lambda: self._bar.write(PREFIX + event.words, file=self.file))  # above the bar
+                self._update_bar()
             elif self._bar is not None and (
                 not isinstance(event, ItemsFinished) or self.clock() - self._last_at >= self.REFRESH
             ):
@@ -133,6 +136,8 @@ class ConsoleView:
                 self._write(f"{PREFIX}stopping: {event.reason}")
             case DeadlineReached():
                 self._write(f"{PREFIX}{self.model.snapshot().deadline}")
+            case RoundStarted() if event.words:  # max_cost binds: said as the first round starts
+                self._write(f"{PREFIX}{event.words}")
         self.tick()
 
     def _progress_line(self, progress: Progress) -> None:
@@ -232,6 +237,7 @@ def shown(progress: Progress) -> tuple[Any, ...]:
         money(progress.cost),
         progress.budget_stop,
         progress.queue_waiting is not None,
+        progress.rounds_left,
     )
 
 
@@ -259,8 +265,8 @@ def progress_line(progress: Progress) -> str:
     parts.append(f"{money(progress.cost)}{limit} spent" + (f" ({c})" if (c := progress.cache_words()) else ""))
     if progress.realtime_items:
         parts.append(f"{progress.realtime_items:,} answered by realtime calls ({money(progress.realtime_cost)})")
-    if progress.running and progress.eta_seconds is not None:
-        parts.append(f"ETA {format_duration(progress.eta_seconds)}")
+    if eta := progress.eta_words():
+        parts.append(f"ETA {eta}" if progress.eta_seconds is not None else eta)
     if progress.deadline_in is not None:
         parts.append(f"deadline in {format_duration(progress.deadline_in)}")
     if progress.budget_stop:
@@ -289,8 +295,8 @@ def bar_postfix(progress: Progress) -> str:
         parts.insert(0, f"{progress.failed:,} failed")
     limit = f"/{money(progress.max_cost)}" if progress.max_cost is not None else ""
     parts.append(f"{money(progress.cost)}{limit}")
-    if progress.running and progress.eta_seconds is not None:
-        parts.append(f"ETA {format_duration(progress.eta_seconds)}")
+    if eta := progress.eta_words():
+        parts.append(f"ETA {eta}" if progress.eta_seconds is not None else eta)
     if progress.deadline_in is not None:
         parts.append(f"deadline in {format_duration(progress.deadline_in)}")
     if progress.budget_stop:

@@ -235,6 +235,22 @@ class BudgetWaiting(Event):
 
 
 @dataclass(frozen=True)
+class RoundStarted(Event):
+    """``max_cost`` binds: what fits goes in rounds, each sent when the answers of the one before have
+    released their reservations. Round ``round`` of this run starts (``items`` in ``batches`` batches) of
+    ``rounds`` in all, as far as can be told now (``at_least``: no cost measured yet, so the fewest the cap
+    allows). ``words``: what the cap implies (said as the first round starts). Not journaled: views only."""
+
+    kind: ClassVar[str] = "round_started"
+    round: int
+    rounds: int
+    items: int
+    batches: int
+    at_least: bool = False
+    words: str = ""
+
+
+@dataclass(frozen=True)
 class QueueWaiting(Event):
     """A job's create waits for room in the provider's queue: the provider refused it for now (429, e.g. its
     queue of unprocessed requests is full; ``retry_after`` seconds until the next try), or the run keeps

@@ -60,6 +60,7 @@ def items_html(p: Progress) -> str:
         f"<span style='color:{RED}'>{p.failed:,} failed</span> · "
         f"<span style='color:{BLUE}'>{p.processing:,} {flight}</span> · {p.pending:,} pending{retrying}"
         + (f"<br>{label('')}<span style='color:#555'>{html.escape(p.note)}</span>" if p.note else "")
+        + (f"<br>{label('')}<span style='color:#555'>{html.escape(p.rounds_words)}</span>" if p.rounds_words else "")
     )
 
 
@@ -102,7 +103,9 @@ def cost_html(p: Progress) -> str:
 def timing_html(p: Progress) -> str:
     eta = ""
     if p.running:
-        eta = f" · ETA {format_duration(p.eta_seconds)}" if p.eta_seconds is not None else " · ETA after a batch ends"
+        eta = f" · ETA {p.eta_words()}" if p.eta_seconds is not None else " · ETA after a batch ends"
+        if p.eta_seconds is None and p.rounds_left is not None:
+            eta += f" ({p.eta_words()})"
         if p.deadline_in is not None:
             eta += f" · deadline in {format_duration(p.deadline_in)}"
     return f"Elapsed {format_duration(p.elapsed)}{eta}"

@@ -33,6 +33,7 @@ from ._events import (
     RealtimeCall,
     ReservationReleased,
     Reserved,
+    RoundStarted,
     RunEnded,
     RunStarted,
     SubmitAbandoned,
@@ -40,7 +41,7 @@ from ._events import (
     Submitted,
 )
 from ._outcome_pairs import OutcomePairs
-from ._readings import FailedRow, Progress, format_duration, money
+from ._readings import FailedRow, Progress, money, queue_words, rounds_eta
 
 
 @dataclass
@@ -92,7 +93,8 @@ class ProgressModel:
     Time: ``elapsed`` adds this run to the earlier runs of the state (from the seed). The ETA is the
     provider's observed throughput in this run: items finished by batches this run submitted, per second
     since the run started, once one of those batches has ended (before that there is no honest figure).
-    Items collected from batches submitted before a resume count as done but not as throughput.
+    Items collected from batches submitted before a resume count as done but not as throughput. When
+    ``max_cost`` binds, the run goes in rounds one after another (``RoundStarted``): the ETA counts them.
     """
 
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
@@ -123,6 +125,8 @@ class ProgressModel:
         self._deadline_at: float | None = None  # this run's deadline, epoch seconds
         self._realtime, self._realtime_cost = 0, 0.0
         self._starting = False  # a run was asked for and its RunStarted has not come yet
+        self._round: tuple[RoundStarted, float, float] | None = None  # max_cost binds: this round, when 1st & it began
+        self._rounds_words = ""
         self.version = 0  # bumped on every change, so views can skip redraws
         self._on_run_end: list[weakref.WeakMethod[Any]] = []
 
@@ -193,6 +197,7 @@ class ProgressModel:
                 self._max_cost, self._budget_stop, self._budget_waiting = event.max_cost, None, None
                 self._queue_waiting, self._deadline, self._deadline_at = None, None, event.deadline
                 self._outcome, self._outcome_message, self._jobs_cut = "", "", 0
+                self._round, self._rounds_words = None, ""
                 for job in jobs.values():
                     if job.status == "reserved":
                         job.status, job.reservation = "pending", 0.0
@@ -222,8 +227,12 @@ class ProgressModel:
                 jobs[event.job].status, jobs[event.job].reservation = "reserved", event.reservation
                 self._budget_waiting = None
                 self._queue_left(event.job)
+            case RoundStarted():
+                now = self._clock()
+                self._round = (event, self._round[1] if self._round is not None else now, now)
+                self._rounds_words = event.words or self._rounds_words
             case QueueWaiting():
-                self._queue_waiting = (event.job, _queue_words(event))
+                self._queue_waiting = (event.job, queue_words(event.job, event.retry_after, event.reason))
             case BudgetWaiting():
                 self._budget_waiting = (
                     f"waiting for budget: the next job's worst case {money(event.needed)} does not fit in the "
@@ -313,7 +322,12 @@ class ProgressModel:
                 self._counts[status] += 1
 
     def _eta(self, now: float, remaining: int) -> float | None:
-        if self._started is None or self._ended is not None or not self._run_batch_ended or not self._run_finished:
+        if self._started is None or self._ended is not None:
+            return None
+        if self._round is not None:  # rounds one after another: the rounds left at a round's mean duration
+            event, first, latest = self._round
+            return rounds_eta(event.round, event.rounds, first, latest, now)
+        if not self._run_batch_ended or not self._run_finished:
             return None
         rate = self._run_finished / max(now - self._started, 1e-9)  # items per second of wall time
         return remaining / rate
@@ -331,6 +345,7 @@ class ProgressModel:
             remaining = total - finished
             holding = [j for j in jobs if j.status in ("reserved", "submitting", "processing")]
             in_flight = [j for j in holding if j.status != "reserved"]  # a reserved job waits for its create
+            round_ = self._round[0] if self._round is not None else None
             return Progress(
                 items_total=total,
                 succeeded=counts["succeeded"],
@@ -370,14 +385,10 @@ class ProgressModel:
                 ),
                 realtime_items=self._realtime,
                 realtime_cost=self._realtime_cost,
+                rounds_left=max(round_.rounds - round_.round + 1, 1) if running and round_ is not None else None,
+                rounds_at_least=round_ is not None and round_.at_least,
+                rounds_words=self._rounds_words if running else "",
             )
-
-
-def _queue_words(event: QueueWaiting) -> str:
-    if event.retry_after is None:  # the run's own max_queued_requests
-        return f"waiting for the provider's queue: {event.reason}; job {event.job} starts when some end"
-    wait = f"{event.retry_after:.1f} s" if event.retry_after < 60 else format_duration(event.retry_after)
-    return f"waiting for the provider's queue: job {event.job} refused for now ({event.reason}); next try in {wait}"
 
 
 def _row(result: Any) -> FailedRow:

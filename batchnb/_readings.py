@@ -52,6 +52,19 @@ class Progress:
     deadline_in: float | None = None  # seconds until the run's deadline (while it has not come)
     realtime_items: int = 0  # items answered by realtime calls (after a deadline), at full price
     realtime_cost: float = 0.0  # what those calls cost
+    rounds_left: int | None = None  # max_cost binds: rounds of batches left, this one included (while running)
+    rounds_at_least: bool = False  # no cost measured yet: at least that many
+    rounds_words: str = ""  # what the binding cap implies, said as its first round starts (while running)
+
+    def eta_words(self) -> str:
+        """The ETA in a few words ("" when there is none to say), e.g. "~2 h 10 min (13 rounds left)"."""
+        left = ""
+        if self.running and self.rounds_left is not None:
+            left = f"{'at least ' if self.rounds_at_least else ''}{self.rounds_left:,} round"
+            left += ("" if self.rounds_left == 1 else "s") + " left"
+        if self.running and self.eta_seconds is not None:
+            return format_duration(self.eta_seconds) + (f" ({left})" if left else "")
+        return left
 
     def cache_words(self) -> str:
         """The prompt cache in a few words ("" when it was not used), e.g. "cache 58,000 read, 1,000 written,
@@ -95,11 +108,7 @@ class Progress:
         if self.realtime_items:
             realtime = f"{self.realtime_items:,} items answered by realtime calls after the deadline"
             lines[-1] += f"; {realtime} ({money(self.realtime_cost)})"
-        lines.append(
-            f"ETA: {format_duration(self.eta_seconds)}"
-            if self.running and self.eta_seconds is not None
-            else f"Elapsed: {format_duration(self.elapsed)}"
-        )
+        lines.append(f"ETA: {eta}" if (eta := self.eta_words()) else f"Elapsed: {format_duration(self.elapsed)}")
         lines.append(
             f"Failed: {self.failed:,} items" + (f" ({self.retrying:,} more being retried)" if self.retrying else "")
         )
@@ -124,6 +133,24 @@ def money(amount: float) -> str:
     if round(amount, 4) != round(amount, 6) and abs(amount) < 0.01:
         return "$" + f"{amount:.6f}".rstrip("0")
     return f"${amount:.4f}"
+
+
+def queue_words(job: int, retry_after: float | None, reason: str) -> str:
+    """Why job ``job``'s create waits for the provider's queue (``QueueWaiting``)."""
+    if retry_after is None:  # the run's own max_queued_requests
+        return f"waiting for the provider's queue: {reason}; job {job} starts when some end"
+    wait = f"{retry_after:.1f} s" if retry_after < 60 else format_duration(retry_after)
+    return f"waiting for the provider's queue: job {job} refused for now ({reason}); next try in {wait}"
+
+
+def rounds_eta(round_: int, rounds: int, first: float, latest: float, now: float) -> float | None:
+    """Seconds left when a run goes in ``rounds`` rounds one after another and round ``round_`` began at
+    ``latest`` (the first at ``first``): the rest of this round and the rounds after it, at a round's mean
+    duration so far (none before the second round: no round has ended yet)."""
+    if round_ < 2 or latest <= first:
+        return None
+    per_round = (latest - first) / (round_ - 1)
+    return max(per_round - (now - latest), 0.0) + (rounds - round_) * per_round
 
 
 def format_duration(seconds: float | None) -> str:

@@ -191,10 +191,7 @@ class RequestBuilder:
     def repair_request(self, item: Item, custom_id: str, answer: str, error: str) -> PreparedRequest:
         """``request`` with the item's invalid ``answer`` and why it did not validate appended, asking for a
         corrected answer (``max_repairs``)."""
-        turns = [
-            {"role": "assistant", "content": answer},
-            {"role": "user", "content": REPAIR_PROMPT.format(error=error)},
-        ]
+        turns = _repair_turns(answer, error)
         prepared = self.request(item, custom_id)
         params = prepared.body["params"]
         params["messages"] = [*params["messages"], *turns]
@@ -202,6 +199,12 @@ class RequestBuilder:
         return PreparedRequest(
             index=item.index, custom_id=custom_id, body=prepared.body, nbytes=prepared.nbytes + extra
         )
+
+    @staticmethod
+    def repair_extra_bytes(answer: str, error: str) -> int:
+        """Bytes a repair request carries beyond the item's own request: the invalid answer and why (what
+        slicing counts for a repair job, so that its batch stays within the byte limit)."""
+        return len(json.dumps(_repair_turns(answer, error), ensure_ascii=False).encode("utf-8"))
 
     def _messages(self, item: Item) -> list[dict[str, Any]]:
         if item.kind == "messages":
@@ -221,6 +224,11 @@ class RequestBuilder:
             raise InputError("files need a prompt: pass prompt='What to do with each file'.")
         block = item.content_block(citations=self.options.enable_citations)
         return [{"role": "user", "content": [block, {"type": "text", "text": self.options.prompt}]}]
+
+
+def _repair_turns(answer: str, error: str) -> list[dict[str, Any]]:
+    """The turns a repair request appends: the invalid answer, and the instruction with why."""
+    return [{"role": "assistant", "content": answer}, {"role": "user", "content": REPAIR_PROMPT.format(error=error)}]
 
 
 #: What a repair request asks after the invalid answer (``RequestBuilder.repair_request``).

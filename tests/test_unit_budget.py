@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from batchnb.manager._budget import Fit, available, fit_prefix
+from batchnb.manager._budget import Fit, Rounds, available, fit_prefix, plan_rounds
 
 
 def test_a_prefix_that_sums_exactly_to_the_room_fits():
@@ -47,3 +47,26 @@ def test_the_room_is_max_cost_less_spent_and_reserved():
 
 def test_an_overcommitted_budget_leaves_negative_room():
     assert available(1.0, spent=1.0, reserved=0.5) == -0.5
+
+
+# ----------------------------------------------------------------------- the rounds a binding cap implies
+
+
+def test_with_no_cost_measured_the_rounds_are_the_fewest_the_cap_allows():
+    rounds = plan_rounds(300, 0.001, 0.0, 0.024)  # 24 worst cases fit at once, and the room never shrinks
+    assert rounds == Rounds([24] * 12 + [12], 0) and rounds.count == 13
+    assert rounds.batches(10) == 12 * 3 + 2 and rounds.batches(100) == 13
+
+
+def test_each_round_has_the_room_less_what_the_one_before_really_cost():
+    # room 1.0 holds 4 worst cases of 0.25; they cost 0.0625 each, so the next round has 0.75: 3, then 2, 1
+    assert plan_rounds(10, 0.25, 0.0625, 1.0) == Rounds([4, 3, 2, 1], 0)
+
+
+def test_answers_costing_their_worst_case_leave_items_never_sent():
+    assert plan_rounds(10, 0.25, 0.25, 1.0) == Rounds([4], 6)
+    assert plan_rounds(10, 0.25, 0.0, 0.2) == Rounds([], 10)  # not even one fits
+
+
+def test_without_a_worst_case_everything_goes_in_one_round():
+    assert plan_rounds(7, 0.0, 0.0, 0.0) == Rounds([7], 0)

@@ -21,6 +21,7 @@ from batchnb._events import (
     JobsPlanned,
     ReservationReleased,
     Reserved,
+    RoundStarted,
     RunEnded,
     RunStarted,
     SubmitAbandoned,
@@ -286,3 +287,26 @@ def test_the_summary_says_what_is_held_and_why_the_run_stopped():
     summary = model.snapshot().summary()
     assert "Processing: 2/6 items (33.3%)" in summary and "Cost: $0.2500 / $1.00 (25.0% of limit)" in summary
     assert "Held: $0.0625" in summary and "Stopped: max_cost $1.00 reached" in summary
+
+
+def test_when_max_cost_binds_the_eta_counts_the_rounds_left_at_a_rounds_pace():
+    state, clock = new_state(n=6, per_job=2), FakeClock()
+    model = ProgressModel(clock=clock)
+    model.attach(progress_seed(state))
+    words = "max_cost binds: the worst cases of only 2 of the 6 items left fit in it at once ... at least 3 rounds"
+    feed(state, model, RunStarted(at=T, max_cost=1.0))
+    model.on_event(RoundStarted(round=1, rounds=3, items=2, batches=1, at_least=True, words=words))
+    first = model.snapshot()  # no round has ended: no duration yet, but the rounds are said
+    assert first.eta_seconds is None and first.rounds_left == 3 and first.rounds_words == words
+    assert first.eta_words() == "at least 3 rounds left"
+    clock.now += 600
+    model.on_event(RoundStarted(round=2, rounds=4, items=2, batches=1))  # a cost measured: 4 rounds in all
+    second = model.snapshot()
+    assert second.rounds_left == 3 and not second.rounds_at_least and second.rounds_words == words
+    assert second.eta_seconds == pytest.approx(600 + 2 * 600)  # this round, then two more of 10 minutes
+    clock.now += 200
+    assert model.snapshot().eta_seconds == pytest.approx(400 + 2 * 600)
+    assert model.snapshot().eta_words() == "~26 min 40 sec (3 rounds left)"
+    feed(state, model, RunEnded(at=T, outcome="finished"))
+    ended = model.snapshot()
+    assert ended.eta_seconds is None and ended.rounds_left is None and ended.rounds_words == ""

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .._item import Item
-from .._pricing import BATCH_DISCOUNT
+from .._pricing import BATCH_DISCOUNT, PriceTable
 from .._provider import Provider
 from .._requests import RequestBuilder, RequestOptions
 from ..limits import ProviderLimits
@@ -55,6 +55,7 @@ class RunContext:
     deadline_at: float | None = None  # this run's deadline, epoch seconds (set as it starts)
     deadline_passed: bool = False  # this run's deadline came: no batch is created any more
     resume_hint: str = "Resume with manager.run(), manager.start() or the panel's Resume."  # how, to this user
+    table: PriceTable | None = None  # the prices (what another max_tokens would reserve, ``_rounds``)
     _provider: Provider | None = None
 
     @property

@@ -30,7 +30,7 @@ from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderEr
 from ._archive import archived_at, archived_results, archived_words, doubt_results
 from ._context import RunContext
 from ._job import JobRecord
-from ._job_requests import job_requests
+from ._job_requests import job_requests, sent_costings
 from ._plan import numbered_jobs
 from ._reconcile import find_created_batch
 from ._recorder import utc_now
@@ -156,7 +156,8 @@ class JobDriver:
         ctx = self.ctx
         with ctx.recorder.lock:
             keep = [i for i in job.items if i not in ctx.state.aside]
-            jobs = numbered_jobs(len(ctx.state.jobs), job.attempt, keep, ctx.costings, ctx.items_per_job, ctx.limits)
+            costings = sent_costings(ctx, job.repair, keep)  # a repair's requests carry the invalid answer
+            jobs = numbered_jobs(len(ctx.state.jobs), job.attempt, keep, costings, ctx.items_per_job, ctx.limits)
             ctx.recorder.emit(JobsPlanned(jobs, "inputs changed", [job.index], job.repair, job.realtime))
 
     def _scan_until(self) -> str | None:

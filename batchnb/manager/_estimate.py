@@ -8,6 +8,7 @@ from typing import Any
 from .._readings import money
 from ._budget import available, fit_prefix
 from ._context import RunContext
+from ._rounds import Foresight, foresee, measured_cost
 from ._scheduler import auto_retryable, failures
 from ._state import ManagerState
 
@@ -33,6 +34,11 @@ class Estimate:
     measured_items: int = 0  # answers that mean is over
     deadline: str = ""  # when a run must be over (``deadline=``), in words ("" : none)
     deadline_fallback: bool = True  # items left at the deadline go as realtime calls, at full price
+    rounds: int | None = None  # max_cost binds: rounds of batches it implies, one after another (else None)
+    rounds_at_least: bool = False  # no cost measured yet: ``rounds`` is the fewest the cap allows
+    one_round_max_cost: float | None = None  # the max_cost that would send every item left in one round
+    suggested_max_tokens: int | None = None  # from the answers' p95 output with a margin: more items a round
+    rounds_words: str = ""  # the rounds in words (what ``str()`` says of them)
 
     @property
     def fits(self) -> bool:
@@ -40,10 +46,10 @@ class Estimate:
 
     @property
     def budget_limited(self) -> bool:
-        """True when ``max_cost`` cannot hold the worst case of every item left at once: the run then cuts
-        jobs to what fits and runs fewer at a time (more, smaller jobs than ``jobs``, and longer), and stops
-        when even one item's worst case no longer fits. Actual costs are usually far below the worst case,
-        so such a run often still finishes."""
+        """True when ``max_cost`` cannot hold the worst case of every item left at once: the run then goes in
+        rounds of batches one after another (``rounds``; each round packed in as few batches as the limits
+        allow), and stops when even one item's worst case no longer fits. Actual costs are usually far below
+        the worst case, so such a run often still finishes, later."""
         return not self.fits
 
     @property
@@ -92,7 +98,12 @@ class Estimate:
                     f"price{worst} if none is answered by a batch), within max_cost"
                 )
             text += f"; deadline {self.deadline}: {then}"
-        if self.budget_limited:
+        if self.budget_limited and self.rounds_words:
+            text += (
+                f". {self.rounds_words}. It stops if even one item's worst case no longer fits. Raise max_cost (or "
+                "lower max_tokens) to run in fewer rounds"
+            )
+        elif self.budget_limited:
             text += (
                 f". max_cost limits this run: the worst cases of only {self.items_at_once or 0:,} of the "
                 f"{self.todo:,} items left fit in it at once, so jobs are cut to fit and run fewer at a time "
@@ -130,6 +141,9 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     positions = view.positions if view.positions is not None else range(view.input_count)
     costings = ctx.costings
     again_set = set(again)
+    measured = _measured(state)
+    spent = state.total_cost + state.held
+    binds = ctx.max_cost is not None and worst is not None and worst + spent > ctx.max_cost  # else: one round
     reused = sum(1 for item in positions if item in state.results and item not in again_set)
     sent_again = sum(1 for item in positions if item in again_set)
     new = sum(1 for item in positions if item in todo_set) - sent_again
@@ -145,23 +159,33 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
         worst_case_cost=worst,
         input_tokens_estimate=sum(c.input_tokens for c in (costings[i] for i in todo) if c is not None),
         max_cost=ctx.max_cost,
-        already_spent=state.total_cost + state.held,  # held: results never returned, maybe billed
+        already_spent=spent,  # held: results never returned, maybe billed
         items_at_once=at_once,
         deadline=ctx.deadline.words() if ctx.deadline is not None else "",
         deadline_fallback=ctx.deadline_fallback,
-        **_measured(state),
+        **measured,
+        **_rounds(foresee(ctx, state, todo, measured.get("measured_cost_per_item")) if binds else None),
     )
 
 
 def _measured(state: ManagerState) -> dict[str, Any]:
     """The mean cost of the answers the asked items have (a pilot's, an earlier run's): what the rest will
     likely cost, beside the worst case. Nothing when some answer has no price."""
-    ledger, aside = state.results, state.aside
-    costs = [
-        ledger.cost_of(number)
-        for item, number in enumerate(ledger.chosen)
-        if number >= 0 and item not in aside and ledger.status_of(number) == "succeeded"
-    ]
-    if not costs or any(cost is None for cost in costs):
+    cost = measured_cost(state)
+    if cost is None:
         return {}
-    return {"measured_cost_per_item": sum(c or 0.0 for c in costs) / len(costs), "measured_items": len(costs)}
+    answered = sum(1 for item, number in enumerate(state.results.answered()) if number >= 0 and item not in state.aside)
+    return {"measured_cost_per_item": cost, "measured_items": answered}
+
+
+def _rounds(foresight: Foresight | None) -> dict[str, Any]:
+    """What a binding max_cost implies (``_rounds``); nothing when it does not bind."""
+    if foresight is None:
+        return {}
+    return {
+        "rounds": foresight.rounds.count,
+        "rounds_at_least": not foresight.measured,
+        "one_round_max_cost": foresight.one_round,
+        "suggested_max_tokens": foresight.max_tokens,
+        "rounds_words": foresight.words(),
+    }

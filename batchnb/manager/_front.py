@@ -173,6 +173,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             deadline=parse_deadline(deadline),
             deadline_fallback=deadline_fallback,
             realtime_concurrency=realtime_concurrency,
+            table=table,
         )
         self._driver = JobDriver(self._ctx)
         self._scheduler = Scheduler(self._ctx, self._driver)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import overload
 
@@ -163,12 +163,13 @@ def numbered_jobs(
     first: int,
     attempt: int,
     items: Iterable[int],
-    costings: Sequence[ItemCosting | None],
+    costings: Sequence[ItemCosting | None] | Mapping[int, ItemCosting | None],
     items_per_job: int,
     limits: ProviderLimits,
 ) -> list[tuple[int, int, list[int]]]:
     """``items`` sliced into jobs (``slice_jobs``), numbered from ``first``, all of ``attempt``: what a
-    ``JobsPlanned`` carries. Costings are read one at a time (a million are never listed)."""
+    ``JobsPlanned`` carries. Costings are read one at a time (a million are never listed); a repair's carry
+    the bytes its requests send (``_job_requests.sent_costings``)."""
     sliced = slice_jobs((c for c in (costings[i] for i in items) if c is not None), items_per_job, limits)
     return [(first + n, attempt, job_items) for n, job_items in enumerate(sliced)]
 

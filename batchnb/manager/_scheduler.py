@@ -19,6 +19,8 @@ from ._budget import available, fit_prefix
 from ._context import RunContext
 from ._driver import JobDriver
 from ._job import JobRecord
+from ._job_requests import request_bytes, sent_costings
+from ._packing import RoundKeeper
 from ._plan import numbered_jobs, repairable
 from ._realtime import RealtimeDriver
 from ._recorder import utc_now
@@ -39,6 +41,7 @@ class Scheduler:
         self.driver = driver
         self.realtime = RealtimeDriver(ctx)
         self._late_planned = False
+        self.rounds = RoundKeeper(ctx)  # max_cost binding: what fits goes in rounds, packed in full batches
 
     def run(self) -> None:
         """Drive every unfinished job; returns when none is left (or the run was stopped).
@@ -51,18 +54,19 @@ class Scheduler:
         fatal: BaseException | None = None
         workers = ctx.max_parallel_jobs + 1  # one realtime job at a time beside the batches (after a deadline)
         self._late_planned = False  # the jobs never created are moved to realtime once per run() after a deadline
+        self.rounds.begin()
         self._back_to_batches()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-job") as pool:
             try:
                 while True:
                     self._check_deadline(set(running.values()))
                     while not ctx.stop.is_set():
-                        job = self._next_job(set(running.values()))
-                        if (
-                            job is None
-                            or not self._queue_room(job, in_flight=len(running))
-                            or not self._reserve(job, in_flight=len(running))
-                        ):
+                        busy = set(running.values())
+                        job = self._next_job(busy)
+                        if job is None or not self._queue_room(job, in_flight=len(running)):
+                            break
+                        job = self._reserve(job, busy)
+                        if job is None:
                             break
                         drive = self.realtime.drive if job.realtime else self.driver.drive
                         running[pool.submit(drive, job.index)] = job.index
@@ -152,7 +156,8 @@ class Scheduler:
         if not groups and retired:
             ctx.recorder.emit(JobsPlanned(jobs=[], reason=reason, retired=retired))
         for (round_, attempt), items in sorted(groups.items()):
-            jobs = numbered_jobs(len(ctx.state.jobs), attempt, items, ctx.costings, ctx.items_per_job, ctx.limits)
+            costings = sent_costings(ctx, round_, items)  # a repair's requests carry the invalid answer
+            jobs = numbered_jobs(len(ctx.state.jobs), attempt, items, costings, ctx.items_per_job, ctx.limits)
             ctx.recorder.emit(JobsPlanned(jobs=jobs, reason=reason, retired=retired, repair=round_, realtime=realtime))
             retired = []
         return bool(groups)
@@ -206,6 +211,8 @@ class Scheduler:
             if job.status in _AT_PROVIDER and index not in busy and job.items and index not in errors and free(job):
                 if only is None or index in only:
                     return job
+        if creates and (waiting := self.rounds.next_waiting(busy)) is not None:
+            return waiting  # then the current round's batches (packed by ``_reserve``), before any other create
         for job in state.open_jobs():  # then the first that needs a create (none is at the provider now)
             if only is not None and job.index not in only:
                 continue
@@ -234,42 +241,73 @@ class Scheduler:
         ctx.recorder.notify(QueueWaiting(job=job.index, retry_after=None, reason=reason))
         return False
 
-    def _reserve(self, job: JobRecord, *, in_flight: int) -> bool:
-        """Reserve the job's worst case in the state, cutting the job to what fits; ``False`` = not now
-        (wait for running jobs to release theirs, or the budget stopped the run)."""
+    def _reserve(self, job: JobRecord, busy: set[int]) -> JobRecord | None:
+        """Reserve the worst case of the job to send now, and return it: ``job`` itself when it fits whole,
+        else (``max_cost`` binds) what fits, packed in as few batches as the limits allow (``_rounds``), or
+        ``job`` cut to what fits (a realtime job, a pilot's); ``None`` = not now (wait for running jobs to
+        release theirs, or the budget stopped the run)."""
         ctx = self.ctx
         if job.status != "pending":  # reserved, submitting or submitted before: already counted in the state
-            return True
+            return job
         with ctx.recorder.lock:
+            if job.repair and not job.realtime:
+                job = self._within_bytes(job)
             if ctx.max_cost is None:  # no budget to hold (and perhaps no price: the worst case is None)
                 ctx.recorder.emit(Reserved(job=job.index, reservation=0.0))
-                return True
+                return job
             state = ctx.state
             worst = [ctx.item_worst(job, i) or 0.0 for i in job.items]
             room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
             fit = fit_prefix(worst, room)
-            if fit.count < len(job.items):
-                if in_flight:  # reservations will be released as running jobs end; no tiny job meanwhile
-                    needed = sum(worst)
-                    ctx.recorder.notify(BudgetWaiting(job=job.index, needed=needed, room=room))
-                    return False
-                if fit.count == 0:
-                    ctx.recorder.emit(
-                        BudgetStopped(
-                            reason=(
-                                f"max_cost {money(ctx.max_cost)} reached: {money(state.total_cost)} spent"
-                                + (f" and {money(state.held)} held" if state.held else "")
-                                + f", and the next item's worst case ({money(worst[0])}) does not "
-                                f"fit in the {money(max(room, 0.0))} left; "
-                                f"{state.counts['pending']} items not submitted. "
-                                "Raise max_cost and run() again to continue."
-                            )
-                        )
-                    )
-                    return False
-                ctx.recorder.emit(JobCut(job=job.index, keep=fit.count, moved_to=len(state.jobs)))
+            packs = not job.realtime and ctx.only_jobs is None
+            rounds = self.rounds
+            if fit.count == len(job.items) and (not (packs and rounds.binding) or job.index in rounds.waiting):
+                ctx.recorder.emit(Reserved(job=job.index, reservation=fit.reservation))
+                return job
+            if packs:
+                packed = rounds.reserve(job, room, busy, sum(worst))
+                if packed is None and not busy:
+                    self._budget_stop(worst[0], room)
+                return packed
+            if fit.count < len(job.items) and busy:  # reservations are released as running jobs end
+                ctx.recorder.notify(BudgetWaiting(job=job.index, needed=sum(worst), room=room))
+                return None
+            if fit.count == 0:
+                self._budget_stop(worst[0], room)
+                return None
+            ctx.recorder.emit(JobCut(job=job.index, keep=fit.count, moved_to=len(state.jobs)))
             ctx.recorder.emit(Reserved(job=job.index, reservation=fit.reservation))
-            return True
+            return job
+
+    def _within_bytes(self, job: JobRecord) -> JobRecord:
+        """A repair job never created whose requests, as sent (each item's invalid answer and its error
+        added), outgrow the batch byte limit (planned before that was counted): sliced again by those bytes."""
+        ctx, state = self.ctx, self.ctx.state
+        costings = sent_costings(ctx, job.repair, job.items)
+        sent = sum(c.nbytes for c in (costings[i] for i in job.items) if c is not None)
+        if sent <= ctx.limits.max_batch_bytes - 64 or len(job.items) == 1:
+            return job
+        jobs = numbered_jobs(len(state.jobs), job.attempt, job.items, costings, ctx.items_per_job, ctx.limits)
+        if not jobs:
+            return job
+        resliced = JobsPlanned(jobs=jobs, reason="sliced by the bytes sent", retired=[job.index], repair=job.repair)
+        ctx.recorder.emit(resliced)
+        return state.jobs[jobs[0][0]]
+
+    def _budget_stop(self, worst: float, room: float) -> None:
+        ctx, state = self.ctx, self.ctx.state
+        ctx.recorder.emit(
+            BudgetStopped(
+                reason=(
+                    f"max_cost {money(ctx.max_cost or 0.0)} reached: {money(state.total_cost)} spent"
+                    + (f" and {money(state.held)} held" if state.held else "")
+                    + f", and the next item's worst case ({money(worst)}) does not "
+                    f"fit in the {money(max(room, 0.0))} left; "
+                    f"{state.counts['pending']} items not submitted. "
+                    "Raise max_cost and run() again to continue."
+                )
+            )
+        )
 
     def has_work(self) -> bool:
         """Whether ``run()`` has anything to do: a job not finished, or a failure it retries by itself."""
@@ -283,9 +321,14 @@ class Scheduler:
 
     def _repair_round(self, item: int, result: ItemResult) -> int:
         """The repair round a failed ``result`` would go to (0: none: not a format error, or rounds used up)."""
-        state = self.ctx.state
+        ctx = self.ctx
+        state = ctx.state
         round_ = state.jobs[state.item_job[item]].repair + 1
-        return round_ if repairable(result) and round_ <= self.ctx.max_repairs else 0
+        if not repairable(result) or round_ > ctx.max_repairs:
+            return 0
+        if request_bytes(ctx, item, result) > ctx.limits.max_request_bytes:
+            return 0  # its repair request (the answer sent back) would be refused: the failure stands
+        return round_
 
     def _auto_retryable(self, result: ItemResult, attempts: int) -> bool:
         return auto_retryable(result, attempts, self.ctx.max_retries)
