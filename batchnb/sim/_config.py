@@ -29,6 +29,7 @@ FAULT_ACTIONS: dict[str, tuple[str, ...]] = {
     "neighbour": ("create",),
     "empty_body": ("results",),
     "short_body": ("results",),
+    "pretty_body": ENDPOINTS,  # every endpoint answers JSON (results: JSONL)
 }
 
 
@@ -50,6 +51,10 @@ class FaultRule:
       custom_ids are ``neighbour-{k}-{i}``: k numbers the neighbour batches from 1, i is the request's index.
     - ``empty_body`` / ``short_body`` (results): a 200 with no lines / the first half of the lines (an
       error answer, such as results asked for too early, is left alone).
+    - ``pretty_body`` (any endpoint): the answer is sent as a gateway in front of the API might re-format
+      it, its meaning unchanged: a JSON body pretty-printed (indented, newlines inside, a trailing
+      newline); a results (JSONL) body with spaces and tabs inside each line, ``\\r\\n`` line ends and a
+      blank line between records (each record still on its own line). An error answer is JSON: pretty too.
     """
 
     endpoint: str
