@@ -182,8 +182,9 @@ def test_a_realtime_call_answered_by_a_gateway_error_again_and_again_ends_missin
                          ids=["no deadline", "deadline not reached", "deadline passed, no fallback"])
 def test_after_a_kill_during_realtime_calls_the_next_run_sends_the_uncalled_items_as_batches(tmp_path, later):
     """Killed as its third realtime call arrives: two items answered, the third in doubt (the emulator
-    answers and bills it for no one: held, sent again), the rest never called. A run whose deadline has not come sends them as batches (half the price), never
-    as realtime calls; one past its deadline without fallback sends nothing, and the run after it batches."""
+    answers and bills it for no one: held, sent again), the rest never called. A run whose deadline has not
+    come sends them as batches (half the price), never as realtime calls; one past its deadline without
+    fallback sends nothing, and the run after it batches."""
     state = tmp_path / "s.json"
     options = {"count": 12, "items_per_job": 5, "poll_interval": 0.01, "max_cost": 1.0}
     with Simulator(latency=0.05) as sim:
@@ -203,7 +204,7 @@ def test_after_a_kill_during_realtime_calls_the_next_run_sends_the_uncalled_item
     assert billed == pytest.approx(counters.billed_usd) and billed <= summary["cost"] + summary["held"] + 1e-12
 
 
-# ------------------------------------------------------------------- 8. a create settled "never made" after the deadline
+# ------------------------------------------------------------------- 8. a create never made, after the deadline
 
 
 @pytest.mark.parametrize("fallback", [True, False])

@@ -47,12 +47,12 @@ class RealtimeDriver:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.table = default_table()
-        self._given_up: CallRefused | None = None  # the refusal that ended the job's calls (one job at a time)
+        self._given_up: list[CallRefused] = []  # the refusal that ended the job's calls (one job at a time)
 
     def drive(self, index: int) -> None:
         ctx = self.ctx
         job = ctx.state.jobs[index]
-        self._given_up = None
+        self._given_up = []
         done = set(ctx.state.results.by_item(job.done))
         in_doubt = [i for i in job.items if i in job.calls and i not in done]  # called by a process that died
         by_custom_id = ctx.state.custom_ids(job)
@@ -83,11 +83,11 @@ class RealtimeDriver:
             for future in [pool.submit(self._call, job, item, requests[item]) for item in todo]:
                 future.result()  # a StateError (the state cannot be written) stops the job here
         unsent = [item for item in todo if item not in job.calls]  # stopped, or given up, before their call
-        given_up = self._given_up
         if unsent and job.status == "reserved":  # stopped before its first call: nothing sent
             ctx.recorder.emit(ReservationReleased(job=index))
             return
-        if unsent and given_up is not None:  # the provider refused every call: these end as the last did
+        if unsent and self._given_up:  # the provider refused every call: these end as the last did
+            given_up = self._given_up[0]
             why = f"not sent: the provider refused a realtime call {MAX_REFUSALS} times in a row ({given_up})"
             refused = tuple(_refused(job, item, custom_ids[item], given_up.error_type, why) for item in unsent)
             ctx.recorder.emit(ItemsFinished(job=index, results=refused, completed_at=utc_now()))
@@ -103,7 +103,7 @@ class RealtimeDriver:
         certainly billed nothing): ``MAX_REFUSALS`` of them, or one once another call of the job used them up,
         and the item ends ``errored`` with the provider's words."""
         ctx, custom_id = self.ctx, request.custom_id
-        if ctx.stop.is_set() or self._given_up is not None:
+        if ctx.stop.is_set() or self._given_up:
             return
         ctx.recorder.emit(RealtimeCall(job=job.index, item=item, at=utc_now()), durable=True)
         params = request.body["params"]
@@ -117,8 +117,8 @@ class RealtimeDriver:
             except CallRefused as exc:
                 if exc.retry_after is None:  # refused for good (400, ...): the request itself
                     result = _refused(job, item, custom_id, exc.error_type, str(exc))
-                elif refusals == MAX_REFUSALS or self._given_up is not None:
-                    self._given_up = self._given_up or exc
+                elif refusals == MAX_REFUSALS or self._given_up:
+                    self._given_up.append(exc)
                     why = f"{exc} (refused {refusals} times in a row)"
                     result = _refused(job, item, custom_id, exc.error_type, why)
                 else:
