@@ -57,13 +57,13 @@ class Provider:
             status = exc.status_code
             if status in _REFUSED_FOR_NOW:
                 raise CreateRefused(
-                    f"create refused (HTTP {status}): {exc.message}",
+                    f"create refused (HTTP {status}): {_words(exc.message)}",
                     retry_after=_retry_after(exc),
                     rate_limited=status == 429,
                 ) from exc
             if status < 500 and status not in (408, 409):  # 400, 401, 403, 404, 413, ...: refused for good
                 raise CreateRefused(
-                    f"the provider refused the batch (HTTP {status}): {exc.message}", retry_after=None
+                    f"the provider refused the batch (HTTP {status}): {_words(exc.message)}", retry_after=None
                 ) from exc
             raise CreateUncertain(f"create answered HTTP {status}") from exc
         except anthropic.APIConnectionError as exc:
@@ -90,9 +90,9 @@ class Provider:
                 details: Any = exc.body if isinstance(exc.body, dict) else {}
                 error = details.get("error") if isinstance(details.get("error"), dict) else details
                 raise CallRefused(
-                    f"realtime call refused (HTTP {status}): {exc.message}",
+                    f"realtime call refused (HTTP {status}): {_words(exc.message)}",
                     retry_after=None if final else (_retry_after(exc) or 1.0),
-                    error_type=str(error.get("type") or "api_error"),
+                    error_type=_words(str(error.get("type") or "api_error")),
                 ) from exc
             raise CallUncertain(f"realtime call answered HTTP {status}") from exc
         except anthropic.APIConnectionError as exc:
@@ -209,10 +209,16 @@ def _call(what: str, call: Callable[[], T]) -> T:
         return call()
     except anthropic.APIStatusError as exc:
         raise ProviderError(
-            f"could not {what}: HTTP {exc.status_code} {exc.message} (request-id {exc.request_id})"
+            f"could not {what}: HTTP {exc.status_code} {_words(exc.message)} (request-id {exc.request_id})"
         ) from exc
     except anthropic.APIError as exc:
         raise ProviderError(f"could not {what}: {exc}") from exc
+
+
+def _words(text: str) -> str:
+    """The provider's words, fit for a log line: JSON may carry a lone surrogate (``"\\ud800"``), which no
+    UTF-8 file can hold; it is kept as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _never_sent(exc: anthropic.APIConnectionError) -> bool:

@@ -15,7 +15,7 @@ import anthropic
 import pytest
 
 from batchnb import BatchManager
-from batchnb._provider import Provider, json_line
+from batchnb._provider import Provider, _words, json_line
 from batchnb.limits import ProviderLimits
 from batchnb.sim import FaultRule, Faults, Simulator
 from batchnb.sim._config import ENDPOINTS
@@ -130,6 +130,13 @@ def test_results_re_formatted_by_a_gateway_are_read_as_one_line_each():
 def test_a_json_body_becomes_one_line_of_the_same_meaning(body):
     line, value = json_line(body)
     assert b"\n" not in line and b"\r" not in line and json.loads(line) == value == json.loads(body)
+
+
+def test_the_providers_words_fit_a_log_line_even_with_a_lone_surrogate():
+    """JSON may escape a lone surrogate, which no UTF-8 log line can hold: an error message keeps its escape."""
+    text = json.loads(b'"refused: \\ud800 caf\xc3\xa9"')
+    line = json.dumps(_words(text), ensure_ascii=False).encode("utf-8")
+    assert json.loads(line) == "refused: \\ud800 caf\u00e9"
 
 
 # ------------------------------------------------------------------- 2. a realtime call refused again and again
