@@ -134,7 +134,8 @@ class Scheduler:
             return
         with ctx.recorder.lock:
             idle = [job for job in ctx.state.open_jobs() if job.realtime and job.status == "pending" and not job.calls]
-            self._replan(idle, "deadline not reached", realtime=False)  # never sent: their ``-t`` ids are free
+            reason = "no deadline fallback" if ctx.past_deadline else "deadline not reached"
+            self._replan(idle, reason, realtime=False)  # never sent: their ``-t`` ids are free
 
     def _replan(self, jobs: list[JobRecord], reason: str, *, realtime: bool) -> None:
         """Jobs never started retired and their items (those an input asks) planned again as the other
