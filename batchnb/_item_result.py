@@ -111,6 +111,16 @@ def is_realtime(custom_id: str | None) -> bool:
     return custom_id.endswith("-t") or ("-t-f" in custom_id and custom_id.rsplit("-t-f", 1)[1].isdigit())
 
 
+def one_line(raw: bytes) -> bytes:
+    """JSON text (that a strict parser accepted) as one line of the same meaning, for a log that keeps one
+    record a line: in JSON a raw CR or LF can only be whitespace between tokens (inside a string they are
+    escaped), so each becomes a space and every other byte stays as received (a gateway that pretty-prints
+    or appends a newline)."""
+    if b"\n" in raw or b"\r" in raw:
+        return raw.replace(b"\r", b" ").replace(b"\n", b" ")
+    return raw
+
+
 def parse_result_line(
     line: dict[str, Any],
     *,

@@ -17,11 +17,13 @@ import anthropic
 import httpx2
 from anthropic.types.messages import MessageBatch
 
+from ._item_result import one_line
 from ._requests import PreparedRequest
 from .errors import CallRefused, CallUncertain, CreateRefused, CreateUncertain, ProviderError
 
 T = TypeVar("T")
 _BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+_ASCII_JSON = json.JSONEncoder(separators=(",", ":"))
 #: The request options of a body posted as serialised JSON.
 _JSON: Any = {"headers": {"Content-Type": "application/json"}}
 #: Statuses of a create refused for now (ask again later); any other 4xx but 408/409 is refused for good.
@@ -55,13 +57,13 @@ class Provider:
             status = exc.status_code
             if status in _REFUSED_FOR_NOW:
                 raise CreateRefused(
-                    f"create refused (HTTP {status}): {exc.message}",
+                    f"create refused (HTTP {status}): {_words(exc.message)}",
                     retry_after=_retry_after(exc),
                     rate_limited=status == 429,
                 ) from exc
             if status < 500 and status not in (408, 409):  # 400, 401, 403, 404, 413, ...: refused for good
                 raise CreateRefused(
-                    f"the provider refused the batch (HTTP {status}): {exc.message}", retry_after=None
+                    f"the provider refused the batch (HTTP {status}): {_words(exc.message)}", retry_after=None
                 ) from exc
             raise CreateUncertain(f"create answered HTTP {status}") from exc
         except anthropic.APIConnectionError as exc:
@@ -70,7 +72,8 @@ class Provider:
             raise CreateUncertain(f"create got no answer ({type(exc).__name__})") from exc
 
     def message(self, params: dict[str, Any], *, timeout: float) -> bytes:
-        """``POST /v1/messages``: one request answered now, at the standard price; the message's JSON.
+        """``POST /v1/messages``: one request answered now, at the standard price; the message's JSON, as
+        one line (``json_line``).
 
         Like create, with the SDK's retries off: a blind retry of a call whose answer was lost would pay for
         it twice unseen. ``CallRefused`` when it certainly cost nothing (the provider answered an error),
@@ -79,7 +82,7 @@ class Provider:
         body = _BODY_JSON.encode(params).encode("utf-8")
         try:
             options: Any = {**_JSON, "timeout": timeout}
-            return self._once.post("/v1/messages", cast_to=httpx2.Response, content=body, options=options).content
+            answer = self._once.post("/v1/messages", cast_to=httpx2.Response, content=body, options=options).content
         except anthropic.APIStatusError as exc:
             status = exc.status_code
             if status in _CALL_REFUSED_FOR_NOW or status < 500:
@@ -87,15 +90,22 @@ class Provider:
                 details: Any = exc.body if isinstance(exc.body, dict) else {}
                 error = details.get("error") if isinstance(details.get("error"), dict) else details
                 raise CallRefused(
-                    f"realtime call refused (HTTP {status}): {exc.message}",
+                    f"realtime call refused (HTTP {status}): {_words(exc.message)}",
                     retry_after=None if final else (_retry_after(exc) or 1.0),
-                    error_type=str(error.get("type") or "api_error"),
+                    error_type=_words(str(error.get("type") or "api_error")),
                 ) from exc
             raise CallUncertain(f"realtime call answered HTTP {status}") from exc
         except anthropic.APIConnectionError as exc:
             if _never_sent(exc):
                 raise CallRefused(f"could not connect ({exc})", retry_after=1.0) from exc
             raise CallUncertain(f"realtime call got no answer ({type(exc).__name__})") from exc
+        try:
+            line, value = json_line(answer)
+        except ValueError:
+            value = None
+        if not isinstance(value, dict):  # answered and perhaps billed, but nothing to read: as a lost answer
+            raise CallUncertain(f"realtime call answered a body that is not a message: {answer[:200]!r}")
+        return line
 
     def retrieve(self, batch_id: str) -> MessageBatch:
         return _call(f"retrieve batch {batch_id}", lambda: self.client.messages.batches.retrieve(batch_id))
@@ -145,15 +155,52 @@ class Provider:
                 lines = (buffer + chunk).split(b"\n")
                 buffer = lines.pop()
                 for raw in lines:
-                    raw = raw.strip()
-                    if raw:
-                        yield raw, json.loads(raw)
-            if buffer.strip():
-                yield buffer.strip(), json.loads(buffer)
+                    yield from _records(raw, batch_id)
+            yield from _records(buffer, batch_id)  # the last line, without its newline
         except (anthropic.APIError, httpx2.HTTPError) as exc:  # a stream cut mid-way
             raise ProviderError(f"reading results of batch {batch_id} failed: {exc}") from exc
         finally:
             response.close()
+
+
+def _records(raw: bytes, batch_id: str) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """The records of one line of a results body (none for a blank line; records parted by a lone ``\\r``
+    are read too), each as one line of the same meaning (``json_line``) and parsed. A record that is not a
+    JSON object is a failed download (``ProviderError``): what was read stays recorded, the rest is fetched
+    again."""
+    if not raw.strip():
+        return
+    try:
+        yield _record(raw, batch_id)
+    except ProviderError:
+        if b"\r" not in raw.strip():
+            raise
+        for part in raw.split(b"\r"):  # old Mac line ends
+            if part.strip():
+                yield _record(part, batch_id)
+
+
+def _record(raw: bytes, batch_id: str) -> tuple[bytes, dict[str, Any]]:
+    try:
+        line, value = json_line(raw)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise ProviderError(f"the results of batch {batch_id} hold a line that is not a JSON object: {raw[:200]!r}")
+    return line, value
+
+
+def json_line(raw: bytes) -> tuple[bytes, Any]:
+    """A JSON value the provider sent, as one line of the same meaning, and parsed (``ValueError`` if it is
+    not JSON): a record of the results log is one line whatever a gateway did to the provider's bytes. The
+    API's compact UTF-8 JSON is kept byte for byte; whitespace around it is dropped, a newline inside
+    becomes a space (``one_line``); another encoding (a BOM, UTF-16) is written again as ASCII JSON."""
+    text = raw.strip()
+    try:
+        return one_line(text), json.loads(text.decode("utf-8"))
+    except ValueError:  # UnicodeDecodeError or a BOM: read as JSON allows, or not JSON at all
+        value = json.loads(text)
+        return _ASCII_JSON.encode(value).encode("ascii"), value
 
 
 def _call(what: str, call: Callable[[], T]) -> T:
@@ -162,10 +209,16 @@ def _call(what: str, call: Callable[[], T]) -> T:
         return call()
     except anthropic.APIStatusError as exc:
         raise ProviderError(
-            f"could not {what}: HTTP {exc.status_code} {exc.message} (request-id {exc.request_id})"
+            f"could not {what}: HTTP {exc.status_code} {_words(exc.message)} (request-id {exc.request_id})"
         ) from exc
     except anthropic.APIError as exc:
         raise ProviderError(f"could not {what}: {exc}") from exc
+
+
+def _words(text: str) -> str:
+    """The provider's words, fit for a log line: JSON may carry a lone surrogate (``"\\ud800"``), which no
+    UTF-8 file can hold; it is kept as its escape."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _never_sent(exc: anthropic.APIConnectionError) -> bool:

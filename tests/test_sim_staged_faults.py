@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import email.utils
+import json
 import subprocess
 import sys
 import threading
@@ -208,6 +209,43 @@ def test_results_rule_leaves_an_error_answer_alone():
         assert raw.json()["error"]["type"] == "invalid_request_error"
 
 
+# -- pretty_body --------------------------------------------------------------------------------------
+
+def test_pretty_body_sends_every_json_answer_pretty_printed_and_the_sdk_still_reads_it():
+    """As a gateway might re-format them: indented, newlines inside, a trailing newline; error answers too."""
+    endpoints = ("create", "retrieve", "list", "cancel", "delete", "count_tokens", "message")
+    with staged(*(FaultRule(e, "pretty_body", times=10**6) for e in endpoints), latency=0.01) as sim:
+        client = sim.client(max_retries=0)
+        batch = client.messages.batches.create(requests=[req("a"), req("b")])
+        assert batch.request_counts.processing == 2
+        wait_ended(client, batch.id)  # retrieve, pretty
+        assert [b.id for b in client.messages.batches.list().data] == [batch.id]
+        message = client.messages.create(**req("c")["params"])
+        assert message.content[0].type == "text" and message.usage.output_tokens > 0
+        assert client.messages.count_tokens(**{k: v for k, v in req("d")["params"].items() if k != "max_tokens"})
+        assert client.messages.batches.cancel(batch.id).processing_status == "ended"
+        assert client.messages.batches.delete(batch.id).type == "message_batch_deleted"
+        with pytest.raises(anthropic.NotFoundError) as refused:
+            client.messages.batches.retrieve(batch.id)
+        assert refused.value.body["error"]["type"] == "not_found_error"
+        raw = httpx2.get(f"{sim.base_url}/v1/messages/batches?limit=5", headers={"x-api-key": "k",
+                                                                                "anthropic-version": "2023-06-01"})
+        assert raw.content.startswith(b"{\n  ") and raw.content.endswith(b"}\n") and raw.json()["data"] == []
+        assert sim.counters.requests_by_endpoint["create"] == 1
+
+
+def test_pretty_body_sends_results_with_whitespace_crlf_and_blank_lines_one_record_a_line():
+    with staged(FaultRule("results", "pretty_body"), latency=0.01) as sim:
+        client = sim.client(max_retries=0)
+        batch = client.messages.batches.create(requests=[req(f"r{i}") for i in range(3)])
+        url = wait_ended(client, batch.id).results_url
+        headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+        pretty, plain = (httpx2.get(url, headers=headers).content for _ in range(2))  # the rule acts once
+    assert pretty.endswith(b"\r\n") and b"\r\n\r\n" in pretty and b"\t" in pretty and b'" : ' in pretty
+    records = [line for line in pretty.split(b"\r\n") if line.strip()]
+    assert [json.loads(line) for line in records] == [json.loads(line) for line in plain.splitlines()]
+
+
 # -- neighbour ----------------------------------------------------------------------------------------
 
 def test_neighbour_creates_a_batch_from_another_client():
@@ -405,6 +443,7 @@ def test_billed_by_custom_id_sums_every_ended_batch():
     ("create:neighbour", FaultRule("create", "neighbour")),
     ("retrieve:error:skip=3", FaultRule("retrieve", "error", skip=3)),
     ("create:clock_step:step=-3600,skip=1", FaultRule("create", "clock_step", step=-3600.0, skip=1)),
+    ("message:pretty_body:times=5", FaultRule("message", "pretty_body", times=5)),
 ])
 def test_parse_fault(spec, rule):
     assert parse_fault(spec) == rule

@@ -128,6 +128,10 @@ class JobDriver:
                         ctx.recorder.emit(SubmitAbandoned(job=job.index, reason="never created; inputs changed"))
                         self.retire(job)
                         return None
+                    if ctx.stop.is_set() or ctx.past_deadline:  # no batch is created after the deadline
+                        why = "canceled" if ctx.stop.is_set() else "the deadline came"
+                        ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=f"never created, and {why}"))
+                        return None
                     requests = job_requests(self.ctx, job)
                 else:
                     requests, scan_until = job_requests(self.ctx, job), self._scan_until()

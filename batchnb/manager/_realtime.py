@@ -9,7 +9,14 @@ again in a new realtime job, reserved like any other (``REALTIME_RETRIES`` times
 as the SDK's default retries would). The SDK's own retries are off for these calls
 (``Provider.message``), for the reason they are off for creates: it would retry a lost answer blindly, and
 the call it had paid for would go uncounted. Errors the API answers itself (429, 500, 529: billed nothing)
-are waited out here.
+are waited out here, ``MAX_REFUSALS`` times at most: then the item ends ``errored`` with the provider's
+words, and the job's calls not yet sent are not sent (they end so too): a provider that refuses every call
+cannot keep a run going.
+
+A realtime job started by a run that was killed is taken up by the next run: its calls in flight then are
+held (``missing``), and its items never called are sent as realtime calls only if this run's deadline has
+come (with ``deadline_fallback``); else they end ``canceled`` and go back to batches (half the price) as the
+retry of a canceled item does, in this run or, after a deadline without fallback, in the next one.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from ._job import JobRecord
 from ._job_requests import job_requests
 from ._recorder import utc_now
 
-#: Refusals of one call (429, 500, 529, no connection) waited out before the item is given up (``errored``).
+#: Refusals of one call (429, 500, 529, no connection) before the item is given up (``errored``), and with
+#: it the job's calls not yet sent.
 MAX_REFUSALS = 8
 
 
@@ -39,10 +47,12 @@ class RealtimeDriver:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.table = default_table()
+        self._given_up: list[CallRefused] = []  # the refusal that ended the job's calls (one job at a time)
 
     def drive(self, index: int) -> None:
         ctx = self.ctx
         job = ctx.state.jobs[index]
+        self._given_up = []
         done = set(ctx.state.results.by_item(job.done))
         in_doubt = [i for i in job.items if i in job.calls and i not in done]  # called by a process that died
         by_custom_id = ctx.state.custom_ids(job)
@@ -58,16 +68,30 @@ class RealtimeDriver:
             skipped = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in aside)
             ctx.recorder.emit(ItemsFinished(job=index, results=skipped, completed_at=utc_now()))
             todo = [item for item in todo if item not in ctx.state.aside]
+        if todo and not (ctx.past_deadline and ctx.deadline_fallback):  # started by a run that was killed
+            why = (
+                "its run stopped before its realtime call, and this run's deadline has not come: sent as a batch"
+                if not ctx.past_deadline
+                else "its run stopped before its realtime call, and deadline_fallback is off: a later run sends it"
+            )
+            later = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in todo)
+            ctx.recorder.emit(ItemsFinished(job=index, results=later, completed_at=utc_now()))
+            todo = []
         requests = {by_custom_id[r.custom_id]: r for r in job_requests(ctx, job, only=set(todo))}
         workers = min(ctx.realtime_concurrency, max(len(todo), 1))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-realtime") as pool:
             for future in [pool.submit(self._call, job, item, requests[item]) for item in todo]:
                 future.result()  # a StateError (the state cannot be written) stops the job here
-        unsent = [item for item in todo if item not in job.calls]  # the run was stopped before their call
+        unsent = [item for item in todo if item not in job.calls]  # stopped, or given up, before their call
         if unsent and job.status == "reserved":  # stopped before its first call: nothing sent
             ctx.recorder.emit(ReservationReleased(job=index))
             return
-        if unsent:  # ended here, its reservation released: the next run sends them again (canceled ones are)
+        if unsent and self._given_up:  # the provider refused every call: these end as the last did
+            given_up = self._given_up[0]
+            why = f"not sent: the provider refused a realtime call {MAX_REFUSALS} times in a row ({given_up})"
+            refused = tuple(_refused(job, item, custom_ids[item], given_up.error_type, why) for item in unsent)
+            ctx.recorder.emit(ItemsFinished(job=index, results=refused, completed_at=utc_now()))
+        elif unsent:  # ended here, its reservation released: the next run sends them again (canceled ones are)
             why = "the run was stopped before its realtime call"
             canceled = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in unsent)
             ctx.recorder.emit(ItemsFinished(job=index, results=canceled, completed_at=utc_now()))
@@ -75,28 +99,34 @@ class RealtimeDriver:
         ctx.recorder.emit(JobEnded(job=index, at=utc_now(), status="completed", held=held))
 
     def _call(self, job: JobRecord, item: int, request: PreparedRequest) -> None:
-        """One item's call, journaled first; its outcome recorded (refusals waited out in between)."""
+        """One item's call, journaled first; its outcome recorded (refusals waited out in between, each
+        certainly billed nothing): ``MAX_REFUSALS`` of them, or one once another call of the job used them up,
+        and the item ends ``errored`` with the provider's words."""
         ctx, custom_id = self.ctx, request.custom_id
-        if ctx.stop.is_set():
+        if ctx.stop.is_set() or self._given_up:
             return
         ctx.recorder.emit(RealtimeCall(job=job.index, item=item, at=utc_now()), durable=True)
         params = request.body["params"]
         timeout = max(600.0, 3600.0 * params["max_tokens"] / 128_000)  # the SDK's rule for a long answer
         result: ItemResult | None = None
-        for refusal in range(MAX_REFUSALS):
+        for refusals in range(1, MAX_REFUSALS + 1):
             try:
                 message = ctx.provider.message(params, timeout=timeout)
             except CallUncertain as exc:
                 result = _lost(job, item, custom_id, f"the realtime call got no answer ({exc})")
             except CallRefused as exc:
-                if exc.retry_after is not None and refusal < MAX_REFUSALS - 1 and not ctx.stop.is_set():
+                if exc.retry_after is None:  # refused for good (400, ...): the request itself
+                    result = _refused(job, item, custom_id, exc.error_type, str(exc))
+                elif refusals == MAX_REFUSALS or self._given_up:
+                    self._given_up.append(exc)
+                    why = f"{exc} (refused {refusals} times in a row)"
+                    result = _refused(job, item, custom_id, exc.error_type, why)
+                else:
                     ctx.sleep(exc.retry_after)
                     if not ctx.stop.is_set():
                         continue
-                # refused for good, or stopped while waiting: certainly nothing billed
-                final = exc.retry_after is None
-                why = str(exc) if final else f"the run was stopped while a refusal was waited out ({exc})"
-                result = _refused(job, item, custom_id, exc.error_type if final else "canceled", why)
+                    why = f"the run was stopped while a refusal was waited out ({exc})"
+                    result = _refused(job, item, custom_id, "canceled", why)
             else:
                 result = self._answered(job, item, custom_id, message)
             break

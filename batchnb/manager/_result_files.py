@@ -28,14 +28,15 @@ import pydantic
 
 from .._events import Event, ItemsFinished, JobEnded
 from .._files import write_atomic
-from .._item_result import ItemError, ItemResult, missing_result, parse_result_line
+from .._item_result import ItemError, ItemResult, missing_result, one_line, parse_result_line
 from .._usage import Usage
 
 
 def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
     """The results-log line of one finished item: enough to rebuild it without the API.
 
-    The provider's line is embedded as the bytes received (it is one JSON object), not encoded again. An
+    The provider's line is embedded as the bytes received (it is one JSON object), not encoded again (a
+    newline inside, which the provider boundary already turned into a space, would end the record). An
     item with no line keeps its custom_id (``missing``) and, unless it is simply missing (say ``archived``:
     its batch's results were gone), its reason and message.
     """
@@ -46,7 +47,7 @@ def result_line(job: int, result: ItemResult, completed_at: str) -> bytes:
         written = usage.cache_write_5m_tokens + usage.cache_write_1h_tokens if usage is not None else 0
         if usage is not None and (usage.cache_read_tokens or written):
             head += f',"k":[{usage.cache_read_tokens},{written},{result.cache_saved!r}]'
-        return head.encode() + b',"raw":' + result.raw_json + b"}\n"
+        return head.encode() + b',"raw":' + one_line(result.raw_json) + b"}\n"  # one line, whatever came
     why = b""
     if result.error is not None and result.error.reason != "missing":
         why = b',"why":' + json.dumps(result.error.to_dict(), ensure_ascii=False).encode("utf-8")

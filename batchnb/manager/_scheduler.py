@@ -130,13 +130,16 @@ class Scheduler:
 
     def _back_to_batches(self) -> None:
         """Realtime jobs an earlier run's deadline planned and never started go back to batches (half the
-        price): each run has its own deadline, and this one's has not come. Not in a run of some jobs alone."""
+        price): each run has its own deadline, and this one's has not come (or, come without
+        ``deadline_fallback``, sends nothing: the next run creates them). Not in a run of some jobs alone.
+        Those an earlier run started and did not finish (a kill) are ended by the realtime driver."""
         ctx = self.ctx
-        if ctx.past_deadline or ctx.only_jobs is not None:
+        if (ctx.past_deadline and ctx.deadline_fallback) or ctx.only_jobs is not None:
             return
         with ctx.recorder.lock:
             idle = [job for job in ctx.state.open_jobs() if job.realtime and job.status == "pending" and not job.calls]
-            self._replan(idle, "deadline not reached", realtime=False)  # never sent: their ``-t`` ids are free
+            reason = "no deadline fallback" if ctx.past_deadline else "deadline not reached"
+            self._replan(idle, reason, realtime=False)  # never sent: their ``-t`` ids are free
 
     def _replan(self, jobs: list[JobRecord], reason: str, *, realtime: bool) -> None:
         """Jobs never started retired and their items (those an input asks) planned again as the other

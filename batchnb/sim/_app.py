@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from ._config import FaultRule, RequestEvent, SimLimits
 from ._errors import ApiError, injected, invalid, not_found
-from ._staged import RuleScript, cut_results, neighbour_requests
+from ._staged import RuleScript, cut_results, neighbour_requests, pretty_body
 from ._store import BatchStore
 from ._tokens import count_input_tokens
 from ._validate import check_headers, parse_create_body, request_problem
@@ -151,6 +151,9 @@ class App:
             self._after_effects(call, rule, response)
         if rule is not None and rule.action == "lose_response":
             response.drop = True
+        if rule is not None and rule.action == "pretty_body":  # as a gateway may re-format it, error or not
+            jsonl = call.endpoint == "results" and response.status == 200
+            response.body = pretty_body(response.body, jsonl=jsonl)
         return response
 
     def _refusal(self, call: _Call, rule: FaultRule | None) -> Response | None:

@@ -31,6 +31,7 @@ FAULT_ACTIONS: dict[str, tuple[str, ...]] = {
     "empty_body": ("results",),
     "short_body": ("results",),
     "clock_step": ENDPOINTS,
+    "pretty_body": ENDPOINTS,  # every endpoint answers JSON (results: JSONL)
 }
 
 
@@ -59,6 +60,10 @@ class FaultRule:
       ``Date`` header) while its batches keep processing and keep their own times: a batch made after a
       step back of an hour is listed above older batches (the list is in creation order) with a
       ``created_at`` an hour before theirs. ``Simulator.step_clock`` does the same from a test.
+    - ``pretty_body`` (any endpoint): the answer is sent as a gateway in front of the API might re-format
+      it, its meaning unchanged: a JSON body pretty-printed (indented, newlines inside, a trailing
+      newline); a results (JSONL) body with spaces and tabs inside each line, ``\\r\\n`` line ends and a
+      blank line between records (each record still on its own line). An error answer is JSON: pretty too.
     """
 
     endpoint: str

@@ -1,11 +1,13 @@
 """Scripted faults (``FaultRule``): which rule takes a call, and what its action puts on the wire.
 
 ``App`` decides where in a call each action strikes; this module keeps the script's progress, so the
-same calls fail on every run, and builds the altered pieces (a cut results file, a neighbour's requests).
+same calls fail on every run, and builds the altered pieces (a cut results file, a neighbour's requests,
+a body re-formatted as a gateway might).
 """
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
@@ -50,3 +52,16 @@ def cut_results(jsonl: bytes, action: str) -> bytes:
         return b""
     lines = jsonl.splitlines(keepends=True)
     return b"".join(lines[: len(lines) // 2])
+
+
+def pretty_body(body: bytes, *, jsonl: bool) -> bytes:
+    """The body a ``pretty_body`` rule sends: the same JSON, re-formatted as a gateway in front of the API
+    might. A JSON body indented over many lines with a trailing newline; a JSONL body (results) with spaces
+    and a tab inside each line, ``\\r\\n`` line ends and a blank line between records, one record a line."""
+    if not body.strip():
+        return body
+    if not jsonl:
+        return json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode("utf-8") + b"\n"
+    records = [json.loads(line) for line in body.splitlines() if line.strip()]
+    lines = [" " + json.dumps(record, separators=(" , ", " : "), ensure_ascii=False) + "\t" for record in records]
+    return "\r\n\r\n".join(lines).encode("utf-8") + b"\r\n"
