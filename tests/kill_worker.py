@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 
 import anthropic
 
-from batchnb import BatchManager, StateError
+from batchnb import BatchManager, Deadline, StateError
 from batchnb.limits import ProviderLimits
 
 
@@ -94,6 +94,9 @@ def main() -> None:
     second_now = options.pop("second_now", False)
     if options.pop("deadline_passed", False):  # a deadline already past: every item goes as a realtime call
         options["deadline"] = datetime.now() - timedelta(minutes=1)
+    if "deadline" in options:  # and what happens then: the Deadline's fallback and concurrency
+        fallback, concurrency = options.pop("fallback", True), options.pop("concurrency", 8)
+        options["deadline"] = Deadline(options["deadline"], fallback=fallback, concurrency=concurrency)
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
     limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5))
     manager = BatchManager(messages=prompts, model="claude-haiku-4-5",

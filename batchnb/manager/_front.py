@@ -32,12 +32,12 @@ from .._request_check import check_requests
 from ..errors import Interrupted, JobTimeoutError
 from ..limits import ProviderLimits
 from ._context import RunContext
-from ._deadline import check_deadline_options, parse_deadline
+from ._deadline import Deadline, as_deadline
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
 from ._frames_view import FramesView
 from ._lifecycle import RunSlot, live_owner, refuse_live_state, tell_done
-from ._options import OptionsView, check_run_options
+from ._options import OptionsView, PromptCache, check_option_objects, check_run_options, refuse_moved
 from ._panel_view import PanelView
 from ._pilot_view import PilotView
 from ._plan import check_budgetable, measure_items, repair_worst, worst_cases
@@ -58,7 +58,13 @@ if TYPE_CHECKING:
 
 
 class BatchManager(OptionsView, FramesView, PanelView, PilotView):
-    """Run many items through the Message Batches API. See the README for the guarantees."""
+    """Run many items through the Message Batches API. See the README for the guarantees.
+
+    The named parameters are batchnb's own (the inputs, slicing, budget, state, retries, and the grouped
+    ``deadline=Deadline(...)``, ``cache=PromptCache(...)``, ``limits=ProviderLimits(...)``). Request parameters
+    keep the Messages API's names and go through ``**params`` to every request: ``max_tokens`` (default 1024),
+    ``system`` (a string or a list of blocks), ``stop_sequences``, ``metadata``, ``thinking``, ``tools``...
+    """
 
     @collector_paused  # a bulk build: objects per input and per result, no cycles to collect (``_gc``)
     def __init__(
@@ -76,37 +82,32 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         client: anthropic.Anthropic | None = None,
         poll_interval: float | None = None,
         max_retries: int = 0,
-        max_tokens: int = 1024,
-        system: str | list[dict[str, Any]] | None = None,
         response_model: type[pydantic.BaseModel] | None = None,
         enable_citations: bool = False,
         limits: ProviderLimits | None = None,
-        url_document_pages: int | None = None,
-        max_queued_requests: int | None = None,
         on_done: Callable[[BatchManager], object] | None = None,
-        cache_prefix: bool | None = None,
-        warm_cache: bool = False,
+        cache: PromptCache | None = None,
         max_repairs: int = 0,
-        deadline: str | timedelta | datetime | None = None,
-        deadline_fallback: bool = True,
-        realtime_concurrency: int = 8,
+        deadline: Deadline | str | timedelta | datetime | None = None,
         **params: Any,
     ) -> None:
+        refuse_moved(params)  # an old spelling would be sent to the API as a request parameter
+        max_tokens, system = params.pop("max_tokens", 1024), params.pop("system", None)
         self._source, messages, files = take_inputs(messages, files)  # a Series' index names the rows
+        self._cache = check_option_objects(cache, limits)
         check_run_options(
-            max_queued_requests=max_queued_requests,
+            max_queued_requests=limits.max_queued_requests if limits is not None else None,
             items_per_job=items_per_job,
             max_parallel_jobs=max_parallel_jobs,
             max_retries=max_retries,
             max_cost=max_cost,
-            url_document_pages=url_document_pages,
             poll_interval=poll_interval,
             save_results_dir=save_results_dir,
             max_repairs=max_repairs,
             response_model=response_model,
             on_done=on_done,
         )
-        check_deadline_options(deadline_fallback, realtime_concurrency)
+        the_deadline = as_deadline(deadline)
         table = default_table()
         with self._source.naming_rows():
             ready = prepare(
@@ -120,13 +121,14 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
                 enable_citations=enable_citations,
                 limits=limits,
                 params=params,
-                cache_prefix=cache_prefix,
+                cache_prefix=self._cache.prefix,
             )
             if max_cost is not None:
                 table.require_price(model)
             options, limits, items, builder = ready.options, ready.limits, ready.items, ready.builder
-            check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
-            costings = measure_items(items, builder, url_document_pages=url_document_pages)
+            pages = limits.url_document_pages
+            check_budgetable(items, url_document_pages=pages, budget=max_cost is not None)
+            costings = measure_items(items, builder, url_document_pages=pages)
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
             refuse_live_state(self._store.path, show=_show_live_panel)
@@ -140,7 +142,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             max_cost=max_cost,
             save_results_dir=str(save_dir) if save_dir else None,
             costings=costings,
-            worst=worst_cases(table, model, max_tokens, costings),
+            worst=worst_cases(table, model, options.max_tokens, costings),
             limits=limits,
             table=table,
         )
@@ -163,16 +165,13 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             max_cost=float(max_cost) if max_cost is not None else None,
             max_retries=max_retries,
             poll_interval=poll_interval,
-            max_queued_requests=max_queued_requests,
             save_results_dir=save_dir,
             recorder=self._recorder,
             make_provider=lambda: Provider(self.client),
-            warm_cache=bool(warm_cache) and builder.uses_cache,
+            warm_cache=self._cache.warm and builder.uses_cache,
             max_repairs=max_repairs,
             repair_worst=lambda item: repair_worst(table, options, self._ctx.costings[item]),
-            deadline=parse_deadline(deadline),
-            deadline_fallback=deadline_fallback,
-            realtime_concurrency=realtime_concurrency,
+            deadline=the_deadline,
             table=table,
         )
         self._driver = JobDriver(self._ctx)

@@ -116,7 +116,7 @@ class RunBody:
             unanswered = state.wanted_count - state.counts["succeeded"]
             return "deadline", (
                 f"batches in flight were canceled; {_count(unanswered, 'item')} without an answer "
-                f"(deadline_fallback=False sends nothing after the deadline). {ctx.resume_hint}"
+                f"(Deadline(..., fallback=False) sends nothing after the deadline). {ctx.resume_hint}"
             )
         if left:
             return "stopped", f"{left:,} items not finished. {ctx.resume_hint}"
@@ -136,7 +136,7 @@ class RunBody:
         )
 
     def _warm_plan(self) -> tuple[JobsPlanned, frozenset[int]] | None:
-        """``warm_cache``: the first item alone, when nothing of the run is answered yet (else the cache was
+        """``PromptCache(warm=True)``: the first item alone, when nothing of the run is answered yet (else the cache was
         written already, or its requests are on their way)."""
         ctx = self.ctx
         if not ctx.warm_cache:
