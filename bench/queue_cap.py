@@ -65,8 +65,9 @@ def run(args: argparse.Namespace, max_queued: int | None) -> dict[str, Any]:
             messages = [f"item {i}: summarise the quarterly report in one line." for i in range(args.items)]
             cpu0, wall0 = time.process_time(), time.perf_counter()
             manager = BatchManager(
-                messages=messages, model="claude-haiku-4-5", items_per_job=args.per_job, max_parallel_jobs=args.parallel,
-                limits=ProviderLimits(max_queued_requests=max_queued), max_cost=10_000.0, max_tokens=64,
+                messages=messages, model="claude-haiku-4-5", items_per_job=args.per_job,
+                max_parallel_jobs=args.parallel, limits=ProviderLimits(max_queued_requests=max_queued),
+                max_cost=10_000.0, max_tokens=64,
                 state_path=os.path.join(tmp, "bench.state.json"), poll_interval=0.2,
                 client=anthropic.Anthropic(base_url=base_url, api_key="bench"),
             )

@@ -1,6 +1,6 @@
 """Prompt-cache savings (issue #14): batchnb marks the prefix every request shares (the system text, schema
-instructions included) with a 1-hour ``cache_control``; ``cache=PromptCache(warm=True)`` sends one request alone first so
-that the others read the cache; the savings it reports are the emulator's billing difference."""
+instructions included) with a 1-hour ``cache_control``; ``cache=PromptCache(warm=True)`` sends one request
+alone first so that the others read the cache; the savings it reports are the emulator's billing difference."""
 
 from __future__ import annotations
 
