@@ -1,6 +1,6 @@
-"""The manager's own options, checked before anything is read or sent (request options are ``_requests``'s),
-the small objects that group those that only mean something together (``PromptCache``; ``Deadline`` is
-``_deadline``'s, ``ProviderLimits`` ``limits``'), and the old spellings of those, refused with the new one."""
+"""The manager's own options, checked before anything is read or sent (request options are ``_requests``'s);
+``PromptCache``, one of the small objects grouping options that only mean something together (``Deadline`` is
+in ``_deadline``, ``ProviderLimits`` in ``limits``); the old spellings of those, refused with the new one."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ class PromptCache:
 
     def __post_init__(self) -> None:
         if self.prefix is not None and not isinstance(self.prefix, bool):
-            raise InputError(f"PromptCache(prefix=...) must be True, False or None (when it pays), got {self.prefix!r}")
+            raise InputError(
+                f"PromptCache(prefix=...) must be True, False or None (when it pays), got {self.prefix!r}."
+            )
         if not isinstance(self.warm, bool):
             raise InputError(f"PromptCache(warm=...) must be True or False, got {self.warm!r}.")
 
