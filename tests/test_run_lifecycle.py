@@ -75,7 +75,7 @@ def test_ctrl_c_in_wait_leaves_the_run_going_says_so_in_one_line_and_done_stays_
 def test_ctrl_c_in_run_cancels_the_batches_once_and_the_views_say_interrupted_then_run_resumes():
     with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
         manager = _manager(sim)
-        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("run", "_scheduler.py"))
+        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("_run_here", "_lifecycle.py"))
         with pytest.raises(Interrupted) as caught:
             manager.run()
         assert caught.value.message.startswith("run() interrupted by Ctrl-C: 2 batch(es) in flight canceled (what")
@@ -168,7 +168,7 @@ def test_ctrl_c_in_extract_says_to_re_run_the_cell(tmp_path, kept):
     options: dict[str, Any] = {"model": MODEL, "poll_interval": 0.01, "max_tokens": 64, "items_per_job": 10,
                                "show": False, **({"state_path": tmp_path / "s.json"} if kept else {})}
     with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
-        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("run", "_scheduler.py"))
+        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("_run_here", "_lifecycle.py"))
         with pytest.raises(Interrupted) as caught:
             frame.batchnb.extract("Say: {review}", client=sim.client(), **options)
         message = caught.value.message

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._console import ConsoleView
 from .._progress import ProgressModel
 from .._requests import RequestOptions
 from ._source import Source
@@ -71,6 +72,12 @@ class PanelView:
         if wanted and widgets_available():
             self.panel().show()
             self._panel_shown = True
+
+    def _show_run(self, wanted: bool, *, console: bool) -> ConsoleView | None:
+        """Show a run if ``wanted``: the live panel in a kernel; elsewhere, with ``console``, the console view
+        (returned: the run attaches it to its events, and closes it with a summary)."""
+        self._show_progress(wanted)
+        return ConsoleView(self._progress) if wanted and console and not self._panel_shown else None
 
     def _update_displays(self) -> None:
         if self._panel is not None:

@@ -22,15 +22,7 @@ class PilotView:
     if TYPE_CHECKING:
 
         def _claim_run(self) -> None: ...
-        def _execute(
-            self,
-            *,
-            retry: bool,
-            show: bool,
-            opened: bool = False,
-            background: bool = False,
-            pilot: list[int] | None = None,
-        ) -> None: ...
+        def _run_here(self, *, retry: bool, show: bool, pilot: list[int] | None = None) -> None: ...
         def results(self) -> Sequence[ItemResult]: ...
 
     def pilot(self, n: int = 20, *, seed: int = 0, print_progress: bool = False) -> PilotReport:
@@ -42,7 +34,7 @@ class PilotView:
         positions = self._pilot_positions(n, seed)
         slots = self._pilot_slots(positions)
         self._claim_run()
-        self._execute(retry=False, show=print_progress, pilot=slots)
+        self._run_here(retry=False, show=print_progress, pilot=slots)
         results = self.results()
         return self._recorder.read(
             lambda state: pilot_report(

@@ -64,24 +64,21 @@ class RunBody:
                 self.scheduler.run()
                 ctx.only_jobs = None
             self.scheduler.run()
-        except KeyboardInterrupt:
-            ctx.stop_reason = "interrupted"
-            ctx.stop.set()
-            with suppress(StateError, ProviderError):
-                self.driver.cancel_jobs(None)
-            outcome = ("interrupted", f"by Ctrl-C: {self._canceled_words()}")
-            raise
         except BaseException as exc:
             outcome = ("error", f"{type(exc).__name__}: {exc}")
             raise
         finally:  # the run is over however it ended: views stop showing "running" and say why
+            if outcome is None and ctx.stop_reason == "interrupted":  # Ctrl-C where the caller waits
+                with suppress(StateError, ProviderError):
+                    self.driver.cancel_jobs(None)
+                outcome = ("interrupted", f"by Ctrl-C: {self._canceled_words()}")
             if outcome is None:
                 with ctx.cancel_lock:  # a cancel() being sent: wait for it, to say what it did
                     outcome = self._how_it_ended()
             ctx.only_jobs = None
             with suppress(StateError):  # a state that cannot be written is reported by the caller
                 ctx.recorder.emit(RunEnded(at=utc_now(), outcome=outcome[0], message=outcome[1]))
-        if ctx.job_errors:
+        if ctx.job_errors and outcome[0] != "interrupted":
             raise self._job_error()
         return True
 
