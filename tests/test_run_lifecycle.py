@@ -8,10 +8,7 @@ the call under test (read from its stack), so the interleaving never depends on 
 
 from __future__ import annotations
 
-import _thread
 import json
-import sys
-import threading
 from typing import Any
 
 import pytest
@@ -20,7 +17,7 @@ from batchnb import BatchManager, StateError
 from batchnb.errors import Interrupted
 from batchnb.sim import Faults, Simulator
 
-from .helpers import wait_for
+from .helpers import interrupt_main_when, main_is_in, wait_for
 
 MODEL = "claude-haiku-4-5"
 HOLD_FIRST_ATTEMPT = Faults(item_outcome=lambda custom_id, params: None if "-r" in custom_id else "hold")
@@ -32,32 +29,11 @@ def _manager(sim: Simulator, n: int = 20, **kwargs: Any) -> BatchManager:
     return BatchManager(messages=[f"item {i} please" for i in range(n)], **{**options, **kwargs})
 
 
-def _main_is_in(function: str, filename: str) -> bool:
-    frame = sys._current_frames().get(threading.main_thread().ident or 0)
-    while frame is not None:
-        if frame.f_code.co_name == function and frame.f_code.co_filename.endswith(filename):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def interrupt_main_when(condition: Any) -> threading.Thread:
-    """Ctrl-C for the main thread as soon as ``condition()`` holds (checked from another thread)."""
-
-    def watch() -> None:
-        wait_for(condition, timeout=60)
-        _thread.interrupt_main()
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_ctrl_c_in_wait_leaves_the_run_going_says_so_in_one_line_and_done_stays_false():
     with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
         manager = _manager(sim)
         manager.start(show=False)
-        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("wait", "_lifecycle.py"))
+        interrupt_main_when(lambda: sim.counters.creates == 2 and main_is_in("wait", "_lifecycle.py"))
         with pytest.raises(Interrupted) as caught:
             manager.wait()
         assert caught.value._render_traceback_() == [f"KeyboardInterrupt: {caught.value.message}"]
@@ -75,7 +51,7 @@ def test_ctrl_c_in_wait_leaves_the_run_going_says_so_in_one_line_and_done_stays_
 def test_ctrl_c_in_run_cancels_the_batches_once_and_the_views_say_interrupted_then_run_resumes():
     with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
         manager = _manager(sim)
-        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("_run_here", "_lifecycle.py"))
+        interrupt_main_when(lambda: sim.counters.creates == 2 and main_is_in("_run_here", "_lifecycle.py"))
         with pytest.raises(Interrupted) as caught:
             manager.run()
         assert caught.value.message.startswith("run() interrupted by Ctrl-C: 2 batch(es) in flight canceled (what")
@@ -168,7 +144,7 @@ def test_ctrl_c_in_extract_says_to_re_run_the_cell(tmp_path, kept):
     options: dict[str, Any] = {"model": MODEL, "poll_interval": 0.01, "max_tokens": 64, "items_per_job": 10,
                                "show": False, **({"state_path": tmp_path / "s.json"} if kept else {})}
     with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
-        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("_run_here", "_lifecycle.py"))
+        interrupt_main_when(lambda: sim.counters.creates == 2 and main_is_in("_run_here", "_lifecycle.py"))
         with pytest.raises(Interrupted) as caught:
             frame.batchnb.extract("Say: {review}", client=sim.client(), **options)
         message = caught.value.message

@@ -163,7 +163,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView, Lifecycle):
             max_queued_requests=max_queued_requests,
             save_results_dir=save_dir,
             recorder=self._recorder,
-            make_provider=lambda: Provider(self.client),
+            make_provider=lambda: Provider(self.client, stop=self._ctx.stop, on_retry=self._body.met.retried),
             warm_cache=bool(warm_cache) and builder.uses_cache,
             max_repairs=max_repairs,
             repair_worst=lambda item: repair_worst(table, options, self._ctx.costings[item]),
