@@ -221,3 +221,26 @@ def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_p
         assert summary["statuses"] == ["succeeded"] * COUNT and not counters.duplicate_submissions
         assert summary["cost"] == pytest.approx(reference_cost, rel=1e-9)
         assert counters.billed_usd == pytest.approx(reference_cost, rel=1e-9)
+
+
+def test_ctrl_c_while_the_sdk_waits_out_a_refusal_stops_the_run_at_once(tmp_path, reference_cost):
+    """Every poll is refused (HTTP 429, ``retry-after`` ten minutes): each job's thread is in the SDK's wait
+    before asking again when the Ctrl-C lands. Those waits end on the run's stop (``Provider(stop=)``): the run
+    stops at once, its four batches canceled, and the process ends; before, it waited the ten minutes out
+    (issue #22, finding 11: a job thread in the SDK's retry sleep). The state then resumes to the end."""
+    state = tmp_path / "s.json"
+    faults = Faults(http_error_rate={"retrieve": 1.0}, http_error_statuses=(429,), retry_after=600.0)
+    with Simulator(latency=1.0, faults=faults) as sim:
+        process = start(sim, state)
+        deadline = time.monotonic() + 30  # a hang guard: four polls refused, one per job, each then waiting
+        while sim.counters.requests_by_endpoint.get("retrieve", 0) < OPTIONS["max_parallel_jobs"]:
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+        _, err = communicate_or_dump(process, timeout=60)
+        assert process.returncode != 0 and "Interrupted: run() interrupted by Ctrl-C: 4 batch(es) in flight canceled" in err
+        assert sim.counters.requests_by_endpoint.get("cancel", 0) == 4
+        faults.http_error_rate = 0.0  # the provider answers polls again
+        summary = finish(sim, state)
+        assert summary["statuses"] == ["succeeded"] * COUNT and not sim.counters.duplicate_submissions
+        assert summary["cost"] == pytest.approx(reference_cost, rel=1e-9)

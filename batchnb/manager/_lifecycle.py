@@ -138,8 +138,10 @@ class Completion:
         self._gates.append(gate)
         if not self._set:  # set() after this looks at the list holding the gate: it releases it
             gate.acquire(timeout=seconds)
-        with contextlib.suppress(ValueError):  # set() took the list already
+        try:
             self._gates.remove(gate)
+        except ValueError:  # set() took the list already
+            pass
         return self._set
 
 
