@@ -2,8 +2,15 @@
 
 One run at a time per manager, and one live run per state file in this process: a second manager built on
 a state file whose run is going on in this kernel (a re-run cell) is refused at once, pointing at the live
-one, instead of becoming a silent dead manager. Completion is an event set when the run is over however it
-ended, never ``Thread.is_alive()`` (an interrupted ``Thread.join()`` marks a live thread stopped in CPython).
+one, instead of becoming a silent dead manager. Completion is a flag set when the run is over however it
+ended and its ``on_done`` has run, never ``Thread.is_alive()`` (an interrupted ``Thread.join()`` marks a live
+thread stopped in CPython).
+
+Every run's body runs on a thread of its own, ``run()``'s too: the calling thread only waits, so a Ctrl-C
+(delivered to the main thread wherever it is) lands in that wait, never inside the engine: not in the
+scheduler taking its futures' locks one by one (``concurrent.futures.wait``: one left taken, and the pool's
+join never returns), not between a journal write and its apply. The wait itself holds nothing an interrupt
+could leave half done (``Completion``).
 """
 
 from __future__ import annotations
