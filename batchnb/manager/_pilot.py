@@ -65,11 +65,14 @@ def plan_pilot(
         if item in aside or index < 0:
             continue
         job, status = jobs[index], state.item_status[item]
+        canceled = status == "failed" and _canceled(ledger, item)  # never ran
+        if status == "succeeded" or (status == "failed" and not canceled):
+            continue  # answered
         if job.status in ("submitting", "processing") and not job.realtime:
-            at_provider.add(index)
+            at_provider.add(index)  # collected first (a canceled item is sent again in the next round)
         elif status == "pending" and job.status in ("pending", "reserved") and not job.calls:
             moved.setdefault(index, []).append(item)
-        elif status == "failed" and _canceled(ledger, item):  # never ran: sent again (a retry's custom_id)
+        elif canceled:  # sent again under a retry's custom_id
             again.setdefault((job.repair, job.attempt + 1), []).append(item)
     if not (at_provider or moved or again):
         return None
@@ -81,8 +84,8 @@ def plan_pilot(
         rest.setdefault((job.repair, job.attempt), []).extend(
             i for i in job.items if i not in chosen and i not in aside
         )
-    for key, canceled in again.items():
-        sample.setdefault(key, []).extend(canceled)
+    for key, members in again.items():
+        sample.setdefault(key, []).extend(members)
     events, driven, retired, count = [], set(at_provider), sorted(moved), len(jobs)
     for groups, drive in ((sample, True), (rest, False)):
         for (round_, attempt), members in sorted(groups.items()):
@@ -122,7 +125,7 @@ class ErrorsMet:
 
     def on_event(self, event: Event) -> None:
         match event:
-            case QueueWaiting(retry_after=float()):
+            case QueueWaiting() if event.retry_after is not None:  # not the run's own max_queued_requests
                 words = f"create refused for now ({event.reason}), asked again"
             case CreateUncertain():
                 words = f"{event.reason} (reconciled: never made twice)"
