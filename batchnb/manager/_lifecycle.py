@@ -245,16 +245,24 @@ class Lifecycle:
             self._error = None
             args = (self._slot.current, retry, pilot, console, background, then)
             thread = threading.Thread(target=self._execute, args=args, name="batchnb-run", daemon=True)
-            self._thread = thread
-            thread.start()
-        except Exception:  # a thread that could not start (RuntimeError) included
-            if opened:
-                self._files.close()
-            self._release_run()
-            self._slot.told(self._slot.current)
+        except BaseException:  # a Ctrl-C too: nothing runs yet
+            self._give_back(opened)
             raise
-        # a Ctrl-C before the thread exists leaves the files open and the slot taken, as a kill would: rare,
-        # and a Ctrl-C landing in start() (which waits for the thread to run) finds the thread owning them
+        self._thread = thread
+        try:
+            thread.start()
+        except Exception:  # it could not start (RuntimeError): still nothing runs
+            self._thread = None
+            self._give_back(opened)
+            raise
+        # a Ctrl-C landing in start() (which waits for the thread to run) finds the thread owning the run
+
+    def _give_back(self, opened: bool) -> None:
+        """A run that never started: its files closed, its slot released and told."""
+        if opened:
+            self._files.close()
+        self._release_run()
+        self._slot.told(self._slot.current)
 
     def _run_here(self, *, retry: bool, show: bool, pilot: list[int] | None = None) -> None:
         """A run the caller waits for (``run()``, ``retry_failed()``, ``pilot()``). Its body runs on a thread of
