@@ -12,6 +12,7 @@ once the manager is built, then runs. ``second_now`` runs at once beside another
 """
 
 import builtins
+import faulthandler
 import json
 import os
 import resource
@@ -80,6 +81,11 @@ def pause_while_reading(state_path: str) -> None:
 
 
 def main() -> None:
+    # Ctrl-C as in a script run from a terminal, however pytest was started: a process started in the background
+    # of a non-interactive shell (``pytest ... &`` in a script) has SIGINT ignored, and so has every child it
+    # starts; Python then installs no KeyboardInterrupt, and a SIGINT does nothing at all (issue #22, finding 11)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a worker that hangs says where (tests send it)
     options = json.loads(sys.argv[1])
     if "kill_at_snapshot" in options:
         kill_at_snapshot(options["state_path"], options.pop("kill_at_snapshot"))

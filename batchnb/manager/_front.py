@@ -20,7 +20,6 @@ import anthropic
 import pydantic
 
 from .._batch_job import prepare
-from .._console import ConsoleView
 from .._gc import collector_paused
 from .._inputs import FileInput
 from .._item_result import ItemResult, ResultList
@@ -29,14 +28,13 @@ from .._progress import ProgressModel
 from .._provider import Provider
 from .._readings import Progress
 from .._request_check import check_requests
-from ..errors import Interrupted, JobTimeoutError
 from ..limits import ProviderLimits
 from ._context import RunContext
 from ._deadline import Deadline, as_deadline
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
 from ._frames_view import FramesView
-from ._lifecycle import RunSlot, live_owner, refuse_live_state, tell_done
+from ._lifecycle import Lifecycle, RunSlot, live_owner, refuse_live_state
 from ._options import OptionsView, PromptCache, check_option_objects, check_run_options, refuse_moved
 from ._panel_view import PanelView
 from ._pilot_view import PilotView
@@ -57,7 +55,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class BatchManager(OptionsView, FramesView, PanelView, PilotView):
+class BatchManager(OptionsView, FramesView, PanelView, PilotView, Lifecycle):
     """Run many items through the Message Batches API. See the README for the guarantees.
 
     The named parameters are batchnb's own (the inputs, slicing, budget, state, retries, and the grouped
@@ -167,7 +165,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             poll_interval=poll_interval,
             save_results_dir=save_dir,
             recorder=self._recorder,
-            make_provider=lambda: Provider(self.client),
+            make_provider=lambda: Provider(self.client, stop=self._ctx.stop, on_retry=self._body.met.retried),
             warm_cache=self._cache.warm and builder.uses_cache,
             max_repairs=max_repairs,
             repair_worst=lambda item: repair_worst(table, options, self._ctx.costings[item]),
@@ -218,14 +216,14 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
         """
         self._claim_run()
-        self._execute(retry=False, show=print_progress)
+        self._run_here(retry=False, show=print_progress)
         return self.results()
 
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         self._claim_run()
         failed = self._failed_indices()
-        self._execute(retry=True, show=print_progress)
+        self._run_here(retry=True, show=print_progress)
         results = self.results()
         return ResultList(results[i] for i in failed)
 
@@ -238,61 +236,22 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         """
         slots = self._pilot_slots(self._pilot_positions(pilot, 0)) if pilot is not None else None
         self._claim_run()  # here, not in the thread: a cancel() right after start() must not be lost
-        opened = False
-        try:
-            self._files.open()  # here too: a state another manager drives is an error in this cell, not later
-            opened = True
-            self._show_progress(show)
-            self._error = None
-
-            def target() -> None:
-                self._execute(retry=retry, show=False, opened=True, background=True, pilot=slots)
-
-            self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
-            self._thread.start()
-        except BaseException:
-            if opened:
-                self._files.close()
-            self._release_run()
-            raise
-
-    def _claim_run(self) -> None:
-        """Take the run slot before touching any run state, then clear the stop flag: a second ``run()``
-        while one is going must fail without undoing a ``cancel()``."""
-        self._slot.claim(self)
-        self._ctx.stop.clear()
-        self._ctx.stop_reason = None
-        self._progress.starting()
-
-    def _release_run(self) -> None:
-        self._progress.start_failed()  # no-op once the run has started
-        self._slot.release()
+        self._launch(retry=retry, show=show, pilot=slots, background=True)
 
     def wait(self, timeout: float | None = None) -> Sequence[ItemResult]:
-        """Block until a ``start()``-ed run is over; its results, or the exception it raised.
+        """Block until a ``start()``-ed run is over, its ``on_done`` included; its results, or the exception
+        it raised.
 
         Ctrl-C here stops the waiting, not the run: it goes on in the background (``cancel()`` or the
         panel's Cancel stops it; ``wait()`` again waits again).
         """
-        try:
-            over = self._slot.wait(timeout)
-        except KeyboardInterrupt:
-            p = self.stats
-            raise Interrupted(
-                f"wait() interrupted; the run goes on in the background ({p.finished:,}/{p.items_total:,} items "
-                "done). manager.cancel() or the panel's Cancel stops it; manager.wait() waits again."
-            ) from None
-        if not over:
-            raise JobTimeoutError(f"the run is still going after {timeout} s; call wait() again.")
-        self._update_displays()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        self._wait_started(timeout)
         return self.results()
 
     @property
     def done(self) -> bool:
-        """True when no run of this manager is going on (set when the run is over, however it ended)."""
+        """True when no run of this manager is going on: set when the run is over, however it ended, and its
+        ``on_done`` has run."""
         return self._slot.done
 
     @classmethod
@@ -352,35 +311,6 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         return self._recorder.state
 
     # ========================================================================================= running
-
-    def _execute(
-        self, *, retry: bool, show: bool, opened: bool = False, background: bool = False, pilot: list[int] | None = None
-    ) -> None:
-        """The body of a run. The caller holds the run slot (and, if ``opened``, the state files); all are
-        released here whatever happens (a full disk included). In the foreground Ctrl-C reads as one line; in
-        the ``background`` the error is kept for ``wait()`` *before* the slot is released, so that a
-        ``wait()`` woken by the release always sees it."""
-        ran: bool | None = None  # False: nothing to do (no run started, nobody told)
-        try:
-            self._show_progress(show)
-            console = ConsoleView(self._progress) if show and not self._panel_shown else None
-            with self._files.open_for_run(console, opened=opened):
-                ran = self._body.run(retry, console, pilot)
-        except KeyboardInterrupt as exc:
-            if background or isinstance(exc, Interrupted):
-                raise
-            raise Interrupted(f"run() interrupted {self._progress.snapshot().outcome_message or 'by Ctrl-C'}") from None
-        except BaseException as exc:
-            if not background:
-                raise
-            self._error = exc  # a background thread has nobody else to tell
-        finally:
-            self._release_run()
-            # every display of the panel shows how the run ended (interrupted too); from a background run as
-            # well, which a button may have started with no cell waiting for it
-            self._update_displays()
-            if ran is not False and self.on_done is not None:
-                tell_done(self, self.on_done, self._panel if background else None)
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"
