@@ -31,8 +31,7 @@ from .._requests import PreparedRequest
 from .._usage import Usage
 from ..errors import CallRefused, CallUncertain
 from ._context import RunContext
-from ._driver import price_day
-from ._job import JobRecord
+from ._job import JobRecord, price_day
 from ._job_requests import job_requests
 from ._recorder import utc_now
 
