@@ -7,8 +7,8 @@ import json
 import pydantic
 import pytest
 
-from batchnb._item_result import field_citations, find_json_object, leaf_spans, parse_result_line
-from batchnb._pricing import Usage
+from batchnb.results._item_result import field_citations, find_json_object, leaf_spans, parse_result_line
+from batchnb.results._pricing import Usage
 
 
 class Item(pydantic.BaseModel):
