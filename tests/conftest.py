@@ -24,6 +24,24 @@ from .helpers import end_process, processes_left
 
 
 @pytest.fixture(scope="session", autouse=True)
+def ctrl_c_as_at_a_terminal() -> Iterator[None]:
+    """Ctrl-C reaches the tests, and the processes they start, as it reaches a script run from a terminal,
+    however pytest was started. In the background of a non-interactive shell (``pytest ... &`` in a script,
+    beside a CPU hog) SIGINT is ignored: ``_thread.interrupt_main()`` then does nothing, and every process a
+    test starts inherits the ignored SIGINT, so a SIGINT sent to it does nothing either (issue #22, finding 11:
+    a test waiting for its worker to act on a Ctrl-C that never came). A handler, unlike an ignored signal,
+    is not inherited: the processes started meanwhile begin with Python's own."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+@pytest.fixture(scope="session", autouse=True)
 def no_process_outlives_the_tests() -> Iterator[None]:
     """Every process a test starts is ended by that test on any outcome (issue #22: a worker whose test timed
     out ran on for minutes after pytest). Checked after the last test, from ``/proc``: what is left is killed,
