@@ -71,7 +71,7 @@ def flag_when_main_waits(flag):
     so that the test interrupts the kernel there and nowhere else."""
     import os, sys, threading, time
 
-    main, where = threading.main_thread().ident, os.path.join("manager", "_lifecycle.py")
+    main, where = threading.main_thread().ident, os.path.join("manager", "engine", "_lifecycle.py")
 
     def watch():
         deadline = time.monotonic() + 600
