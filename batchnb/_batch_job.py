@@ -23,6 +23,7 @@ import pydantic
 
 from ._files import write_atomic
 from ._provider import Provider
+from .contract import closest_model, model_limits
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
 from .inputs._inputs import FileInput, items_from_files, items_from_messages
 from .inputs._item import Item
@@ -30,7 +31,7 @@ from .inputs._request_check import check_requests
 from .inputs._requests import PreparedRequest, RequestBuilder, RequestOptions, cache_prefix_wanted, make_custom_id
 from .limits import DEFAULT_LIMITS, ProviderLimits
 from .results._item_result import ItemResult, missing_result, parse_result_line
-from .results._pricing import default_table
+from .results._pricing import PRICES_ENV, default_table
 from .results._usage import Usage
 
 #: Creates of one ``batch()`` refused for now (not a 429, which is waited out) before it gives up.
@@ -62,13 +63,27 @@ def load_items(
     return items_from_files(files, limits=limits)
 
 
-def check_model(model: str) -> None:
-    """Refuse a model the price table knows to be retired: every request would come back errored."""
-    price = default_table().price(model)
+def check_model(model: str, limits: ProviderLimits = DEFAULT_LIMITS) -> None:
+    """Refuse a model the price table knows to be retired, and one no table knows (a typo such as
+    ``claude-haiku-4.5``): every request would come back errored, ``not_found_error``. A model newer than
+    the tables is accepted when named in ``ProviderLimits(extra_models=)`` or priced in ``$BATCHNB_PRICES_FILE``."""
+    table = default_table()
+    price = table.price(model)
     if price is not None and price.retired:
         raise InputError(
             f"model {model!r} is retired and the API rejects it. Use a current model such as 'claude-haiku-4-5'."
         )
+    if not isinstance(model, str) or model_limits(model) is not None or model in table.models:
+        return  # a non-string is the contract's to word
+    if model in limits.extra_models:
+        return
+    close = closest_model(model)
+    guess = f"did you mean {close!r}?" if close else "use a current model id such as 'claude-haiku-4-5'."
+    raise InputError(
+        f"model {model!r} is not a model batchnb knows (batchnb/data/models.csv): {guess} The API would refuse "
+        f"every request (not_found_error). For a model newer than the table, pass "
+        f"limits=ProviderLimits(extra_models=[{model!r}]) (or add its price row through ${PRICES_ENV})."
+    )
 
 
 @dataclass(frozen=True)
@@ -107,7 +122,7 @@ def prepare(
         extra=params,
     )
     limits = limits or DEFAULT_LIMITS
-    check_model(model)
+    check_model(model, limits)
     items = load_items(messages, files, prompt, limits=limits)
     if cache_prefix or (cache_prefix is None and cache_prefix_wanted(options, len(items))):
         options = replace(options, cache_prefix=True)

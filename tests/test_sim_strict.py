@@ -163,10 +163,16 @@ def test_the_client_refuses_the_same_input_before_creating_anything(fresh_sim, f
 
 
 @pytest.mark.filterwarnings("ignore:batchnb. no price known")
-def test_a_model_id_no_table_knows_is_sent_and_the_emulator_answers_each_item_not_found(fresh_sim):
-    """By design (batchnb/inputs/_request_check.py): a model newer than both of the client's tables may exist, so the
-    API decides; the strict emulator, like the real API, answers each item not_found_error (no cost)."""
-    results = batchnb.batch(messages=["Hello"], model=UNKNOWN_MODEL, client=fresh_sim.client(max_retries=0))
+def test_a_model_id_no_table_knows_is_refused_unless_named_newer_and_then_the_emulator_answers_not_found(fresh_sim):
+    """Issue #23: an id neither of the client's tables knows is refused before sending (a typo fails every item).
+    Named in ``ProviderLimits(extra_models=)`` (a model newer than the tables) it is sent and the API decides; the
+    strict emulator, which does not serve it either, answers each item not_found_error (no cost), as the API would."""
+    with pytest.raises(batchnb.InputError, match="not a model batchnb knows"):
+        batchnb.batch(messages=["Hello"], model=UNKNOWN_MODEL, client=fresh_sim.client(max_retries=0))
+    assert fresh_sim.counters.creates == 0
+    newer = batchnb.ProviderLimits(extra_models=[UNKNOWN_MODEL])
+    results = batchnb.batch(messages=["Hello"], model=UNKNOWN_MODEL, client=fresh_sim.client(max_retries=0),
+                            limits=newer)
     [result] = results.wait().results()
     assert result.status == "failed" and "not_found_error" in result.error.reason
     assert fresh_sim.counters.creates == 1 and not result.cost

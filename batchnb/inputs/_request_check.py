@@ -30,8 +30,9 @@ def check_requests(
 ) -> None:
     """``InputError`` for the first request the API would refuse, and for citations with nothing to cite.
     ``params``: the items' request params when the caller has built them already (else built here)."""
-    # a model neither table knows may be newer than both: the API decides (``check_model`` refuses retired ones)
-    accepted = {*default_table().models, builder.options.model}
+    # a model the models table does not know is accepted when priced, or named newer (``extra_models``);
+    # any other is refused by ``check_model`` with the closest known id, before this runs
+    accepted = {*default_table().models, *builder.limits.extra_models}
     has_document = False
     for position, item in enumerate(items):
         request = builder.params(item) if params is None else params[position]
