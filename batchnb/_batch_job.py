@@ -22,7 +22,7 @@ import anthropic
 import pydantic
 
 from ._files import write_atomic
-from ._provider import Provider
+from ._provider import Provider, api_version
 from .contract import closest_model, model_limits
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
 from .inputs._inputs import FileInput, items_from_files, items_from_messages
@@ -109,9 +109,11 @@ def prepare(
     limits: ProviderLimits | None,
     params: dict[str, Any],
     cache_prefix: bool | None = None,
+    client: anthropic.Anthropic | None = None,
 ) -> Prepared:
     """The options and inputs every front checks the same way, in the same order, before anything is sent.
-    ``cache_prefix``: mark the shared prefix for prompt caching (``None``: when it pays, ``cache_prefix_wanted``)."""
+    ``cache_prefix``: mark the shared prefix for prompt caching (``None``: when it pays, ``cache_prefix_wanted``).
+    ``client``: the requests are checked against the API version it speaks (``api_version``)."""
     options = RequestOptions(
         model=model,
         max_tokens=max_tokens,
@@ -120,6 +122,7 @@ def prepare(
         response_model=response_model,
         enable_citations=enable_citations,
         extra=params,
+        api_version=api_version(client),
     )
     limits = limits or DEFAULT_LIMITS
     check_model(model, limits)
@@ -148,8 +151,9 @@ def batch(
 
     Every input and option is checked first; any problem is an ``InputError`` and nothing is sent.
     ``params`` are passed through to each request (``metadata``, ``stop_sequences``, ``thinking``, ...),
-    except sampling parameters, which API version 2026-10-21 rejects. ``limits`` overrides the provider's
-    published limits (tests use small ones).
+    except sampling parameters under API version 2026-10-21 (the SDK's default), which rejects them; a
+    ``client`` pinned to ``anthropic-version: 2023-06-01`` may send ``temperature``, ``top_p``, ``top_k``.
+    ``limits`` overrides the provider's published limits (tests use small ones).
     """
     ready = prepare(
         messages,
@@ -162,6 +166,7 @@ def batch(
         enable_citations=enable_citations,
         limits=limits,
         params=params,
+        client=client,
     )
     prefix = uuid.uuid4().hex[:16]
     requests = [ready.builder.request(item, make_custom_id(prefix, item.index)) for item in ready.items]

@@ -37,7 +37,14 @@ def check_requests(
     for position, item in enumerate(items):
         request = builder.params(item) if params is None else params[position]
         tokens = input_tokens[position] if input_tokens is not None else None
-        found = check_params(request, input_tokens=tokens, extra_models=accepted, check_base64=False, pdf_pages=_pages)
+        found = check_params(
+            request,
+            api_version=builder.options.api_version,
+            input_tokens=tokens,
+            extra_models=accepted,
+            check_base64=False,
+            pdf_pages=_pages,
+        )
         if found:
             raise InputError(_words(found), item=item.index)
         has_document = has_document or _holds_document(request.get("messages", ()))
