@@ -52,7 +52,7 @@ class RequestOptions:
     #: mark the prefix every request shares (the system text, schema instructions included) with a 1-hour
     #: ``cache_control``: transparent to the answers, so not part of ``recorded()`` (``cache_prefix_wanted``)
     cache_prefix: bool = False
-    #: the ``anthropic-version`` the client speaks (``Provider.api_version``): what the requests are checked
+    #: the ``anthropic-version`` the client speaks (``_provider.api_version``): what the requests are checked
     #: against (2026-10-21 refuses sampling parameters; a client pinned to 2023-06-01 may send them)
     api_version: str = VERSION_2026
 
