@@ -28,11 +28,16 @@ from typing import Any
 from . import errors, sim
 from ._batch_job import BatchJob, batch
 from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
+from .inputs._requests import PreparedRequest, RequestOptions
 from .limits import ProviderLimits
 from .manager import BatchManager, Deadline, Estimate, PromptCache
+from .manager.engine._pilot import PilotReport
 from .manager.front._accessor import register_when_pandas_is_imported
+from .manager.plan._deadline import DeadlineTime
 from .results._item_result import ItemError, ItemResult
 from .results._usage import Usage
+from .views._progress import ProgressModel
+from .views._readings import FailedRow, Progress
 
 __all__ = [
     "batch",
@@ -42,6 +47,13 @@ __all__ = [
     "PromptCache",
     "ProviderLimits",
     "Estimate",
+    "PilotReport",
+    "Progress",
+    "FailedRow",
+    "ProgressModel",
+    "RequestOptions",
+    "PreparedRequest",
+    "DeadlineTime",
     "ItemResult",
     "ItemError",
     "Usage",

@@ -22,7 +22,8 @@ import anthropic
 import pydantic
 
 from ._files import write_atomic
-from ._provider import Provider
+from ._provider import Provider, api_version
+from .contract import closest_model, model_limits
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
 from .inputs._inputs import FileInput, items_from_files, items_from_messages
 from .inputs._item import Item
@@ -30,7 +31,7 @@ from .inputs._request_check import check_requests
 from .inputs._requests import PreparedRequest, RequestBuilder, RequestOptions, cache_prefix_wanted, make_custom_id
 from .limits import DEFAULT_LIMITS, ProviderLimits
 from .results._item_result import ItemResult, missing_result, parse_result_line
-from .results._pricing import default_table
+from .results._pricing import PRICES_ENV, default_table
 from .results._usage import Usage
 
 #: Creates of one ``batch()`` refused for now (not a 429, which is waited out) before it gives up.
@@ -62,13 +63,27 @@ def load_items(
     return items_from_files(files, limits=limits)
 
 
-def check_model(model: str) -> None:
-    """Refuse a model the price table knows to be retired: every request would come back errored."""
-    price = default_table().price(model)
+def check_model(model: str, limits: ProviderLimits = DEFAULT_LIMITS) -> None:
+    """Refuse a model the price table knows to be retired, and one no table knows (a typo such as
+    ``claude-haiku-4.5``): every request would come back errored, ``not_found_error``. A model newer than
+    the tables is accepted when named in ``ProviderLimits(extra_models=)`` or priced in ``$BATCHNB_PRICES_FILE``."""
+    table = default_table()
+    price = table.price(model)
     if price is not None and price.retired:
         raise InputError(
             f"model {model!r} is retired and the API rejects it. Use a current model such as 'claude-haiku-4-5'."
         )
+    if not isinstance(model, str) or model_limits(model) is not None or model in table.models:
+        return  # a non-string is the contract's to word
+    if model in limits.extra_models:
+        return
+    close = closest_model(model)
+    guess = f"did you mean {close!r}?" if close else "use a current model id such as 'claude-haiku-4-5'."
+    raise InputError(
+        f"model {model!r} is not a model batchnb knows (batchnb/data/models.csv): {guess} The API would refuse "
+        f"every request (not_found_error). For a model newer than the table, pass "
+        f"limits=ProviderLimits(extra_models=[{model!r}]) (or add its price row through ${PRICES_ENV})."
+    )
 
 
 @dataclass(frozen=True)
@@ -94,9 +109,11 @@ def prepare(
     limits: ProviderLimits | None,
     params: dict[str, Any],
     cache_prefix: bool | None = None,
+    client: anthropic.Anthropic | None = None,
 ) -> Prepared:
     """The options and inputs every front checks the same way, in the same order, before anything is sent.
-    ``cache_prefix``: mark the shared prefix for prompt caching (``None``: when it pays, ``cache_prefix_wanted``)."""
+    ``cache_prefix``: mark the shared prefix for prompt caching (``None``: when it pays, ``cache_prefix_wanted``).
+    ``client``: the requests are checked against the API version it speaks (``api_version``)."""
     options = RequestOptions(
         model=model,
         max_tokens=max_tokens,
@@ -105,9 +122,10 @@ def prepare(
         response_model=response_model,
         enable_citations=enable_citations,
         extra=params,
+        api_version=api_version(client),
     )
     limits = limits or DEFAULT_LIMITS
-    check_model(model)
+    check_model(model, limits)
     items = load_items(messages, files, prompt, limits=limits)
     if cache_prefix or (cache_prefix is None and cache_prefix_wanted(options, len(items))):
         options = replace(options, cache_prefix=True)
@@ -133,8 +151,9 @@ def batch(
 
     Every input and option is checked first; any problem is an ``InputError`` and nothing is sent.
     ``params`` are passed through to each request (``metadata``, ``stop_sequences``, ``thinking``, ...),
-    except sampling parameters, which API version 2026-10-21 rejects. ``limits`` overrides the provider's
-    published limits (tests use small ones).
+    except sampling parameters under API version 2026-10-21 (the SDK's default), which rejects them; a
+    ``client`` pinned to ``anthropic-version: 2023-06-01`` may send ``temperature``, ``top_p``, ``top_k``.
+    ``limits`` overrides the provider's published limits (tests use small ones).
     """
     ready = prepare(
         messages,
@@ -147,6 +166,7 @@ def batch(
         enable_citations=enable_citations,
         limits=limits,
         params=params,
+        client=client,
     )
     prefix = uuid.uuid4().hex[:16]
     requests = [ready.builder.request(item, make_custom_id(prefix, item.index)) for item in ready.items]

@@ -19,6 +19,7 @@ import anthropic
 import httpx2
 from anthropic.types.messages import MessageBatch
 
+from .contract import VERSION_2026
 from .errors import CallRefused, CallUncertain, CreateRefused, CreateUncertain, ProviderError
 from .inputs._requests import PreparedRequest
 from .results._item_result import one_line
@@ -33,6 +34,18 @@ _REFUSED_FOR_NOW = (429,)
 #: Statuses of a realtime call answered with an error by the API itself (billed nothing), worth asking again;
 #: any other 4xx is final; a gateway's 502/504 (the API may have answered behind it) is uncertain.
 _CALL_REFUSED_FOR_NOW = (408, 409, 429, 500, 503, 529)
+
+
+def api_version(client: anthropic.Anthropic | None) -> str:
+    """The ``anthropic-version`` ``client`` sends: its own default headers, a pinned version included
+    (``anthropic.Anthropic(default_headers={"anthropic-version": "2023-06-01"})``); without a client, the
+    SDK's (2026-10-21). The request contract follows it: what one version refuses, the other may accept."""
+    if client is None:
+        return VERSION_2026
+    for name, value in client.default_headers.items():
+        if name.lower() == "anthropic-version" and isinstance(value, str):
+            return value
+    return VERSION_2026
 
 
 class Provider:

@@ -31,8 +31,18 @@ class ProviderLimits:
     """Pages a document given by URL or file id has, at most: the provider fetches such a document itself,
     so its size is known only once billed. ``BatchManager`` needs this bound to enforce ``max_cost`` on
     such documents (each is counted at this many pages); ``None``: only allowed without ``max_cost``."""
+    extra_models: tuple[str, ...] = ()
+    """Model ids the provider serves that ``batchnb/data/models.csv`` does not list yet (a model newer than
+    the table): accepted as they are, without per-model checks (the emulator's ``Simulator(extra_models=)``).
+    Any other id the table (or the price table) does not know is refused before anything is sent, with the
+    closest known id: a typo would fail every request of the batch."""
 
     def __post_init__(self) -> None:
+        models: Any = self.extra_models
+        models = (models,) if isinstance(models, str) else tuple(models)
+        if not all(isinstance(m, str) and m for m in models):
+            raise InputError(f"ProviderLimits(extra_models=...) must be model ids (strings), got {models!r}.")
+        object.__setattr__(self, "extra_models", models)  # a tuple whatever was given: hashable, frozen
         for name in ("max_queued_requests", "url_document_pages"):
             value: Any = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):

@@ -140,7 +140,9 @@ def test_the_error_names_the_offending_item_among_good_ones(sim, tmp_path):
     (dict(max_cost="10"), InputError, "max_cost must be a positive number"),
     (dict(max_retries=-2), InputError, "max_retries must be an integer >= 0"),
     (dict(poll_interval=-1), InputError, "poll_interval must be a positive number"),
-    (dict(model="claude-imaginary-9", max_cost=5.0), BudgetError, "No price is known for model 'claude-imaginary-9'"),
+    (dict(model="claude-imaginary-9", max_cost=5.0, limits=ProviderLimits(extra_models=["claude-imaginary-9"])),
+     BudgetError, "No price is known for model 'claude-imaginary-9'"),
+    (dict(model="claude-haiku-4.5", max_cost=5.0), InputError, "did you mean 'claude-haiku-4-5'"),
     (dict(state_path="/proc/batchnb/state.json"), StateError, "does not exist"),
     (dict(state_path="/proc/state.json"), StateError, "cannot write in /proc"),
 ])
@@ -150,6 +152,29 @@ def test_bad_manager_options_are_refused_before_anything_is_sent(kwargs, error, 
     with pytest.raises(error, match=message):
         BatchManager(**options)
     assert sim.counters.requests_by_endpoint == before
+
+
+@pytest.mark.parametrize("entry", [batch, BatchManager], ids=["batch", "BatchManager"])
+def test_an_unknown_model_is_refused_with_the_closest_known_one_before_any_request(entry):
+    """Issue #23: a typo (``claude-haiku-4.5``) was sent when there was no ``max_cost`` (only a price warning),
+    and every item came back ``not_found_error``. Without ``max_cost`` too, nothing reaches the provider."""
+    from batchnb.sim import Simulator
+
+    with Simulator(latency=0.01) as fresh:
+        with pytest.raises(InputError, match=r"did you mean 'claude-haiku-4-5'\?") as raised:
+            entry(messages=ONE, model="claude-haiku-4.5", client=fresh.client(), max_tokens=64)
+        assert "ProviderLimits(extra_models=['claude-haiku-4.5'])" in str(raised.value)  # the way for a newer model
+        assert fresh.counters.requests_by_endpoint == {} and fresh.counters.creates == 0  # no request at all
+
+
+def test_a_model_newer_than_the_table_runs_when_named_in_extra_models():
+    from batchnb.sim import Simulator
+
+    with Simulator(latency=0.01, extra_models=["claude-opus-9"]) as fresh:  # a provider that serves it
+        with pytest.warns(UserWarning, match="no price known"):
+            results = batch(messages=ONE, model="claude-opus-9", client=fresh.client(), max_tokens=64,
+                            limits=ProviderLimits(extra_models=["claude-opus-9"])).wait(poll_interval=0.01).results()
+        assert [r.ok for r in results] == [True]
 
 
 def test_state_from_another_run_is_refused_before_anything_is_sent(sim, tmp_path):

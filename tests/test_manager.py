@@ -94,7 +94,8 @@ def test_raising_max_cost_and_running_again_finishes_without_resubmitting(tmp_pa
 def test_unknown_model_with_a_budget_is_refused():
     with Simulator(latency=0.01) as sim:
         with pytest.raises(BudgetError, match="cannot be enforced"):
-            BatchManager(messages=prompts(2), model="claude-imaginary-9", max_cost=1.0, client=sim.client())
+            BatchManager(messages=prompts(2), model="claude-imaginary-9", max_cost=1.0, client=sim.client(),
+                         limits=ProviderLimits(extra_models=["claude-imaginary-9"]))  # newer: accepted, unpriced
         assert sim.counters.requests_by_endpoint == {}
 
 
@@ -362,6 +363,7 @@ def test_a_batch_the_provider_refuses_fails_the_run_clearly_and_keeps_what_finis
 def test_a_model_without_a_price_runs_without_a_budget_and_reports_cost_as_unknown():
     with Simulator(latency=0.01, extra_models=["claude-imaginary-9"]) as sim:
         with pytest.warns(UserWarning, match="no price known for model 'claude-imaginary-9'"):
-            m = manager(sim, prompts(12), model="claude-imaginary-9", items_per_job=5)
+            m = manager(sim, prompts(12), model="claude-imaginary-9", items_per_job=5,
+                        limits=ProviderLimits(extra_models=["claude-imaginary-9"]))  # newer than the table
             results = m.run()
     assert all(r.ok and r.cost is None for r in results) and m.estimate().worst_case_cost is None

@@ -163,10 +163,16 @@ def test_the_client_refuses_the_same_input_before_creating_anything(fresh_sim, f
 
 
 @pytest.mark.filterwarnings("ignore:batchnb. no price known")
-def test_a_model_id_no_table_knows_is_sent_and_the_emulator_answers_each_item_not_found(fresh_sim):
-    """By design (batchnb/inputs/_request_check.py): a model newer than both of the client's tables may exist, so the
-    API decides; the strict emulator, like the real API, answers each item not_found_error (no cost)."""
-    results = batchnb.batch(messages=["Hello"], model=UNKNOWN_MODEL, client=fresh_sim.client(max_retries=0))
+def test_a_model_id_no_table_knows_is_refused_unless_named_newer_and_then_the_emulator_answers_not_found(fresh_sim):
+    """Issue #23: an id neither of the client's tables knows is refused before sending (a typo fails every item).
+    Named in ``ProviderLimits(extra_models=)`` (a model newer than the tables) it is sent and the API decides; the
+    strict emulator, which does not serve it either, answers each item not_found_error (no cost), as the API would."""
+    with pytest.raises(batchnb.InputError, match="not a model batchnb knows"):
+        batchnb.batch(messages=["Hello"], model=UNKNOWN_MODEL, client=fresh_sim.client(max_retries=0))
+    assert fresh_sim.counters.creates == 0
+    newer = batchnb.ProviderLimits(extra_models=[UNKNOWN_MODEL])
+    results = batchnb.batch(messages=["Hello"], model=UNKNOWN_MODEL, client=fresh_sim.client(max_retries=0),
+                            limits=newer)
     [result] = results.wait().results()
     assert result.status == "failed" and "not_found_error" in result.error.reason
     assert fresh_sim.counters.creates == 1 and not result.cost
@@ -275,3 +281,38 @@ def test_the_strict_default_refuses_the_same_unknown_key(fresh_sim):
     [line] = list(client.messages.batches.results(batch.id))
     assert line.result.type == "errored"
     assert line.result.error.error.message == "max_token: Extra inputs are not permitted"
+
+
+PINNED_2023 = {"anthropic-version": "2023-06-01"}
+
+
+@pytest.mark.parametrize("front", [batchnb.batch, batchnb.BatchManager], ids=["batch", "BatchManager"])
+def test_a_client_pinned_to_2023_06_01_sends_sampling_parameters_and_the_default_version_refuses_them(fresh_sim,
+                                                                                                      front):
+    """Issue #23: the contract follows the API version the client speaks. Pinned to 2023-06-01 (the documented
+    way to keep sampling parameters), ``temperature=0`` is sent and answered; with the SDK's default version
+    (2026-10-21, which rejects it) it is refused before anything is sent, as before."""
+    def run(client: anthropic.Anthropic, **params: Any) -> list[Any]:
+        kwargs = {"messages": ["Extract the total: 12 EUR", "Extract the total: 7 USD"], "model": MODEL,
+                  "client": client, "max_tokens": 64, **params}
+        if front is batchnb.batch:
+            return batchnb.batch(**kwargs).wait(poll_interval=0.01).results()
+        return batchnb.BatchManager(**kwargs, poll_interval=0.01).run()
+
+    pinned = fresh_sim.client(max_retries=0, default_headers=PINNED_2023)
+    results = run(pinned, temperature=0, top_p=0.9, top_k=5)
+    assert [r.ok for r in results] == [True, True] and fresh_sim.counters.creates == 1
+    with pytest.raises(batchnb.InputError, match="temperature cannot be sent: API version 2026-10-21") as refused:
+        run(fresh_sim.client(max_retries=0), temperature=0)
+    assert "default_headers={'anthropic-version': '2023-06-01'}" in str(refused.value)  # the way out, said
+    assert fresh_sim.counters.creates == 1  # nothing more was sent
+
+
+def test_the_emulator_answers_sampling_parameters_by_the_version_the_request_came_with(fresh_sim):
+    """The emulator already knew both versions; batchnb's client now agrees with it (the test above)."""
+    for headers, ok in ((PINNED_2023, True), ({}, False)):
+        client = fresh_sim.client(max_retries=0, default_headers=headers)
+        created = client.messages.batches.create(requests=[{"custom_id": "r", "params": {**GOOD, "temperature": 0}}])
+        wait_ended(client, created.id)
+        [line] = list(client.messages.batches.results(created.id))
+        assert (line.result.type == "succeeded") is ok, line.result

@@ -37,7 +37,7 @@ from ._rules import (
     check_tools,
 )
 from ._schema import params_schema
-from ._violation import Violation, suggest, violation
+from ._violation import Violation, nearest, suggest, violation
 
 __all__ = [
     "IMAGE_MEDIA_TYPES",
@@ -49,6 +49,7 @@ __all__ = [
     "ModelLimits",
     "Violation",
     "check_params",
+    "closest_model",
     "known_models",
     "model_limits",
 ]
@@ -61,6 +62,11 @@ HEADER_ONLY = frozenset({"workspace_id"})  # (check_params tests the one name di
 def known_models(*, include_retired: bool = False) -> list[str]:
     """Model ids of ``batchnb/data/models.csv`` (current ones unless ``include_retired``)."""
     return sorted(m for m, row in models_table().items() if include_retired or not row.retired)
+
+
+def closest_model(model: str) -> str | None:
+    """The current model id of ``batchnb/data/models.csv`` closest to ``model`` (difflib), or None."""
+    return nearest(model, known_models())
 
 
 def check_params(

@@ -5,15 +5,18 @@ Parquet (``write_parquet`` / ``read_parquet``; needs ``pip install 'batchnb[parq
     (values, dtype, name), column order, dtypes and values. This holds for any frame of ``results_frame``,
     also after adding columns of its dtypes; ``object`` columns must hold JSON data (a tuple comes back as
     a list). One typed column each (int64, double, bool, string; null for a missing value), readable by
-    any Parquet tool; the index is a column named by the index name. ``object`` columns are JSON text in
-    string columns: Arrow's inference of nested types fails or changes values on mixed and None data
-    (dicts with different keys become structs padded with nulls). The dtypes are kept in the file's
-    metadata (key ``batchnb.frame``); a Parquet file without it is read as ``Table.to_pandas()`` does.
+    any Parquet tool. The file also carries pyarrow's ``pandas`` metadata, so a plain ``pd.read_parquet``
+    gives back the index as the index and every dtype (issue #23); only ``object`` columns differ there:
+    they are JSON text in string columns, since Arrow's inference of nested types fails or changes values
+    on mixed and None data (dicts with different keys become structs padded with nulls). batchnb's own
+    dtypes are kept in the file's metadata (key ``batchnb.frame``), which ``read_parquet`` uses to decode
+    them; a Parquet file without it is read as ``Table.to_pandas()`` does.
 
 CSV (``write_csv`` / ``read_csv``)
     One ordinary UTF-8 CSV, as ``DataFrame.to_csv`` writes it, that ``pandas.read_csv`` and spreadsheets
     read: one header row, the index as the first column, numbers and booleans as text (floats exactly),
-    strings as they are, ``object`` columns (nested values, ``citations``) as JSON text, and an empty
+    strings as they are, ``money`` columns (``cost``, as ``to_csv`` writes them) as plain decimals
+    rounded to 1e-12 USD, ``object`` columns (nested values, ``citations``) as JSON text, and an empty
     cell for a missing value. No file beside it: a CSV cannot carry dtypes, so ``read_csv`` gives them
     back by column name from the frame rules (the bookkeeping columns; ``response_model``'s columns,
     nested or flattened; ``text`` without a model) and infers the others from their cells (whole numbers
@@ -31,6 +34,7 @@ import json
 import math
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -51,6 +55,8 @@ _PARQUET_HINT = "Parquet needs pyarrow: pip install 'batchnb[parquet]'"
 #: Cells ``read_csv`` infers as numbers: at most 18 digits (always an int64), no leading zero ("007" is text).
 _INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 _FLOAT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][-+]?[0-9]+)?")
+#: Decimal places of ``money`` columns in a CSV (1e-12 USD).
+MONEY_PLACES = 12
 _BOOLS = {"true": True, "false": False, "1": True, "0": False}
 
 
@@ -122,17 +128,29 @@ def _column_of(values: list[Any], dtype: Dtype, column: str) -> pd.Series:
 # ============================================================================================= CSV
 
 
-def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str]) -> None:
-    """Write ``frame`` to ``path`` as one plain CSV (``object`` columns as JSON text), atomically."""
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], money: Sequence[str] = ()) -> None:
+    """Write ``frame`` to ``path`` as one plain CSV (``object`` columns as JSON text), atomically.
+
+    ``money``: float columns of US dollars (``cost``), written as plain decimals rounded to 1e-12 USD
+    (``0.0000655``, not ``6.549999999999999e-05``): a sum of prices is not exact anyway, and a person or
+    a spreadsheet reads the file. Other floats are written exactly (shortest round-trip text)."""
     _check_frame(frame)
     cells = frame.copy(deep=False)
     for name in frame.columns:
         if frame[name].dtype == np.dtype(object):
             texts = [None if _missing(v) else _to_json(v, name) for v in frame[name].tolist()]
             cells[name] = object_series(texts).to_numpy()  # an array: no alignment on the index
+        elif name in money and _family(frame[name].dtype) == "float":
+            cells[name] = object_series([None if _missing(v) else _decimal(v) for v in frame[name].tolist()]).to_numpy()
     buffer = io.StringIO()
     cells.to_csv(buffer, lineterminator="\n")  # floats by repr, so exactly; missing -> empty cell
     write_atomic(path, buffer.getvalue().encode("utf-8"))
+
+
+def _decimal(value: float) -> str:
+    """``value`` as plain decimal text to 12 places, trailing zeros dropped (``0.0000655``; ``0.0``)."""
+    text = f"{round(float(value), MONEY_PLACES):.{MONEY_PLACES}f}".rstrip("0")
+    return text + "0" if text.endswith(".") else text
 
 
 def read_csv(path: str | os.PathLike[str], response_model: type[pydantic.BaseModel] | None = None) -> pd.DataFrame:
@@ -277,8 +295,8 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str] | BinaryIO) 
         series = frame[name]
         specs.append(_Spec(name, _dtype_text(series.dtype), "json" if _family(series.dtype) == "json" else "plain"))
         arrays.append(_arrow_array(pa, series.tolist(), series.dtype, name))
-    index_name = frame.index.name
-    stored_index = index_name if isinstance(index_name, str) and index_name not in frame.columns else "__index__"
+    pandas_meta = _pandas_metadata(pa, frame)
+    stored_index = json.loads(pandas_meta)["index_columns"][0]  # pyarrow's name for it: pandas reads it back
     meta = {
         "format": FORMAT,
         "version": FORMAT_VERSION,
@@ -287,13 +305,27 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str] | BinaryIO) 
         "columns": [s.to_dict() for s in specs[1:]],
     }
     table = pa.Table.from_arrays(arrays, names=[stored_index, *frame.columns])
-    table = table.replace_schema_metadata({FORMAT.encode(): json.dumps(meta, ensure_ascii=False).encode("utf-8")})
+    table = table.replace_schema_metadata(
+        {b"pandas": pandas_meta, FORMAT.encode(): json.dumps(meta, ensure_ascii=False).encode("utf-8")}
+    )
     if isinstance(path, (str, os.PathLike)):
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         write_atomic(path, buffer.getvalue())
     else:
         pq.write_table(table, path)
+
+
+def _pandas_metadata(pa: ModuleType, frame: pd.DataFrame) -> bytes:
+    """pyarrow's ``pandas`` metadata of ``frame`` as stored (``object`` columns as JSON text): what lets a
+    plain ``pd.read_parquet`` give back the index as the index and every other dtype."""
+    cells = frame.copy(deep=False)
+    for name in frame.columns:
+        if _family(frame[name].dtype) == "json":
+            texts = [None if v is None else _to_json(v, name) for v in frame[name].tolist()]
+            cells[name] = object_series(texts).to_numpy()
+    metadata: bytes = pa.Schema.from_pandas(cells, preserve_index=True).metadata[b"pandas"]
+    return metadata
 
 
 def _arrow_array(pa: ModuleType, values: list[Any], dtype: Any, column: str) -> Any:

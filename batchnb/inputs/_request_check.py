@@ -30,13 +30,21 @@ def check_requests(
 ) -> None:
     """``InputError`` for the first request the API would refuse, and for citations with nothing to cite.
     ``params``: the items' request params when the caller has built them already (else built here)."""
-    # a model neither table knows may be newer than both: the API decides (``check_model`` refuses retired ones)
-    accepted = {*default_table().models, builder.options.model}
+    # a model the models table does not know is accepted when priced, or named newer (``extra_models``);
+    # any other is refused by ``check_model`` with the closest known id, before this runs
+    accepted = {*default_table().models, *builder.limits.extra_models}
     has_document = False
     for position, item in enumerate(items):
         request = builder.params(item) if params is None else params[position]
         tokens = input_tokens[position] if input_tokens is not None else None
-        found = check_params(request, input_tokens=tokens, extra_models=accepted, check_base64=False, pdf_pages=_pages)
+        found = check_params(
+            request,
+            api_version=builder.options.api_version,
+            input_tokens=tokens,
+            extra_models=accepted,
+            check_base64=False,
+            pdf_pages=_pages,
+        )
         if found:
             raise InputError(_words(found), item=item.index)
         has_document = has_document or _holds_document(request.get("messages", ()))

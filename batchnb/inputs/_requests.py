@@ -1,7 +1,8 @@
 """Item + options -> the ``params`` of one Message Batches request.
 
 All option checks live in ``RequestOptions.__post_init__`` so they run before anything is sent:
-sampling parameters (rejected by API version 2026-10-21), a ``response_model`` that is not a pydantic
+sampling parameters (rejected by API version 2026-10-21, the SDK's default; accepted from a client pinned to
+2023-06-01), a ``response_model`` that is not a pydantic
 model, keys that batchnb sets itself. Structured output uses ``output_config.format`` with the SDK's
 ``transform_schema``; with citations (which the API refuses together with ``output_config.format``) the
 schema goes into the instructions instead and the answer is parsed from the cited text.
@@ -18,6 +19,7 @@ from typing import Any
 import anthropic
 import pydantic
 
+from ..contract import VERSION_2026
 from ..errors import InputError
 from ..limits import CUSTOM_ID_PATTERN, DEFAULT_LIMITS, ProviderLimits
 from ._item import Item
@@ -50,6 +52,9 @@ class RequestOptions:
     #: mark the prefix every request shares (the system text, schema instructions included) with a 1-hour
     #: ``cache_control``: transparent to the answers, so not part of ``recorded()`` (``cache_prefix_wanted``)
     cache_prefix: bool = False
+    #: the ``anthropic-version`` the client speaks (``_provider.api_version``): what the requests are checked
+    #: against (2026-10-21 refuses sampling parameters; a client pinned to 2023-06-01 may send them)
+    api_version: str = VERSION_2026
 
     def __post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model.strip():
@@ -57,11 +62,12 @@ class RequestOptions:
         if isinstance(self.max_tokens, bool) or not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise InputError(f"max_tokens must be an integer >= 1 (batches do not allow 0), got {self.max_tokens!r}.")
         sampling = [k for k in SAMPLING_PARAMS if k in self.extra]
-        if sampling:
+        if sampling and self.api_version == VERSION_2026:
             raise InputError(
                 f"{', '.join(sampling)} cannot be sent: API version 2026-10-21 (what the anthropic SDK 2.x "
                 "speaks) rejects temperature, top_p and top_k on every request, batch requests included. "
-                "Remove them; steer the output with the prompt or system instead."
+                "Remove them and steer the output with the prompt or system, or pin the version that takes "
+                "them on your client: anthropic.Anthropic(default_headers={'anthropic-version': '2023-06-01'})."
             )
         own = [k for k in self.extra if k in OWN_KEYS]
         if own:

@@ -54,22 +54,48 @@ class FramesView:
             return frame
         return joined_frame(self._source.joined_to(frame.index), frame, model, with_meta=with_meta, suffix=suffix)
 
-    def failed(self) -> pd.DataFrame:
-        """The rows of ``to_pandas()`` whose item failed (the panel's "Failed rows as DataFrame")."""
+    def failed(self, *, join: bool = True) -> pd.DataFrame:
+        """The rows whose item failed (the panel's "Failed rows as DataFrame"), with the inputs beside them
+        by default: the frame given to ``from_frame`` (or the inputs as a column), then the output columns
+        and every bookkeeping column (``status``, ``error``, ``error_message``, ...), as the exports with
+        ``join=True``. ``join=False``: the rows of ``to_pandas()``."""
         from ...frames import bookkeeping_columns
 
         frame = self.to_pandas()
-        failed: pd.DataFrame = frame[frame[bookkeeping_columns(self.options.response_model)["status"]] == "failed"]
+        status = frame[bookkeeping_columns(self.options.response_model)["status"]]
+        mask = (status == "failed").fillna(False).to_numpy(dtype=bool)
+        rows = self._export_frame(False, join) if join else frame
+        failed: pd.DataFrame = rows[mask]
         return failed
 
-    def to_csv(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
-        """One plain CSV (nested values and citations as JSON text); exact typed round trips are Parquet's."""
+    def to_csv(self, path: str | os.PathLike[str], flatten: bool = False, *, join: bool = False) -> None:
+        """One plain CSV that ``pd.read_csv`` reads: nested values and citations as JSON text, costs as plain
+        decimals (to 1e-12 USD), an integer column without a missing value as integers. ``join=True``: the
+        input columns first (the frame given to ``from_frame``, or the inputs as a column), then the outputs
+        and every bookkeeping column. ``batchnb.read_csv`` gives the dtypes back; exact ones are Parquet's."""
         from ...frames import write_csv
 
-        write_csv(self.to_pandas(flatten=flatten), path)
+        frame = self._export_frame(flatten, join)
+        write_csv(frame, path, money=[_cost_column(frame)])
 
-    def to_parquet(self, path: str | os.PathLike[str], flatten: bool = False) -> None:
-        """Parquet (needs ``pip install 'batchnb[parquet]'``); ``batchnb.read_parquet`` round-trips it."""
+    def to_parquet(self, path: str | os.PathLike[str], flatten: bool = False, *, join: bool = False) -> None:
+        """Parquet (needs ``pip install 'batchnb[parquet]'``): plain ``pd.read_parquet`` gives the frame back,
+        index and dtypes included (``object`` columns, nested values and citations, as JSON text);
+        ``batchnb.read_parquet`` gives back an equal frame, those too. ``join=True`` as in ``to_csv``."""
         from ...frames import write_parquet
 
-        write_parquet(self.to_pandas(flatten=flatten), path)
+        write_parquet(self._export_frame(flatten, join), path)
+
+    def _export_frame(self, flatten: bool, join: bool) -> pd.DataFrame:
+        """What an export writes: ``to_pandas()``, or joined with every bookkeeping column (a file keeps all)."""
+        from ...frames import BOOKKEEPING
+
+        return self.to_pandas(flatten=flatten, join=True, with_meta=BOOKKEEPING) if join else self.to_pandas(flatten)
+
+
+def _cost_column(frame: pd.DataFrame) -> str:
+    """The name of the bookkeeping ``cost`` column: bookkeeping columns come last, in ``BOOKKEEPING``
+    order, joined or not (its name may carry ``_`` or a suffix when a field or an input column took it)."""
+    from ...frames import BOOKKEEPING
+
+    return str(frame.columns[len(frame.columns) - len(BOOKKEEPING) + BOOKKEEPING.index("cost")])

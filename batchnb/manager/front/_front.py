@@ -120,6 +120,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView, Lifecycle):
                 limits=limits,
                 params=params,
                 cache_prefix=self._cache.prefix,
+                client=client,
             )
             if max_cost is not None:
                 table.require_price(model)
