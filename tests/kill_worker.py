@@ -95,7 +95,9 @@ def main() -> None:
     if options.pop("deadline_passed", False):  # a deadline already past: every item goes as a realtime call
         options["deadline"] = datetime.now() - timedelta(minutes=1)
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
-    limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5))
+    # and the longest wait a refusal's retry-after may ask (tests: short, when a gateway says a huge one)
+    wait = {"longest_wait": options.pop("longest_wait")} if "longest_wait" in options else {}
+    limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5), **wait)
     manager = BatchManager(messages=prompts, model="claude-haiku-4-5",
                            client=client, max_tokens=64, limits=limits, **options)
     if second_kernel:

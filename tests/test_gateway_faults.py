@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
-from email.utils import format_datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +24,10 @@ from batchnb._events import Event, QueueWaiting
 from batchnb.limits import ProviderLimits
 from batchnb.sim import FaultRule, Faults, Simulator
 
+from .gateways import Answer, error_as_200, error_body, realtime_without_usage, refusal, results_lines
 from .helpers import wait_for
 
 MODEL = "claude-haiku-4-5"
-Gateway = Callable[[int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]]
 pytestmark = pytest.mark.filterwarnings("ignore:deadline .* has already passed")  # realtime tests: on purpose
 
 
@@ -71,60 +70,23 @@ def assert_money_kept(sim: Simulator, m: BatchManager, max_cost: float | None = 
     return bill
 
 
-def error_body(kind: str, message: str) -> bytes:
-    return json.dumps({"type": "error", "error": {"type": kind, "message": message}}).encode()
-
-
-def lines_rewritten(change: Callable[[dict[str, Any]], None]) -> Gateway:
-    """A results gateway that applies ``change`` to every succeeded line's result."""
-    def gateway(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        if status != 200:
-            return status, headers, body
-        records = [json.loads(line) for line in body.splitlines() if line.strip()]
-        for record in records:
-            if record["result"]["type"] == "succeeded":
-                change(record["result"])
-        return status, headers, b"".join(json.dumps(r).encode() + b"\n" for r in records)
-
-    return gateway
-
-
-def no_usage(result: dict[str, Any]) -> None:
-    result["message"].pop("usage")
-
-
-def negative_usage(result: dict[str, Any]) -> None:
-    result["message"]["usage"]["output_tokens"] = -100000
-
-
-def text_usage(result: dict[str, Any]) -> None:
-    result["message"]["usage"]["input_tokens"] = "many"
-
-
-def renamed_type(result: dict[str, Any]) -> None:
-    result["type"] = "completed"
-
-
-LINE_CHANGES = {"no_usage": no_usage, "negative": negative_usage, "text": text_usage, "unknown_type": renamed_type}
-
-
 # -------------------------------------------------------------------------- 1, 2. results lines
 
 
-@pytest.mark.parametrize("kind", sorted(LINE_CHANGES))
+@pytest.mark.parametrize("kind", ["strip_usage", "negative_usage", "text_usage", "rename_type"])
 def test_a_results_line_whose_cost_cannot_be_read_holds_its_worst_case(tmp_path, kind):
     """Every succeeded line altered: the provider billed them, the client cannot tell how much. Their worst
     case is held, so the cap binds (before: recorded $0, reservations released, billed 160% of max_cost);
     a readable answer is kept; resumed, the state holds the same."""
     max_cost = 0.001
-    faults = Faults(rules=[FaultRule("results", "rewrite", gateway=lines_rewritten(LINE_CHANGES[kind]), times=10**6)])
+    faults = Faults(rules=[FaultRule("results", "rewrite", gateway=results_lines(kind), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
         m = manager(sim, tmp_path / "s.json", 40, max_cost=max_cost)
         results = m.run()
         assert_money_kept(sim, m, max_cost)
         finished = [r for r in results if r.status != "pending"]
         assert finished and m.stats.held > 0 and m.stats.budget_stop is not None
-        if kind == "unknown_type":
+        if kind == "rename_type":
             assert {(r.status, r.error.reason if r.error else None) for r in finished} == {
                 ("failed", "errored:unknown_result")}
         else:
@@ -134,7 +96,7 @@ def test_a_results_line_whose_cost_cannot_be_read_holds_its_worst_case(tmp_path,
 
 
 def test_without_a_cap_every_answer_is_kept_and_held(tmp_path):
-    faults = Faults(rules=[FaultRule("results", "rewrite", gateway=lines_rewritten(no_usage), times=10**6)])
+    faults = Faults(rules=[FaultRule("results", "rewrite", gateway=results_lines("strip_usage"), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
         m = manager(sim, tmp_path / "s.json", 12)
         results = m.run()
@@ -144,21 +106,18 @@ def test_without_a_cap_every_answer_is_kept_and_held(tmp_path):
 
 
 def test_only_the_lines_that_cannot_be_read_are_held(tmp_path):
-    """One line of each batch without usage: the others are priced as billed, the one held."""
-    def first_only(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        records = [json.loads(line) for line in body.splitlines() if line.strip()]
-        records[0]["result"]["message"].pop("usage")
-        return status, headers, b"".join(json.dumps(r).encode() + b"\n" for r in records)
-
-    faults = Faults(rules=[FaultRule("results", "rewrite", gateway=first_only, times=10**6)])
+    """Two lines without usage (items 0 and 7): the others are priced as billed, those two held."""
+    faults = Faults(rules=[FaultRule("results", "rewrite", gateway=results_lines("strip_usage", every=7), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
         m = manager(sim, tmp_path / "s.json", 10)
         worst = m.estimate().worst_case_cost / 10  # the same for each item (prompts of one length)
         results = m.run()
         assert_money_kept(sim, m)
-        assert all(r.ok for r in results) and sum(r.cost is None for r in results) == 2  # one per batch
+        assert all(r.ok for r in results) and [r.index for r in results if r.cost is None] == [0, 7]
         assert m.stats.held == pytest.approx(2 * worst)
         assert m.stats.cost == pytest.approx(sum(r.cost or 0.0 for r in results)) and m.stats.cost > 0
+        frame = m.to_pandas()  # the rows say what the results say: no cost, no token counts for those two
+        assert frame.cost.isna().tolist() == frame.input_tokens.isna().tolist() == [r.cost is None for r in results]
 
 
 # -------------------------------------------------------------------------- 3. realtime answers
@@ -169,12 +128,7 @@ def past() -> datetime:
 
 
 def test_a_realtime_answer_without_usage_is_kept_and_its_worst_case_held(tmp_path):
-    def strip(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        value = json.loads(body)
-        value.pop("usage")
-        return status, headers, json.dumps(value).encode()
-
-    faults = Faults(rules=[FaultRule("message", "rewrite", gateway=strip, times=10**6)])
+    faults = Faults(rules=[FaultRule("message", "rewrite", gateway=realtime_without_usage(), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
         m = manager(sim, tmp_path / "s.json", 6, deadline=past(), realtime_concurrency=2)
         results = m.run()
@@ -187,10 +141,7 @@ def test_a_200_carrying_an_api_error_is_no_answer(tmp_path):
     """A gateway answers every realtime call 200 with an error object: nothing was answered. Before, each item
     was recorded succeeded with text "". Now each call is a lost answer: held, called again (twice beyond
     max_retries), then ``missing``."""
-    def as_200(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
-        return 200, {"content-type": "application/json"}, error_body("overloaded_error", "Overloaded")
-
-    faults = Faults(rules=[FaultRule("message", "answer", gateway=as_200, times=10**6)])
+    faults = Faults(rules=[FaultRule("message", "answer", gateway=error_as_200(), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
         m = manager(sim, tmp_path / "s.json", 4, deadline=past(), realtime_concurrency=2)
         results = m.run()
@@ -200,7 +151,7 @@ def test_a_200_carrying_an_api_error_is_no_answer(tmp_path):
 
 
 def test_a_realtime_call_answered_so_once_is_called_again(tmp_path):
-    def as_200(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+    def as_200(status: int, headers: dict[str, str], body: bytes) -> Answer:
         return 200, {"content-type": "application/json"}, b'{"type": "message"}'  # no content
 
     faults = Faults(rules=[FaultRule("message", "answer", gateway=as_200, times=1)])
@@ -215,32 +166,10 @@ def test_a_realtime_call_answered_so_once_is_called_again(tmp_path):
 # -------------------------------------------------------------------------- 4. 429 and its retry-after
 
 
-def too_many(retry_after: Callable[[], str | None], kind: str = "rate_limit_error", status: int = 429) -> Gateway:
-    def gateway(_status: int, _headers: dict[str, str], _body: bytes) -> tuple[int, dict[str, str], bytes]:
-        value = retry_after()
-        headers = {"content-type": "application/json", **({"retry-after": value} if value is not None else {})}
-        return status, headers, error_body(kind, "slow down")
-
-    return gateway
-
-
-def soon() -> str:
-    return format_datetime(datetime.now(timezone.utc) + timedelta(seconds=1), usegmt=True)
-
-
-RETRY_AFTERS: dict[str, Callable[[], str | None]] = {
-    "missing": lambda: None,
-    "a date past": lambda: "Wed, 21 Oct 2015 07:28:00 GMT",
-    "a date ahead": soon,
-    "words": lambda: "soon",
-    "nan": lambda: "nan",
-}
-
-
-@pytest.mark.parametrize("kind", sorted(RETRY_AFTERS))
+@pytest.mark.parametrize("kind", ["missing", "date_past", "date_ahead", "words", "nan"])
 def test_a_429_without_a_readable_retry_after_is_waited_out(tmp_path, kind):
     """Before, a 429 whose retry-after could not be read gave the job up ("refused for good")."""
-    faults = Faults(rules=[FaultRule("create", "answer", gateway=too_many(RETRY_AFTERS[kind]), times=2)])
+    faults = Faults(rules=[FaultRule("create", "answer", gateway=refusal(kind), times=2)])
     with Simulator(latency=0.05, faults=faults) as sim:
         m = manager(sim, tmp_path / "s.json", 10)
         heard = Heard(m)
@@ -254,7 +183,7 @@ def test_a_429_without_a_readable_retry_after_is_waited_out(tmp_path, kind):
 @pytest.mark.parametrize("value", ["99999999999", "inf", "1e308"])
 def test_a_huge_retry_after_is_cut_to_the_longest_wait(tmp_path, value):
     """Before, ``Event.wait`` overflowed ("timestamp out of range") and the job was given up."""
-    faults = Faults(rules=[FaultRule("create", "answer", gateway=too_many(lambda: value), times=1)])
+    faults = Faults(rules=[FaultRule("create", "answer", gateway=refusal(value), times=1)])
     with Simulator(latency=0.05, faults=faults) as sim:
         limits = ProviderLimits(create_visible_within=0.5, longest_wait=0.2)
         m = manager(sim, tmp_path / "s.json", 10, limits=limits)
@@ -266,7 +195,7 @@ def test_a_huge_retry_after_is_cut_to_the_longest_wait(tmp_path, value):
 
 def test_a_long_wait_on_a_429_ends_at_once_on_cancel(tmp_path):
     """The default longest wait (10 minutes) is what a huge retry-after becomes; cancel() wakes it."""
-    faults = Faults(rules=[FaultRule("create", "answer", gateway=too_many(lambda: "99999999999"), times=10**6)])
+    faults = Faults(rules=[FaultRule("create", "answer", gateway=refusal("huge"), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
         m = manager(sim, tmp_path / "s.json", 5)
         heard = Heard(m)
@@ -283,7 +212,7 @@ def test_a_long_wait_on_a_429_ends_at_once_on_cancel(tmp_path):
 def test_a_wait_on_a_429_ends_at_the_deadline(tmp_path):
     """Every create refused with a 10-minute retry-after: the wait ends at the run's deadline, and what was
     never created goes as realtime calls (before, the run slept past its deadline)."""
-    faults = Faults(rules=[FaultRule("create", "answer", gateway=too_many(lambda: "600"), times=10**6)])
+    faults = Faults(rules=[FaultRule("create", "answer", gateway=refusal("600"), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
         m = manager(sim, tmp_path / "s.json", 5, deadline=timedelta(seconds=2))
         m.start(show=False)
@@ -298,8 +227,8 @@ def test_a_wait_on_a_429_ends_at_the_deadline(tmp_path):
 
 
 def test_a_realtime_call_refused_with_a_huge_retry_after_is_asked_again(tmp_path):
-    faults = Faults(rules=[FaultRule("message", "answer", times=1, gateway=too_many(
-        lambda: "99999999999", kind="overloaded_error", status=529))])
+    gateway = refusal("huge", status=529, kind="overloaded_error")
+    faults = Faults(rules=[FaultRule("message", "answer", times=1, gateway=gateway)])
     with Simulator(latency=0.05, faults=faults) as sim:
         limits = ProviderLimits(create_visible_within=0.5, longest_wait=0.2)
         m = manager(sim, tmp_path / "s.json", 3, deadline=past(), realtime_concurrency=1, limits=limits)
@@ -311,8 +240,8 @@ def test_a_realtime_call_refused_with_a_huge_retry_after_is_asked_again(tmp_path
 # -------------------------------------------------------------------------- 5. a create's unreadable 200
 
 
-def create_body(kind: str) -> Gateway:
-    def gateway(status: int, headers: dict[str, str], body: bytes) -> tuple[int, dict[str, str], bytes]:
+def create_body(kind: str) -> Callable[[int, dict[str, str], bytes], Answer]:
+    def gateway(status: int, headers: dict[str, str], body: bytes) -> Answer:
         bodies = {"html": b"<html><body>OK</body></html>", "truncated": body[: len(body) // 2], "empty": b"",
                   "no_fields": b"{}", "bom": b"\xef\xbb\xbf" + body, "error": error_body("api_error", "oops"),
                   "no_created_at": json.dumps({**json.loads(body), "created_at": "yesterday"}).encode()}
