@@ -68,9 +68,7 @@ class ItemResult:
     text: str | None = None
     citations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     usage: Usage | None = None  # None: not billed, or the provider's usage could not be read
-    #: USD; ``None`` when it is not known (no price for the model, a usage that could not be read, an unknown
-    #: result type): a manager then holds the item's worst case as perhaps billed (``stats.held``)
-    cost: float | None = None
+    cost: float | None = None  # USD; None: not known (no price, usage unreadable): a manager holds the worst case
     error: ItemError | None = None
     custom_id: str | None = None
     batch_id: str | None = None
