@@ -30,13 +30,17 @@ from ._batch_job import BatchJob, batch
 from ._item_result import ItemError, ItemResult
 from ._usage import Usage
 from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
-from .manager import BatchManager, Estimate
+from .limits import ProviderLimits
+from .manager import BatchManager, Deadline, Estimate, PromptCache
 from .manager._accessor import register_when_pandas_is_imported
 
 __all__ = [
     "batch",
     "BatchJob",
     "BatchManager",
+    "Deadline",
+    "PromptCache",
+    "ProviderLimits",
     "Estimate",
     "ItemResult",
     "ItemError",

@@ -254,7 +254,7 @@ class RoundStarted(Event):
 class QueueWaiting(Event):
     """A job's create waits for room in the provider's queue: the provider refused it for now (429, e.g. its
     queue of unprocessed requests is full; ``retry_after`` seconds until the next try), or the run keeps
-    ``max_queued_requests`` (``retry_after`` None: it goes when jobs in flight end). Never gives the job up.
+    ``limits.max_queued_requests`` (``retry_after`` None: it goes when jobs in flight end). Never gives the job up.
     Not journaled (it changes nothing a resume needs): views only."""
 
     kind: ClassVar[str] = "queue_waiting"

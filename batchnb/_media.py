@@ -2,7 +2,7 @@
 
 Checked when the inputs are (before anything is sent): a base64 PDF is opened to count its pages (and is
 refused if encrypted, unreadable or too long), an image counts as one, a document given by URL or file id
-counts as unknown (the budget then needs the user's bound, ``url_document_pages``).
+counts as unknown (the budget then needs the user's bound, ``ProviderLimits.url_document_pages``).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ class MediaScan:
             self.pdf_pages += pages
             return _without_data(source)
         # "url", "file" (or a source type this version does not know): the size cannot be known before the
-        # provider fetches it, so the budget needs a bound from the user (``url_document_pages``)
+        # provider fetches it, so the budget needs a bound from the user (``ProviderLimits.url_document_pages``)
         self.unknown_documents += 1
         return source
 

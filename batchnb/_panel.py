@@ -86,6 +86,7 @@ class Panel:
         self.index_name, self.row_label = index_name, row_label  # failed rows named by the user's labels
         self.title_text = title
         self.notice = ""  # the last button error, shown under the status
+        self.info = ""  # what a button does or did (the Pilot's report), shown under the status
         self.title = w.HTML(f"{_CSS}<b>{html.escape(title)}</b>")
         self.items = w.HTML()
         self.jobs = w.HTML()
@@ -136,7 +137,7 @@ class Panel:
                 return
             try:
                 button.disabled = True  # a second click while this one acts does nothing
-                self.notice = ""
+                self.notice = self.info = ""
                 if action is not None:
                     action()
             except Exception as exc:  # shown in the panel: a button's error must not vanish into a log
@@ -147,6 +148,11 @@ class Panel:
 
         button.observe(pressed, names="value")
         return button
+
+    def say(self, text: str) -> None:
+        """Show what a button does or did under the status (plain text, kept until the next click)."""
+        self.info = text
+        self.refresh(force=True)
 
     def _show_failed(self) -> None:
         if self._on_failed is None:
@@ -179,7 +185,11 @@ class Panel:
         self.jobs.value = jobs_html(p)
         self.cost.value = cost_html(p)
         self.timing.value = timing_html(p)
-        self.status.value = status_html(p, self.notice)
+        self.status.value = status_html(p, self.notice) + (
+            f"<div class='batchnb-info' style='white-space:pre-wrap;margin-top:4px'>{html.escape(self.info)}</div>"
+            if self.info
+            else ""
+        )
         cancelable = p.jobs_in_flight - p.jobs_reconciling - p.jobs_canceling
         # Cancel also with no run going (after a kernel restart, or a run that raised): batches may be in
         # flight; a batch whose cancel was accepted, or a create still being reconciled, has nothing to cancel

@@ -10,6 +10,8 @@ nothing (``CreateRefused``) or may have made a batch (``CreateUncertain``), whic
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
@@ -41,10 +43,23 @@ MAX_RETRY_AFTER = DEFAULT_LIMITS.longest_wait
 class Provider:
     """One API client's view of the batches endpoints (``anthropic.Anthropic()`` by default, so
     ``ANTHROPIC_API_KEY`` / ``ANTHROPIC_BASE_URL`` work). The SDK's retries handle 429/5xx/dropped
-    connections on every call but create."""
+    connections on every call but create.
 
-    def __init__(self, client: anthropic.Anthropic) -> None:
-        self.client = client
+    With ``stop`` (a run's stop event), a wait between two tries of a poll, a list or a results download ends
+    when the run is stopped (the call then fails): a Ctrl-C or ``cancel()`` never waits out a backoff or an
+    hour's ``retry-after``. Cancels keep the SDK's own waits (a stop is why they are sent). ``on_retry`` is
+    told each refusal waited out ("HTTP 500 on poll"): what a pilot reports it met.
+    """
+
+    def __init__(
+        self,
+        client: anthropic.Anthropic,
+        *,
+        stop: threading.Event | None = None,
+        on_retry: Callable[[str], None] | None = None,
+    ) -> None:
+        self._patient = client
+        self.client = _retrying_with(client, stop, on_retry) if stop is not None or on_retry is not None else client
         # creates and realtime calls are made once each: a blind SDK retry of either could pay twice
         self._once = client.with_options(max_retries=0)
 
@@ -125,7 +140,7 @@ class Provider:
 
     def cancel(self, batch_id: str) -> MessageBatch:
         """Ask the provider to cancel; requests not yet run come back ``canceled``."""
-        return _call(f"cancel batch {batch_id}", lambda: self.client.messages.batches.cancel(batch_id))
+        return _call(f"cancel batch {batch_id}", lambda: self._patient.messages.batches.cancel(batch_id))
 
     def newest_batch(self) -> MessageBatch | None:
         """The most recently created batch on this key, if any."""
@@ -277,3 +292,44 @@ def _retry_after(exc: anthropic.APIStatusError) -> float | None:
     if seconds != seconds:  # NaN
         return None
     return min(max(0.0, seconds), MAX_RETRY_AFTER)
+
+
+class RetryStopped(ProviderError):
+    """The run was stopped while the SDK waited to ask again: the call gives up (nothing was left half done)."""
+
+
+def _retrying_with(
+    client: anthropic.Anthropic, stop: threading.Event | None, on_retry: Callable[[str], None] | None
+) -> anthropic.Anthropic:
+    """A copy of ``client`` whose waits between retries say why (``on_retry``) and end when ``stop`` is set,
+    raising ``RetryStopped``. It takes the place of the SDK's ``_sleep_for_retry`` (private, as is the
+    ``_calculate_retry_timeout`` it keeps using): an SDK without them keeps its own waits, as before."""
+    retrying = client.with_options()
+    delay_of = getattr(retrying, "_calculate_retry_timeout", None)
+    if delay_of is None or not callable(getattr(retrying, "_sleep_for_retry", None)):
+        return client
+
+    def wait_or_stop(*, retries_taken: int, max_retries: int, options: Any, response: Any = None, **_: Any) -> None:
+        seconds = delay_of(max_retries - retries_taken, options, response.headers if response is not None else None)
+        if on_retry is not None:
+            why = f"HTTP {response.status_code}" if response is not None else "no answer"
+            on_retry(f"{why} on {_call_name(options)}")
+        if stop is None:
+            time.sleep(seconds)
+        elif stop.wait(seconds):
+            raise RetryStopped(f"stopped while waiting {seconds:g} s to ask the provider again")
+
+    retrying._sleep_for_retry = wait_or_stop  # type: ignore[method-assign]
+    return retrying
+
+
+def _call_name(options: Any) -> str:
+    """Which call a retried request is, in a word (a poll, a list, a results download, a cancel)."""
+    url = str(getattr(options, "url", "")).rstrip("/")
+    if url.endswith("/results"):
+        return "results download"
+    if url.endswith("/cancel"):
+        return "cancel"
+    if url.endswith("/batches"):
+        return "list"
+    return "poll" if "/batches/" in url else url or "call"

@@ -137,7 +137,7 @@ def money(amount: float) -> str:
 
 def queue_words(job: int, retry_after: float | None, reason: str) -> str:
     """Why job ``job``'s create waits for the provider's queue (``QueueWaiting``)."""
-    if retry_after is None:  # the run's own max_queued_requests
+    if retry_after is None:  # the run's own limits.max_queued_requests
         return f"waiting for the provider's queue: {reason}; job {job} starts when some end"
     wait = f"{retry_after:.1f} s" if retry_after < 60 else format_duration(retry_after)
     return f"waiting for the provider's queue: job {job} refused for now ({reason}); next try in {wait}"

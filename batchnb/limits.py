@@ -1,15 +1,19 @@
-"""The provider's published limits, as public constants (the emulator mirrors them independently)."""
+"""The provider's published limits, as public constants (the emulator mirrors them independently), and
+the two a run cannot know by itself: your tier's queue, and the pages of documents the provider fetches."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError
 
 MiB = 2**20
 
 
 @dataclass(frozen=True)
 class ProviderLimits:
-    """Limits of one batch and one request. Tests pass smaller ones to hit them cheaply."""
+    """Limits of one batch and one request (``limits=``). Tests pass smaller ones to hit them cheaply."""
 
     max_requests_per_batch: int = 100_000
     max_batch_bytes: int = 256 * MiB
@@ -23,6 +27,20 @@ class ProviderLimits:
     """Seconds a run waits at most before asking again, when the provider says wait (a 429's or 529's
     ``retry-after``): a longer one is cut to this, so a gateway's huge or endless ``retry-after`` cannot
     stop a run from ever asking again (or overflow a timer)."""
+    max_queued_requests: int | None = None
+    """Requests in batches submitted and not yet ended, at most (``None``: no limit). Keep it at or under your
+    tier's queue limit (e.g. 100,000 on tier 1) and the provider never refuses a create for a full queue
+    (a 429, otherwise waited out). ``BatchManager`` only; it must hold one job (``items_per_job``)."""
+    url_document_pages: int | None = None
+    """Pages a document given by URL or file id has, at most: the provider fetches such a document itself,
+    so its size is known only once billed. ``BatchManager`` needs this bound to enforce ``max_cost`` on
+    such documents (each is counted at this many pages); ``None``: only allowed without ``max_cost``."""
+
+    def __post_init__(self) -> None:
+        for name in ("max_queued_requests", "url_document_pages"):
+            value: Any = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InputError(f"ProviderLimits({name}=...) must be an integer >= 1 (or None), got {value!r}.")
 
 
 DEFAULT_LIMITS = ProviderLimits()

@@ -3,7 +3,7 @@
 Prints client CPU per item, state bytes written per item, wall time and peak RSS, beside the same N items
 sent as batches (no deadline). Each realtime call is journaled and fsynced before it is sent and its answer
 fsynced as it comes, so the wall time here is mostly those fsyncs and the HTTP round trips
-(``realtime_concurrency`` at once). Usage: ``python bench/deadline.py [N]`` (default 2000).
+(``Deadline.concurrency`` at once, 8 by default). Usage: ``python bench/deadline.py [N]`` (default 2000).
 """
 
 from __future__ import annotations

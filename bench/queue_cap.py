@@ -1,8 +1,8 @@
 """Queue-cap benchmark: 250,000 items against an emulator whose processing queue holds 100,000 requests.
 
 The Must-show figure of issue #11: the run finishes with every item once and no job given up, the 429s
-(queue full, with ``retry-after``) waited out. A second run sets ``max_queued_requests`` to the cap, so the
-client holds its jobs back itself and meets no 429 at all.
+(queue full, with ``retry-after``) waited out. A second run sets ``ProviderLimits(max_queued_requests=...)``
+to the cap, so the client holds its jobs back itself and meets no 429 at all.
 
 Jobs of 25,000 items, 10 at a time, want all 250,000 requests in the queue at once. Each batch takes
 ``--latency`` seconds to process (30 by default): it must be longer than creating the batches that fill the
@@ -46,7 +46,7 @@ def emulator(cap: int, latency: float) -> None:
 def run(args: argparse.Namespace, max_queued: int | None) -> dict[str, Any]:
     import anthropic
 
-    from batchnb import BatchManager
+    from batchnb import BatchManager, ProviderLimits
     from batchnb._events import QueueWaiting
 
     child = subprocess.Popen([sys.executable, __file__, "--emulator", str(args.cap), str(args.latency)],
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace, max_queued: int | None) -> dict[str, Any]:
             cpu0, wall0 = time.process_time(), time.perf_counter()
             manager = BatchManager(
                 messages=messages, model="claude-haiku-4-5", items_per_job=args.per_job,
-                max_parallel_jobs=args.parallel, max_queued_requests=max_queued, max_cost=10_000.0, max_tokens=64,
+                max_parallel_jobs=args.parallel, limits=ProviderLimits(max_queued_requests=max_queued),
+                max_cost=10_000.0, max_tokens=64,
                 state_path=os.path.join(tmp, "bench.state.json"), poll_interval=0.2,
                 client=anthropic.Anthropic(base_url=base_url, api_key="bench"),
             )
@@ -74,19 +75,19 @@ def run(args: argparse.Namespace, max_queued: int | None) -> dict[str, Any]:
             results = manager.run()
             cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
             stats = manager.stats
+            ok, count = sum(r.ok for r in results), len(results)  # read from the state's files, before they go
         child.stdin.write("counters\n")
         child.stdin.flush()
         counters = json.loads(child.stdout.readline())
     finally:
         child.stdin.close()
         child.wait()
-    ok = sum(r.ok for r in results)
     return {
-        "max_queued_requests": max_queued, "items": len(results), "succeeded": ok,
+        "max_queued_requests": max_queued, "items": count, "succeeded": ok,
         "jobs": stats.jobs_total, "jobs_completed": stats.jobs_completed, "outcome": stats.outcome,
         "provider_429_waits": sum(1 for w in waits if w is not None), "own_queue_waits": waits.count(None),
         "wall_s": round(wall, 2), "client_cpu_s": round(cpu, 2),
-        "client_cpu_ms_per_item": round(1000 * cpu / len(results), 4),
+        "client_cpu_ms_per_item": round(1000 * cpu / count, 4),
         "emulator": counters,
     }
 
@@ -108,7 +109,7 @@ def main() -> None:
         every_once = e["submitted"] == row["items"] == row["succeeded"] and e["duplicates"] == 0
         print(json.dumps(row))
         print(
-            f"max_queued_requests={max_queued}: {row['items']:,} items, {row['succeeded']:,} succeeded, "
+            f"limits.max_queued_requests={max_queued}: {row['items']:,} items, {row['succeeded']:,} succeeded, "
             f"{e['creates']} creates for {row['jobs']} jobs ({row['jobs_completed']} completed, none given up: "
             f"{e['creates'] == row['jobs'] == row['jobs_completed']}), every item once: {every_once}, "
             f"429s: {e['rate_limited']} (queue full {e['queue_full']}), peak queue {e['max_queued']:,} "

@@ -6,7 +6,9 @@ Nothing here writes into the checkout: processes run in the test's ``tmp_path``.
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -17,6 +19,23 @@ from typing import Any
 import pytest
 
 from batchnb.sim import Simulator
+
+from .helpers import end_process, processes_left
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_process_outlives_the_tests() -> Iterator[None]:
+    """Every process a test starts is ended by that test on any outcome (issue #22: a worker whose test timed
+    out ran on for minutes after pytest). Checked after the last test, from ``/proc``: what is left is killed,
+    and the session fails naming it."""
+    yield
+    left = processes_left()
+    for line in left:
+        try:
+            os.kill(int(line.split(":")[0]), signal.SIGKILL)
+        except OSError:
+            pass  # ended meanwhile
+    assert not left, "processes the tests started are still running:\n" + "\n".join(left)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +72,7 @@ def _emulator_process(*flags: str, cwd: Path) -> Iterator[str]:
                                  f"stderr: {process.stderr.read() if process.poll() is not None else ''}")
         yield match.group(0)
     finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+        assert end_process(process, terminate=True) == 0
         assert process.stderr.read() == ""
 
 

@@ -14,6 +14,8 @@ from typing import Callable
 
 from batchnb.sim import RequestEvent, Simulator
 
+from .helpers import end_process
+
 WORKER = Path(__file__).with_name("kill_worker.py")
 
 
@@ -58,6 +60,8 @@ class Killer:
             out, err = self.process.communicate(timeout=300)
         finally:
             self.sim.on_request = None
+            if self.process is not None:
+                end_process(self.process)  # a worker whose test failed or timed out must not outlive it
         if self.killed:
             return None
         assert not must_kill, f"the run ended before the kill point: {err}"

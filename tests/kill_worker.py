@@ -12,6 +12,7 @@ once the manager is built, then runs. ``second_now`` runs at once beside another
 """
 
 import builtins
+import faulthandler
 import json
 import os
 import resource
@@ -21,7 +22,7 @@ from datetime import datetime, timedelta
 
 import anthropic
 
-from batchnb import BatchManager, StateError
+from batchnb import BatchManager, Deadline, StateError
 from batchnb.limits import ProviderLimits
 
 
@@ -80,6 +81,11 @@ def pause_while_reading(state_path: str) -> None:
 
 
 def main() -> None:
+    # Ctrl-C as in a script run from a terminal, however pytest was started: a process started in the background
+    # of a non-interactive shell (``pytest ... &`` in a script) has SIGINT ignored, and so has every child it
+    # starts; Python then installs no KeyboardInterrupt, and a SIGINT does nothing at all (issue #22, finding 11)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a worker that hangs says where (tests send it)
     options = json.loads(sys.argv[1])
     if "kill_at_snapshot" in options:
         kill_at_snapshot(options["state_path"], options.pop("kill_at_snapshot"))
@@ -94,6 +100,9 @@ def main() -> None:
     second_now = options.pop("second_now", False)
     if options.pop("deadline_passed", False):  # a deadline already past: every item goes as a realtime call
         options["deadline"] = datetime.now() - timedelta(minutes=1)
+    if "deadline" in options:  # and what happens then: the Deadline's fallback and concurrency
+        fallback, concurrency = options.pop("fallback", True), options.pop("concurrency", 8)
+        options["deadline"] = Deadline(options["deadline"], fallback=fallback, concurrency=concurrency)
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
     # and the longest wait a refusal's retry-after may ask (tests: short, when a gateway says a huge one)
     wait = {"longest_wait": options.pop("longest_wait")} if "longest_wait" in options else {}

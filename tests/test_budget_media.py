@@ -92,7 +92,8 @@ def input_bill(sim: Simulator, conversations: list[Any]) -> float:
 def run_on_budget(sim: Simulator, conversations: list[Any], **kwargs: Any) -> BatchManager:
     """Run with a max_cost the old estimate found ample for everything, though the emulator bills more."""
     old = old_worst_case(conversations)
-    costings = measure_items(items_from_messages(conversations), builder(), **kwargs)
+    pages = kwargs["limits"].url_document_pages if "limits" in kwargs else None
+    costings = measure_items(items_from_messages(conversations), builder(), url_document_pages=pages)
     one_item = max(default_table().worst_case_cost(MODEL, c.input_tokens, MAX_TOKENS) for c in costings)
     everything = input_bill(sim, conversations)
     max_cost = max(old, one_item) * 1.1
@@ -136,7 +137,7 @@ def test_url_pdfs_with_a_budget_need_a_page_bound_and_nothing_is_sent_without_on
         assert refused.value.item == 1 and "or run without max_cost" in str(refused.value)
         assert sim.counters.creates == 0 and not sim.counters.requests_by_endpoint.get("create")
 
-        manager = run_on_budget(sim, conversations, url_document_pages=2)
+        manager = run_on_budget(sim, conversations, limits=ProviderLimits(url_document_pages=2))
     # each URL document is reserved at the bound given, whatever the emulator bills for it
     costings = measure_items(items_from_messages(conversations), builder(), url_document_pages=2)
     assert all(c.input_tokens >= 10 * 2 * PDF_PAGE_TOKENS for c in costings[1:])
@@ -154,9 +155,10 @@ def test_url_pdfs_without_a_budget_run_without_a_bound():
 @pytest.mark.parametrize("bad", [0, -3, 2.5, "4", True])
 def test_url_document_pages_must_be_a_positive_integer(bad):
     with Simulator(latency=0.05) as sim:
-        with pytest.raises(InputError, match="url_document_pages"):
-            BatchManager(messages=["hi"], model=MODEL, max_cost=1.0, url_document_pages=bad, client=sim.client())
-        assert sim.counters.creates == 0
+        with pytest.raises(InputError, match=r"ProviderLimits\(url_document_pages=\.\.\.\) must be an integer >= 1"):
+            BatchManager(messages=["hi"], model=MODEL, max_cost=1.0, client=sim.client(),
+                         limits=ProviderLimits(url_document_pages=bad))
+        assert sim.counters.requests_by_endpoint == {}
 
 
 def test_a_thinking_budget_not_below_max_tokens_is_refused_before_anything_is_sent():

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from batchnb import BatchManager, InputError
+from batchnb import BatchManager, Deadline, InputError, PromptCache
 from batchnb._panel_html import jobs_html, status_html
 from batchnb._pricing import default_table
 from batchnb._readings import money
@@ -50,7 +50,7 @@ def holding_the_second_call(gate: threading.Event) -> Any:
 
 def stopped_during_realtime_calls(sim: Simulator, gate: threading.Event, n: int, state: Any) -> BatchManager:
     """A run past its deadline, canceled while its second realtime call is held (then let go)."""
-    m = manager(sim, n, deadline=past(), realtime_concurrency=1, state_path=state)
+    m = manager(sim, n, deadline=Deadline(past(), concurrency=1), state_path=state)
     m.start(show=False)
     wait_for(lambda: sim.counters.requests_by_endpoint.get("message", 0) >= 2)
     m.cancel()
@@ -136,10 +136,10 @@ def test_realtime_calls_stay_inside_max_cost():
 
 def test_without_fallback_the_deadline_only_cancels_and_a_later_run_sends_the_rest_as_batches():
     with Simulator(latency=0.05) as sim:
-        m = manager(sim, 20, deadline=past(), deadline_fallback=False)
+        m = manager(sim, 20, deadline=Deadline(past(), fallback=False))
         m.run()
         assert sim.counters.creates == 0 and sim.counters.realtime_calls == 0
-        assert m.stats.outcome == "deadline" and "deadline_fallback=False" in m.stats.outcome_message
+        assert m.stats.outcome == "deadline" and "Deadline(..., fallback=False)" in m.stats.outcome_message
         assert m.stats.pending == 20
         m2 = manager(sim, 20)
         assert [r.status for r in m2.run()] == ["succeeded"] * 20
@@ -154,7 +154,7 @@ def test_a_refused_realtime_call_is_waited_out_and_a_lost_answer_is_held_then_ca
                                              FaultRule("message", "error", status=500),
                                              FaultRule("message", "lose_response", skip=1)])
     with Simulator(latency=100.0, faults=faults) as sim:
-        m = manager(sim, 6, deadline=past(), realtime_concurrency=1)
+        m = manager(sim, 6, deadline=Deadline(past(), concurrency=1))
         results = m.run()
         counters = sim.counters
     assert [r.status for r in results] == ["succeeded"] * 6
@@ -201,8 +201,7 @@ def test_a_run_stopped_while_realtime_calls_wait_resumes_them(tmp_path):
         ({"deadline": 3600}, "'3600s'"),
         ({"deadline": "500ms"}, "deadline must be a duration"),
         ({"deadline": "0s"}, "positive duration"),
-        ({"deadline_fallback": "yes"}, "deadline_fallback must be True or False"),
-        ({"realtime_concurrency": 0}, "realtime_concurrency must be an integer >= 1"),
+        ({"deadline": Deadline}, "deadline must be a duration"),
     ],
 )
 def test_bad_deadline_options_are_refused_before_anything_is_sent(options, words):
@@ -222,12 +221,12 @@ def test_a_deadline_reads_durations_as_people_write_them(text, seconds):
 
 def test_the_estimate_says_what_the_deadline_will_do():
     with Simulator(latency=0.01) as sim:
-        m = manager(sim, 3, deadline="2h", realtime_concurrency=3)
-        assert m.deadline is not None and m.deadline.after == 7200 and m.deadline_fallback
-        assert m.realtime_concurrency == 3 and manager(sim, 3).deadline is None
+        m = manager(sim, 3, deadline=Deadline("2h", concurrency=3))
+        assert m.deadline == Deadline("2h", concurrency=3) and m.deadline.parsed.after == 7200 and m.deadline.fallback
+        assert manager(sim, 3, deadline="2h").deadline == Deadline("2h") and manager(sim, 3).deadline is None
         text = str(manager(sim, 3, deadline="2h").estimate())
         assert "deadline 2h after each run starts" in text and "realtime calls at full price" in text
-        text = str(manager(sim, 3, deadline="90m", deadline_fallback=False).estimate())
+        text = str(manager(sim, 3, deadline=Deadline("90m", fallback=False)).estimate())
         assert "deadline 90m after each run starts: batches still running then are canceled" in text
         assert sim.counters.requests_by_endpoint == {}
 
@@ -235,7 +234,7 @@ def test_the_estimate_says_what_the_deadline_will_do():
 def test_a_deadline_passed_while_the_cache_is_warmed_still_sends_everything_as_realtime_calls():
     guide = " ".join(f"Rule {n}: quote the source, keep the units, never guess a missing value." for n in range(440))
     with Simulator(latency=100.0) as sim:
-        m = manager(sim, 10, deadline=past(), warm_cache=True, system=guide, max_cost=5.0)
+        m = manager(sim, 10, deadline=past(), cache=PromptCache(warm=True), system=guide, max_cost=5.0)
         results = m.run()
         counters = sim.counters
     assert [r.status for r in results] == ["succeeded"] * 10 and all(r.realtime for r in results)
@@ -276,7 +275,7 @@ def test_after_a_deadline_without_fallback_the_estimate_counts_canceled_items_to
 
     state = tmp_path / "s.json"
     with Simulator(latency=100.0, clock=lambda: time.time() + offset[0], on_request=hook) as sim:
-        m = manager(sim, 20, deadline=deadline, deadline_fallback=False, state_path=state, max_parallel_jobs=1)
+        m = manager(sim, 20, deadline=Deadline(deadline, fallback=False), state_path=state, max_parallel_jobs=1)
         m.run()
         stats = m.stats
         assert stats.outcome == "deadline" and "15 items without an answer" in stats.outcome_message

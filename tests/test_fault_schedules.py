@@ -112,7 +112,7 @@ def draw(seed: int) -> Schedule:
     killable = KILLABLE
     if rng.random() < 1 / 3:  # the deadline has passed: every item goes as a realtime call
         options["deadline_passed"] = True
-        options["realtime_concurrency"] = rng.choice([1, 3])
+        options["concurrency"] = rng.choice([1, 3])
         menu = [
             lambda: FaultRule("message", "lose_response", skip=rng.randint(0, 6), times=rng.randint(1, 3)),
             lambda: FaultRule("message", "error", status=rng.choice([429, 500, 502, 529]), skip=rng.randint(0, 6),

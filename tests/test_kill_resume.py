@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -23,6 +23,7 @@ from batchnb.manager._store import StateStore
 from batchnb.sim import Faults, Simulator
 
 from .fault_harness import Killer, run_worker, worker_command
+from .helpers import communicate_or_dump, end_process
 
 WORKER = Path(__file__).with_name("kill_worker.py")
 COUNT = 200
@@ -31,10 +32,29 @@ OPTIONS = dict(count=COUNT, items_per_job=20, max_parallel_jobs=4, poll_interval
 pytestmark = pytest.mark.slow
 
 
-def start(sim: Simulator, state: Path, **extra) -> subprocess.Popen:
+#: Every worker a test starts, ended when the test ends, on any outcome (``ended``).
+STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def ended() -> Iterator[None]:
+    yield
+    while STARTED:
+        end_process(STARTED.pop())
+
+
+def start(sim: Simulator, state: Path, *, sigint_ignored: bool = False, **extra) -> subprocess.Popen:
+    """The worker on ``state``; ``sigint_ignored``: started as from a shell script's background job, where
+    SIGINT is ignored and every child inherits that."""
     options = {**OPTIONS, "base_url": sim.base_url, "state_path": str(state), **extra}
-    return subprocess.Popen([sys.executable, str(WORKER), json.dumps(options)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if sigint_ignored else None
+    try:
+        STARTED.append(subprocess.Popen([sys.executable, str(WORKER), json.dumps(options)], stdout=subprocess.PIPE,
+                                        stderr=subprocess.PIPE, text=True))
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return STARTED[-1]
 
 
 def kill_when(process: subprocess.Popen, condition: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -49,7 +69,7 @@ def kill_when(process: subprocess.Popen, condition: Callable[[], bool], timeout:
 
 def finish(sim: Simulator, state: Path, **extra) -> dict:
     process = start(sim, state, **extra)
-    out, err = process.communicate(timeout=120)
+    out, err = communicate_or_dump(process, timeout=120)
     assert process.returncode == 0, err
     return json.loads(out.strip().splitlines()[-1])
 
@@ -161,9 +181,16 @@ def test_kill_while_the_snapshot_is_written(tmp_path, reference_cost):
         check(sim, finish(sim, state, items_per_job=5), reference_cost)
 
 
-def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_path, reference_cost):
+@pytest.mark.parametrize("parent_sigint", ["default", "ignored"])
+def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_path, reference_cost, parent_sigint):
     """Until the Ctrl-C, the first item of each job is held: the four batches are still in flight when it
-    lands, however slow the machine (the other items finish over the second of latency)."""
+    lands, however slow the machine (the other items finish over the second of latency).
+
+    ``ignored``: pytest itself running where SIGINT is ignored (``pytest ... &`` in a script, next to a CPU
+    hog): the worker, a script as run from a terminal, still stops on Ctrl-C. Issue #22 (finding 11): a worker
+    that inherited the ignored SIGINT went on (its main thread in the scheduler's wait, the stop never set),
+    its test timed out without ending it, and once the emulator was gone its job threads slept in the SDK's
+    retries for minutes after pytest had exited."""
     state = tmp_path / "s.json"
     interrupted = threading.Event()
 
@@ -172,14 +199,14 @@ def test_ctrl_c_cancels_the_batches_in_flight_and_leaves_a_resumable_state(tmp_p
         return "hold" if index % OPTIONS["items_per_job"] == 0 and not interrupted.is_set() else None
 
     with Simulator(latency=1.0, faults=Faults(item_outcome=hold_until_interrupted)) as sim:
-        process = start(sim, state)
+        process = start(sim, state, sigint_ignored=parent_sigint == "ignored")
         kill_when_condition = journal_has(state, "submitted", at_least=4)
         deadline = time.monotonic() + 30
         while not kill_when_condition():
             assert time.monotonic() < deadline and process.poll() is None
             time.sleep(0.005)
         process.send_signal(signal.SIGINT)
-        _, err = process.communicate(timeout=30)
+        _, err = communicate_or_dump(process, timeout=60)
         interrupted.set()  # the batches of the resumed run end on their own
         # one line says what became of the run (an Interrupted is a KeyboardInterrupt)
         assert process.returncode != 0 and "Interrupted: run() interrupted by Ctrl-C: 4 batch(es) in flight canceled" in err
@@ -284,3 +311,26 @@ def test_a_kernel_built_while_another_one_writes_reads_again_what_it_read_torn(t
                 if process.poll() is None:
                     process.kill()
                     process.wait()
+
+
+def test_ctrl_c_while_the_sdk_waits_out_a_refusal_stops_the_run_at_once(tmp_path, reference_cost):
+    """Every poll is refused (HTTP 429, ``retry-after`` ten minutes): each job's thread is in the SDK's wait
+    before asking again when the Ctrl-C lands. Those waits end on the run's stop (``Provider(stop=)``): the run
+    stops at once, its four batches canceled, and the process ends; before, it waited the ten minutes out
+    (issue #22, finding 11: a job thread in the SDK's retry sleep). The state then resumes to the end."""
+    state = tmp_path / "s.json"
+    faults = Faults(http_error_rate={"retrieve": 1.0}, http_error_statuses=(429,), retry_after=600.0)
+    with Simulator(latency=1.0, faults=faults) as sim:
+        process = start(sim, state)
+        deadline = time.monotonic() + 30  # a hang guard: four polls refused, one per job, each then waiting
+        while sim.counters.requests_by_endpoint.get("retrieve", 0) < OPTIONS["max_parallel_jobs"]:
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.005)
+        process.send_signal(signal.SIGINT)
+        _, err = communicate_or_dump(process, timeout=60)
+        assert process.returncode != 0 and "Interrupted: run() interrupted by Ctrl-C: 4 batch(es) in flight canceled" in err
+        assert sim.counters.requests_by_endpoint.get("cancel", 0) == 4
+        faults.http_error_rate = 0.0  # the provider answers polls again
+        summary = finish(sim, state)
+        assert summary["statuses"] == ["succeeded"] * COUNT and not sim.counters.duplicate_submissions
+        assert summary["cost"] == pytest.approx(reference_cost, rel=1e-9)

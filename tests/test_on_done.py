@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -24,14 +28,15 @@ def test_a_background_run_calls_on_done_with_the_manager_once_it_is_over():
 
     def done(m: BatchManager) -> None:
         calls.append((m, m.stats.outcome, m.stats.finished, m.done))
+        m.run()  # the slot is free: a new run may start from the hook (here with nothing to do)
         ended.set()
 
     with Simulator(latency=0.05) as sim:
         m = manager(sim, on_done=done)
         m.start(show=False)
-        assert ended.wait(60)
         m.wait()
-        assert calls == [(m, "finished", 30, True)]  # over: the slot is free, a new run may start from the hook
+        assert ended.is_set() and m.done  # wait() returned once the hook had run
+        assert calls == [(m, "finished", 30, False)]  # not done while its hook runs: the hook is the run's end
 
 
 def test_a_foreground_run_a_pilot_and_a_canceled_run_call_it_too():
@@ -89,3 +94,37 @@ def test_on_done_must_be_callable_and_is_refused_before_anything_is_sent():
         with pytest.raises(InputError, match="on_done must be a function"):
             manager(sim, on_done="notify me")  # type: ignore[arg-type]
         assert sim.counters.requests_by_endpoint == {}
+
+
+SCRIPT = """
+import sys, threading
+from pathlib import Path
+from batchnb import BatchManager
+from batchnb.sim import Simulator
+
+out, returned = Path(sys.argv[1]), threading.Event()
+
+def hook(m):
+    returned.wait(1.0)  # held until wait() has returned, if it returns first (bounded: it must not)
+    out.write_text(f"{m.stats.outcome} {m.stats.finished}")
+
+with Simulator(latency=0.01) as sim:
+    m = BatchManager(messages=[f"item {i}: say something" for i in range(10)], model="claude-haiku-4-5",
+                     client=sim.client(), poll_interval=0.01, max_tokens=64, on_done=hook)
+    m.start(show=False)
+    m.wait()
+    print("HOOK DONE WHEN WAIT RETURNED", out.exists())
+    returned.set()
+"""
+
+
+def test_wait_returns_only_once_on_done_has_run_so_a_script_that_exits_keeps_its_hook(tmp_path):
+    """A script doing ``start(); wait()`` then exiting: the hook runs on the run's thread (a daemon), so it
+    must be over before ``wait()`` returns, or the interpreter's exit cuts it. The hook is held until
+    ``wait()`` has returned, if it ever returns first: then the script says so, whatever the machine's speed."""
+    out = tmp_path / "hook.txt"
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(out)], capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert done.returncode == 0, done.stderr
+    assert "HOOK DONE WHEN WAIT RETURNED True" in done.stdout
+    assert out.read_text() == "finished 10"  # the hook's side effect outlives the script

@@ -3,6 +3,7 @@ figures checked against the emulator's own billing, and the run after it paying 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -10,10 +11,13 @@ import pydantic
 import pytest
 
 from batchnb import BatchManager, InputError
+from batchnb.errors import Interrupted
+from batchnb.limits import ProviderLimits
 from batchnb.manager._pilot import sample_positions
-from batchnb.sim import Simulator
+from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
 
 from .fault_harness import Killer, run_worker
+from .helpers import interrupt_main_when, main_is_in
 
 MODEL = "claude-haiku-4-5"
 
@@ -126,3 +130,96 @@ def test_the_panels_pilot_button_runs_the_sample_in_the_background_and_shows_its
         assert panel.pilot_button.disabled and not panel.resume_button.disabled  # now: the rest
         m.run()
         assert sum(submitted(sim).values()) == 100 and not sim.counters.duplicate_submissions
+
+
+def test_after_an_interrupted_pilot_a_new_pilot_finishes_the_sample_paying_nothing_twice(tmp_path):
+    """Issue #22 (finding 9): after Ctrl-C during ``pilot(n)`` every later ``pilot(n)`` answered at once "0 of
+    n sampled items answered" (its items were in a batch already sent). The first attempt of every item is held
+    at the provider, so the pilot's batch is in flight when the Ctrl-C lands (the main thread in the run's wait);
+    the next pilot collects that batch (its items came back canceled: they never ran) and sends them again as a
+    retry: the whole sample answered, each item billed once, the run after it sending only the others."""
+    interrupted = threading.Event()
+
+    def hold_until_interrupted(custom_id: str, params: dict[str, Any]) -> str | None:
+        return None if interrupted.is_set() else "hold"
+
+    with Simulator(latency=0.01, faults=Faults(item_outcome=hold_until_interrupted)) as sim:
+        m = manager(sim, tmp_path / "s.json", n=100)
+        interrupt_main_when(lambda: sim.counters.creates == 1 and main_is_in("_run_here", "_lifecycle.py"))
+        with pytest.raises(Interrupted, match="1 batch"):
+            m.pilot(20, print_progress=False)
+        assert sim.counters.requests_by_endpoint.get("cancel") == 1 and m.stats.finished == 0
+        interrupted.set()  # the batches sent from now on are answered
+        report = m.pilot(20, print_progress=False)
+        assert report.answered == report.succeeded == 20 and "20 of 20 sampled items answered" in str(report)
+        counters = sim.counters
+        assert counters.creates == 2 and not counters.duplicate_submissions
+        assert sorted(c for c in counters.submissions if c.endswith("-r1")) == sorted(
+            c + "-r1" for c in counters.submissions if not c.endswith("-r1"))  # the 20 canceled, sent once more
+        assert counters.items_by_result == {"canceled": 20, "succeeded": 20}  # nothing paid twice
+        assert report.cost == pytest.approx(counters.billed_usd)
+        results = m.run(print_progress=False)
+        assert [r.status for r in results] == ["succeeded"] * 100 and not sim.counters.duplicate_submissions
+        assert sim.counters.items_by_result == {"canceled": 20, "succeeded": 100}
+
+
+def test_the_pilot_button_says_what_it_sends_at_once_and_shows_the_report_when_done(tmp_path):
+    """Issue #22: the Pilot button did nothing visible (the panel showed no sign of it until a run's figures
+    came, and none at all when nothing was sent). The create is held until the panel has been read."""
+    pytest.importorskip("ipywidgets")
+    gate = threading.Event()
+
+    def hold_the_create(event: RequestEvent) -> None:
+        if event.endpoint == "create":
+            gate.wait(60)
+
+    with Simulator(latency=0.01, on_request=hold_the_create) as sim:
+        m = manager(sim, tmp_path / "s.json", n=100)
+        panel = m.panel()
+        panel.pilot_button.value = True  # what the browser does on a click
+        assert "Pilot: 20 items sampled across the inputs are sent alone first" in panel.status.value
+        gate.set()
+        m.wait(timeout=60)
+        panel.refresh(force=True)
+        assert "Pilot: 20 of 20 sampled items answered; 20 validated against Answer (100%)" in panel.status.value
+        assert "Cost: " in panel.status.value and "per item measured" in panel.status.value
+        panel.pilot_button.value = True  # disabled in the browser now; a second pilot has nothing to send
+        m.wait(timeout=60)
+        assert "Pilot: 20 of 20 sampled items answered" in panel.status.value and sim.counters.creates == 1
+
+
+def test_a_pilot_shows_its_progress_as_a_run_does(tmp_path, capfd):
+    """Issue #22: while ``pilot()`` ran in a cell nothing at all was shown. Outside a notebook: console lines."""
+    with Simulator(latency=0.01) as sim:
+        manager(sim, tmp_path / "s.json", n=40).pilot(10)
+    err = capfd.readouterr().err
+    assert "batchnb: " in err and "10/40" in err and "Pilot: 10 sampled items answered in 1 batch" in err
+
+
+def test_a_pilots_report_says_the_refusals_it_waited_out_and_why_items_failed(tmp_path):
+    """Issue #22: the report said nothing of the errors met (3.5 minutes of HTTP 500s, unsaid). The provider
+    refuses the pilot's create once (HTTP 500: reconciled, proven never made, created again) and its first two
+    polls (the SDK asks again); the requests of even items are refused, and the report says why."""
+
+    def refuse_even(custom_id: str, params: dict[str, Any]) -> str | None:
+        even = int(params["messages"][0]["content"].split()[1].rstrip(":")) % 2 == 0  # "review {i}: ..."
+        return "errored:invalid_request_error" if even else None
+
+    faults = Faults(item_outcome=refuse_even, rules=[FaultRule("create", "error", times=1, status=500),
+                                                     FaultRule("retrieve", "error", times=2, status=500)])
+    with Simulator(latency=0.01, faults=faults) as sim:
+        m = manager(sim, tmp_path / "s.json", n=40, limits=ProviderLimits(create_visible_within=0.2))
+        report = m.pilot(10, seed=4, print_progress=False)
+        assert sim.counters.creates == 1 and report.answered == 10
+        even = sum(1 for position in report.positions if position % 2 == 0)
+        assert report.failures == {"errored:invalid_request_error": even} and 0 < even < 10
+        assert report.errors == {
+            "HTTP 500 on poll, asked again": 2,
+            "create answered HTTP 500 (reconciled: never made twice)": 1,
+        }
+        text = str(report)
+        assert "Met on the way: 2 × HTTP 500 on poll, asked again; 1 × create answered HTTP 500" in text
+        example = report.failure_examples["errored:invalid_request_error"]
+        assert example and f"Failures: {even} errored:invalid_request_error (e.g. {example[:40]}" in text
+        again = m.pilot(10, seed=4, print_progress=False)  # nothing sent, nothing met
+        assert again.errors == {} and "Met on the way" not in str(again)

@@ -1,6 +1,6 @@
 """Prompt-cache savings (issue #14): batchnb marks the prefix every request shares (the system text, schema
-instructions included) with a 1-hour ``cache_control``; ``warm_cache=True`` sends one request alone first so
-that the others read the cache; the savings it reports are the emulator's billing difference."""
+instructions included) with a 1-hour ``cache_control``; ``cache=PromptCache(warm=True)`` sends one request
+alone first so that the others read the cache; the savings it reports are the emulator's billing difference."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from batchnb import BatchManager
+from batchnb import BatchManager, PromptCache
 from batchnb._requests import CACHE_MARKER, RequestBuilder, RequestOptions, cache_prefix_wanted
 from batchnb.sim import Simulator
 
@@ -42,9 +42,9 @@ def run(sim: Simulator, **kwargs: Any) -> BatchManager:
 
 def test_a_thousand_requests_sharing_an_8k_prefix_read_the_cache_and_the_saving_is_the_billing_difference():
     with Simulator(latency=0.05) as plain_sim:
-        plain = run(plain_sim, cache_prefix=False)
+        plain = run(plain_sim, cache=PromptCache(prefix=False))
     with Simulator(latency=0.05) as sim:
-        cached = run(sim, warm_cache=True)  # the prefix is marked by itself (long, shared by 1,000)
+        cached = run(sim, cache=PromptCache(warm=True))  # the prefix is marked by itself (long, shared by 1,000)
         counters = sim.counters
         per_request = counters.billed_cache_read_tokens / 999
         assert counters.billed_cache_write_tokens == pytest.approx(per_request, rel=0.01)  # written once: the warm one

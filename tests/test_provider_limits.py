@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from batchnb import BatchManager, InputError, batch
+from batchnb import BatchManager, InputError, ProviderLimits, batch
 from batchnb._batch_job import CREATE_ATTEMPTS
 from batchnb._events import Event, QueueWaiting
 from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
@@ -102,7 +102,8 @@ def test_a_run_larger_than_the_queue_cap_waits_on_429s_and_runs_every_item_once(
 
 def test_max_queued_requests_at_the_cap_never_meets_a_429():
     with Simulator(latency=0.3, queue_cap=1_000) as sim:
-        m = manager(sim, 2_500, items_per_job=100, max_parallel_jobs=20, max_queued_requests=1_000)
+        m = manager(sim, 2_500, items_per_job=100, max_parallel_jobs=20,
+                    limits=ProviderLimits(max_queued_requests=1_000))
         heard = Heard(m)
         results = m.run()
         counters = sim.counters
@@ -110,7 +111,7 @@ def test_max_queued_requests_at_the_cap_never_meets_a_429():
         assert counters.rate_limited == 0 and counters.creates == 25
         assert heard.of(QueueWaiting), "the run held jobs back itself"
         assert all(w.retry_after is None for w in heard.of(QueueWaiting))
-        assert m.max_queued_requests == 1_000
+        assert m.limits.max_queued_requests == 1_000
 
 
 def test_progress_says_when_a_create_waits_for_the_providers_queue():
@@ -140,8 +141,8 @@ def test_progress_says_when_a_create_waits_for_the_providers_queue():
 
 
 def test_max_queued_requests_must_fit_a_job():
-    with Simulator() as sim, pytest.raises(InputError, match="max_queued_requests"):
-        manager(sim, 5, items_per_job=100, max_queued_requests=50)
+    with Simulator() as sim, pytest.raises(InputError, match=r"max_queued_requests=50\) is smaller than items_per_job"):
+        manager(sim, 5, items_per_job=100, limits=ProviderLimits(max_queued_requests=50))
 
 
 # --------------------------------------------------------------------------------------------- 24 h expiry

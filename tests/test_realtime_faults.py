@@ -14,7 +14,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from batchnb import BatchManager
+from batchnb import BatchManager, Deadline
 from batchnb._provider import Provider, _words, json_line
 from batchnb.limits import ProviderLimits
 from batchnb.sim import FaultRule, Faults, Simulator
@@ -69,7 +69,7 @@ def test_a_pretty_printed_realtime_answer_is_recorded_on_one_line_and_the_state_
     line of the results log, the run ends with every item answered, and the state loads again, unchanged."""
     state = tmp_path / "s.json"
     with Simulator(latency=100.0, faults=pretty("message")) as sim:
-        m = manager(sim.client(), 6, deadline=past(), state_path=state, realtime_concurrency=2)
+        m = manager(sim.client(), 6, deadline=Deadline(past(), concurrency=2), state_path=state)
         results = m.run()
         counters = sim.counters
         again = manager(sim.client(), 6, state_path=state)
@@ -93,7 +93,7 @@ def test_every_body_re_formatted_by_a_gateway_still_runs_and_reloads(tmp_path):
         m = manager(sim.client(), 30, state_path=state, max_parallel_jobs=2,
                     limits=ProviderLimits(create_visible_within=0.5))
         results = m.run()
-        late = manager(sim.client(), 40, state_path=state, deadline=past(), realtime_concurrency=3)
+        late = manager(sim.client(), 40, state_path=state, deadline=Deadline(past(), concurrency=3))
         late_results = late.run()
         counters = sim.counters
         again = manager(sim.client(), 40, state_path=state)
@@ -149,7 +149,7 @@ def test_a_realtime_call_refused_again_and_again_ends_the_run_errored_with_the_p
     calls not yet sent end so too, and the run ends (nothing billed, nothing canceled, nothing left)."""
     faults = Faults(retry_after=0.01, rules=[FaultRule("message", "error", status=status, times=10**6)])
     with Simulator(latency=100.0, faults=faults) as sim:
-        m = manager(sim.client(), 6, deadline=past(), realtime_concurrency=2)
+        m = manager(sim.client(), 6, deadline=Deadline(past(), concurrency=2))
         results = run_to_the_end(m)
         counters = sim.counters
     errors = [r.error for r in results]
@@ -165,7 +165,7 @@ def test_a_realtime_call_that_never_connects_ends_the_run_errored():
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     client = anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key="none")
-    results = run_to_the_end(manager(client, 3, deadline=past(), realtime_concurrency=3))
+    results = run_to_the_end(manager(client, 3, deadline=Deadline(past(), concurrency=3)))
     assert all(r.status == "failed" and r.error is not None and "could not connect" in r.error.message
                for r in results)
 
@@ -185,7 +185,7 @@ def test_a_realtime_call_answered_by_a_gateway_error_again_and_again_ends_missin
 # ------------------------------------------------------------------- 3. a kill during realtime calls
 
 
-@pytest.mark.parametrize("later", [{}, {"deadline": "1h"}, {"deadline_passed": True, "deadline_fallback": False}],
+@pytest.mark.parametrize("later", [{}, {"deadline": "1h"}, {"deadline_passed": True, "fallback": False}],
                          ids=["no deadline", "deadline not reached", "deadline passed, no fallback"])
 def test_after_a_kill_during_realtime_calls_the_next_run_sends_the_uncalled_items_as_batches(tmp_path, later):
     """Killed as its third realtime call arrives: two items answered, the third in doubt (the emulator
@@ -196,10 +196,10 @@ def test_after_a_kill_during_realtime_calls_the_next_run_sends_the_uncalled_item
     options = {"count": 12, "items_per_job": 5, "poll_interval": 0.01, "max_cost": 1.0}
     with Simulator(latency=0.05) as sim:
         killer = Killer(sim, lambda e: e.endpoint == "message" and e.count == 3 and e.phase == "received")
-        assert killer.run(state, {**options, "deadline_passed": True, "realtime_concurrency": 1}) is None
+        assert killer.run(state, {**options, "deadline_passed": True, "concurrency": 1}) is None
         assert sim.counters.realtime_calls == 3
         summary = run_worker(sim, state, {**options, **later})
-        if later.get("deadline_fallback") is False:
+        if later.get("fallback") is False:
             assert sim.counters.creates == 0 and sim.counters.realtime_calls == 3
             assert summary["statuses"].count("succeeded") == 2
             summary = run_worker(sim, state, options)
@@ -224,7 +224,7 @@ def test_a_create_in_doubt_settled_never_made_after_the_deadline_is_not_created(
     with Simulator(latency=0.05, faults=Faults(rules=[FaultRule("create", "error", status=500)])) as sim:
         killer = Killer(sim, lambda e: e.endpoint == "create" and e.count == 1 and e.phase == "received")
         assert killer.run(state, options) is None
-        summary = run_worker(sim, state, {**options, "deadline_passed": True, "deadline_fallback": fallback})
+        summary = run_worker(sim, state, {**options, "deadline_passed": True, "fallback": fallback})
         assert sim.counters.creates == 0
         if fallback:
             assert summary["statuses"] == ["succeeded"] * 10 and sim.counters.realtime_calls == 10

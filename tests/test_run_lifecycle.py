@@ -8,10 +8,9 @@ the call under test (read from its stack), so the interleaving never depends on 
 
 from __future__ import annotations
 
-import _thread
 import json
+import os
 import sys
-import threading
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from batchnb import BatchManager, StateError
 from batchnb.errors import Interrupted
 from batchnb.sim import Faults, Simulator
 
-from .helpers import wait_for
+from .helpers import interrupt_main_when, main_is_in, wait_for
 
 MODEL = "claude-haiku-4-5"
 HOLD_FIRST_ATTEMPT = Faults(item_outcome=lambda custom_id, params: None if "-r" in custom_id else "hold")
@@ -32,32 +31,11 @@ def _manager(sim: Simulator, n: int = 20, **kwargs: Any) -> BatchManager:
     return BatchManager(messages=[f"item {i} please" for i in range(n)], **{**options, **kwargs})
 
 
-def _main_is_in(function: str, filename: str) -> bool:
-    frame = sys._current_frames().get(threading.main_thread().ident or 0)
-    while frame is not None:
-        if frame.f_code.co_name == function and frame.f_code.co_filename.endswith(filename):
-            return True
-        frame = frame.f_back
-    return False
-
-
-def interrupt_main_when(condition: Any) -> threading.Thread:
-    """Ctrl-C for the main thread as soon as ``condition()`` holds (checked from another thread)."""
-
-    def watch() -> None:
-        wait_for(condition, timeout=60)
-        _thread.interrupt_main()
-
-    thread = threading.Thread(target=watch, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_ctrl_c_in_wait_leaves_the_run_going_says_so_in_one_line_and_done_stays_false():
     with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
         manager = _manager(sim)
         manager.start(show=False)
-        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("wait", "_lifecycle.py"))
+        interrupt_main_when(lambda: sim.counters.creates == 2 and main_is_in("wait", "_lifecycle.py"))
         with pytest.raises(Interrupted) as caught:
             manager.wait()
         assert caught.value._render_traceback_() == [f"KeyboardInterrupt: {caught.value.message}"]
@@ -75,7 +53,7 @@ def test_ctrl_c_in_wait_leaves_the_run_going_says_so_in_one_line_and_done_stays_
 def test_ctrl_c_in_run_cancels_the_batches_once_and_the_views_say_interrupted_then_run_resumes():
     with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
         manager = _manager(sim)
-        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("run", "_scheduler.py"))
+        interrupt_main_when(lambda: sim.counters.creates == 2 and main_is_in("_run_here", "_lifecycle.py"))
         with pytest.raises(Interrupted) as caught:
             manager.run()
         assert caught.value.message.startswith("run() interrupted by Ctrl-C: 2 batch(es) in flight canceled (what")
@@ -168,7 +146,7 @@ def test_ctrl_c_in_extract_says_to_re_run_the_cell(tmp_path, kept):
     options: dict[str, Any] = {"model": MODEL, "poll_interval": 0.01, "max_tokens": 64, "items_per_job": 10,
                                "show": False, **({"state_path": tmp_path / "s.json"} if kept else {})}
     with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
-        interrupt_main_when(lambda: sim.counters.creates == 2 and _main_is_in("run", "_scheduler.py"))
+        interrupt_main_when(lambda: sim.counters.creates == 2 and main_is_in("_run_here", "_lifecycle.py"))
         with pytest.raises(Interrupted) as caught:
             frame.batchnb.extract("Say: {review}", client=sim.client(), **options)
         message = caught.value.message
@@ -180,3 +158,49 @@ def test_ctrl_c_in_extract_says_to_re_run_the_cell(tmp_path, kept):
             assert out["text"].notna().all() and not sim.counters.duplicate_submissions
         else:
             assert "starts over and pays again (no state_path): pass state_path=" in message
+
+
+def _traced_run(manager: BatchManager, sim: Simulator, lines: list[tuple[str, int]], inject: Any) -> None:
+    """``manager.run()`` with the main thread traced once the two batches are in flight: each line it runs is
+    appended to ``lines``; ``inject(lines)`` true raises a KeyboardInterrupt right there, as a Ctrl-C landing
+    at that line would (a signal's handler runs between two lines of the main thread)."""
+    in_flight = False
+
+    def local(frame: Any, event: str, arg: Any) -> Any:
+        nonlocal in_flight
+        if event == "line":
+            in_flight = in_flight or sim.counters.creates == 2
+            if in_flight:
+                lines.append((frame.f_code.co_filename, frame.f_lineno))
+                if inject(lines):
+                    raise KeyboardInterrupt
+        return local
+
+    sys.settrace(lambda frame, event, arg: local if event == "call" else None)
+    try:
+        manager.run()
+    finally:
+        sys.settrace(None)
+
+
+def test_during_run_the_calling_thread_only_waits_and_a_ctrl_c_at_any_of_its_lines_stops_the_run():
+    """Issue #22 (finding 11). A Ctrl-C is delivered to the main thread wherever it is. When ``run()`` drove the
+    scheduler there, it could land inside ``concurrent.futures.wait`` taking its futures' locks one by one (one
+    left taken: the worker finishing that future blocks on it, and the pool's join never returns), or between a
+    journal write and its apply. The body now runs on a thread of its own: every line the calling thread runs
+    while batches are in flight is the lifecycle's wait (traced), and a KeyboardInterrupt raised at each of
+    those lines in turn stops the run as a Ctrl-C does: ``Interrupted``, each batch in flight canceled once."""
+    lines: list[tuple[str, int]] = []
+    with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
+        with pytest.raises(Interrupted):  # interrupted once the main thread has run 60 lines (a few waits)
+            _traced_run(_manager(sim), sim, lines, lambda seen: len(seen) >= 60)
+    files = {name.replace(os.sep, "/").split("/batchnb/")[-1] for name, _ in lines}
+    assert files == {"manager/_lifecycle.py"}, f"the main thread ran engine code: {sorted(files)}"
+    for target in sorted(set(lines)):
+        with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
+            manager = _manager(sim)
+            with pytest.raises(Interrupted) as caught:
+                _traced_run(manager, sim, [], lambda seen, target=target: seen[-1] == target)
+            assert caught.value.message.startswith("run() interrupted by Ctrl-C: 2 batch(es) in flight canceled"), target
+            assert manager.done and manager.stats.outcome == "interrupted", target
+            assert sorted(sim.counters.cancels.values()) == [1, 1], target

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import sys
 import time
 
 import anthropic
+
+from .helpers import end_process
 
 
 def test_cli_serves_until_terminated(tmp_path):
@@ -27,7 +28,6 @@ def test_cli_serves_until_terminated(tmp_path):
         assert client.messages.batches.retrieve(batch.id).request_counts.succeeded == 1
         assert [r.result.type for r in client.messages.batches.results(batch.id)] == ["succeeded"]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=10) == 0
+        assert end_process(proc, terminate=True) == 0
         assert proc.stderr.read() == ""
     assert list(tmp_path.glob("*.batch.json"))

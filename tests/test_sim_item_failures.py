@@ -20,7 +20,7 @@ import pytest
 
 from batchnb.sim import Faults, Simulator
 
-from .helpers import wait_for
+from .helpers import end_process, wait_for
 
 MODEL = "claude-haiku-4-5"
 
@@ -209,6 +209,5 @@ def _sim_module(cwd: Path, *flags: str) -> Iterator[str]:
         assert match, f"unexpected first line {line!r}"
         yield match.group(0)
     finally:
-        process.terminate()
-        assert process.wait(timeout=10) == 0
+        assert end_process(process, terminate=True) == 0
         assert process.stderr.read() == ""

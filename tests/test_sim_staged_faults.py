@@ -23,7 +23,7 @@ import pytest
 from batchnb.sim import FaultRule, Faults, RequestEvent, SimCounters, Simulator
 from batchnb.sim.__main__ import _parser, parse_fault
 
-from .helpers import wait_ended, wait_for
+from .helpers import end_process, wait_ended, wait_for
 
 
 def req(custom_id: str, text: str | None = None) -> dict:
@@ -379,9 +379,8 @@ def test_hook_may_block_while_the_client_is_killed(capfd):
         client_process = subprocess.Popen([sys.executable, "-c", _CLIENT, sim.base_url])
         try:
             assert reached.wait(60), "the client never reached the kill point"
-            client_process.kill()
-            client_process.wait(timeout=10)
         finally:
+            end_process(client_process)
             release.set()
         handler[0].join(timeout=10)  # the answer went to a dead client
         assert not handler[0].is_alive()

@@ -34,7 +34,6 @@ class RunContext:
     max_cost: float | None
     max_retries: int
     poll_interval: float | None
-    max_queued_requests: int | None  # requests in batches submitted and not ended, at most (None: no limit)
     save_results_dir: Path | None
     recorder: Recorder
     make_provider: Callable[[], Provider]
@@ -49,9 +48,7 @@ class RunContext:
     warm_cache: bool = False  # a run answering nothing yet sends one request alone first (writes the cache)
     max_repairs: int = 0  # rounds of sending an invalid answer back with why, per item
     repair_worst: Callable[[int], float | None] | None = None  # an item's worst case as a repair request
-    deadline: Deadline | None = None  # when each run must be over (``deadline=``)
-    deadline_fallback: bool = True  # at the deadline, what batches did not finish goes as realtime calls
-    realtime_concurrency: int = 8  # realtime calls at once, at most
+    deadline: Deadline | None = None  # when each run must be over, and what happens then (``deadline=``)
     deadline_at: float | None = None  # this run's deadline, epoch seconds (set as it starts)
     deadline_passed: bool = False  # this run's deadline came: no batch is created any more
     resume_hint: str = "Resume with manager.run(), manager.start() or the panel's Resume."  # how, to this user
@@ -108,6 +105,21 @@ class RunContext:
         if self._provider is None:
             self._provider = self.make_provider()
         return self._provider
+
+    @property
+    def max_queued_requests(self) -> int | None:
+        """Requests in batches submitted and not ended, at most (``limits``; None: no limit)."""
+        return self.limits.max_queued_requests
+
+    @property
+    def deadline_fallback(self) -> bool:
+        """At the deadline, what batches did not finish goes as realtime calls (``Deadline.fallback``)."""
+        return self.deadline is None or self.deadline.fallback
+
+    @property
+    def realtime_concurrency(self) -> int:
+        """Realtime calls at once, at most (``Deadline.concurrency``)."""
+        return self.deadline.concurrency if self.deadline is not None else Deadline.concurrency
 
     @property
     def past_deadline(self) -> bool:

@@ -7,7 +7,6 @@ made), never simply sent again. Batches are touched (polled, canceled, collected
 from __future__ import annotations
 
 import time
-from datetime import date, datetime
 from typing import Any
 
 from .._batch_job import BatchJob
@@ -29,7 +28,7 @@ from .._item_result import ItemResult
 from ..errors import CreateRefused, CreateUncertain, JobTimeoutError, ProviderError
 from ._archive import archived_at, archived_results, archived_words, doubt_results
 from ._context import RunContext
-from ._job import JobRecord
+from ._job import JobRecord, format_time, price_day
 from ._job_requests import job_requests, sent_costings
 from ._plan import numbered_jobs
 from ._reconcile import find_created_batch
@@ -383,18 +382,3 @@ class JobDriver:
             ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(results), completed_at=utc_now()))
         ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held + ctx.held_for(job)))
         ctx.notes.append(archived_words(job.index, batch_job.batch_id, len(results)))
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-def format_time(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def price_day(job: JobRecord) -> date | None:
-    """The one rule for which day's prices apply to a job, live and on rebuild: the day the provider
-    created its batch (its ``created_at``); ``started_at`` only for states written before that was kept."""
-    moment = job.batch_created_at or job.started_at
-    return parse_time(moment).date() if moment else None

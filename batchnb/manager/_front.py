@@ -20,7 +20,6 @@ import anthropic
 import pydantic
 
 from .._batch_job import prepare
-from .._console import ConsoleView
 from .._gc import collector_paused
 from .._inputs import FileInput
 from .._item_result import ItemResult, ResultList
@@ -29,15 +28,14 @@ from .._progress import ProgressModel
 from .._provider import Provider
 from .._readings import Progress
 from .._request_check import check_requests
-from ..errors import Interrupted, JobTimeoutError
 from ..limits import ProviderLimits
 from ._context import RunContext
-from ._deadline import check_deadline_options, parse_deadline
+from ._deadline import Deadline, as_deadline
 from ._driver import JobDriver
 from ._estimate import Estimate, estimate
 from ._frames_view import FramesView
-from ._lifecycle import RunSlot, live_owner, refuse_live_state, tell_done
-from ._options import OptionsView, check_run_options
+from ._lifecycle import Lifecycle, RunSlot, live_owner, refuse_live_state
+from ._options import OptionsView, PromptCache, check_option_objects, check_run_options, refuse_moved
 from ._panel_view import PanelView
 from ._pilot_view import PilotView
 from ._plan import check_budgetable, measure_items, repair_worst, worst_cases
@@ -57,8 +55,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class BatchManager(OptionsView, FramesView, PanelView, PilotView):
-    """Run many items through the Message Batches API. See the README for the guarantees."""
+class BatchManager(OptionsView, FramesView, PanelView, PilotView, Lifecycle):
+    """Run many items through the Message Batches API. See the README for the guarantees.
+
+    The named parameters are batchnb's own (the inputs, slicing, budget, state, retries, and the grouped
+    ``deadline=Deadline(...)``, ``cache=PromptCache(...)``, ``limits=ProviderLimits(...)``). Request parameters
+    keep the Messages API's names and go through ``**params`` to every request: ``max_tokens`` (default 1024),
+    ``system`` (a string or a list of blocks), ``stop_sequences``, ``metadata``, ``thinking``, ``tools``...
+    """
 
     @collector_paused  # a bulk build: objects per input and per result, no cycles to collect (``_gc``)
     def __init__(
@@ -76,37 +80,32 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         client: anthropic.Anthropic | None = None,
         poll_interval: float | None = None,
         max_retries: int = 0,
-        max_tokens: int = 1024,
-        system: str | list[dict[str, Any]] | None = None,
         response_model: type[pydantic.BaseModel] | None = None,
         enable_citations: bool = False,
         limits: ProviderLimits | None = None,
-        url_document_pages: int | None = None,
-        max_queued_requests: int | None = None,
         on_done: Callable[[BatchManager], object] | None = None,
-        cache_prefix: bool | None = None,
-        warm_cache: bool = False,
+        cache: PromptCache | None = None,
         max_repairs: int = 0,
-        deadline: str | timedelta | datetime | None = None,
-        deadline_fallback: bool = True,
-        realtime_concurrency: int = 8,
+        deadline: Deadline | str | timedelta | datetime | None = None,
         **params: Any,
     ) -> None:
+        refuse_moved(params)  # an old spelling would be sent to the API as a request parameter
+        max_tokens, system = params.pop("max_tokens", 1024), params.pop("system", None)
         self._source, messages, files = take_inputs(messages, files)  # a Series' index names the rows
+        self._cache = check_option_objects(cache, limits)
         check_run_options(
-            max_queued_requests=max_queued_requests,
+            max_queued_requests=limits.max_queued_requests if limits is not None else None,
             items_per_job=items_per_job,
             max_parallel_jobs=max_parallel_jobs,
             max_retries=max_retries,
             max_cost=max_cost,
-            url_document_pages=url_document_pages,
             poll_interval=poll_interval,
             save_results_dir=save_results_dir,
             max_repairs=max_repairs,
             response_model=response_model,
             on_done=on_done,
         )
-        check_deadline_options(deadline_fallback, realtime_concurrency)
+        the_deadline = as_deadline(deadline)
         table = default_table()
         with self._source.naming_rows():
             ready = prepare(
@@ -120,13 +119,14 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
                 enable_citations=enable_citations,
                 limits=limits,
                 params=params,
-                cache_prefix=cache_prefix,
+                cache_prefix=self._cache.prefix,
             )
             if max_cost is not None:
                 table.require_price(model)
             options, limits, items, builder = ready.options, ready.limits, ready.items, ready.builder
-            check_budgetable(items, url_document_pages=url_document_pages, budget=max_cost is not None)
-            costings = measure_items(items, builder, url_document_pages=url_document_pages)
+            pages = limits.url_document_pages
+            check_budgetable(items, url_document_pages=pages, budget=max_cost is not None)
+            costings = measure_items(items, builder, url_document_pages=pages)
         self._store = StateStore(state_path) if state_path is not None else None
         if self._store is not None:
             refuse_live_state(self._store.path, show=_show_live_panel)
@@ -140,7 +140,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             max_cost=max_cost,
             save_results_dir=str(save_dir) if save_dir else None,
             costings=costings,
-            worst=worst_cases(table, model, max_tokens, costings),
+            worst=worst_cases(table, model, options.max_tokens, costings),
             limits=limits,
             table=table,
         )
@@ -163,16 +163,13 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
             max_cost=float(max_cost) if max_cost is not None else None,
             max_retries=max_retries,
             poll_interval=poll_interval,
-            max_queued_requests=max_queued_requests,
             save_results_dir=save_dir,
             recorder=self._recorder,
-            make_provider=lambda: Provider(self.client),
-            warm_cache=bool(warm_cache) and builder.uses_cache,
+            make_provider=lambda: Provider(self.client, stop=self._ctx.stop, on_retry=self._body.met.retried),
+            warm_cache=self._cache.warm and builder.uses_cache,
             max_repairs=max_repairs,
             repair_worst=lambda item: repair_worst(table, options, self._ctx.costings[item]),
-            deadline=parse_deadline(deadline),
-            deadline_fallback=deadline_fallback,
-            realtime_concurrency=realtime_concurrency,
+            deadline=the_deadline,
             table=table,
         )
         self._driver = JobDriver(self._ctx)
@@ -219,14 +216,14 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         ``print_progress``: the live panel in a notebook, tqdm bars and a summary in a terminal.
         """
         self._claim_run()
-        self._execute(retry=False, show=print_progress)
+        self._run_here(retry=False, show=print_progress)
         return self.results()
 
     def retry_failed(self, print_progress: bool = False) -> list[ItemResult]:
         """Resubmit the items whose latest result failed (as new jobs, within the budget); their new results."""
         self._claim_run()
         failed = self._failed_indices()
-        self._execute(retry=True, show=print_progress)
+        self._run_here(retry=True, show=print_progress)
         results = self.results()
         return ResultList(results[i] for i in failed)
 
@@ -239,61 +236,22 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         """
         slots = self._pilot_slots(self._pilot_positions(pilot, 0)) if pilot is not None else None
         self._claim_run()  # here, not in the thread: a cancel() right after start() must not be lost
-        opened = False
-        try:
-            self._files.open()  # here too: a state another manager drives is an error in this cell, not later
-            opened = True
-            self._show_progress(show)
-            self._error = None
-
-            def target() -> None:
-                self._execute(retry=retry, show=False, opened=True, background=True, pilot=slots)
-
-            self._thread = threading.Thread(target=target, name="batchnb-run", daemon=True)
-            self._thread.start()
-        except BaseException:
-            if opened:
-                self._files.close()
-            self._release_run()
-            raise
-
-    def _claim_run(self) -> None:
-        """Take the run slot before touching any run state, then clear the stop flag: a second ``run()``
-        while one is going must fail without undoing a ``cancel()``."""
-        self._slot.claim(self)
-        self._ctx.stop.clear()
-        self._ctx.stop_reason = None
-        self._progress.starting()
-
-    def _release_run(self) -> None:
-        self._progress.start_failed()  # no-op once the run has started
-        self._slot.release()
+        self._launch(retry=retry, show=show, pilot=slots, background=True)
 
     def wait(self, timeout: float | None = None) -> Sequence[ItemResult]:
-        """Block until a ``start()``-ed run is over; its results, or the exception it raised.
+        """Block until a ``start()``-ed run is over, its ``on_done`` included; its results, or the exception
+        it raised.
 
         Ctrl-C here stops the waiting, not the run: it goes on in the background (``cancel()`` or the
         panel's Cancel stops it; ``wait()`` again waits again).
         """
-        try:
-            over = self._slot.wait(timeout)
-        except KeyboardInterrupt:
-            p = self.stats
-            raise Interrupted(
-                f"wait() interrupted; the run goes on in the background ({p.finished:,}/{p.items_total:,} items "
-                "done). manager.cancel() or the panel's Cancel stops it; manager.wait() waits again."
-            ) from None
-        if not over:
-            raise JobTimeoutError(f"the run is still going after {timeout} s; call wait() again.")
-        self._update_displays()
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        self._wait_started(timeout)
         return self.results()
 
     @property
     def done(self) -> bool:
-        """True when no run of this manager is going on (set when the run is over, however it ended)."""
+        """True when no run of this manager is going on: set when the run is over, however it ended, and its
+        ``on_done`` has run."""
         return self._slot.done
 
     @classmethod
@@ -353,35 +311,6 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView):
         return self._recorder.state
 
     # ========================================================================================= running
-
-    def _execute(
-        self, *, retry: bool, show: bool, opened: bool = False, background: bool = False, pilot: list[int] | None = None
-    ) -> None:
-        """The body of a run. The caller holds the run slot (and, if ``opened``, the state files); all are
-        released here whatever happens (a full disk included). In the foreground Ctrl-C reads as one line; in
-        the ``background`` the error is kept for ``wait()`` *before* the slot is released, so that a
-        ``wait()`` woken by the release always sees it."""
-        ran: bool | None = None  # False: nothing to do (no run started, nobody told)
-        try:
-            self._show_progress(show)
-            console = ConsoleView(self._progress) if show and not self._panel_shown else None
-            with self._files.open_for_run(console, opened=opened):
-                ran = self._body.run(retry, console, pilot)
-        except KeyboardInterrupt as exc:
-            if background or isinstance(exc, Interrupted):
-                raise
-            raise Interrupted(f"run() interrupted {self._progress.snapshot().outcome_message or 'by Ctrl-C'}") from None
-        except BaseException as exc:
-            if not background:
-                raise
-            self._error = exc  # a background thread has nobody else to tell
-        finally:
-            self._release_run()
-            # every display of the panel shows how the run ended (interrupted too); from a background run as
-            # well, which a button may have started with no cell waiting for it
-            self._update_displays()
-            if ran is not False and self.on_done is not None:
-                tell_done(self, self.on_done, self._panel if background else None)
 
     def __repr__(self) -> str:
         return f"<BatchManager {self.manager_id}>\n{self.stats.summary()}"

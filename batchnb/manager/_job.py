@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from array import array
 from dataclasses import dataclass, field
+from datetime import date, datetime
 
 
 @dataclass
@@ -44,3 +45,18 @@ class JobRecord:
     def in_doubt(self) -> bool:
         """Its create may have made a batch we do not know the id of (lost response, or a kill mid-create)."""
         return self.status == "submitting"
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def format_time(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def price_day(job: JobRecord) -> date | None:
+    """The one rule for which day's prices apply to a job, live and on rebuild: the day the provider
+    created its batch (its ``created_at``); ``started_at`` only for states written before that was kept."""
+    moment = job.batch_created_at or job.started_at
+    return parse_time(moment).date() if moment else None

@@ -141,7 +141,7 @@ def pack(
 ) -> Pack | None:
     """What fits in ``room``, taken in order from ``first`` and the pending jobs after it of the same kind
     (attempt and repair round: the same custom_ids and worst cases), in batches of at most ``items_per_job``
-    items and the batch byte limit (counted as sent), ``most`` items in all (``max_queued_requests``).
+    items and the batch byte limit (counted as sent), ``most`` items in all (``limits.max_queued_requests``).
     ``full_only``: only batches a limit closed (while batches are in flight: no fragment meanwhile). ``None``:
     nothing to send now."""
     state, limits = ctx.state, ctx.limits

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import math
 import random
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .._events import JobsPlanned
+from .._events import CreateUncertain, Event, JobsPlanned, QueueWaiting, SubmitAbandoned
 from .._item_result import ItemResult
 from .._readings import money
 from ..limits import ProviderLimits
+from ._ledger import Ledger
 from ._plan import ItemCosting, numbered_jobs
 from ._state import ManagerState
 
@@ -42,30 +44,101 @@ def plan_pilot(
     items_per_job: int,
     limits: ProviderLimits,
     reason: str = "pilot",
-) -> tuple[JobsPlanned, frozenset[int]] | None:
-    """Jobs that send the sampled state ``items`` not answered yet and not in a batch already sent, taken out
-    of their pending jobs (retired: never created), which are planned again without them; with the indices
-    of the jobs holding the sample. ``None``: nothing to send."""
-    jobs = state.jobs
-    todo = sorted(
-        {
-            item
-            for item in items
-            if state.results.chosen[item] < 0
-            and state.item_job[item] >= 0
-            and jobs[state.item_job[item]].status == "pending"
-            and jobs[state.item_job[item]].attempt == 0
-        }
-    )
-    if not todo:
+) -> tuple[list[JobsPlanned], frozenset[int]] | None:
+    """What a pilot drives for the sampled state ``items`` without an answer, and the jobs holding them:
+
+    - jobs at the provider holding some (an interrupted pilot's batches, or a create in doubt): collected,
+      never created again;
+    - items in jobs never created: taken out of them (retired), planned again with the same custom_ids (never
+      sent), the jobs' other items too;
+    - items that came back canceled (an interrupted pilot's batches): sent again as a retry (they never ran:
+      nothing answered is paid twice).
+
+    Items answered (succeeded, or failed otherwise: a pilot measures, it does not retry) are not sent.
+    ``None``: nothing to drive."""
+    jobs, aside, ledger = state.jobs, state.aside, state.results
+    at_provider: set[int] = set()
+    moved: dict[int, list[int]] = {}  # a job never created -> its sampled items
+    again: dict[tuple[int, int], list[int]] = {}  # (repair round, attempt) -> sampled items canceled
+    for item in sorted(set(items)):
+        index = state.item_job[item]
+        if item in aside or index < 0:
+            continue
+        job, status = jobs[index], state.item_status[item]
+        canceled = status == "failed" and _canceled(ledger, item)  # never ran
+        if status == "succeeded" or (status == "failed" and not canceled):
+            continue  # answered
+        if job.status in ("submitting", "processing") and not job.realtime:
+            at_provider.add(index)  # collected first (a canceled item is sent again in the next round)
+        elif status == "pending" and job.status in ("pending", "reserved") and not job.calls:
+            moved.setdefault(index, []).append(item)
+        elif canceled:  # sent again under a retry's custom_id
+            again.setdefault((job.repair, job.attempt + 1), []).append(item)
+    if not (at_provider or moved or again):
         return None
-    retired = sorted({state.item_job[item] for item in todo})
-    chosen = set(todo)
-    rest = [item for index in retired for item in jobs[index].items if item not in chosen]
-    sample = numbered_jobs(len(jobs), 0, todo, costings, items_per_job, limits)
-    others = numbered_jobs(len(jobs) + len(sample), 0, rest, costings, items_per_job, limits)
-    event = JobsPlanned(jobs=sample + others, reason=reason, retired=retired)
-    return event, frozenset(index for index, _, _ in sample)
+    sample: dict[tuple[int, int], list[int]] = {}
+    rest: dict[tuple[int, int], list[int]] = {}
+    for index, sampled in moved.items():
+        job, chosen = jobs[index], set(sampled)
+        sample.setdefault((job.repair, job.attempt), []).extend(sampled)
+        rest.setdefault((job.repair, job.attempt), []).extend(
+            i for i in job.items if i not in chosen and i not in aside
+        )
+    for key, members in again.items():
+        sample.setdefault(key, []).extend(members)
+    events, driven, retired, count = [], set(at_provider), sorted(moved), len(jobs)
+    for groups, drive in ((sample, True), (rest, False)):
+        for (round_, attempt), members in sorted(groups.items()):
+            if not members:
+                continue
+            planned = numbered_jobs(count, attempt, sorted(members), costings, items_per_job, limits)
+            events.append(JobsPlanned(jobs=planned, reason=reason, retired=retired, repair=round_))
+            retired, count = [], count + len(planned)
+            if drive:
+                driven.update(index for index, _, _ in planned)
+    return events, frozenset(driven)
+
+
+def _canceled(ledger: Ledger, item: int) -> bool:
+    number = ledger.chosen[item]
+    error = ledger.outcome(number)[1] if number >= 0 else None
+    return error is not None and error.reason == "canceled"
+
+
+class ErrorsMet:
+    """What a run met on its way and got past: refusals the SDK waited out (``Provider(on_retry=)``), creates
+    refused for now or in doubt, and why (events); how many of each. A listener of the engine's events (quick:
+    called under the recorder's lock); ``clear()`` as each run starts. A pilot's report says them."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._counts: Counter[str] = Counter()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._counts.clear()
+
+    def retried(self, words: str) -> None:
+        """A refusal (``"HTTP 500 on poll"``) the SDK waits out before asking again."""
+        with self._lock:
+            self._counts[f"{words}, asked again"] += 1
+
+    def on_event(self, event: Event) -> None:
+        match event:
+            case QueueWaiting() if event.retry_after is not None:  # not the run's own max_queued_requests
+                words = f"create refused for now ({event.reason}), asked again"
+            case CreateUncertain():
+                words = f"{event.reason} (reconciled: never made twice)"
+            case SubmitAbandoned():
+                words = f"create given up: {event.reason}"
+            case _:
+                return
+        with self._lock:
+            self._counts[words] += 1
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._counts.most_common())
 
 
 @dataclass(frozen=True, repr=False)
@@ -88,6 +161,8 @@ class PilotReport:
     max_cost: float | None
     model_name: str = ""  # the response model's class name ("" for text)
     advice: list[str] = field(default_factory=list)
+    errors: dict[str, int] = field(default_factory=dict)  # what the pilot met and got past -> how many times
+    failure_examples: dict[str, str] = field(default_factory=dict)  # failure reason -> one item's error message
 
     @property
     def sampled(self) -> int:
@@ -127,7 +202,11 @@ class PilotReport:
             + (f"{self.succeeded:,} {what} ({share:.0%})" if share is not None else "none answered")
         ]
         if self.failures:
-            lines.append("Failures: " + ", ".join(f"{n:,} {reason}" for reason, n in self.failures.items()))
+            lines.append(
+                "Failures: " + "; ".join(self._failure_words(reason, n) for reason, n in self.failures.items())
+            )
+        if self.errors:
+            lines.append("Met on the way: " + "; ".join(f"{n:,} × {what}" for what, n in self.errors.items()))
         if self.answered:
             lines.append(
                 f"Tokens per item: input mean {self.input_tokens_mean:,.0f}, p95 {self.input_tokens_p95:,.0f}; "
@@ -144,6 +223,10 @@ class PilotReport:
         lines.extend(f"Advice: {line}" for line in self.advice)
         return "\n".join(lines)
 
+    def _failure_words(self, reason: str, n: int) -> str:
+        example = " ".join(self.failure_examples.get(reason, "").split())
+        return f"{n:,} {reason}" + (f" (e.g. {example[:160]}{'…' if len(example) > 160 else ''})" if example else "")
+
 
 def pilot_report(
     results: Sequence[ItemResult],
@@ -154,11 +237,17 @@ def pilot_report(
     max_tokens: int,
     max_cost: float | None,
     model_name: str,
+    errors: dict[str, int] | None = None,
 ) -> PilotReport:
-    """The report of the sampled ``positions`` from their ``results`` (one per sampled position)."""
+    """The report of the sampled ``positions`` from their ``results`` (one per sampled position); ``errors``:
+    what the pilot's run met and got past (``ErrorsMet``)."""
     answered = [r for r in results if r.status in ("succeeded", "failed")]
     succeeded = [r for r in answered if r.ok]
     failures = Counter(r.error.reason for r in answered if r.error is not None)
+    examples: dict[str, str] = {}
+    for r in answered:
+        if r.error is not None:
+            examples.setdefault(r.error.reason, r.error.message)
     billed = [r for r in answered if r.usage is not None]
     inputs = [r.usage.prompt_tokens for r in billed if r.usage is not None]
     outputs = [r.usage.output_tokens for r in billed if r.usage is not None]
@@ -181,6 +270,8 @@ def pilot_report(
         max_tokens=max_tokens,
         max_cost=max_cost,
         model_name=model_name,
+        errors=dict(errors or {}),
+        failure_examples=examples,
     )
     report.advice.extend(_advice(report))
     return report

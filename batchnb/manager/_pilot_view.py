@@ -12,37 +12,41 @@ from ..errors import InputError
 from ._context import RunContext
 from ._pilot import PilotReport, pilot_report, sample_positions
 from ._recorder import Recorder
+from ._run import RunBody
 
 
 class PilotView:
     options: RequestOptions
     _recorder: Recorder
     _ctx: RunContext
+    _body: RunBody
 
     if TYPE_CHECKING:
 
         def _claim_run(self) -> None: ...
-        def _execute(
-            self,
-            *,
-            retry: bool,
-            show: bool,
-            opened: bool = False,
-            background: bool = False,
-            pilot: list[int] | None = None,
-        ) -> None: ...
+        def _run_here(self, *, retry: bool, show: bool, pilot: list[int] | None = None) -> None: ...
         def results(self) -> Sequence[ItemResult]: ...
 
-    def pilot(self, n: int = 20, *, seed: int = 0, print_progress: bool = False) -> PilotReport:
+    def pilot(self, n: int = 20, *, seed: int = 0, print_progress: bool = True) -> PilotReport:
         """Run ``n`` items sampled across the inputs (one per stratum, ``seed``-ed: the same sample each time)
         as one batch, within ``max_cost``, and report what they tell about the whole run: the share that
         validated and why the others failed, tokens (mean, p95), the measured cost per item, the projected
-        cost, and the headroom under ``max_tokens``. Their answers are kept: ``run()`` then sends only the
-        other items. Sampled items answered before are not sent again."""
+        cost, the headroom under ``max_tokens``, and what it met on its way (refusals waited out). Their
+        answers are kept: ``run()`` then sends only the other items. Sampled items answered before are not
+        sent again; after an interrupted pilot, its batches are collected and what they canceled sent again.
+
+        ``print_progress`` (default on: a pilot is watched): the live panel in a notebook, console lines
+        elsewhere, as ``run(print_progress=True)``.
+        """
         positions = self._pilot_positions(n, seed)
         slots = self._pilot_slots(positions)
         self._claim_run()
-        self._execute(retry=False, show=print_progress, pilot=slots)
+        self._run_here(retry=False, show=print_progress, pilot=slots)
+        return self._pilot_report(positions)
+
+    def _pilot_report(self, positions: list[int]) -> PilotReport:
+        """The report of the sample at input ``positions``, from the answers in the state and what the last
+        run met (``ErrorsMet``)."""
         results = self.results()
         return self._recorder.read(
             lambda state: pilot_report(
@@ -53,6 +57,7 @@ class PilotView:
                 max_tokens=self.options.max_tokens,
                 max_cost=self._ctx.max_cost,
                 model_name=self.options.response_model.__name__ if self.options.response_model else "",
+                errors=self._body.met.counts(),
             )
         )
 

@@ -75,8 +75,9 @@ def check_budgetable(items: Sequence[Item], *, url_document_pages: int | None, b
         if item.unknown_documents:
             raise InputError(
                 f"it has {item.unknown_documents} document(s) given by URL or file id, whose size cannot be known "
-                "before they are billed, so max_cost cannot be enforced. Pass url_document_pages=N, a bound on "
-                "the pages of each document given by URL or file id, or run without max_cost.",
+                "before they are billed, so max_cost cannot be enforced. Pass "
+                "limits=ProviderLimits(url_document_pages=N), a bound on the pages of each document given by URL "
+                "or file id, or run without max_cost.",
                 item=item.index,
             )
 

@@ -1,5 +1,5 @@
 """A realtime job: once a run's deadline came, its items go one by one through the Messages API, at full
-price (``POST /v1/messages``), ``realtime_concurrency`` calls at a time.
+price (``POST /v1/messages``), ``Deadline.concurrency`` calls at a time.
 
 Each call is journaled (``RealtimeCall``, fsynced) before it is sent and its answer recorded as soon as it
 comes, so a kill at any instant leaves every item answered, never called, or called without an answer. A
@@ -17,7 +17,7 @@ run going.
 
 A realtime job started by a run that was killed is taken up by the next run: its calls in flight then are
 held (``missing``), and its items never called are sent as realtime calls only if this run's deadline has
-come (with ``deadline_fallback``); else they end ``canceled`` and go back to batches (half the price) as the
+come (with ``Deadline.fallback``); else they end ``canceled`` and go back to batches (half the price) as the
 retry of a canceled item does, in this run or, after a deadline without fallback, in the next one.
 """
 
@@ -33,8 +33,7 @@ from .._requests import PreparedRequest
 from .._usage import Usage
 from ..errors import CallRefused, CallUncertain
 from ._context import RunContext
-from ._driver import price_day
-from ._job import JobRecord
+from ._job import JobRecord, price_day
 from ._job_requests import job_requests
 from ._recorder import utc_now
 
@@ -74,7 +73,7 @@ class RealtimeDriver:
             why = (
                 "its run stopped before its realtime call, and this run's deadline has not come: sent as a batch"
                 if not ctx.past_deadline
-                else "its run stopped before its realtime call, and deadline_fallback is off: a later run sends it"
+                else "its run stopped before its realtime call, and Deadline(fallback=False): a later run sends it"
             )
             later = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in todo)
             ctx.recorder.emit(ItemsFinished(job=index, results=later, completed_at=utc_now()))

@@ -27,8 +27,7 @@ from .._requests import RequestOptions
 from .._usage import Usage
 from ..errors import StateError
 from ..limits import ProviderLimits
-from ._driver import price_day
-from ._job import JobRecord
+from ._job import JobRecord, price_day
 from ._plan import Costings, numbered_jobs
 from ._recorder import utc_now
 from ._result_files import ResultReader, StoredHead, rebuild_result, stored_head

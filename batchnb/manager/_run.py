@@ -17,16 +17,22 @@ from ..errors import ProviderError, StateError
 from ._context import RunContext
 from ._driver import JobDriver
 from ._job import JobRecord
-from ._pilot import plan_pilot
+from ._pilot import ErrorsMet, plan_pilot
 from ._recorder import utc_now
 from ._scheduler import Scheduler
 from ._state import ManagerState
+
+#: Rounds of a pilot at most: what is at the provider collected and the rest sent, then what came back canceled.
+PILOT_ROUNDS = 3
 
 
 class RunBody:
     def __init__(self, ctx: RunContext, scheduler: Scheduler, driver: JobDriver) -> None:
         self.ctx, self.scheduler, self.driver = ctx, scheduler, driver
         self._cancels_before = 0
+        self._sample: list[int] = []
+        self.met = ErrorsMet()  # what each run met on its way (a pilot's report says it)
+        ctx.recorder.listeners.append(self.met)
 
     def run(self, retry: bool, console: Any, pilot: list[int] | None = None) -> bool:
         """One run; ``pilot``: the sampled state items, sent alone (``_pilot``), nothing else driven. ``False``
@@ -34,48 +40,46 @@ class RunBody:
         ctx = self.ctx
         ctx.job_errors.clear()
         ctx.notes.clear()
+        self.met.clear()
         if console is not None:
             ctx.recorder.listeners.append(console)
         if ctx.save_results_dir is not None:
             ctx.save_results_dir.mkdir(parents=True, exist_ok=True)
         planned = None
         if pilot is not None:
-            planned = ctx.recorder.read(
-                lambda state: plan_pilot(state, pilot, ctx.costings, ctx.items_per_job, ctx.limits)
-            )
+            self._sample = pilot
+            planned = ctx.recorder.read(self._pilot_plan)
             if planned is None:
-                return False  # the sample is answered (or in batches already sent): nothing to send
+                return False  # the sample is answered: nothing to send
         elif not retry and not ctx.recorder.read(lambda _: self.scheduler.has_work()):
             return False  # nothing to do: nothing is written, and the views keep saying how the last run ended
         ctx.deadline_at = ctx.deadline.at(time.time()) if ctx.deadline is not None else None
         ctx.deadline_passed = False
         ctx.recorder.emit(RunStarted(at=utc_now(), max_cost=ctx.max_cost, deadline=ctx.deadline_at))
-        if planned is not None:
-            ctx.recorder.emit(planned[0])
-            ctx.only_jobs = planned[1]
         warm = self._warm_plan() if planned is None and not retry else None
         self._cancels_before = self._cancels()
         if retry:
             self.scheduler.plan_retries(lambda result, attempts: True)
         outcome: tuple[str, str] | None = None
         try:
-            if warm is not None:  # one request alone first: it writes the prompt cache the others then read
-                ctx.recorder.emit(warm[0])
-                ctx.only_jobs = warm[1]
+            if planned is not None:
+                self._drive_pilot(planned)
+            else:
+                if warm is not None:  # one request alone first: it writes the prompt cache the others then read
+                    for event in warm[0]:
+                        ctx.recorder.emit(event)
+                    ctx.only_jobs = warm[1]
+                    self.scheduler.run()
+                    ctx.only_jobs = None
                 self.scheduler.run()
-                ctx.only_jobs = None
-            self.scheduler.run()
-        except KeyboardInterrupt:
-            ctx.stop_reason = "interrupted"
-            ctx.stop.set()
-            with suppress(StateError, ProviderError):
-                self.driver.cancel_jobs(None)
-            outcome = ("interrupted", f"by Ctrl-C: {self._canceled_words()}")
-            raise
         except BaseException as exc:
             outcome = ("error", f"{type(exc).__name__}: {exc}")
             raise
         finally:  # the run is over however it ended: views stop showing "running" and say why
+            if outcome is None and ctx.stop_reason == "interrupted":  # Ctrl-C where the caller waits
+                with suppress(StateError, ProviderError):
+                    self.driver.cancel_jobs(None)
+                outcome = ("interrupted", f"by Ctrl-C: {self._canceled_words()}")
             if outcome is None:
                 with ctx.cancel_lock:  # a cancel() being sent: wait for it, to say what it did
                     outcome = self._how_it_ended()
@@ -83,9 +87,32 @@ class RunBody:
             message = " ".join(filter(None, (outcome[1], *ctx.notes)))
             with suppress(StateError):  # a state that cannot be written is reported by the caller
                 ctx.recorder.emit(RunEnded(at=utc_now(), outcome=outcome[0], message=message))
-        if ctx.job_errors:
+        if ctx.job_errors and outcome[0] != "interrupted":
             raise self._job_error()
         return True
+
+    def _pilot_plan(self, state: ManagerState) -> tuple[list[JobsPlanned], frozenset[int]] | None:
+        ctx = self.ctx
+        return plan_pilot(state, self._sample, ctx.costings, ctx.items_per_job, ctx.limits)
+
+    def _drive_pilot(self, planned: tuple[list[JobsPlanned], frozenset[int]] | None) -> None:
+        """A pilot's rounds, its jobs driven alone: what is at the provider (an interrupted pilot's batches)
+        collected and the rest sent; then what came back canceled sent again, until the sample is answered or
+        the run stops (cancel, Ctrl-C, the budget, a job that could not run)."""
+        ctx, driven = self.ctx, set()  # type: RunContext, set[int]
+        for round_ in range(PILOT_ROUNDS):
+            with ctx.recorder.lock:  # planned against the state as it is when emitted (job numbers)
+                if round_:
+                    planned = self._pilot_plan(ctx.state)
+                if planned is None:
+                    return
+                for event in planned[0]:
+                    ctx.recorder.emit(event)
+            driven |= planned[1]
+            ctx.only_jobs = frozenset(driven)
+            self.scheduler.run()
+            if ctx.stop.is_set() or ctx.state.budget_stop or ctx.job_errors:
+                return
 
     def _cancels(self) -> int:
         """Batches of this state whose cancel the provider accepted (ever)."""
@@ -116,7 +143,7 @@ class RunBody:
             unanswered = state.wanted_count - state.counts["succeeded"]
             return "deadline", (
                 f"batches in flight were canceled; {_count(unanswered, 'item')} without an answer "
-                f"(deadline_fallback=False sends nothing after the deadline). {ctx.resume_hint}"
+                f"(Deadline(..., fallback=False) sends nothing after the deadline). {ctx.resume_hint}"
             )
         if left:
             return "stopped", f"{left:,} items not finished. {ctx.resume_hint}"
@@ -135,14 +162,14 @@ class RunBody:
             "price)" + (f", {_count(by_batch, 'item')} by batches" if by_batch > 0 else "")
         )
 
-    def _warm_plan(self) -> tuple[JobsPlanned, frozenset[int]] | None:
-        """``warm_cache``: the first item alone, when nothing of the run is answered yet (else the cache was
+    def _warm_plan(self) -> tuple[list[JobsPlanned], frozenset[int]] | None:
+        """``PromptCache(warm=True)``: the first item alone, when nothing of the run is answered yet (else the cache was
         written already, or its requests are on their way)."""
         ctx = self.ctx
         if not ctx.warm_cache:
             return None
 
-        def plan(state: ManagerState) -> tuple[JobsPlanned, frozenset[int]] | None:
+        def plan(state: ManagerState) -> tuple[list[JobsPlanned], frozenset[int]] | None:
             if any(number >= 0 for number in state.results.chosen):
                 return None
             first = next((i for i in range(state.item_count) if i not in state.aside), None)
@@ -155,11 +182,14 @@ class RunBody:
     def _pilot_words(self, left: int) -> str:
         """How a pilot run ended, with what the panel can show of its figures (``pilot()`` reports more)."""
         ctx, state = self.ctx, self.ctx.state
-        jobs = [state.jobs[index] for index in sorted(ctx.only_jobs or ())]
-        count, ok, costs = _outcomes(state, jobs)
-        words = f"{_count(count, 'sampled item')} answered in {_count(len(jobs), 'batch')}, {ok:,} succeeded"
-        if count and all(cost is not None for cost in costs):
-            per_item = sum(cost or 0.0 for cost in costs) / count
+        batches = sum(1 for index in ctx.only_jobs or () if state.jobs[index].batch_id)
+        sample = [item for item in sorted(set(self._sample)) if item not in state.aside]
+        answered = [item for item in sample if state.item_status[item] in ("succeeded", "failed")]
+        ok = sum(1 for item in answered if state.item_status[item] == "succeeded")
+        costs = [state.results.cost_of(state.results.chosen[item]) for item in answered]
+        words = f"{_count(len(answered), 'sampled item')} answered in {_count(batches, 'batch')}, {ok:,} succeeded"
+        if answered and all(cost is not None for cost in costs):
+            per_item = sum(cost or 0.0 for cost in costs) / len(answered)
             words += f"; {money(per_item)} per item measured, about {money(per_item * left)} for the {left:,} left"
         return f"{words}. Resume (or run()) sends the {_count(left, 'item')} left, reusing the pilot's answers."
 

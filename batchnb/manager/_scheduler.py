@@ -1,5 +1,5 @@
 """Which job runs next: reservations against ``max_cost``, at most ``max_parallel_jobs`` workers and
-``max_queued_requests`` requests in batches in flight, retries.
+``limits.max_queued_requests`` requests in batches in flight, retries.
 
 Every reservation is an event in the state model (``Reserved``), so what the budget holds is never in a
 side counter: a kill at any instant leaves the reservation of every possibly-created batch counted.
@@ -102,7 +102,7 @@ class Scheduler:
 
     def _check_deadline(self, busy: set[int]) -> None:
         """At the deadline: no batch is created any more, those in flight are canceled, and (with
-        ``deadline_fallback``) every item left goes as realtime calls, still within ``max_cost``."""
+        ``Deadline.fallback``) every item left goes as realtime calls, still within ``max_cost``."""
         ctx = self.ctx
         if ctx.deadline_at is None or ctx.stop.is_set():
             return
@@ -116,7 +116,7 @@ class Scheduler:
             self._after_deadline(busy)
 
     def _after_deadline(self, busy: set[int]) -> None:
-        """With ``deadline_fallback``: batch jobs never created go as realtime jobs instead, and failed items
+        """With ``Deadline.fallback``: batch jobs never created go as realtime jobs instead, and failed items
         a retry would take (the canceled ones first of all) are planned as realtime calls. Not in a run of
         some jobs alone (a pilot's sample, the cache-warming request): the deadline only cancels there."""
         ctx = self.ctx
@@ -131,7 +131,7 @@ class Scheduler:
     def _back_to_batches(self) -> None:
         """Realtime jobs an earlier run's deadline planned and never started go back to batches (half the
         price): each run has its own deadline, and this one's has not come (or, come without
-        ``deadline_fallback``, sends nothing: the next run creates them). Not in a run of some jobs alone.
+        ``Deadline.fallback``, sends nothing: the next run creates them). Not in a run of some jobs alone.
         Those an earlier run started and did not finish (a kill) are ended by the realtime driver."""
         ctx = self.ctx
         if (ctx.past_deadline and ctx.deadline_fallback) or ctx.only_jobs is not None:
@@ -167,7 +167,7 @@ class Scheduler:
 
     def plan_retries(self, wanted: Callable[[ItemResult, int], bool]) -> bool:
         """Plan new jobs for failed items that ``wanted(result, attempts)`` accepts (after a deadline, as
-        realtime calls; none when ``deadline_fallback`` is off)."""
+        realtime calls; none when ``Deadline.fallback`` is off)."""
         ctx = self.ctx
         if ctx.deadline_passed and not ctx.deadline_fallback:
             return False
@@ -230,7 +230,7 @@ class Scheduler:
         return None
 
     def _queue_room(self, job: JobRecord, *, in_flight: int) -> bool:
-        """Whether the job's batch fits under ``max_queued_requests`` beside the requests in batches submitted
+        """Whether the job's batch fits under ``limits.max_queued_requests`` beside the requests in batches submitted
         (or being created) and not ended; ``False`` = not now, it goes when some end. With nothing in flight
         it always goes, so a job larger than the limit (planned by an earlier run) cannot stall the run."""
         ctx = self.ctx
@@ -240,7 +240,7 @@ class Scheduler:
         queued = sum(len(j.items) for j in ctx.state.jobs if j.status in ("reserved", *_AT_PROVIDER))
         if queued + len(job.items) <= limit:
             return True
-        reason = f"{queued:,} requests in batches in flight, max_queued_requests is {limit:,}"
+        reason = f"{queued:,} requests in batches in flight, limits.max_queued_requests is {limit:,}"
         ctx.recorder.notify(QueueWaiting(job=job.index, retry_after=None, reason=reason))
         return False
 

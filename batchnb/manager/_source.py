@@ -13,15 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 
 from .._sequences import input_list, series_labels
 from ..errors import InputError
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from ._front import BatchManager
 
 
 @dataclass
@@ -98,13 +96,23 @@ def take_inputs(messages: Any, files: Any) -> tuple[Source, list[Any] | None, li
     return (source, values, None) if kind == "messages" else (source, None, values)
 
 
+class _HasSource(Protocol):
+    """What ``manager_from_frame`` builds: a manager keeping its ``Source`` (``BatchManager``; named by this
+    protocol so the source knows nothing of the front that uses it)."""
+
+    _source: Source
+
+
+_Manager = TypeVar("_Manager", bound=_HasSource)
+
+
 def manager_from_frame(
-    cls: type[BatchManager],
+    cls: Callable[..., _Manager],
     frame: Any,
     prompt: str | Callable[[pd.Series], Any] | None,
     files: Hashable | None,
     options: dict[str, Any],
-) -> BatchManager:
+) -> _Manager:
     """``BatchManager.from_frame``: one request per row; the frame (a copy, as it was) is what results join to."""
     from ..frames import frame_inputs
 

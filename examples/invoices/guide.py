@@ -3,9 +3,9 @@
 Worked examples are what an analyst adds once the first answers come back slightly off (a tax rate as a
 percentage, a subtotal taken for the total, a continued page's header read as a line item). They make the
 instructions long, about 6,000 tokens, and the same for all 100 requests: a prefix worth caching. batchnb
-marks it with a one-hour ``cache_control`` (``cache_prefix=None``, the default, marks it when it pays: here
-it is over Haiku 4.5's 4,096-token minimum), so every request after the first reads it at a tenth of the
-input price instead of paying it in full.
+marks it with a one-hour ``cache_control`` (``PromptCache(prefix=None)``, the default, marks it when it
+pays: here it is over Haiku 4.5's 4,096-token minimum), so every request after the first reads it at a
+tenth of the input price instead of paying it in full.
 
 The examples are invoices of another seed than the run's (``make_invoices._invoice_specs``), written out as
 their PDF prints them, each with the answer expected for it.

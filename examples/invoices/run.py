@@ -25,7 +25,7 @@ from typing import Any, Sequence
 if __package__ in (None, ""):  # run as a script: make ``invoices`` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from batchnb import BatchManager, ItemResult, StateError  # noqa: E402
+from batchnb import BatchManager, ItemResult, PromptCache, StateError  # noqa: E402
 from batchnb.sim import Simulator  # noqa: E402
 
 from invoices.guide import extraction_guide  # noqa: E402
@@ -70,7 +70,7 @@ def make_manager(paths: Sequence[Path], workdir: Path, client: Any, poll_interva
         prompt=PROMPT,
         model=MODEL,
         system=extraction_guide(),  # ~6,000 tokens of rules and worked examples, the same in every request
-        cache_prefix=None if cache else False,  # None: batchnb marks that shared prefix for the prompt cache
+        cache=PromptCache(prefix=None if cache else False),  # None: batchnb marks that shared prefix for the cache
         response_model=Invoice,
         enable_citations=True,
         items_per_job=10,  # 10 invoices per job
