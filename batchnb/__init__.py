@@ -27,12 +27,12 @@ from typing import Any
 
 from . import errors, sim
 from ._batch_job import BatchJob, batch
-from ._item_result import ItemError, ItemResult
-from ._usage import Usage
 from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, ProviderError, StateError
 from .limits import ProviderLimits
 from .manager import BatchManager, Deadline, Estimate, PromptCache
-from .manager._accessor import register_when_pandas_is_imported
+from .manager.front._accessor import register_when_pandas_is_imported
+from .results._item_result import ItemError, ItemResult
+from .results._usage import Usage
 
 __all__ = [
     "batch",

@@ -22,16 +22,16 @@ import anthropic
 import pydantic
 
 from ._files import write_atomic
-from ._inputs import FileInput, items_from_files, items_from_messages
-from ._item import Item
-from ._item_result import ItemResult, missing_result, parse_result_line
-from ._pricing import default_table
 from ._provider import Provider
-from ._request_check import check_requests
-from ._requests import PreparedRequest, RequestBuilder, RequestOptions, cache_prefix_wanted, make_custom_id
-from ._usage import Usage
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
+from .inputs._inputs import FileInput, items_from_files, items_from_messages
+from .inputs._item import Item
+from .inputs._request_check import check_requests
+from .inputs._requests import PreparedRequest, RequestBuilder, RequestOptions, cache_prefix_wanted, make_custom_id
 from .limits import DEFAULT_LIMITS, ProviderLimits
+from .results._item_result import ItemResult, missing_result, parse_result_line
+from .results._pricing import default_table
+from .results._usage import Usage
 
 #: Creates of one ``batch()`` refused for now (not a 429, which is waited out) before it gives up.
 CREATE_ATTEMPTS = 4

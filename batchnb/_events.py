@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
-from ._item_result import ItemResult
+from .results._item_result import ItemResult
 
 
 @dataclass(frozen=True)

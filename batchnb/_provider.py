@@ -21,10 +21,10 @@ import anthropic
 import httpx2
 from anthropic.types.messages import MessageBatch
 
-from ._item_result import one_line
-from ._requests import PreparedRequest
 from .errors import CallRefused, CallUncertain, CreateRefused, CreateUncertain, ProviderError
+from .inputs._requests import PreparedRequest
 from .limits import DEFAULT_LIMITS
+from .results._item_result import one_line
 
 T = TypeVar("T")
 _BODY_JSON = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))

@@ -81,12 +81,12 @@ def _install_price_shim(model: str) -> None:
     from importlib import resources
 
     import batchnb._batch_job
-    import batchnb.manager._front
+    import batchnb.manager.front._front
     from batchnb import pricing
 
     text = resources.files("batchnb").joinpath("data/prices.csv").read_text(encoding="utf-8")
     table = pricing.PriceTable.from_csv(text.rstrip("\n") + "\n" + SHIM_ROW.format(model=model) + "\n")
-    batchnb.manager._front.default_table = batchnb._batch_job.default_table = lambda: table
+    batchnb.manager.front._front.default_table = batchnb._batch_job.default_table = lambda: table
 
 
 def _child_batchnb(n: int, workdir: str, model: str, price_shim: bool) -> dict:
@@ -201,7 +201,7 @@ def _venv_versions(python: str) -> dict[str, str]:
 
 def check_model(model: str, batchata_python: str) -> bool:
     """Exit if either tool refuses ``model``; True when batchnb has no price for it (shim needed)."""
-    from batchnb._pricing import default_table
+    from batchnb.results._pricing import default_table
 
     price = default_table().price(model)
     if price is not None and price.retired:

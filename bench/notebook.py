@@ -104,7 +104,7 @@ def main(argv: list[str]) -> None:
         return
     count = int(argv[0]) if argv else 10_000
     print(f"start() on a {count:,}-item manager returned in {time_start(count)['start_returned_ms']:.1f} ms")
-    from batchnb._panel import REFRESH_HZ
+    from batchnb.views._panel import REFRESH_HZ
 
     refresh_ms = time_refresh(count)
     print(f"one panel refresh ({count:,} items, ~10% failed): {refresh_ms:.2f} ms; at {REFRESH_HZ:.0f} Hz that is "

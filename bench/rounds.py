@@ -22,7 +22,7 @@ from typing import Any
 def one(items: int, max_tokens: int, max_cost: float, per_job: int) -> dict[str, Any]:
     from batchnb import BatchManager
     from batchnb._events import JobEnded, Submitted
-    from batchnb.manager._budget import plan_rounds
+    from batchnb.manager.plan._budget import plan_rounds
     from batchnb.sim import Simulator
 
     class Waves:

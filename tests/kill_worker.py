@@ -67,7 +67,7 @@ def step(word: str) -> None:
 def pause_while_reading(state_path: str) -> None:
     """``step("read")`` as the state's results log is first opened to be read: the snapshot and the journal
     have been read by then, the results log and everything after not yet."""
-    from batchnb.manager._store import StateStore
+    from batchnb.manager.state._store import StateStore
 
     target, real_open, paused = str(StateStore(state_path).results_path), builtins.open, []
 

@@ -12,8 +12,8 @@ import pytest
 
 from batchnb import BatchJob, InputError, JobTimeoutError, ProviderError, batch
 from batchnb.limits import ProviderLimits
-from batchnb._pricing import BATCH_DISCOUNT, default_table
-from batchnb._requests import RequestOptions
+from batchnb.results._pricing import BATCH_DISCOUNT, default_table
+from batchnb.inputs._requests import RequestOptions
 from batchnb.sim import Faults, Simulator
 
 from .helpers import conversations, make_pdf, png_bytes

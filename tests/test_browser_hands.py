@@ -71,7 +71,7 @@ def flag_when_main_waits(flag):
     so that the test interrupts the kernel there and nowhere else."""
     import os, sys, threading, time
 
-    main, where = threading.main_thread().ident, os.path.join("manager", "_lifecycle.py")
+    main, where = threading.main_thread().ident, os.path.join("manager", "engine", "_lifecycle.py")
 
     def watch():
         deadline = time.monotonic() + 600
@@ -658,7 +658,7 @@ def test_where_clicks_cannot_be_served_at_once_a_pressed_button_says_queued_and_
     from playwright.sync_api import expect
 
     nb = Notebook(lab, browser, "hands-queued", [
-        IMPORTS + "import batchnb._kernel_clicks as kernel_clicks\n"
+        IMPORTS + "import batchnb.views._kernel_clicks as kernel_clicks\n"
         "kernel_clicks._tried, kernel_clicks._subshell = True, None  # as if this kernel had no subshells\n\n"
         + FAIL_ONCE + "\nsim = Simulator(latency=0.2, faults=Faults(item_outcome=outcome)).start()\n"
         "manager = BatchManager(messages=messages(20), client=sim.client(), **OPTIONS)",

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from batchnb import BatchManager, InputError
-from batchnb._inputs import Item, items_from_files, items_from_messages
+from batchnb.inputs._inputs import Item, items_from_files, items_from_messages
 from batchnb.limits import ProviderLimits
-from batchnb.manager._plan import check_budgetable, measure_items
-from batchnb._pricing import (IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, Usage,
+from batchnb.manager.plan._plan import check_budgetable, measure_items
+from batchnb.results._pricing import (IMAGE_TOKENS, PDF_PAGE_TOKENS, REQUEST_OVERHEAD_TOKENS, TOOLS_OVERHEAD_TOKENS, Usage,
                              default_table)
-from batchnb._requests import RequestBuilder, RequestOptions
+from batchnb.inputs._requests import RequestBuilder, RequestOptions
 from batchnb.sim import Simulator
 
 from .helpers import make_pdf, png_bytes
@@ -250,7 +250,7 @@ def test_files_keep_their_costing(tmp_path, pdf3):
 
 
 def test_one_pdf_in_many_conversations_is_parsed_once(pdf3, monkeypatch):
-    import batchnb._media as media
+    import batchnb.inputs._media as media
 
     calls = []
     real = media.pdf_pages  # counted, not replaced: the real parser still runs

@@ -18,8 +18,8 @@ import pydantic
 import pytest
 
 from batchnb import BatchManager, Usage
-from batchnb._panel_html import cost_html, failed_html
-from batchnb._pricing import default_table
+from batchnb.views._panel_html import cost_html, failed_html
+from batchnb.results._pricing import default_table
 from batchnb.sim import Faults, Simulator
 
 from .helpers import wait_for

@@ -9,7 +9,7 @@ import pydantic
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from batchnb._item_result import field_citations, find_json_object, parse_result_line
+from batchnb.results._item_result import field_citations, find_json_object, parse_result_line
 
 keys = st.from_regex(r"[a-z_][a-z0-9_]{0,7}", fullmatch=True)
 scalars = (st.none() | st.booleans() | st.integers(-10**12, 10**12)

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from batchnb._console import ConsoleView
+from batchnb.views._console import ConsoleView
 from batchnb._events import (
     BudgetStopped,
     Event,
@@ -24,8 +24,8 @@ from batchnb._events import (
     SubmitIntent,
     Submitted,
 )
-from batchnb._item_result import ItemError, ItemResult
-from batchnb._progress import JobCounts, ProgressModel, ProgressSeed
+from batchnb.results._item_result import ItemError, ItemResult
+from batchnb.views._progress import JobCounts, ProgressModel, ProgressSeed
 
 T = "2026-03-01T10:00:00Z"
 JOBS, PER_JOB, CHUNK = 6, 50, 10  # 300 items; results come 10 at a time

@@ -14,8 +14,8 @@ from typing import Any
 import pydantic
 import pytest
 
-from batchnb._inputs import items_from_files, items_from_messages
-from batchnb._requests import RequestBuilder, RequestOptions
+from batchnb.inputs._inputs import items_from_files, items_from_messages
+from batchnb.inputs._requests import RequestBuilder, RequestOptions
 from batchnb.contract import (
     MAX_IMAGE_BASE64_BYTES,
     ModelLimits,
@@ -386,7 +386,7 @@ def test_every_model_the_sdk_lists_and_every_priced_model_has_limits():
 
     from anthropic.types import ModelParam
 
-    from batchnb._pricing import default_table
+    from batchnb.results._pricing import default_table
 
     literals = typing.get_args(typing.get_args(ModelParam)[0])
     assert set(literals) <= set(models_table())
@@ -443,7 +443,7 @@ EXTRAS: list[dict[str, Any]] = [
 
 
 def _pdf_pages(data: str) -> int:
-    from batchnb._media import pdf_pages
+    from batchnb.inputs._media import pdf_pages
     from batchnb.limits import DEFAULT_LIMITS
 
     return pdf_pages(base64.b64decode(data), 0, "pdf", DEFAULT_LIMITS)

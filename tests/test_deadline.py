@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from batchnb import BatchManager, Deadline, InputError, PromptCache
-from batchnb._panel_html import jobs_html, status_html
-from batchnb._pricing import default_table
-from batchnb._readings import money
+from batchnb.views._panel_html import jobs_html, status_html
+from batchnb.results._pricing import default_table
+from batchnb.views._readings import money
 from batchnb.sim import FaultRule, Faults, Simulator
 
 from .fault_harness import Killer, run_worker
@@ -213,7 +213,7 @@ def test_bad_deadline_options_are_refused_before_anything_is_sent(options, words
 @pytest.mark.parametrize(("text", "seconds"), [("2h", 7200), ("1h30m", 5400), ("45s", 45), ("1.5d", 129600),
                                                ("20min", 1200), ("2 hours", 7200), (timedelta(minutes=3), 180)])
 def test_a_deadline_reads_durations_as_people_write_them(text, seconds):
-    from batchnb.manager._deadline import parse_deadline
+    from batchnb.manager.plan._deadline import parse_deadline
 
     deadline = parse_deadline(text)
     assert deadline is not None and deadline.at(1000.0) == 1000.0 + seconds

@@ -19,7 +19,7 @@ import pydantic
 import pytest
 
 from batchnb import BatchManager, InputError, StateError, batch
-from batchnb._panel_html import failed_html
+from batchnb.views._panel_html import failed_html
 from batchnb.sim import Faults, Simulator, default_responder
 
 from .helpers import png_bytes

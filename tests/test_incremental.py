@@ -244,7 +244,7 @@ def test_a_resumed_state_reads_answers_from_the_log_only_when_asked(tmp_path):
     """A new manager on a finished state takes status and cost from each results-log record's head; a
     succeeded answer is parsed (validated, its usage read) only when results are asked for, and equals
     the one the run returned."""
-    from batchnb.manager._result_files import StoredResult
+    from batchnb.manager.state._result_files import StoredResult
 
     class Review(pydantic.BaseModel):
         sentiment: str

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from batchnb.manager._store import StateStore
+from batchnb.manager.state._store import StateStore
 from batchnb.sim import Faults, Simulator
 
 from .fault_harness import Killer, run_worker, worker_command

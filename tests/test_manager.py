@@ -13,7 +13,7 @@ import pytest
 
 from batchnb import BatchManager, BudgetError, InputError, StateError
 from batchnb.limits import ProviderLimits
-from batchnb.manager._store import StateStore
+from batchnb.manager.state._store import StateStore
 from batchnb.sim import Faults, RequestEvent, SimLimits, Simulator
 
 from .helpers import wait_for

@@ -16,7 +16,7 @@ import pytest
 
 from batchnb import BatchManager, StateError
 from batchnb.limits import ProviderLimits
-from batchnb.manager._store import StateStore
+from batchnb.manager.state._store import StateStore
 from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
 
 from .fault_harness import Killer, run_worker

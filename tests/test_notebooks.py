@@ -16,7 +16,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from batchnb.manager._store import StateStore
+from batchnb.manager.state._store import StateStore
 from batchnb.sim import Simulator
 
 from .helpers import wait_for

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from batchnb import BatchManager
-from batchnb._panel import Panel, actionable
-from batchnb._panel_html import ROWS_PER_REASON
+from batchnb.views._panel import Panel, actionable
+from batchnb.views._panel_html import ROWS_PER_REASON
 from batchnb.sim import Faults, Simulator
 
 from .helpers import wait_for
@@ -130,8 +130,8 @@ def test_the_failed_table_groups_by_reason_and_stays_readable_at_a_thousand_rows
 
 
 def test_the_cost_bar_shows_spent_and_reserved_against_the_limit():
-    from batchnb._panel_html import cost_html
-    from batchnb._readings import Progress
+    from batchnb.views._panel_html import cost_html
+    from batchnb.views._readings import Progress
 
     p = Progress(items_total=10, succeeded=2, failed=0, processing=4, pending=4, jobs_total=3, jobs_completed=1,
                  jobs_in_flight=2, jobs_pending=0, cost=0.01, reserved=0.022, max_cost=0.035, elapsed=3.0,

@@ -7,8 +7,8 @@ import json
 import pydantic
 import pytest
 
-from batchnb._item_result import field_citations, find_json_object, leaf_spans, parse_result_line
-from batchnb._pricing import Usage
+from batchnb.results._item_result import field_citations, find_json_object, leaf_spans, parse_result_line
+from batchnb.results._pricing import Usage
 
 
 class Item(pydantic.BaseModel):
@@ -120,7 +120,7 @@ def test_a_usage_with_null_cache_counts_is_read():
 
 
 def test_a_negative_count_has_no_price():
-    from batchnb._pricing import default_table
+    from batchnb.results._pricing import default_table
 
     assert default_table().cost("claude-haiku-4-5", Usage(input_tokens=10, output_tokens=-5)) is None
 

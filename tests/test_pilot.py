@@ -13,7 +13,7 @@ import pytest
 from batchnb import BatchManager, InputError
 from batchnb.errors import Interrupted
 from batchnb.limits import ProviderLimits
-from batchnb.manager._pilot import sample_positions
+from batchnb.manager.engine._pilot import sample_positions
 from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
 
 from .fault_harness import Killer, run_worker

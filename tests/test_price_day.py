@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from batchnb._pricing import PRICES_ENV
+from batchnb.results._pricing import PRICES_ENV
 from batchnb.sim import Simulator
 
 from .fault_harness import Killer, run_worker
@@ -39,7 +39,7 @@ def test_a_price_change_between_a_run_and_its_resume_cannot_change_total_cost(tm
 
 def test_a_bad_prices_file_is_an_input_error(tmp_path, monkeypatch):
     from batchnb.errors import InputError
-    from batchnb._pricing import default_table
+    from batchnb.results._pricing import default_table
 
     bad = tmp_path / "prices.csv"
     bad.write_text("model,input\nclaude-haiku-4-5,1\n")

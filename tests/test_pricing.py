@@ -14,12 +14,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from batchnb import BudgetError
-from batchnb._inputs import items_from_messages
-from batchnb.manager._plan import measure_items
-from batchnb._pricing import BATCH_DISCOUNT, PriceTable, Usage, default_table
-from batchnb._requests import RequestBuilder, RequestOptions
+from batchnb.inputs._inputs import items_from_messages
+from batchnb.manager.plan._plan import measure_items
+from batchnb.results._pricing import BATCH_DISCOUNT, PriceTable, Usage, default_table
+from batchnb.inputs._requests import RequestBuilder, RequestOptions
 from batchnb.sim import Simulator
-from batchnb.sim._tokens import count_input_tokens
+from batchnb.sim.answers._tokens import count_input_tokens
 
 from .helpers import make_pdf, png_bytes
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from batchnb import BatchManager, PromptCache
-from batchnb._requests import CACHE_MARKER, RequestBuilder, RequestOptions, cache_prefix_wanted
+from batchnb.inputs._requests import CACHE_MARKER, RequestBuilder, RequestOptions, cache_prefix_wanted
 from batchnb.sim import Simulator
 
 MODEL = "claude-haiku-4-5"

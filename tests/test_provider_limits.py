@@ -127,8 +127,8 @@ def test_progress_says_when_a_create_waits_for_the_providers_queue():
         try:
             waiting = wait_for(lambda: m.stats.queue_waiting, message="the wait was never shown")
             assert waiting.startswith("waiting for the provider's queue: job 0 refused for now (HTTP 429)")
-            from batchnb._console import progress_line
-            from batchnb._panel_html import state_words
+            from batchnb.views._console import progress_line
+            from batchnb.views._panel_html import state_words
 
             assert state_words(m.stats) == ("running", m.stats.queue_waiting)
             assert "waiting for the provider's queue" in progress_line(m.stats)

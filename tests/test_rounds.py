@@ -12,8 +12,8 @@ import pytest
 
 from batchnb import BatchManager
 from batchnb._events import Event, RoundStarted, Submitted
-from batchnb._readings import Progress, money
-from batchnb.manager._budget import plan_rounds
+from batchnb.views._readings import Progress, money
+from batchnb.manager.plan._budget import plan_rounds
 from batchnb.sim import Simulator
 
 MODEL = "claude-haiku-4-5"
@@ -109,7 +109,7 @@ def test_the_views_say_the_rounds_first_and_the_eta_counts_the_rounds_left(capsy
 
 
 def test_the_panel_says_the_rounds_under_its_title_and_beside_the_eta():
-    from batchnb._panel_html import items_html, timing_html
+    from batchnb.views._panel_html import items_html, timing_html
 
     words = "max_cost binds: the worst cases of only 24 of the 300 items left fit in it at once ... about 24 rounds"
     p = Progress(items_total=300, succeeded=48, failed=0, processing=22, pending=230, jobs_total=8, jobs_completed=2,

@@ -123,7 +123,7 @@ def test_a_cell_ending_in_run_shows_one_line_and_an_estimate_its_sentence(tmp_pa
 
 
 def test_a_leftover_hidden_folder_is_named_with_the_way_to_remove_it(tmp_path):
-    from batchnb.manager._store import StateStore
+    from batchnb.manager.state._store import StateStore
 
     state = tmp_path / "run.json"
     store = StateStore(state)
@@ -195,7 +195,7 @@ def test_during_run_the_calling_thread_only_waits_and_a_ctrl_c_at_any_of_its_lin
         with pytest.raises(Interrupted):  # interrupted once the main thread has run 60 lines (a few waits)
             _traced_run(_manager(sim), sim, lines, lambda seen: len(seen) >= 60)
     files = {name.replace(os.sep, "/").split("/batchnb/")[-1] for name, _ in lines}
-    assert files == {"manager/_lifecycle.py"}, f"the main thread ran engine code: {sorted(files)}"
+    assert files == {"manager/engine/_lifecycle.py"}, f"the main thread ran engine code: {sorted(files)}"
     for target in sorted(set(lines)):
         with Simulator(latency=0.01, faults=HOLD_FIRST_ATTEMPT) as sim:
             manager = _manager(sim)

@@ -13,7 +13,7 @@ import pydantic
 import pytest
 
 from batchnb import BatchManager
-from batchnb.manager._result_files import StoredResult
+from batchnb.manager.state._result_files import StoredResult
 from batchnb.sim import Faults, Simulator
 
 MODEL = "claude-haiku-4-5"
@@ -48,7 +48,7 @@ def test_answers_are_kept_on_disk_once_their_job_ends_and_results_reads_like_a_l
     """After a run, the state holds each succeeded answer as a ``StoredResult`` (a hundred bytes: where its
     line is), so memory follows what is in flight; ``results()`` parses them when they are read, and behaves
     as a list: len, indexing (negative too), slices, iteration, equality, a short repr."""
-    from batchnb.manager._readback import ResultSequence
+    from batchnb.manager.state._readback import ResultSequence
 
     class Answer(pydantic.BaseModel):
         sentiment: str
@@ -98,7 +98,7 @@ def test_the_inputs_digest_is_the_digest_of_the_joined_fingerprints(count):
     """Joined a chunk at a time (a million fingerprints are never one string), with the same digest."""
     import hashlib
 
-    from batchnb.manager._resume import _joined_digest
+    from batchnb.manager.state._resume import _joined_digest
 
     parts = [f"{i:032x}" for i in range(count)]
     assert _joined_digest(parts, chunk=5) == hashlib.sha256("\n".join(parts).encode()).hexdigest()
@@ -149,7 +149,7 @@ def test_to_pandas_reads_stored_answers_column_by_column_and_gives_the_frame_of_
                                      b"line\n" * 7, b"z" * 30])
 def test_a_torn_tail_is_cut_reading_backwards_a_block_at_a_time(tmp_path, content):
     """Opening the files cuts a last line a kill left without its newline, reading only the file's end."""
-    from batchnb.manager._store import _trim_torn_tail
+    from batchnb.manager.state._store import _trim_torn_tail
 
     path = tmp_path / "log"
     path.write_bytes(content)

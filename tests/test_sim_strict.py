@@ -19,8 +19,8 @@ import anthropic
 import pytest
 
 import batchnb
-from batchnb._inputs import items_from_files, items_from_messages
-from batchnb._requests import RequestBuilder, RequestOptions
+from batchnb.inputs._inputs import items_from_files, items_from_messages
+from batchnb.inputs._requests import RequestBuilder, RequestOptions
 from batchnb.contract import check_params, model_limits
 from tests.conftest import _emulator_process
 from tests.helpers import make_pdf, png_bytes, wait_ended
@@ -164,7 +164,7 @@ def test_the_client_refuses_the_same_input_before_creating_anything(fresh_sim, f
 
 @pytest.mark.filterwarnings("ignore:batchnb. no price known")
 def test_a_model_id_no_table_knows_is_sent_and_the_emulator_answers_each_item_not_found(fresh_sim):
-    """By design (batchnb/_request_check.py): a model newer than both of the client's tables may exist, so the
+    """By design (batchnb/inputs/_request_check.py): a model newer than both of the client's tables may exist, so the
     API decides; the strict emulator, like the real API, answers each item not_found_error (no cost)."""
     results = batchnb.batch(messages=["Hello"], model=UNKNOWN_MODEL, client=fresh_sim.client(max_retries=0))
     [result] = results.wait().results()

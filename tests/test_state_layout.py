@@ -13,7 +13,7 @@ import pytest
 from filelock import FileLock
 
 from batchnb import BatchManager, StateError
-from batchnb.manager._store import StateStore
+from batchnb.manager.state._store import StateStore
 from batchnb.sim import RequestEvent, Simulator
 
 from .fault_harness import Killer, run_worker

@@ -1,10 +1,10 @@
-"""Unit tests of ``manager/_budget.py``: the arithmetic of the cost cap (what fits)."""
+"""Unit tests of ``manager/plan/_budget.py``: the arithmetic of the cost cap (what fits)."""
 
 from __future__ import annotations
 
 import math
 
-from batchnb.manager._budget import Fit, Rounds, available, fit_prefix, plan_rounds
+from batchnb.manager.plan._budget import Fit, Rounds, available, fit_prefix, plan_rounds
 
 
 def test_a_prefix_that_sums_exactly_to_the_room_fits():

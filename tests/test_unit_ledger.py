@@ -1,15 +1,15 @@
-"""Unit tests of the outcome columns (``manager/_ledger.py``) and of ``_outcome_pairs.py``: each (item, job)
+"""Unit tests of the outcome columns (``manager/state/_ledger.py``) and of ``_outcome_pairs.py``: each (item, job)
 outcome counted once in any order, results handed out as the state held them before (an object per item)."""
 
 from __future__ import annotations
 
 import math
 
-from batchnb._item_result import ItemError, ItemResult
+from batchnb.results._item_result import ItemError, ItemResult
 from batchnb._outcome_pairs import OutcomePairs
-from batchnb._usage import Usage
-from batchnb.manager._ledger import Ledger
-from batchnb.manager._result_files import StoredHead, StoredResult
+from batchnb.results._usage import Usage
+from batchnb.manager.state._ledger import Ledger
+from batchnb.manager.state._result_files import StoredHead, StoredResult
 
 T1, T2 = "2026-03-01T10:00:00Z", "2026-03-01T11:00:00Z"
 

@@ -1,4 +1,4 @@
-"""Unit tests of ``manager/_plan.py``: slicing items into jobs, and what each item may cost.
+"""Unit tests of ``manager/plan/_plan.py``: slicing items into jobs, and what each item may cost.
 
 Pure functions on real ``Item``s: no HTTP, no files. Costing of documents and images inside messages is
 tested in ``test_budget_media.py``; here are the basics.
@@ -9,11 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from batchnb._inputs import items_from_messages
-from batchnb._pricing import REQUEST_OVERHEAD_TOKENS
-from batchnb._requests import RequestBuilder, RequestOptions
+from batchnb.inputs._inputs import items_from_messages
+from batchnb.results._pricing import REQUEST_OVERHEAD_TOKENS
+from batchnb.inputs._requests import RequestBuilder, RequestOptions
 from batchnb.limits import ProviderLimits
-from batchnb.manager._plan import ItemCosting, check_budgetable, measure_items, slice_jobs
+from batchnb.manager.plan._plan import ItemCosting, check_budgetable, measure_items, slice_jobs
 
 MODEL = "claude-haiku-4-5"
 BIG = ProviderLimits()

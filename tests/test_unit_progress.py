@@ -28,12 +28,12 @@ from batchnb._events import (
     SubmitIntent,
     Submitted,
 )
-from batchnb._inputs import items_from_messages
-from batchnb._item_result import ItemError, ItemResult
-from batchnb._progress import ProgressModel
-from batchnb._readings import money
-from batchnb.manager._seed import progress_seed
-from batchnb.manager._state import ManagerState
+from batchnb.inputs._inputs import items_from_messages
+from batchnb.results._item_result import ItemError, ItemResult
+from batchnb.views._progress import ProgressModel
+from batchnb.views._readings import money
+from batchnb.manager.state._seed import progress_seed
+from batchnb.manager.state._state import ManagerState
 
 MODEL = "claude-haiku-4-5"
 T = "2026-03-01T10:00:00Z"

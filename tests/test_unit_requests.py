@@ -13,8 +13,8 @@ import re
 import pydantic
 import pytest
 
-from batchnb._inputs import items_from_messages
-from batchnb._requests import RequestBuilder, RequestOptions, make_custom_id
+from batchnb.inputs._inputs import items_from_messages
+from batchnb.inputs._requests import RequestBuilder, RequestOptions, make_custom_id
 from batchnb.errors import InputError
 from batchnb.limits import CUSTOM_ID_PATTERN
 
@@ -125,7 +125,7 @@ def test_a_text_conversation_is_encoded_and_fingerprinted_as_the_canonical_encod
     import hashlib
     from dataclasses import fields
 
-    from batchnb._inputs import _CANONICAL_JSON, Item
+    from batchnb.inputs._inputs import _CANONICAL_JSON, Item
 
     fast = items_from_messages([text])[0]
     slow = items_from_messages([[{"role": "user", "content": text}]])[0]

@@ -1,4 +1,4 @@
-"""Unit tests of ``manager/_state.py`` (events applied to ``ManagerState``) and ``manager/_snapshot.py``.
+"""Unit tests of ``manager/state/_state.py`` (events applied to ``ManagerState``) and ``manager/state/_snapshot.py``.
 
 Events are built by hand, as the engine would emit them; nothing is sent, nothing is written.
 """
@@ -33,11 +33,11 @@ from batchnb._events import (
     Submitted,
     event_from_record,
 )
-from batchnb._inputs import items_from_messages
-from batchnb._item_result import ItemError, ItemResult
-from batchnb.manager._readback import results_in_order
-from batchnb.manager._snapshot import from_snapshot, snapshot_job, to_snapshot
-from batchnb.manager._state import ManagerState
+from batchnb.inputs._inputs import items_from_messages
+from batchnb.results._item_result import ItemError, ItemResult
+from batchnb.manager.state._readback import results_in_order
+from batchnb.manager.state._snapshot import from_snapshot, snapshot_job, to_snapshot
+from batchnb.manager.state._state import ManagerState
 
 MODEL = "claude-haiku-4-5"
 T = "2026-03-01T10:00:00Z"
@@ -316,7 +316,7 @@ def test_a_journaled_event_survives_its_json_record(event: Event):
 
 
 def test_the_snapshot_written_a_job_at_a_time_is_the_snapshot():
-    from batchnb.manager._snapshot import snapshot_chunks
+    from batchnb.manager.state._snapshot import snapshot_chunks
 
     for state in (busy_state(), new_state(n=1)):
         written = json.loads(b"".join(snapshot_chunks(state)))

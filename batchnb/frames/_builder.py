@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 import pydantic
 
-from .._item_result import ItemResult
-from .._result_rows import ResultRows
 from ..errors import InputError
+from ..results._item_result import ItemResult
+from ..results._result_rows import ResultRows
 from ._columns import (
     BOOKKEEPING,
     BOOKKEEPING_KINDS,

@@ -15,7 +15,7 @@ queue cap and the requests-per-minute limit).
 """
 
 from ._config import FaultRule, Faults, RequestEvent, SimCounters, SimLimits
-from ._responder import default_responder
 from ._simulator import Simulator
+from .answers._responder import default_responder
 
 __all__ = ["Simulator", "Faults", "FaultRule", "RequestEvent", "SimLimits", "SimCounters", "default_responder"]

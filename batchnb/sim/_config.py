@@ -131,7 +131,7 @@ class Faults:
     """Fraction of answers to JSON-in-instructions prompts (a JSON schema in the system prompt; never
     ``output_config.format`` structured output, which the API guarantees) that come like real ones sometimes
     do: fenced in ```json, wrapped in prose, stopped at ``max_tokens`` mid-JSON (``stop_reason``
-    ``max_tokens``) or refused (``stop_reason`` ``refusal``); see ``batchnb.sim._answers``. Decided like
+    ``max_tokens``) or refused (``stop_reason`` ``refusal``); see ``batchnb.sim.answers._answers``. Decided like
     ``errored_rate``, by a hash of ``(seed, custom_id)``, independently of it; read when a batch's results
     are built."""
     slow_rate: float = 0.0

@@ -8,13 +8,13 @@ import time
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from ._app import App
-from ._clock import EmulatedClock
 from ._config import Faults, RequestEvent, SimCounters, SimLimits
-from ._quota import Quotas
-from ._responder import default_responder
-from ._server import EmulatorServer
-from ._store import BatchStore
+from .answers._responder import default_responder
+from .http._app import App
+from .http._server import EmulatorServer
+from .store._clock import EmulatedClock
+from .store._quota import Quotas
+from .store._store import BatchStore
 
 if TYPE_CHECKING:
     import anthropic

@@ -1,0 +1,3 @@
+"""The state of a run: its model changed only by events, the files on disk (snapshot, journal, results log,
+lock), the recorder that writes before it applies, and reading results back.
+"""
