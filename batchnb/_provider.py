@@ -13,6 +13,8 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, TypeVar
 
 import anthropic
@@ -22,6 +24,7 @@ from anthropic.types.messages import MessageBatch
 from .contract import VERSION_2026
 from .errors import CallRefused, CallUncertain, CreateRefused, CreateUncertain, ProviderError
 from .inputs._requests import PreparedRequest
+from .limits import DEFAULT_LIMITS
 from .results._item_result import one_line
 
 T = TypeVar("T")
@@ -34,6 +37,8 @@ _REFUSED_FOR_NOW = (429,)
 #: Statuses of a realtime call answered with an error by the API itself (billed nothing), worth asking again;
 #: any other 4xx is final; a gateway's 502/504 (the API may have answered behind it) is uncertain.
 _CALL_REFUSED_FOR_NOW = (408, 409, 429, 500, 503, 529)
+#: The longest ``retry-after`` taken as said (a gateway's may be huge, or ``inf``): the default longest wait.
+MAX_RETRY_AFTER = DEFAULT_LIMITS.longest_wait
 
 
 def api_version(client: anthropic.Anthropic | None) -> str:
@@ -76,14 +81,16 @@ class Provider:
 
         ``client.messages.batches.create`` deep-copies every request before encoding it (about a quarter of
         the client's CPU in a large run); posting the JSON ourselves keeps the SDK's auth, errors and types.
-        Raises ``CreateRefused`` when the provider certainly made nothing, ``CreateUncertain`` otherwise.
+        Raises ``CreateRefused`` when the provider certainly made nothing, ``CreateUncertain`` otherwise (a
+        200 whose body cannot be read as a batch too: it may have made one whose id is unknown).
         """
         body = _BODY_JSON.encode({"requests": [r.body for r in requests]}).encode("utf-8")
         try:
-            return self._once.post("/v1/messages/batches", cast_to=MessageBatch, content=body, options=_JSON)
+            answer = self._once.post("/v1/messages/batches", cast_to=httpx2.Response, content=body, options=_JSON)
+            content = answer.content
         except anthropic.APIStatusError as exc:
             status = exc.status_code
-            if status in _REFUSED_FOR_NOW:
+            if status in _REFUSED_FOR_NOW:  # retry_after None: nothing readable, the caller waits its own
                 raise CreateRefused(
                     f"create refused (HTTP {status}): {_words(exc.message)}",
                     retry_after=_retry_after(exc),
@@ -98,6 +105,10 @@ class Provider:
             if _never_sent(exc):
                 raise CreateRefused(f"could not connect ({exc})", retry_after=0.0) from exc
             raise CreateUncertain(f"create got no answer ({type(exc).__name__})") from exc
+        batch = _batch_of(content)
+        if batch is None:  # answered 200, so perhaps made, but the id cannot be read: reconciled, never re-sent
+            raise CreateUncertain(f"create answered a body that is not a batch: {_words(repr(content[:200]))}")
+        return batch
 
     def message(self, params: dict[str, Any], *, timeout: float) -> bytes:
         """``POST /v1/messages``: one request answered now, at the standard price; the message's JSON, as
@@ -131,8 +142,10 @@ class Provider:
             line, value = json_line(answer)
         except ValueError:
             value = None
-        if not isinstance(value, dict):  # answered and perhaps billed, but nothing to read: as a lost answer
-            raise CallUncertain(f"realtime call answered a body that is not a message: {answer[:200]!r}")
+        # answered and perhaps billed, but no message to read (say an API error object a gateway sent with
+        # its 200): as a lost answer
+        if not (isinstance(value, dict) and value.get("type") == "message" and isinstance(value.get("content"), list)):
+            raise CallUncertain(f"realtime call answered a body that is not a message: {_words(repr(answer[:200]))}")
         return line
 
     def retrieve(self, batch_id: str) -> MessageBatch:
@@ -254,12 +267,44 @@ def _never_sent(exc: anthropic.APIConnectionError) -> bool:
     return isinstance(exc.__cause__, (httpx2.ConnectError, httpx2.ConnectTimeout))
 
 
-def _retry_after(exc: anthropic.APIStatusError) -> float | None:
+def _batch_of(content: bytes) -> MessageBatch | None:
+    """The batch a create's 200 answered, or ``None`` when its body cannot be read as one (HTML, cut short,
+    empty, ``{}``): what the client reads of it (id, ``created_at``, status) must be there. A BOM or a
+    pretty-printed body is read (``json_line``)."""
     try:
-        value = exc.response.headers.get("retry-after")
-        return max(0.0, float(value)) if value is not None else None
-    except (TypeError, ValueError):
+        value = json_line(content)[1]
+    except ValueError:
         return None
+    if not (isinstance(value, dict) and value.get("type") == "message_batch" and isinstance(value.get("id"), str)):
+        return None
+    batch = MessageBatch.construct(**value)  # as the SDK builds it: no validation, nested types built
+    if not (batch.id and isinstance(batch.created_at, datetime) and isinstance(batch.processing_status, str)):
+        return None
+    return batch
+
+
+def _retry_after(exc: anthropic.APIStatusError) -> float | None:
+    """Seconds the provider asks to wait: ``retry-after`` in seconds or as an HTTP date, at most
+    ``MAX_RETRY_AFTER``; ``None`` when it is missing or says nothing usable (words, NaN, a date past): the
+    caller then waits a time of its own. Never infinite or huge, so no timer overflows."""
+    value = exc.response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=timezone.utc)
+        seconds = (moment - datetime.now(timezone.utc)).total_seconds()
+        if seconds <= 0:
+            return None
+    if seconds != seconds:  # NaN
+        return None
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)
 
 
 class RetryStopped(ProviderError):

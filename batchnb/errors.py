@@ -75,7 +75,8 @@ class ProviderError(BatchnbError):
 class CreateRefused(ProviderError):
     """The provider certainly made no batch. ``retry_after``: seconds until it may be asked again, or
     ``None`` when the refusal is final (400, 401, 403, 413, ...). ``rate_limited``: a 429 (the queue of
-    unprocessed requests is full, or the rate limit reached): waiting it out always works in the end."""
+    unprocessed requests is full, or the rate limit reached): waiting it out always works in the end; its
+    ``retry_after`` is ``None`` when the provider said no wait that could be read (the caller picks one)."""
 
     def __init__(self, message: str, *, retry_after: float | None, rate_limited: bool = False) -> None:
         super().__init__(message)

@@ -23,6 +23,10 @@ class ProviderLimits:
     """Seconds within which a batch the provider made shows in its list, after a create whose answer was
     lost (a dropped connection, a 5xx, a gateway timeout). Only after this long with no candidate in the
     list is the create taken as never made and tried again; until then the job waits, "reconciling"."""
+    longest_wait: float = 600.0
+    """Seconds a run waits at most before asking again, when the provider says wait (a 429's or 529's
+    ``retry-after``): a longer one is cut to this, so a gateway's huge or endless ``retry-after`` cannot
+    stop a run from ever asking again (or overflow a timer)."""
     max_queued_requests: int | None = None
     """Requests in batches submitted and not yet ended, at most (``None``: no limit). Keep it at or under your
     tier's queue limit (e.g. 100,000 on tier 1) and the provider never refuses a create for a full queue

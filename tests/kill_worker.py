@@ -104,7 +104,9 @@ def main() -> None:
         fallback, concurrency = options.pop("fallback", True), options.pop("concurrency", 8)
         options["deadline"] = Deadline(options["deadline"], fallback=fallback, concurrency=concurrency)
     # a lost create is taken as never made once the list has not shown it for this long (tests: short)
-    limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5))
+    # and the longest wait a refusal's retry-after may ask (tests: short, when a gateway says a huge one)
+    wait = {"longest_wait": options.pop("longest_wait")} if "longest_wait" in options else {}
+    limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5), **wait)
     manager = BatchManager(messages=prompts, model="claude-haiku-4-5",
                            client=client, max_tokens=64, limits=limits, **options)
     if second_kernel:

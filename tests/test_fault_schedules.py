@@ -7,6 +7,12 @@ lines), the provider's clock stepping back or forward (an hour and more), archiv
 create is in doubt, realtime calls refused without end, and a second process opening the state at an exact
 instant (built then and run after the first ended, or run at once beside it).
 
+Kinds added for the gateway findings (``gateways.py``, the emulator's ``rewrite`` / ``answer`` actions): a
+results gateway that strips the usage of some lines, makes it negative or words, or renames their result
+type; a realtime gateway that strips the usage or answers a 200 carrying an API error; creates and realtime
+calls refused with a 429 whose ``retry-after`` is missing, a date (past or ahead) or huge. A gateway is a
+callable, so these rules live in the emulator (in this process) only, never in the worker's options.
+
 Each schedule is drawn from its seed, so a failure is replayed with the seed it prints. CI runs
 ``BATCHNB_SCHEDULES`` of them (default 10); a ``slow`` run sets it higher, e.g.
 ``BATCHNB_SCHEDULES=200 pytest tests/test_fault_schedules.py``. Kill points are exact calls (the
@@ -25,6 +31,7 @@ import pytest
 from batchnb.sim import FaultRule, Faults, Simulator
 
 from .fault_harness import Killer, SecondKernel, run_worker
+from .gateways import LINE_CHANGES, error_as_200, realtime_without_usage, refusal, results_lines
 
 SCHEDULES = int(os.environ.get("BATCHNB_SCHEDULES", "10"))
 FIRST_SEED = int(os.environ.get("BATCHNB_FIRST_SEED", "0"))
@@ -32,6 +39,8 @@ KILLABLE = ("create", "retrieve", "list", "results", "cancel")
 #: What a step of the provider's clock may be: back past the 10-minute list margin, forward an hour or two.
 STEPS = (-900.0, -3600.0, -7200.0, 3600.0, 7200.0)
 ARCHIVAL = 30 * 86400.0  # a step this long archives every batch (results kept 29 days)
+#: What a gateway's 429 says of when to ask again ("huge" is cut to the worker's ``longest_wait``).
+RETRY_AFTERS = ("missing", "date_past", "date_ahead", "words", "huge")
 
 
 @dataclass
@@ -45,8 +54,8 @@ class Schedule:
     second: tuple[str, int, str] | None = None  # a second process at (endpoint, nth call, "later"/"now")
 
     def __str__(self) -> str:
-        rules = ", ".join(f"{r.endpoint}:{r.action}x{r.times}+{r.skip}" + (f"{r.step:+g}s" if r.step else "")
-                          for r in self.rules)
+        rules = ", ".join(f"{r.endpoint}:{r.action}" + (f"({r.gateway!r})" if r.gateway else "")
+                          + f"x{r.times}+{r.skip}" + (f"{r.step:+g}s" if r.step else "") for r in self.rules)
         return (f"seed {self.seed}: {self.count} items {self.options}, skew {self.skew:+g} s, rules [{rules}], "
                 f"kills {self.kills}, second {self.second}")
 
@@ -54,6 +63,12 @@ class Schedule:
     def refused_for_good(self) -> bool:
         """Realtime calls refused without end: those items may end errored whatever max_retries is."""
         return any(r.endpoint == "message" and r.times >= 1000 for r in self.rules)
+
+    @property
+    def renames(self) -> bool:
+        """A results gateway renames result types: those items fail ``errored:unknown_result`` (not retried:
+        the provider may have billed them, their worst case is held)."""
+        return any(repr(r.gateway).startswith("rename_type") for r in self.rules if r.gateway is not None)
 
     @property
     def archives(self) -> bool:
@@ -87,6 +102,12 @@ def draw(seed: int) -> Schedule:
         # archival while a create is in doubt: the create's answer lost, the clock a month on at the next list
         lambda: [FaultRule("create", "lose_response", skip=rng.randint(0, 3)),
                  FaultRule("list", "clock_step", step=ARCHIVAL, skip=rng.randint(0, 1))],
+        # a results gateway alters the lines of some items (usage gone, negative, words; type renamed)
+        lambda: FaultRule("results", "rewrite", skip=rng.randint(0, 2), times=rng.choice([1, 3, 10**6]),
+                          gateway=results_lines(rng.choice(sorted(LINE_CHANGES)), every=rng.choice([1, 3, 7]),
+                                                offset=rng.randint(0, 6))),
+        lambda: FaultRule("create", "answer", gateway=refusal(rng.choice(RETRY_AFTERS)), skip=rng.randint(0, 3),
+                          times=rng.randint(1, 2)),
     ]
     killable = KILLABLE
     if rng.random() < 1 / 3:  # the deadline has passed: every item goes as a realtime call
@@ -99,12 +120,20 @@ def draw(seed: int) -> Schedule:
             lambda: FaultRule("message", "pretty_body", skip=rng.randint(0, 6), times=rng.randint(1, 40)),
             lambda: FaultRule("message", "error", status=rng.choice([500, 529]), skip=rng.randint(0, 20),
                               times=10**6),  # refused for good
+            lambda: FaultRule("message", "rewrite", gateway=realtime_without_usage(), skip=rng.randint(0, 6),
+                              times=rng.randint(1, 40)),
+            lambda: FaultRule("message", "answer", gateway=error_as_200(), skip=rng.randint(0, 6),
+                              times=rng.randint(1, 3)),
+            lambda: FaultRule("message", "answer", gateway=refusal(rng.choice(RETRY_AFTERS)), skip=rng.randint(0, 6),
+                              times=rng.randint(1, 3)),
         ]
         killable = ("message",)
     rules: list[FaultRule] = []
     for _ in range(rng.randint(1, 4)):
         drawn = rng.choice(menu)()
         rules.extend(drawn if isinstance(drawn, list) else [drawn])
+    if any(repr(r.gateway).endswith("/huge") for r in rules if r.gateway is not None):
+        options["longest_wait"] = 0.5  # the huge retry-after is cut to this (by default 10 minutes)
     skew = rng.choice([0.0, 0.0, -600.0, 600.0, -7200.0])
     kills = [(rng.choice(killable), rng.randint(1, 6), rng.choice(["received", "applied"]))
              for _ in range(rng.randint(0, 3))]
@@ -163,6 +192,8 @@ def check(sim: Simulator, summary: dict, schedule: Schedule) -> None:
         assert summary["cost"] == pytest.approx(billed, rel=1e-9, abs=1e-12), f"recorded != billed; {where}"
     assert summary["indices"] == list(range(schedule.count)), where
     allowed = {("failed", "missing"), ("pending", "budget")}
+    if schedule.renames:
+        allowed.add(("failed", "errored:unknown_result"))  # a line that cannot be read: its worst case held
     if schedule.archives:
         allowed.add(("failed", "archived"))  # results gone before they were collected: worst case held
     if schedule.expires:
@@ -171,6 +202,8 @@ def check(sim: Simulator, summary: dict, schedule: Schedule) -> None:
         assert status == "succeeded" or (status, reason) in allowed or (
             status == "failed" and (schedule.options["max_retries"] == 0 or schedule.refused_for_good
                                     and reason.startswith("errored:"))), f"{status} {reason}; {where}"
+    answered = [text for status, text in zip(summary["statuses"], summary["texts"]) if status == "succeeded"]
+    assert all(answered), f"an item succeeded without an answer (a 200 that was no message?); {where}"
     if max_cost is None or summary["budget_stop"] is None:
         assert summary["statuses"].count("pending") == 0, where
     neighbours = {cid for cid in counters.submissions if cid.startswith("neighbour-")}

@@ -65,12 +65,64 @@ def test_a_succeeded_line_with_citations_maps_fields():
      "errored:overloaded_error"),
     ({"type": "expired"}, "expired"),
     ({"type": "canceled"}, "canceled"),
-    ({"type": "mystery"}, "errored:unknown_result"),
 ])
 def test_failed_lines_carry_a_typed_reason_and_cost_nothing(result, reason):
     parsed = parse_result_line({"custom_id": "c", "result": result}, index=0, response_model=None, cost_of=_cost)
     assert parsed.status == "failed" and parsed.error.reason == reason and parsed.cost == 0.0
     assert parsed.raw["result"] == result
+
+
+USAGE = {"input_tokens": 100, "output_tokens": 10}
+CONTENT = [{"type": "text", "text": "hello"}]
+
+
+@pytest.mark.parametrize("result", [
+    {"type": "mystery"},  # a result type this client does not know
+    {"type": "completed", "message": {"content": CONTENT, "usage": USAGE}},  # "succeeded" renamed by a gateway
+    {"type": "succeeded", "message": "hello"},  # a message that is not one
+    {"type": "succeeded", "message": {"usage": USAGE}},  # no content
+    {"type": "succeeded"},
+    "succeeded",  # not even an object
+])
+def test_a_result_that_cannot_be_read_fails_with_its_cost_unknown(result):
+    """The provider may have run and billed it: the cost is not known (``None``), so a manager holds the worst
+    case; it is not a transient failure (sent again, it could be paid twice)."""
+    parsed = parse_result_line({"custom_id": "c", "result": result}, index=0, response_model=None, cost_of=_cost)
+    assert parsed.status == "failed" and parsed.error.reason == "errored:unknown_result"
+    assert parsed.cost is None and not parsed.error.transient
+
+
+@pytest.mark.parametrize("usage", [
+    None,
+    {},
+    {"output_tokens": 10},
+    {"input_tokens": 100, "output_tokens": -100000},
+    {"input_tokens": "100", "output_tokens": 10},
+    {"input_tokens": 100.5, "output_tokens": 10},
+    {"input_tokens": True, "output_tokens": 10},
+    {"input_tokens": 100, "output_tokens": 10, "cache_read_input_tokens": -1},
+    {"input_tokens": 100, "output_tokens": 10, "cache_creation": {"ephemeral_1h_input_tokens": "x"}},
+    {"input_tokens": 100, "output_tokens": 10, "cache_creation": 7},
+    [100, 10],
+])
+def test_an_answer_whose_usage_cannot_be_read_is_kept_with_its_cost_unknown(usage):
+    message = {"content": CONTENT, "stop_reason": "end_turn", **({} if usage is None else {"usage": usage})}
+    line = {"custom_id": "c", "result": {"type": "succeeded", "message": message}}
+    parsed = parse_result_line(line, index=0, response_model=None, cost_of=_cost)
+    assert parsed.ok and parsed.value == "hello" and parsed.cost is None and parsed.usage is None
+
+
+def test_a_usage_with_null_cache_counts_is_read():
+    usage = {**USAGE, "cache_creation_input_tokens": None, "cache_read_input_tokens": 0, "cache_creation": None}
+    line = {"custom_id": "c", "result": {"type": "succeeded", "message": {"content": CONTENT, "usage": usage}}}
+    parsed = parse_result_line(line, index=0, response_model=None, cost_of=_cost)
+    assert parsed.ok and parsed.cost == pytest.approx(1e-4) and parsed.usage == Usage(100, 10)
+
+
+def test_a_negative_count_has_no_price():
+    from batchnb.results._pricing import default_table
+
+    assert default_table().cost("claude-haiku-4-5", Usage(input_tokens=10, output_tokens=-5)) is None
 
 
 def test_truncated_output_says_to_raise_max_tokens():

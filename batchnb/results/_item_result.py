@@ -2,7 +2,10 @@
 
 Failures are values, not exceptions: an errored, expired or canceled request, a refusal, or output that
 does not validate (``max_tokens`` when it was cut off by ``max_tokens``) gives ``status == "failed"`` with a
-typed ``ItemError``, and the raw line is always kept. The answer is read from the text blocks only (never
+typed ``ItemError``, and the raw line is always kept. A line whose cost cannot be told (its ``usage``
+absent, or a count not a non-negative integer; a result type or a message that cannot be read) has ``cost``
+``None``: a readable answer still succeeds, and a manager holds the item's worst case as perhaps billed
+(``stats.held``), as for a line the provider never returned. The answer is read from the text blocks only (never
 from ``thinking`` blocks); with a ``response_model`` its JSON is found in a ```json fence or in prose.
 
 Citations with a ``response_model``: the text blocks are concatenated and each block's span is known; a
@@ -29,7 +32,8 @@ Span = tuple[int, int]
 
 @dataclass(frozen=True)
 class ItemError:
-    """Why an item failed. ``reason`` is ``errored:<type>``, ``expired``, ``canceled``, ``invalid_output``,
+    """Why an item failed. ``reason`` is ``errored:<type>`` (``errored:unknown_result``: a result that could
+    not be read, perhaps billed), ``expired``, ``canceled``, ``invalid_output``,
     ``max_tokens`` (the output stopped at ``max_tokens`` before the answer was complete: raise max_tokens),
     ``refusal`` (the model declined: ``stop_reason`` ``refusal``), ``missing`` (the provider returned no line
     for it) or ``archived`` (its batch was archived, 29 days after it was created, before its results were
@@ -63,8 +67,8 @@ class ItemResult:
     value: Any = None  # a validated response_model instance, or the text
     text: str | None = None
     citations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    usage: Usage | None = None
-    cost: float | None = None
+    usage: Usage | None = None  # None: not billed, or the provider's usage could not be read
+    cost: float | None = None  # USD; None: not known (no price, usage unreadable): a manager holds the worst case
     error: ItemError | None = None
     custom_id: str | None = None
     batch_id: str | None = None
@@ -133,7 +137,8 @@ def parse_result_line(
     """Interpret one ``{"custom_id", "result"}`` line of a batch's results (``raw_json``: its bytes)."""
     if raw_json is None:
         raw_json = json.dumps(line, ensure_ascii=False).encode("utf-8")
-    result = line.get("result") or {}
+    result = line.get("result")
+    result = result if isinstance(result, dict) else {}
     kind = result.get("type")
     common: dict[str, Any] = {
         "index": index,
@@ -141,20 +146,28 @@ def parse_result_line(
         "batch_id": batch_id,
         "raw_json": raw_json,
     }
-    if kind == "succeeded":
-        return _parse_message(result.get("message") or {}, response_model, cost_of, common)
+    message = result.get("message")
+    if kind == "succeeded" and isinstance(message, dict) and isinstance(message.get("content"), list):
+        return _parse_message(message, response_model, cost_of, common)
     if kind == "errored":
-        body = (result.get("error") or {}).get("error") or {}
+        outer = result.get("error")
+        body = outer.get("error") if isinstance(outer, dict) else None
+        body = body if isinstance(body, dict) else {}
         error = ItemError(f"errored:{body.get('type', 'unknown')}", str(body.get("message", "")))
     elif kind in ("expired", "canceled"):
-        message = (
+        words = (
             "the batch hit its 24-hour limit before this request ran"
             if kind == "expired"
             else "the batch was canceled before this request ran"
         )
-        error = ItemError(kind, message)
-    else:
-        error = ItemError("errored:unknown_result", f"unexpected result type {kind!r}")
+        error = ItemError(kind, words)
+    else:  # the provider may have run it and billed it: its cost is not known (held at its worst case)
+        what = "a succeeded result without a readable message" if kind == "succeeded" else f"result type {kind!r}"
+        error = ItemError(
+            "errored:unknown_result",
+            f"unexpected {what}: the provider may have billed it, so its worst case is held as spent",
+        )
+        return ItemResult(status="failed", error=error, cost=None, **common)
     return ItemResult(status="failed", error=error, cost=0.0, **common)
 
 
@@ -175,13 +188,13 @@ def _parse_message(
     cost_of: Callable[[Usage], float | None],
     common: dict[str, Any],
 ) -> ItemResult:
-    usage = Usage.from_api(message.get("usage"))
-    cost = cost_of(usage)
+    usage = Usage.read(message.get("usage"))  # None: unreadable, so the cost is not known (held at worst)
+    cost = cost_of(usage) if usage is not None else None
     saved = 0.0
-    if cost is not None and usage.prompt_tokens != usage.input_tokens:
+    if usage is not None and cost is not None and usage.prompt_tokens != usage.input_tokens:
         plain = cost_of(Usage(input_tokens=usage.prompt_tokens, output_tokens=usage.output_tokens))
         saved = plain - cost if plain is not None else 0.0
-    blocks = [b for b in message.get("content") or [] if b.get("type") == "text"]  # never the thinking
+    blocks = [b for b in message["content"] if isinstance(b, dict) and b.get("type") == "text"]  # not the thinking
     text = "".join(b.get("text") or "" for b in blocks)
     paid = {"text": text, "usage": usage, "cost": cost, "cache_saved": saved, **common}
     stop_reason = message.get("stop_reason")
@@ -202,11 +215,13 @@ def _parse_message(
         value, start, end = validated_json(text, response_model)
     except (ValueError, pydantic.ValidationError) as exc:
         if stop_reason == "max_tokens":
-            details = (message.get("usage") or {}).get("output_tokens_details") or {}
+            details = (message.get("usage") or {}).get("output_tokens_details") if usage is not None else None
+            details = details if isinstance(details, dict) else {}
             thinking = f", {details['thinking_tokens']:,} of them thinking" if details.get("thinking_tokens") else ""
+            tokens = f"{usage.output_tokens:,}" if usage is not None else "unknown"
             error = ItemError(
                 "max_tokens",
-                f"the output stopped at max_tokens ({usage.output_tokens:,} output tokens{thinking}) before the "
+                f"the output stopped at max_tokens ({tokens} output tokens{thinking}) before the "
                 f"JSON was complete: raise max_tokens. ({_short(exc)})",
             )
         else:

@@ -117,7 +117,11 @@ class PriceTable:
         return sorted((r for r in dated if r.effective_from == latest), key=lambda r: -r.min_prompt_tokens)
 
     def cost(self, model: str, usage: Usage, *, on: date | None = None, batch: bool = True) -> float | None:
-        """USD billed for ``usage``; ``None`` (with one warning per model) when the model has no price."""
+        """USD billed for ``usage``; ``None`` (with one warning per model) when the model has no price, and
+        ``None`` for a negative count (no bill reads so: the cost is not known, and the caller holds the
+        item's worst case)."""
+        if min(usage.to_dict().values()) < 0:
+            return None
         price = self.price(model, on=on, prompt_tokens=usage.prompt_tokens + usage.output_tokens)
         if price is None:
             self._warn_unknown(model)

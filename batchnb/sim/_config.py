@@ -32,6 +32,8 @@ FAULT_ACTIONS: dict[str, tuple[str, ...]] = {
     "short_body": ("results",),
     "clock_step": ENDPOINTS,
     "pretty_body": ENDPOINTS,  # every endpoint answers JSON (results: JSONL)
+    "rewrite": ENDPOINTS,  # a gateway's own answer after the call was handled (``gateway``)
+    "answer": ENDPOINTS,  # a gateway's own answer instead of handling the call (``gateway``)
 }
 
 
@@ -78,6 +80,10 @@ class FaultRule:
     """Seconds until the batch of ``late_create`` / ``neighbour`` appears."""
     step: float = 0.0
     """Seconds the provider's clock jumps on a ``clock_step`` (negative: back)."""
+    gateway: Callable[[int, dict[str, str], bytes], tuple[int, dict[str, str], bytes]] | None = None
+    """``rewrite`` / ``answer``: ``(status, headers, body) -> (status, headers, body)`` sent instead (any
+    bytes, any headers). ``rewrite`` handles the call first and passes its answer; ``answer`` does not
+    handle it and passes ``(0, {}, b"")``."""
 
     def __post_init__(self) -> None:
         """Refuse a rule that could never act, so a typo fails at once rather than staging nothing."""

@@ -303,7 +303,7 @@ class ProgressModel:
             if index in self._run_jobs:
                 self._run_finished += 1
             if job.realtime:
-                self._realtime += result.usage is not None  # answered (a lost or refused call is not)
+                self._realtime += result.raw_json is not None  # answered (a lost or refused call is not)
                 self._realtime_cost += result.cost or 0.0
             if self._item_job[result.index] == index and result.index not in self._aside:  # as the state model
                 self._set(result.index, result.status)

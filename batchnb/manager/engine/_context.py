@@ -93,6 +93,13 @@ class RunContext:
             return self.item_worst(job, item) or 0.0
         return job.reservation / max(len(job.items), 1)
 
+    def held_for(self, job: JobRecord) -> float:
+        """The worst case to hold as spent when ``job`` ends: that of each of its outcomes whose cost is not
+        recorded though it may have been billed (``Ledger.cost_unknown``). Read from the state, so a job
+        ended by a run after a kill holds what an earlier run recorded for it too."""
+        ledger = self.state.results
+        return sum(self.held_worst(job, ledger.item[n]) for n in job.done if ledger.cost_unknown(n))
+
     @property
     def provider(self) -> Provider:
         if self._provider is None:
@@ -120,5 +127,11 @@ class RunContext:
         return self.deadline_passed or (self.deadline_at is not None and time.time() >= self.deadline_at)
 
     def sleep(self, seconds: float) -> None:
-        """Sleep, but wake at once when the run is stopped."""
-        self.stop.wait(seconds)
+        """Sleep, but wake at once when the run is stopped, and at this run's deadline while it is ahead (a
+        wait the provider asked for never outlasts the run); never longer than ``limits.longest_wait``."""
+        wait = min(seconds, self.limits.longest_wait)
+        if self.deadline_at is not None and not self.deadline_passed:
+            left = self.deadline_at - time.time()
+            if left > 0:
+                wait = min(wait, left)
+        self.stop.wait(max(0.0, wait))  # max: a NaN waits nothing

@@ -33,6 +33,7 @@ from ._archive import archived_at, archived_results, archived_words, doubt_resul
 from ._context import RunContext
 from ._job_requests import job_requests, sent_costings
 from ._reconcile import find_created_batch
+from ._waits import RateLimitWaits
 
 #: Finished items recorded per event while a job's results stream in.
 RESULTS_CHUNK = 50
@@ -173,24 +174,25 @@ class JobDriver:
         return newest.id if newest is not None else None
 
     def _create(self, job: JobRecord, requests: list[Any]) -> BatchJob | None:
-        """Create the job's batch. A 429 (the provider's queue is full, or its rate limit is reached) waits
-        the ``retry-after`` it gives and asks again for as long as it takes: it is never a failure. Other
-        refusals for now, and creates proven never made, are: the job is given up after
-        ``MAX_CREATE_ATTEMPTS`` of them in a row."""
+        """Create the job's batch. A 429 (the provider's queue is full, or its rate limit reached) is waited
+        out (``_waits``) for as long as it takes: never a failure. Other refusals for now, and creates proven
+        never made, are: the job is given up after ``MAX_CREATE_ATTEMPTS`` of them in a row."""
         ctx = self.ctx
         delay, failures, last_error = 0.5, 0, None  # type: float, int, ProviderError | None
+        waits = RateLimitWaits(ctx.limits.longest_wait)
         while True:
             try:
                 batch = ctx.provider.create(requests)
             except CreateRefused as exc:
+                if exc.rate_limited:
+                    wait = waits.next(exc.retry_after)
+                    ctx.recorder.notify(QueueWaiting(job=job.index, retry_after=wait, reason="HTTP 429"))
+                    if not self._pause(job, wait):
+                        return None
+                    continue
                 if exc.retry_after is None:  # refused for good (400, 401, 403, 413, ...)
                     ctx.recorder.emit(SubmitAbandoned(job=job.index, reason=str(exc)))
                     raise ProviderError(str(exc)) from exc  # the run names the job (``RunBody``)
-                if exc.rate_limited:
-                    ctx.recorder.notify(QueueWaiting(job=job.index, retry_after=exc.retry_after, reason="HTTP 429"))
-                    if not self._pause(job, max(exc.retry_after, 0.05)):
-                        return None
-                    continue
                 last_error, delay = exc, max(exc.retry_after, 0.05)
             except CreateUncertain as exc:  # a 5xx, a timeout, a lost answer: the batch may exist
                 last_error = exc
@@ -304,8 +306,8 @@ class JobDriver:
         The batch is ours (its id came from our create, or its results proved it), so an empty or short
         results body is downloaded again, never a reason to resubmit. Lines still missing after
         ``RESULT_FETCHES`` downloads are recorded as ``missing``, and their worst case stays held against
-        the budget: the provider may have billed them. A batch archived meanwhile (29 days after it was
-        created) has no results left: its items end ``archived`` (``_archive``).
+        the budget: the provider may have billed them; so does that of a line whose cost cannot be told
+        (``RunContext.held_for``). A batch archived meanwhile has no results left: its items end ``archived``.
         """
         ctx = self.ctx
         done = set(ctx.state.results.by_item(job.done))
@@ -344,10 +346,9 @@ class JobDriver:
                 return
             if complete and not missing:
                 break
-        held = sum(ctx.held_worst(job, r.index) for r in missing)
         if missing:
             ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(missing), completed_at=utc_now()))
-        ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
+        ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=ctx.held_for(job)))
 
     def _archived_now(self, batch_job: BatchJob) -> bool:
         """Whether a failed results download is the batch having been archived (its results gone)."""
@@ -377,7 +378,7 @@ class JobDriver:
             succeeded_before=sum(1 for number in job.done if ctx.state.results.status_of(number) == "succeeded"),
             worst={item: ctx.held_worst(job, item) for item in job.items},
         )
-        if results:
+        if results:  # then held: the lines recorded before too, whose cost is not known (``held_for``)
             ctx.recorder.emit(ItemsFinished(job=job.index, results=tuple(results), completed_at=utc_now()))
-        ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held))
+        ctx.recorder.emit(JobEnded(job=job.index, at=utc_now(), status="completed", held=held + ctx.held_for(job)))
         ctx.notes.append(archived_words(job.index, batch_job.batch_id, len(results)))

@@ -2,16 +2,18 @@
 price (``POST /v1/messages``), ``Deadline.concurrency`` calls at a time.
 
 Each call is journaled (``RealtimeCall``, fsynced) before it is sent and its answer recorded as soon as it
-comes, so a kill at any instant leaves every item answered, never called, or called without an answer.
-A call without an answer (lost on the wire, or the process stopped) may have been answered and billed:
-the item ends ``missing`` with its worst case held as spent, as a batch's missing line does, and is called
-again in a new realtime job, reserved like any other (``REALTIME_RETRIES`` times beyond ``max_retries``,
-as the SDK's default retries would). The SDK's own retries are off for these calls
-(``Provider.message``), for the reason they are off for creates: it would retry a lost answer blindly, and
-the call it had paid for would go uncounted. Errors the API answers itself (429, 500, 529: billed nothing)
-are waited out here, ``MAX_REFUSALS`` times at most: then the item ends ``errored`` with the provider's
-words, and the job's calls not yet sent are not sent (they end so too): a provider that refuses every call
-cannot keep a run going.
+comes, so a kill at any instant leaves every item answered, never called, or called without an answer. A
+call without an answer (lost on the wire, the process stopped, or a 200 whose body is not a message:
+``Provider.message``) may have been answered and billed: the item ends ``missing`` with its worst case held
+as spent, as a batch's missing line does, and is called again in a new realtime job, reserved like any other
+(``REALTIME_RETRIES`` times beyond ``max_retries``, as the SDK's default retries would). The SDK's own
+retries are off for these calls (``Provider.message``), for the reason they are off for creates: it would
+retry a lost answer blindly, and the call it had paid for would go uncounted. An answer whose ``usage``
+cannot be read is kept (the item succeeds), its cost unknown and its worst case held
+(``RunContext.held_for``). Errors the API answers itself (429, 500, 529: billed nothing) are waited out
+here, ``MAX_REFUSALS`` times at most: then the item ends ``errored`` with the provider's words, and the
+job's calls not yet sent are not sent (they end so too): a provider that refuses every call cannot keep a
+run going.
 
 A realtime job started by a run that was killed is taken up by the next run: its calls in flight then are
 held (``missing``), and its items never called are sent as realtime calls only if this run's deadline has
@@ -94,8 +96,7 @@ class RealtimeDriver:
             why = "the run was stopped before its realtime call"
             canceled = tuple(_refused(job, item, custom_ids[item], "canceled", why) for item in unsent)
             ctx.recorder.emit(ItemsFinished(job=index, results=canceled, completed_at=utc_now()))
-        held = sum(ctx.held_worst(job, item) for item in self._missing(job))
-        ctx.recorder.emit(JobEnded(job=index, at=utc_now(), status="completed", held=held))
+        ctx.recorder.emit(JobEnded(job=index, at=utc_now(), status="completed", held=ctx.held_for(job)))
 
     def _call(self, job: JobRecord, item: int, request: PreparedRequest) -> None:
         """One item's call, journaled first; its outcome recorded (refusals waited out in between, each
@@ -151,15 +152,6 @@ class RealtimeDriver:
         )
         result.job = job.index
         return result
-
-    def _missing(self, job: JobRecord) -> list[int]:
-        """The job's items whose call got no answer: perhaps billed, so their worst case is held."""
-        ledger = self.ctx.state.results
-        return [
-            ledger.item[number]
-            for number in job.done
-            if (error := ledger.errors.get(number)) is not None and error.reason == "missing"
-        ]
 
 
 def _lost(job: JobRecord, item: int, custom_id: str, why: str) -> ItemResult:

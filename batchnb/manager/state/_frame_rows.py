@@ -96,7 +96,10 @@ COST = COLUMNS.index("cost")
 def _stored_row(
     line: bytes, position: int, number: int, ledger: Ledger, response_model: type[pydantic.BaseModel] | None
 ) -> Row | None:
-    """The row of a stored answer from its line, the fast way; ``None`` when it needs the full way."""
+    """The row of a stored answer from its line, the fast way; ``None`` when it needs the full way (so does
+    one whose cost is not known: its usage may not read as billed, which the full way says)."""
+    if ledger.cost[number] != ledger.cost[number]:  # NaN
+        return None
     try:
         decoded = _decode(line).raw
     except (msgspec.DecodeError, msgspec.ValidationError):
@@ -123,7 +126,7 @@ def _stored_row(
         "succeeded",  # what a stored answer is
         None,
         None,
-        None if cost != cost else cost,  # NaN: no price
+        cost,
         (usage.input_tokens or 0) if usage is not None else 0,
         (usage.output_tokens or 0) if usage is not None else 0,
         job,

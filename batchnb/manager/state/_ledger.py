@@ -129,6 +129,13 @@ class Ledger(Mapping[int, Result]):
         cost = self.cost[number]
         return None if math.isnan(cost) else cost
 
+    def cost_unknown(self, number: int) -> bool:
+        """Whether outcome ``number`` may have been billed for a cost not recorded: a line the provider never
+        returned (``missing``), or one whose cost could not be told (a usage that could not be read, an
+        unknown result type: cost ``None``). Its worst case is held when its job ends."""
+        error = self.errors.get(number)
+        return math.isnan(self.cost[number]) or (error is not None and error.reason == "missing")
+
     def result(self, number: int) -> Result:
         kept = self.kept.get(number)
         if kept is not None:

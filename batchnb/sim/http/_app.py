@@ -154,12 +154,19 @@ class App:
         if rule is not None and rule.action == "pretty_body":  # as a gateway may re-format it, error or not
             jsonl = call.endpoint == "results" and response.status == 200
             response.body = pretty_body(response.body, jsonl=jsonl)
+        if rule is not None and rule.action == "rewrite" and rule.gateway is not None:
+            response.status, response.headers, response.body = rule.gateway(
+                response.status, dict(response.headers), response.body
+            )
         return response
 
     def _refusal(self, call: _Call, rule: FaultRule | None) -> Response | None:
         """An answer given instead of handling the call (a staged error, a random drop or error), if any."""
         store, faults = self.store, self.store.faults
         if rule is not None:
+            if rule.action == "answer" and rule.gateway is not None:
+                status, headers, body = rule.gateway(0, {}, b"")
+                return Response(status, body, headers)
             if rule.action != "error":
                 return None
             return error_response(injected(rule.status, retry_after=faults.retry_after), call.request_id)
