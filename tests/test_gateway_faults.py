@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from batchnb import BatchManager
+from batchnb import BatchManager, Deadline
 from batchnb._events import Event, QueueWaiting
 from batchnb.limits import ProviderLimits
 from batchnb.sim import FaultRule, Faults, Simulator
@@ -130,7 +130,7 @@ def past() -> datetime:
 def test_a_realtime_answer_without_usage_is_kept_and_its_worst_case_held(tmp_path):
     faults = Faults(rules=[FaultRule("message", "rewrite", gateway=realtime_without_usage(), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
-        m = manager(sim, tmp_path / "s.json", 6, deadline=past(), realtime_concurrency=2)
+        m = manager(sim, tmp_path / "s.json", 6, deadline=Deadline(past(), concurrency=2))
         results = m.run()
         bill = assert_money_kept(sim, m)
         assert bill > 0 and all(r.ok and r.realtime and r.text and r.cost is None for r in results)
@@ -143,7 +143,7 @@ def test_a_200_carrying_an_api_error_is_no_answer(tmp_path):
     max_retries), then ``missing``."""
     faults = Faults(rules=[FaultRule("message", "answer", gateway=error_as_200(), times=10**6)])
     with Simulator(latency=0.05, faults=faults) as sim:
-        m = manager(sim, tmp_path / "s.json", 4, deadline=past(), realtime_concurrency=2)
+        m = manager(sim, tmp_path / "s.json", 4, deadline=Deadline(past(), concurrency=2))
         results = m.run()
         assert_money_kept(sim, m)
         assert [(r.status, r.error.reason if r.error else None) for r in results] == [("failed", "missing")] * 4
@@ -156,7 +156,7 @@ def test_a_realtime_call_answered_so_once_is_called_again(tmp_path):
 
     faults = Faults(rules=[FaultRule("message", "answer", gateway=as_200, times=1)])
     with Simulator(latency=0.05, faults=faults) as sim:
-        m = manager(sim, tmp_path / "s.json", 4, deadline=past(), realtime_concurrency=1)
+        m = manager(sim, tmp_path / "s.json", 4, deadline=Deadline(past(), concurrency=1))
         results = m.run()
         assert_money_kept(sim, m)
         assert all(r.ok and r.text for r in results) and sim.counters.realtime_calls == 4
@@ -231,7 +231,7 @@ def test_a_realtime_call_refused_with_a_huge_retry_after_is_asked_again(tmp_path
     faults = Faults(rules=[FaultRule("message", "answer", times=1, gateway=gateway)])
     with Simulator(latency=0.05, faults=faults) as sim:
         limits = ProviderLimits(create_visible_within=0.5, longest_wait=0.2)
-        m = manager(sim, tmp_path / "s.json", 3, deadline=past(), realtime_concurrency=1, limits=limits)
+        m = manager(sim, tmp_path / "s.json", 3, deadline=Deadline(past(), concurrency=1), limits=limits)
         results = m.run()
         assert_money_kept(sim, m)
         assert all(r.ok and r.realtime for r in results) and sim.counters.realtime_calls == 3
