@@ -178,21 +178,21 @@ def _process(paths: Sequence[Path], workdir: Path, use_emulator: bool,
                        store_path=workdir / EMULATOR_STORE) as sim:
             print(f"Emulator at {sim.base_url} (set ANTHROPIC_API_KEY to use the real API)")
             manager = make_manager(paths, workdir, sim.client(), args.poll_interval or 0.1, cache=not args.no_cache)
-            _pilot(manager, args.pilot)
+            _pilot(manager, args.pilot, quiet=args.quiet)
             results = manager.run(print_progress=not args.quiet)
     else:
         print("Using the real Message Batches API (ANTHROPIC_API_KEY is set)")
         manager = make_manager(paths, workdir, None, args.poll_interval, cache=not args.no_cache)
-        _pilot(manager, args.pilot)
+        _pilot(manager, args.pilot, quiet=args.quiet)
         print(manager.estimate())
         results = manager.run(print_progress=not args.quiet)
     return results, manager
 
 
-def _pilot(manager: BatchManager, count: int) -> None:
+def _pilot(manager: BatchManager, count: int, *, quiet: bool) -> None:
     """``--pilot N``: N invoices sampled across the set, run first; their answers are reused by the run."""
     if count:
-        print(f"\n{manager.pilot(count)}\n")
+        print(f"\n{manager.pilot(count, print_progress=not quiet)}\n")
 
 
 if __name__ == "__main__":
