@@ -265,12 +265,7 @@ def progress_line(progress: Progress) -> str:
     parts.append(f"{money(progress.cost)}{limit} spent" + (f" ({c})" if (c := progress.cache_words()) else ""))
     if progress.realtime_items:
         parts.append(f"{progress.realtime_items:,} answered by realtime calls ({money(progress.realtime_cost)})")
-    if eta := progress.eta_words():
-        parts.append(f"ETA {eta}" if progress.eta_seconds is not None else eta)
-    if progress.deadline_in is not None:
-        parts.append(f"deadline in {format_duration(progress.deadline_in)}")
-    if progress.budget_stop:
-        parts.append("stopping")
+    parts.extend(_time_words(progress))
     return PREFIX + " | ".join(parts)
 
 
@@ -295,10 +290,18 @@ def bar_postfix(progress: Progress) -> str:
         parts.insert(0, f"{progress.failed:,} failed")
     limit = f"/{money(progress.max_cost)}" if progress.max_cost is not None else ""
     parts.append(f"{money(progress.cost)}{limit}")
-    if eta := progress.eta_words():
-        parts.append(f"ETA {eta}" if progress.eta_seconds is not None else eta)
-    if progress.deadline_in is not None:
-        parts.append(f"deadline in {format_duration(progress.deadline_in)}")
-    if progress.budget_stop:
-        parts.append("stopping")
+    parts.extend(_time_words(progress))
     return ", ".join(parts)
+
+
+def _time_words(progress: Progress) -> list[str]:
+    """The end of a status line and of the bar's postfix: the ETA (rounds left when a cap binds), the
+    deadline's countdown, and "stopping" once the budget stopped the run."""
+    words = []
+    if eta := progress.eta_words():
+        words.append(f"ETA {eta}" if progress.eta_seconds is not None else eta)
+    if progress.deadline_in is not None:
+        words.append(f"deadline in {format_duration(progress.deadline_in)}")
+    if progress.budget_stop:
+        words.append("stopping")
+    return words
