@@ -23,15 +23,21 @@ import pydantic
 
 from ._files import write_atomic
 from ._provider import Provider, api_version
-from .contract import closest_model, model_limits
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
-from .inputs._inputs import FileInput, items_from_files, items_from_messages
+from .inputs._inputs import FileInput, load_items
 from .inputs._item import Item
-from .inputs._request_check import check_requests
-from .inputs._requests import PreparedRequest, RequestBuilder, RequestOptions, cache_prefix_wanted, make_custom_id
+from .inputs._request_check import check_batch_limits, check_model, check_requests
+from .inputs._requests import (
+    PreparedRequest,
+    RequestBuilder,
+    RequestOptions,
+    cache_prefix_wanted,
+    make_custom_id,
+    parse_custom_id,
+)
 from .limits import DEFAULT_LIMITS, ProviderLimits
 from .results._item_result import ItemResult, missing_result, parse_result_line
-from .results._pricing import PRICES_ENV, default_table
+from .results._pricing import default_table
 from .results._usage import Usage
 
 #: Creates of one ``batch()`` refused for now (not a 429, which is waited out) before it gives up.
@@ -39,51 +45,6 @@ CREATE_ATTEMPTS = 4
 
 #: Polling starts at this interval and grows by ``POLL_GROWTH`` up to ``POLL_MAX`` when none is given.
 POLL_START, POLL_GROWTH, POLL_MAX = 1.0, 1.5, 60.0
-
-
-def load_items(
-    messages: Sequence[Any] | None,
-    files: Sequence[FileInput] | None,
-    prompt: str | None,
-    *,
-    limits: ProviderLimits = DEFAULT_LIMITS,
-) -> list[Item]:
-    """Validate ``messages`` XOR ``files`` + ``prompt`` and turn them into items."""
-    if messages is not None and files is not None:
-        raise InputError("pass either messages=... or files=... + prompt=..., not both.")
-    if messages is None and files is None:
-        raise InputError("nothing to do: pass messages=[...] or files=[...] with prompt='...'.")
-    if messages is not None:
-        if prompt is not None:
-            raise InputError("prompt goes with files=...; with messages, put the prompt in the messages.")
-        return items_from_messages(messages, limits=limits)
-    if prompt is None:
-        raise InputError("files need a prompt: pass prompt='What to do with each file'.")
-    assert files is not None
-    return items_from_files(files, limits=limits)
-
-
-def check_model(model: str, limits: ProviderLimits = DEFAULT_LIMITS) -> None:
-    """Refuse a model the price table knows to be retired, and one no table knows (a typo such as
-    ``claude-haiku-4.5``): every request would come back errored, ``not_found_error``. A model newer than
-    the tables is accepted when named in ``ProviderLimits(extra_models=)`` or priced in ``$BATCHNB_PRICES_FILE``."""
-    table = default_table()
-    price = table.price(model)
-    if price is not None and price.retired:
-        raise InputError(
-            f"model {model!r} is retired and the API rejects it. Use a current model such as 'claude-haiku-4-5'."
-        )
-    if not isinstance(model, str) or model_limits(model) is not None or model in table.models:
-        return  # a non-string is the contract's to word
-    if model in limits.extra_models:
-        return
-    close = closest_model(model)
-    guess = f"did you mean {close!r}?" if close else "use a current model id such as 'claude-haiku-4-5'."
-    raise InputError(
-        f"model {model!r} is not a model batchnb knows (batchnb/data/models.csv): {guess} The API would refuse "
-        f"every request (not_found_error). For a model newer than the table, pass "
-        f"limits=ProviderLimits(extra_models=[{model!r}]) (or add its price row through ${PRICES_ENV})."
-    )
 
 
 @dataclass(frozen=True)
@@ -177,29 +138,16 @@ def batch(
     )
 
 
-def check_batch_limits(requests: Sequence[PreparedRequest], limits: ProviderLimits) -> None:
-    if len(requests) > limits.max_requests_per_batch:
-        raise InputError(
-            f"{len(requests):,} requests exceed the provider's {limits.max_requests_per_batch:,} per "
-            "batch; use BatchManager, which slices them into several batches."
-        )
-    total = sum(r.nbytes for r in requests) + 16 + len(requests)
-    if total > limits.max_batch_bytes:
-        raise InputError(
-            f"the batch would be {total:,} bytes, over the provider's {limits.max_batch_bytes:,}; "
-            "use BatchManager, which slices by size too."
-        )
-
-
 class BatchJob:
-    """One provider batch. Build it with ``batch()``; constructing one with a known ``batch_id`` and its
-    ``custom_id -> index`` map re-attaches to a batch submitted earlier (nothing is resubmitted)."""
+    """One provider batch. Build it with ``batch()``; ``BatchJob.attach(batch_id, model=...)`` re-attaches to
+    one submitted earlier, from its id alone (nothing is resubmitted). ``custom_ids``: ``custom_id -> index``
+    (``None``: read from the results' own custom_ids, as ``attach`` does)."""
 
     def __init__(
         self,
         client: anthropic.Anthropic,
         batch_id: str,
-        custom_ids: Mapping[str, int],
+        custom_ids: Mapping[str, int] | None,
         options: RequestOptions,
         *,
         raw_results_dir: str | os.PathLike[str] | None = None,
@@ -212,7 +160,7 @@ class BatchJob:
         self._provider = Provider(client)
         self.batch_id = batch_id
         self.options = options
-        self._index_of = dict(custom_ids)
+        self._index_of = dict(custom_ids) if custom_ids is not None else None
         self._raw_dir = Path(raw_results_dir) if raw_results_dir is not None else None
         self._raw_name = raw_name
         self._raw_dir_ready = False
@@ -257,6 +205,28 @@ class BatchJob:
                 ) from exc
         job = cls(client, batch.id, {r.custom_id: r.index for r in requests}, options, **kwargs)
         job._batch = batch
+        return job
+
+    @classmethod
+    def attach(
+        cls,
+        batch_id: str,
+        *,
+        model: str,
+        response_model: type[pydantic.BaseModel] | None = None,
+        enable_citations: bool = False,
+        client: anthropic.Anthropic | None = None,
+        raw_results_dir: str | os.PathLike[str] | None = None,
+    ) -> BatchJob:
+        """Re-attach to a batch ``batch()`` submitted earlier (in another process, after a restart), from its
+        id alone: ``BatchJob.attach(job.batch_id, model="claude-haiku-4-5").wait().results()``. Give the
+        ``model`` (prices the results), ``response_model`` and ``enable_citations`` the batch was sent with (its
+        answers are parsed as then). Each result goes back to its input's position by the index its
+        ``custom_id`` carries. Retrieves the batch once (a ``ProviderError`` for an unknown id); sends nothing."""
+        check_model(model)
+        options = RequestOptions(model=model, response_model=response_model, enable_citations=enable_citations)
+        job = cls(client or anthropic.Anthropic(), batch_id, None, options, raw_results_dir=raw_results_dir)
+        job.refresh()
         return job
 
     # ---------------------------------------------------------------------------------------------- status
@@ -312,7 +282,8 @@ class BatchJob:
 
     def iter_results(self) -> Iterator[ItemResult]:
         """Stream the ended batch's results as they are read (provider order), then any missing ones."""
-        pending = dict(self._index_of)
+        pending = dict(self._index_of) if self._index_of is not None else None
+        seen: dict[int, str] = {}  # index -> custom_id (attached: the ids say the index)
         day = self._pricing_day()
         table, model, response_model = default_table(), self.options.model, self.options.response_model
 
@@ -320,9 +291,11 @@ class BatchJob:
             return table.cost(model, usage, on=day)
 
         for raw, line in self._raw_lines():
-            index = pending.pop(str(line.get("custom_id")), None)
-            if index is None:
+            custom_id = str(line.get("custom_id"))
+            index = pending.pop(custom_id, None) if pending is not None else self._index_in(custom_id)
+            if index is None or index in seen:
                 continue  # not ours (or a duplicate line): never let it displace an input
+            seen[index] = custom_id
             if self._raw_dir is not None:
                 self._save_raw(index, raw)
             result = parse_result_line(
@@ -330,7 +303,7 @@ class BatchJob:
             )
             result.job = self._job
             yield result
-        for custom_id, index in pending.items():
+        for custom_id, index in (pending if pending is not None else self._unseen(seen)).items():
             result = missing_result(index, custom_id, self.batch_id)
             result.job = self._job
             yield result
@@ -349,7 +322,7 @@ class BatchJob:
         stats: dict[str, Any] = {
             "batch_id": self.batch_id,
             "processing_status": batch.processing_status,
-            "requests": len(self._index_of),
+            "requests": self._count(),
             "request_counts": batch.request_counts.to_dict(),
         }
         if self._results is not None:
@@ -363,6 +336,33 @@ class BatchJob:
         return stats
 
     # ------------------------------------------------------------------------------------------- internals
+
+    def _index_in(self, custom_id: str) -> int:
+        """An attached batch's result: its input's index, from the custom_id ``batch()`` made."""
+        parsed = parse_custom_id(custom_id)
+        if parsed is None:
+            raise InputError(
+                f"batch {self.batch_id} has a result with custom_id {custom_id!r}, which does not say its input's "
+                "position: BatchJob.attach() reads batches submitted by batchnb only."
+            )
+        return parsed[1]
+
+    def _count(self) -> int:
+        """How many requests the batch holds (attached: as the provider counts them)."""
+        if self._index_of is not None:
+            return len(self._index_of)
+        counts = (self._batch or self.refresh()).request_counts
+        return int(sum(counts.to_dict().values()))
+
+    def _unseen(self, seen: Mapping[int, str]) -> dict[str, int]:
+        """An attached batch's requests without a result line: ``batch()`` numbers its inputs 0..n-1, so the
+        gaps below the provider's count are the missing ones (their custom_ids rebuilt with the batch's prefix)."""
+        total = self._count()
+        if any(index >= total for index in seen):
+            return {}  # not numbered from 0 (a manager's job): which are missing cannot be told
+        parsed = parse_custom_id(next(iter(seen.values()), ""))
+        prefix = parsed[0] if parsed else "unknown"
+        return {make_custom_id(prefix, index): index for index in range(total) if index not in seen}
 
     def _raw_lines(self) -> Iterator[tuple[bytes, dict[str, Any]]]:
         return self._provider.result_lines(self.batch_id, self._batch)
@@ -382,7 +382,7 @@ class BatchJob:
 
     def __repr__(self) -> str:
         status = self._batch.processing_status if self._batch is not None else "unknown"
-        return f"<BatchJob {self.batch_id} {status} requests={len(self._index_of)}>"
+        return f"<BatchJob {self.batch_id} {status} requests={self._count()}>"
 
     def to_pandas(self, flatten: bool = False) -> Any:
         """The results as a pandas DataFrame with the columns of ``BatchManager.to_pandas()`` (``job`` is

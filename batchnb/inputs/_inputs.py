@@ -12,7 +12,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, Union
 
@@ -276,3 +276,25 @@ def _looks_like_text(raw: bytes) -> bool:
     except UnicodeDecodeError:
         return False
     return True
+
+
+def load_items(
+    messages: Sequence[Any] | None,
+    files: Sequence[FileInput] | None,
+    prompt: str | None,
+    *,
+    limits: ProviderLimits = DEFAULT_LIMITS,
+) -> list[Item]:
+    """Validate ``messages`` XOR ``files`` + ``prompt`` and turn them into items."""
+    if messages is not None and files is not None:
+        raise InputError("pass either messages=... or files=... + prompt=..., not both.")
+    if messages is None and files is None:
+        raise InputError("nothing to do: pass messages=[...] or files=[...] with prompt='...'.")
+    if messages is not None:
+        if prompt is not None:
+            raise InputError("prompt goes with files=...; with messages, put the prompt in the messages.")
+        return items_from_messages(messages, limits=limits)
+    if prompt is None:
+        raise InputError("files need a prompt: pass prompt='What to do with each file'.")
+    assert files is not None
+    return items_from_files(files, limits=limits)

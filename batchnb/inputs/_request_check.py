@@ -12,13 +12,13 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from ..contract import Violation, check_params
+from ..contract import Violation, check_params, closest_model, model_limits
 from ..errors import InputError
-from ..limits import DEFAULT_LIMITS
-from ..results._pricing import default_table
+from ..limits import DEFAULT_LIMITS, ProviderLimits
+from ..results._pricing import PRICES_ENV, default_table
 from ._item import Item
 from ._media import pdf_pages
-from ._requests import RequestBuilder
+from ._requests import PreparedRequest, RequestBuilder
 
 
 def check_requests(
@@ -84,3 +84,40 @@ def _holds_document(messages: Any) -> bool:
         ):
             return True
     return False
+
+
+def check_batch_limits(requests: Sequence[PreparedRequest], limits: ProviderLimits) -> None:
+    if len(requests) > limits.max_requests_per_batch:
+        raise InputError(
+            f"{len(requests):,} requests exceed the provider's {limits.max_requests_per_batch:,} per "
+            "batch; use BatchManager, which slices them into several batches."
+        )
+    total = sum(r.nbytes for r in requests) + 16 + len(requests)
+    if total > limits.max_batch_bytes:
+        raise InputError(
+            f"the batch would be {total:,} bytes, over the provider's {limits.max_batch_bytes:,}; "
+            "use BatchManager, which slices by size too."
+        )
+
+
+def check_model(model: str, limits: ProviderLimits = DEFAULT_LIMITS) -> None:
+    """Refuse a model the price table knows to be retired, and one no table knows (a typo such as
+    ``claude-haiku-4.5``): every request would come back errored, ``not_found_error``. A model newer than
+    the tables is accepted when named in ``ProviderLimits(extra_models=)`` or priced in ``$BATCHNB_PRICES_FILE``."""
+    table = default_table()
+    price = table.price(model)
+    if price is not None and price.retired:
+        raise InputError(
+            f"model {model!r} is retired and the API rejects it. Use a current model such as 'claude-haiku-4-5'."
+        )
+    if not isinstance(model, str) or model_limits(model) is not None or model in table.models:
+        return  # a non-string is the contract's to word
+    if model in limits.extra_models:
+        return
+    close = closest_model(model)
+    guess = f"did you mean {close!r}?" if close else "use a current model id such as 'claude-haiku-4-5'."
+    raise InputError(
+        f"model {model!r} is not a model batchnb knows (batchnb/data/models.csv): {guess} The API would refuse "
+        f"every request (not_found_error). For a model newer than the table, pass "
+        f"limits=ProviderLimits(extra_models=[{model!r}]) (or add its price row through ${PRICES_ENV})."
+    )

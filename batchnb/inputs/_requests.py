@@ -336,3 +336,14 @@ def make_custom_id(prefix: str, index: int, attempt: int = 0, repair: int = 0, r
             "use a shorter prefix of letters, digits, '_' or '-'."
         )
     return custom_id
+
+
+#: ``make_custom_id``'s format read back: the prefix, then the input's index, then the optional suffixes.
+_MADE_ID = re.compile(r"^(?P<prefix>[a-zA-Z0-9_-]+?)-(?P<index>\d+)(?:-r\d+)?(?:-t)?(?:-f\d+)?$")
+
+
+def parse_custom_id(custom_id: str) -> tuple[str, int] | None:
+    """``(prefix, index)`` of a custom_id ``make_custom_id`` made, else ``None``: a batch's own ids say which
+    input each result belongs to, so ``BatchJob.attach`` needs nothing but the batch id."""
+    match = _MADE_ID.match(custom_id)
+    return (match["prefix"], int(match["index"])) if match else None
