@@ -22,7 +22,7 @@ import anthropic
 import pydantic
 
 from ._files import write_atomic
-from ._provider import Provider, api_version
+from ._provider import Provider, api_version, default_client
 from .errors import CreateRefused, CreateUncertain, InputError, JobTimeoutError
 from .inputs._inputs import FileInput, load_items
 from .inputs._item import Item
@@ -114,8 +114,11 @@ def batch(
     ``params`` are passed through to each request (``metadata``, ``stop_sequences``, ``thinking``, ...),
     except sampling parameters under API version 2026-10-21 (the SDK's default), which rejects them; a
     ``client`` pinned to ``anthropic-version: 2023-06-01`` may send ``temperature``, ``top_p``, ``top_k``.
-    ``limits`` overrides the provider's published limits (tests use small ones).
+    ``limits`` overrides the provider's published limits (tests use small ones). Without ``client``, the
+    SDK's default client (``ANTHROPIC_API_KEY``); no key set is an ``InputError`` (rehearse with
+    ``batchnb.sim.Simulator().client()``).
     """
+    client = client or default_client()
     ready = prepare(
         messages,
         files,
@@ -133,9 +136,7 @@ def batch(
     requests = [ready.builder.request(item, make_custom_id(prefix, item.index)) for item in ready.items]
     check_requests(ready.items, ready.builder, params=[r.body["params"] for r in requests])  # built once
     check_batch_limits(requests, ready.limits)
-    return BatchJob.create(
-        client or anthropic.Anthropic(), requests, options=ready.options, raw_results_dir=raw_results_dir
-    )
+    return BatchJob.create(client, requests, options=ready.options, raw_results_dir=raw_results_dir)
 
 
 class BatchJob:
@@ -225,7 +226,7 @@ class BatchJob:
         ``custom_id`` carries. Retrieves the batch once (a ``ProviderError`` for an unknown id); sends nothing."""
         check_model(model)
         options = RequestOptions(model=model, response_model=response_model, enable_citations=enable_citations)
-        job = cls(client or anthropic.Anthropic(), batch_id, None, options, raw_results_dir=raw_results_dir)
+        job = cls(client or default_client(), batch_id, None, options, raw_results_dir=raw_results_dir)
         job.refresh()
         return job
 

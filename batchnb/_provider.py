@@ -10,6 +10,7 @@ nothing (``CreateRefused``) or may have made a batch (``CreateUncertain``), whic
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -22,7 +23,7 @@ import httpx2
 from anthropic.types.messages import MessageBatch
 
 from .contract import VERSION_2026
-from .errors import CallRefused, CallUncertain, CreateRefused, CreateUncertain, ProviderError
+from .errors import CallRefused, CallUncertain, CreateRefused, CreateUncertain, InputError, ProviderError
 from .inputs._requests import PreparedRequest
 from .limits import DEFAULT_LIMITS
 from .results._item_result import one_line
@@ -39,6 +40,22 @@ _REFUSED_FOR_NOW = (429,)
 _CALL_REFUSED_FOR_NOW = (408, 409, 429, 500, 503, 529)
 #: The longest ``retry-after`` taken as said (a gateway's may be huge, or ``inf``): the default longest wait.
 MAX_RETRY_AFTER = DEFAULT_LIMITS.longest_wait
+
+
+#: What a run without ``client=`` needs in the environment (the SDK's own variables).
+KEY_VARIABLES = ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")
+
+
+def default_client() -> anthropic.Anthropic:
+    """``anthropic.Anthropic()``, when the environment gives it a key; else an ``InputError`` saying what to do
+    (the SDK's own ``TypeError`` names none of the ways out, and comes only once the first call is made)."""
+    if not any(os.environ.get(name) for name in KEY_VARIABLES):
+        raise InputError(
+            "no API key: set ANTHROPIC_API_KEY (or ANTHROPIC_AUTH_TOKEN), or pass client=anthropic.Anthropic(...). "
+            "To rehearse without a key, run on the emulator: `from batchnb.sim import Simulator`, then "
+            "`with Simulator() as sim:` and pass client=sim.client()."
+        )
+    return anthropic.Anthropic()
 
 
 def api_version(client: anthropic.Anthropic | None) -> str:

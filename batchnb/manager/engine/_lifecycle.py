@@ -214,7 +214,9 @@ class Lifecycle:
 
     def _claim_run(self) -> None:
         """Take the run slot before touching any run state, then clear the stop flag: a second ``run()``
-        while one is going must fail without undoing a ``cancel()``."""
+        while one is going must fail without undoing a ``cancel()``. The client is resolved first: no API key
+        is an ``InputError`` before the run touches anything."""
+        _ = self._ctx.provider
         self._slot.claim(self)
         self._ctx.stop.clear()
         self._ctx.stop_reason = None

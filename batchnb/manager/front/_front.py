@@ -21,7 +21,7 @@ import pydantic
 
 from ..._batch_job import prepare
 from ..._gc import collector_paused
-from ..._provider import Provider
+from ..._provider import Provider, default_client
 from ...inputs._inputs import FileInput
 from ...inputs._request_check import check_requests
 from ...limits import ProviderLimits
@@ -303,8 +303,9 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView, Lifecycle):
 
     @property
     def client(self) -> anthropic.Anthropic:
+        """The client given, else the SDK's default (``ANTHROPIC_API_KEY``); no key set: an ``InputError``."""
         if self._client is None:
-            self._client = anthropic.Anthropic()
+            self._client = default_client()
         return self._client
 
     @property
