@@ -1,7 +1,9 @@
 """The notebooks run in a real kernel (nbclient), on the emulator, with their widget state stored.
 
 Each runs from a copy in the test's ``tmp_path`` (the kernel's working directory), so what it writes (state
-files, PDFs, CSV, Parquet, the emulator's store) stays there and ``notebooks/`` is left as it was.
+files, PDFs, CSV, Parquet, the emulator's store) stays there and ``notebooks/`` is left as it was. Most run where
+they stand: in ``notebooks/`` of a copy of the checkout made a git repository, with batchnb imported as
+``pip install .`` leaves it (the package alone, no checkout beside it), and must leave ``git status`` empty.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import re
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import nbformat
@@ -22,6 +25,7 @@ from batchnb.sim import Simulator
 from .helpers import wait_for
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = NOTEBOOKS.parent
 
 pytestmark = pytest.mark.slow
 
@@ -39,6 +43,44 @@ def notebooks_dir_untouched():
     before = sorted(p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.rglob("*"))
     yield
     assert sorted(p.relative_to(NOTEBOOKS) for p in NOTEBOOKS.rglob("*")) == before
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(repo), *args],
+                          check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory) -> Path:
+    """A folder holding batchnb as ``pip install .`` leaves it: the package alone, no examples/ beside it."""
+    site = tmp_path_factory.mktemp("site")
+    shutil.copytree(ROOT / "batchnb", site / "batchnb", ignore=shutil.ignore_patterns("__pycache__"))
+    return site
+
+
+@pytest.fixture()
+def checkout(tmp_path, monkeypatch, installed) -> Path:
+    """``notebooks/`` of a git repository holding the checkout's tracked notebooks, examples and ignore rules,
+    committed; the kernel imports batchnb from ``installed``. Returns the notebooks' folder."""
+    repo = tmp_path / "repo"
+    for name in git(ROOT, "ls-files", "notebooks", "examples", ".gitignore").splitlines():
+        (repo / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, repo / name)
+    git(repo, "init", "-q")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "checkout")
+    monkeypatch.setenv("PYTHONPATH", str(installed))
+    return repo / "notebooks"
+
+
+def execute_where_it_stands(name: str, notebooks: Path) -> nbformat.NotebookNode:
+    """Run ``notebooks/name`` in its own folder (as Jupyter does); it must leave nothing ``git status`` shows."""
+    nb = nbformat.read(notebooks / name, as_version=4)
+    NotebookClient(nb, timeout=180, kernel_name="python3", store_widget_state=True,
+                   resources={"metadata": {"path": str(notebooks)}}).execute()
+    left = git(notebooks.parent, "status", "--porcelain", "--untracked-files=all")
+    assert left == "", f"running {name} left files the ignore rules do not cover:\n{left}"
+    return nb
 
 
 def execute(name: str, workdir: Path) -> nbformat.NotebookNode:
@@ -63,8 +105,8 @@ def html_values(nb: nbformat.NotebookNode, marker: str) -> list[str]:
     return [s["value"] for s in widget_states(nb) if s["_model_name"] == "HTMLModel" and marker in s.get("value", "")]
 
 
-def test_the_quickstart_runs_and_its_panel_shows_the_final_state(tmp_path):
-    nb = execute("quickstart.ipynb", tmp_path)
+def test_the_quickstart_runs_and_its_panel_shows_the_final_state(checkout):
+    nb = execute_where_it_stands("quickstart.ipynb", checkout)
     items = html_values(nb, ">Items</b>")
     assert items and "40 / 40" in items[0] and "40 succeeded" in items[0]
     assert "width:100.000%;background:#2e7d32" in items[0]  # the stacked bar, all green after the retry
@@ -72,8 +114,8 @@ def test_the_quickstart_runs_and_its_panel_shows_the_final_state(tmp_path):
     assert html_values(nb, "batchnb-failed") == []  # after the retry nothing is left failed: the table is empty
     out = stdout_of(nb)
     assert "Processing: 40/40 items (100.0%)" in out and "failed now: 0" in out
-    assert (tmp_path / "tickets.csv").exists() and (tmp_path / "tickets.parquet").exists()
-    assert not (tmp_path / "tickets.csv.schema.json").exists()  # to_csv writes one plain CSV, nothing beside it
+    assert (checkout / "tickets.csv").exists() and (checkout / "tickets.parquet").exists()
+    assert not (checkout / "tickets.csv.schema.json").exists()  # to_csv writes one plain CSV, nothing beside it
 
 
 def test_a_saved_executed_notebook_reads_as_text_where_no_widget_runs(tmp_path):
@@ -95,8 +137,8 @@ def test_a_saved_executed_notebook_reads_as_text_where_no_widget_runs(tmp_path):
     assert "limit $0.50" in panel_part and "<b style='color:#2e7d32'>done</b>" in panel_part
 
 
-def test_the_resume_walkthrough_runs(tmp_path):
-    nb = execute("resume_after_restart.ipynb", tmp_path)
+def test_the_resume_walkthrough_runs(checkout):
+    nb = execute_where_it_stands("resume_after_restart.ipynb", checkout)
     assert "rows=60 unique=True succeeded=60" in stdout_of(nb)
 
 
@@ -133,18 +175,18 @@ def test_a_killed_kernel_resumes_in_a_new_one_without_submitting_twice(tmp_path)
     assert counters.creates == 6 and counters.items_by_result.get("succeeded") == 60
 
 
-def test_the_invoice_notebook_extracts_every_invoice_with_citations(tmp_path):
-    nb = execute("invoices.ipynb", tmp_path)
+def test_the_invoice_notebook_extracts_every_invoice_with_citations(checkout):
+    nb = execute_where_it_stands("invoices.ipynb", checkout)  # examples/ found without an editable install
     out = stdout_of(nb)
     assert "100/100 invoices equal the ground truth" in out and "Processing: 100/100 items (100.0%)" in out
     assert re.search(r"\d{3,} line items", out) and re.search(r"invoice \d+: INV-\S+, \d+ cited fields", out)
     items = html_values(nb, ">Items</b>")
     assert items and "100 / 100" in items[0]
-    assert len(list((tmp_path / "invoice_results" / "processed").iterdir())) == 10
+    assert len(list((checkout / "invoice_results" / "processed").iterdir())) == 10
 
 
-def test_the_reviews_notebook_sends_only_what_changed(tmp_path):
-    nb = execute("reviews_dataframe.ipynb", tmp_path)
+def test_the_reviews_notebook_sends_only_what_changed(checkout):
+    nb = execute_where_it_stands("reviews_dataframe.ipynb", checkout)
     out = stdout_of(nb)
     created = [int(n) for n in re.findall(r"batches created so far: (\d+)", out)]
     assert created == [3, 4, 5]  # 300 rows in 3 batches; the 50 new rows in 1; the reworded kettle rows in 1
