@@ -159,6 +159,23 @@ def test_a_realtime_call_refused_again_and_again_ends_the_run_errored_with_the_p
     assert m.stats.outcome == "finished" and m.stats.pending == 0 and m.stats.reserved == 0
 
 
+def test_once_the_provider_refused_one_call_for_good_no_later_realtime_job_of_the_run_asks_again():
+    """Fault schedule seed 5087: a binding max_cost at full price makes one realtime job per item, and a 529
+    without retry-after on every call. Before, each job (and each retry's job) waited out 8 refusals anew, about
+    8 s an item: the run took many minutes. Now the first call refused 8 times in a row gives up the run's
+    realtime calls: every later job ends at once (errored with the provider's words, nothing sent), the
+    retries too, and the run ends. Refusing the budget's way is not involved: each job reserves its worst case."""
+    faults = Faults(rules=[FaultRule("message", "error", status=529, times=10**6)])
+    with Simulator(latency=100.0, faults=faults) as sim:
+        m = manager(sim.client(), 6, deadline=Deadline(past(), concurrency=1), max_cost=0.0015, max_retries=1)
+        results = run_to_the_end(m)
+        counters = sim.counters
+    assert all(r.status == "failed" and r.error is not None and "HTTP 529" in r.error.message for r in results)
+    assert counters.requests_by_endpoint["message"] == 8  # one call refused 8 times; nothing asked after it
+    assert all("in this run" in r.error.message for r in results if r.error)  # the first item retried too
+    assert m.stats.outcome == "finished" and m.stats.pending == 0 and m.stats.reserved == 0
+
+
 def test_a_realtime_call_that_never_connects_ends_the_run_errored():
     """No connection at all (nothing listens): certainly nothing sent; waited out, then errored."""
     with socket.socket() as probe:  # a port nothing listens on

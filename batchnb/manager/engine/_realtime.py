@@ -11,9 +11,9 @@ retries are off for these calls (``Provider.message``), for the reason they are 
 retry a lost answer blindly, and the call it had paid for would go uncounted. An answer whose ``usage``
 cannot be read is kept (the item succeeds), its cost unknown and its worst case held
 (``RunContext.held_for``). Errors the API answers itself (429, 500, 529: billed nothing) are waited out
-here, ``MAX_REFUSALS`` times at most: then the item ends ``errored`` with the provider's words, and the
-job's calls not yet sent are not sent (they end so too): a provider that refuses every call cannot keep a
-run going.
+here, ``MAX_REFUSALS`` times at most: then the item ends ``errored`` with the provider's words, and no
+realtime call of the run is sent any more (those left end so too, the next run tries again): a provider that
+refuses every call cannot keep a run going, nor make each later job, retries included, wait as long again.
 
 A realtime job started by a run that was killed is taken up by the next run: its calls in flight then are
 held (``missing``), and its items never called are sent as realtime calls only if this run's deadline has
@@ -38,7 +38,7 @@ from ._context import RunContext
 from ._job_requests import job_requests
 
 #: Refusals of one call (429, 500, 529, no connection) before the item is given up (``errored``), and with
-#: it the job's calls not yet sent.
+#: it every realtime call of the run not yet sent (the next run tries again).
 MAX_REFUSALS = 8
 
 
@@ -48,12 +48,17 @@ class RealtimeDriver:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.table = default_table()
-        self._given_up: list[CallRefused] = []  # the refusal that ended the job's calls (one job at a time)
+        # the refusal that ended the run's realtime calls: a provider refusing one call MAX_REFUSALS times in a
+        # row is not asked again in this run (each later job, retries included, would wait as long again)
+        self._given_up: list[CallRefused] = []
+
+    def new_run(self) -> None:
+        """A new run asks the provider again, whatever the last one met."""
+        self._given_up = []
 
     def drive(self, index: int) -> None:
         ctx = self.ctx
         job = ctx.state.jobs[index]
-        self._given_up = []
         done = set(ctx.state.results.by_item(job.done))
         in_doubt = [i for i in job.items if i in job.calls and i not in done]  # called by a process that died
         by_custom_id = ctx.state.custom_ids(job)
@@ -84,12 +89,15 @@ class RealtimeDriver:
             for future in [pool.submit(self._call, job, item, requests[item]) for item in todo]:
                 future.result()  # a StateError (the state cannot be written) stops the job here
         unsent = [item for item in todo if item not in job.calls]  # stopped, or given up, before their call
-        if unsent and job.status == "reserved":  # stopped before its first call: nothing sent
+        if unsent and job.status == "reserved" and not self._given_up:  # stopped before its first call
             ctx.recorder.emit(ReservationReleased(job=index))
             return
         if unsent and self._given_up:  # the provider refused every call: these end as the last did
             given_up = self._given_up[0]
-            why = f"not sent: the provider refused a realtime call {MAX_REFUSALS} times in a row ({given_up})"
+            why = (
+                f"not sent: the provider refused a realtime call {MAX_REFUSALS} times in a row in this run "
+                f"({given_up}); the next run tries again"
+            )
             refused = tuple(_refused(job, item, custom_ids[item], given_up.error_type, why) for item in unsent)
             ctx.recorder.emit(ItemsFinished(job=index, results=refused, completed_at=utc_now()))
         elif unsent:  # ended here, its reservation released: the next run sends them again (canceled ones are)

@@ -54,6 +54,7 @@ class Scheduler:
         fatal: BaseException | None = None
         workers = ctx.max_parallel_jobs + 1  # one realtime job at a time beside the batches (after a deadline)
         self._late_planned = False  # the jobs never created are moved to realtime once per run() after a deadline
+        self.realtime.new_run()
         self.rounds.begin()
         self._back_to_batches()
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="batchnb-job") as pool:
