@@ -7,9 +7,16 @@ Kills, SIGTERM and ``cancel`` from another process are in ``test_cli_kill.py``.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import pty
 import re
+import select
 import shlex
+import struct
+import subprocess
+import termios
 
 import pandas as pd
 import pytest
@@ -19,7 +26,9 @@ from batchnb.cli import ExitCode
 from batchnb.cli._exit import MEANINGS
 from batchnb.sim import Faults, Simulator
 
-from .cli_harness import MODEL, PROMPT, batchnb as batchnb_cli, reviews, run_args, write_inputs
+from .cli_harness import MODEL, PROMPT, batchnb_command, environment, reviews, run_args, write_inputs
+from .cli_harness import batchnb as batchnb_cli
+from .helpers import end_process
 
 ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
@@ -143,7 +152,9 @@ def test_failed_rows_exit_1_and_retry_sends_them_again(tmp_path):
         assert "batchnb retry" in status.stdout
 
         faults.item_outcome = None  # the provider recovers
-        retried = batchnb_cli(sim, tmp_path, "retry", "reviews.csv.state.json")
+        elsewhere = tmp_path / "elsewhere"  # the state says where the input and the schema's module are
+        elsewhere.mkdir()
+        retried = batchnb_cli(sim, elsewhere, "retry", str(tmp_path / "reviews.csv.state.json"))
         assert retried.returncode == ExitCode.DONE, retried.stderr
         out = batchnb.read_csv(tmp_path / "out.csv")  # the run's --out, rewritten
         assert (out["status"] == "succeeded").all() and out["review"].tolist() == reviews(30)
@@ -234,3 +245,44 @@ def test_the_guides_example_runs_as_written(tmp_path):
             assert done.returncode == 0, (line, done.stderr)
         assert len(sim.counters.submissions) == 30
     assert (batchnb.read_parquet(tmp_path / "reviews.out.parquet")["status"] == "succeeded").all()
+
+
+def test_progress_is_a_tqdm_bar_on_a_terminal_and_plain_lines_elsewhere(tmp_path):
+    """stderr on a pseudo-terminal: one bar redrawn with \\r; on a pipe: plain lines, no escape codes."""
+    write_inputs(tmp_path, 20)
+    with Simulator(latency=0.02) as sim:
+        piped = batchnb_cli(sim, tmp_path, *run_args(items_per_job=10), "--state", "piped.json")
+        assert piped.returncode == 0 and "\r" not in piped.stderr and "\x1b" not in piped.stderr
+        assert piped.stderr.startswith("batchnb: 0/20 items, 2 jobs, no max_cost\n")
+        assert "Processing: 20/20 items (100.0%)" in piped.stderr
+
+        leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns, as a window
+        process = None
+        try:
+            env = {**environment(sim), "TERM": "xterm"}
+            process = subprocess.Popen(batchnb_command(*run_args(items_per_job=10), "--state", "tty.json"),
+                                       cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=follower)
+            os.close(follower)
+            follower = -1
+            shown = b""
+            while True:  # until the command closes its end of the terminal
+                ready, _, _ = select.select([leader], [], [], 120)  # a guard: a healthy run ends long before
+                assert ready, "the command wrote nothing for 120 s"
+                try:
+                    chunk = os.read(leader, 4096)
+                except OSError:  # EIO: no writer left
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            process.communicate(timeout=120)
+        finally:
+            if follower >= 0:
+                os.close(follower)
+            os.close(leader)
+            if process is not None:
+                end_process(process)
+    assert process.returncode == 0
+    text = shown.decode(errors="replace")
+    assert "\r" in text and re.search(r"batchnb: 100%\|.*\| 20/20", text), text

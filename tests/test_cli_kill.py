@@ -174,3 +174,32 @@ def test_cancel_with_no_run_going_cancels_what_a_killed_run_left_in_flight(tmp_p
         assert canceled.returncode == ExitCode.DONE, canceled.stderr
         assert canceled.stdout.startswith("canceled: 1 batch(es) in flight told to stop")
         assert list(sim.counters.cancels.values()) == [1]
+
+
+def test_an_unexpected_error_exits_70_with_its_traceback_and_the_state_survives_it(tmp_path):
+    """The output's folder vanishes while the run goes on (as a full disk would fail the write): the run is
+    over and paid for, the output cannot be written: exit 70 and the traceback; the same command again, the
+    folder back, sends nothing and writes it."""
+    write_inputs(tmp_path, 10)
+    (tmp_path / "results").mkdir()
+    args = [*run_args(items_per_job=10), "--out", "results/out.csv"]
+    with Simulator(latency=0.05) as sim:
+
+        def hook(event: RequestEvent) -> None:
+            if event.endpoint == "create" and event.phase == "applied":
+                (tmp_path / "results").rmdir()
+
+        sim.on_request = hook
+        try:
+            done = batchnb_cli(sim, tmp_path, *args)
+        finally:
+            sim.on_request = None
+        assert done.returncode == ExitCode.UNEXPECTED == 70, done.stderr
+        assert "Traceback" in done.stderr and "FileNotFoundError" in done.stderr
+        assert done.stderr.splitlines()[-1].startswith("batchnb: unexpected error (above); the state is safe")
+        calls = dict(sim.counters.requests_by_endpoint)
+        (tmp_path / "results").mkdir()
+        again = batchnb_cli(sim, tmp_path, *args)
+        assert again.returncode == ExitCode.DONE, again.stderr
+        assert sim.counters.requests_by_endpoint == calls and len(sim.counters.submissions) == 10
+    assert (batchnb.read_csv(tmp_path / "results" / "out.csv")["status"] == "succeeded").all()

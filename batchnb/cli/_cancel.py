@@ -14,6 +14,7 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock, Timeout
@@ -22,7 +23,7 @@ from .._files import write_atomic
 from ..errors import BatchnbError
 from ..manager import BatchManager
 from ..manager.state._store import StateStore
-from ._exit import one_line
+from ._exit import ExitCode, code_for, one_line
 from ._spec import state_folder
 
 #: Seconds between two looks of a running command for a cancel request.
@@ -67,9 +68,9 @@ def watching(manager: BatchManager, state: Path) -> Iterator[None]:
             if _written_since(path, since):
                 try:
                     manager.cancel()
-                    answer = "canceled"
+                    answer = f"{int(ExitCode.DONE)} canceled"
                 except BatchnbError as exc:  # said to the cancel command, which reports it
-                    answer = one_line(exc)
+                    answer = f"{int(code_for(exc))} {one_line(exc)}"
                 write_atomic(reply, answer.encode())
                 path.unlink(missing_ok=True)
                 return
@@ -83,25 +84,40 @@ def watching(manager: BatchManager, state: Path) -> Iterator[None]:
         thread.join()
 
 
-def ask_running(state: Path, wait: float) -> str:
-    """Ask the command driving ``state`` to cancel: ``"canceled"``, the one-line error its cancel met,
-    ``"ended"`` (the state is free: no run to ask any more) or ``"no answer"`` within ``wait`` seconds (the
-    request is then withdrawn)."""
+@dataclass(frozen=True)
+class Answer:
+    """What became of a cancel request: ``code`` ``DONE`` (canceled), another exit code with ``words`` (the
+    error the run's cancel met, or no answer), or ``None``: the state is free (no run to ask any more)."""
+
+    code: ExitCode | None
+    words: str = ""
+
+
+def ask_running(state: Path, wait: float) -> Answer:
+    """Ask the command driving ``state`` to cancel, and wait at most ``wait`` seconds for its answer (the
+    request is withdrawn without one)."""
     path, reply = request_path(state), reply_path(state)
     reply.unlink(missing_ok=True)
     write_atomic(path, b"cancel\n")
     end = time.monotonic() + wait
     while path.exists():
         if not lock_held(state) or time.monotonic() >= end:
-            path.unlink(missing_ok=True)  # withdrawn: a run that takes it now finds nothing
-            if not reply.exists():
-                return "no answer" if lock_held(state) else "ended"
-            break
+            path.unlink(missing_ok=True)  # withdrawn: a run that looks now finds nothing
+            if reply.exists():
+                break
+            if not lock_held(state):
+                return Answer(None)
+            return Answer(
+                ExitCode.STATE,
+                f"batchnb: StateError: {state} is driven by another process that did not take the cancel "
+                f"request within {wait:g} s: a notebook or a script? Cancel it there.",
+            )
         time.sleep(WATCH_INTERVAL)
     try:
-        return reply.read_text(encoding="utf-8")
-    except OSError:
-        return "canceled"
+        code, _, words = reply.read_text(encoding="utf-8").partition(" ")
+        return Answer(ExitCode(int(code)), words)
+    except (OSError, ValueError):
+        return Answer(ExitCode.DONE)  # taken, and its reply lost: the run canceled (it writes one otherwise)
     finally:
         reply.unlink(missing_ok=True)
 

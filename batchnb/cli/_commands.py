@@ -149,7 +149,7 @@ def cli(ctx: click.Context) -> None:
         click.echo(ctx.get_help())
 
 
-@cli.command()
+@cli.command(epilog=epilog())
 @run_options
 @click.option("--out", type=FILE, help="Results, one row per input row in input order: .parquet, .csv or .jsonl.")
 @click.option(
@@ -159,7 +159,7 @@ def cli(ctx: click.Context) -> None:
     help="Send only N rows sampled across the input, print the pilot's report and stop.",
 )
 @click.option("--emulator", is_flag=True, help="Run on the embedded emulator (no key needed, nothing paid).")
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or lines (errors and the summary only).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, lines or summary: errors only.")
 @exits
 def run(out: Path | None, pilot: int | None, quiet: bool, emulator: bool, **arguments: Any) -> ExitCode:
     """Send every row of INPUT (CSV, Parquet or JSONL) not answered yet; write --out. Run it again at any
@@ -224,13 +224,17 @@ def cancel(state: Path, wait: float) -> ExitCode:
             if not lock_held(state):
                 raise
             answer = ask_running(state, wait)
-            if answer == "ended":
-                manager.cancel()  # that run ended meanwhile: what it left in flight is canceled from here
-            elif answer != "canceled":
-                raise StateError(
-                    f"{state} is driven by another process that did not take the cancel request ({answer}): a "
-                    "notebook or a script? Cancel it there."
-                ) from None
+            if answer.code is None:  # that run ended meanwhile: what it left in flight is canceled from here
+                manager.cancel()
+            elif answer.code == ExitCode.DONE:
+                click.echo(
+                    f"canceled: the batchnb run driving {state} canceled its batches in flight and stops (exit "
+                    f"{int(ExitCode.UNFINISHED)}); the same `batchnb run` again collects what they finished."
+                )
+                return ExitCode.DONE
+            else:
+                print(answer.words, file=sys.stderr)
+                return answer.code
     p = manager.stats
     click.echo(
         f"canceled: {p.jobs_canceling} batch(es) in flight told to stop; {p.finished:,}/{p.items_total:,} "
@@ -241,7 +245,7 @@ def cancel(state: Path, wait: float) -> ExitCode:
 
 @cli.command()
 @click.argument("state", type=FILE)
-@click.option("-q", "--quiet", is_flag=True, help="No progress bar or lines (errors and the summary only).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar, lines or summary: errors only.")
 @exits
 def retry(state: Path, quiet: bool) -> ExitCode:
     """Send the failed rows of STATE again (within its max-cost) and rewrite the run's --out."""

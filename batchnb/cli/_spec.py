@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .._files import write_atomic
-from ..errors import StateError
+from ..errors import InputError, StateError
 from ..manager.state._store import StateStore
 
 #: The sidecar's file name in the state's folder, and the format its ``format`` field says.
@@ -86,7 +86,7 @@ def read_spec(state: Path) -> RunSpec:
     path = sidecar_path(state)
     if not path.is_file():
         if not state.exists():
-            raise StateError(f"STATE {str(state)!r} does not exist; give the state file batchnb run wrote.")
+            raise InputError(f"STATE {str(state)!r} does not exist; give the state file batchnb run wrote.")
         raise StateError(
             f"{str(state)!r} has no {SIDECAR} in {path.parent}: it was not made by `batchnb run` (a notebook's "
             "state?). Open it with BatchManager(..., state_path=...) and the same inputs instead."

@@ -8,6 +8,7 @@ while writing leaves the previous one whole.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from .._files import write_atomic
@@ -18,7 +19,8 @@ from ._read import table_format
 
 def check_out(path: Path) -> None:
     """Refuse an output path before anything is sent: its format must be known and its folder exist."""
-    table_format(path, "OUT")
+    if table_format(path, "OUT") == "parquet" and importlib.util.find_spec("pyarrow") is None:
+        raise InputError(f"OUT {str(path)!r}: Parquet needs pyarrow: pip install 'batchnb[parquet]'.")
     if not path.parent.is_dir():
         raise InputError(f"OUT {str(path)!r}: its folder {str(path.parent)!r} does not exist; create it first.")
     if path.is_dir():
