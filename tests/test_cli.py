@@ -102,6 +102,7 @@ def test_a_template_naming_a_missing_column_is_refused_in_one_line_and_nothing_i
         (["--prompt", "Say {review}", "--model", "claude-nonexistent-9", "--max-cost", "1"], "claude-nonexistent-9"),
         (["--prompt", "Say {review}", "--model", MODEL, "--schema", "nowhere:Model"], "--schema 'nowhere:Model'"),
         (["--prompt", "Say {review}", "--model", MODEL, "--out", "out.xlsx"], "OUT 'out.xlsx'"),
+        (["--prompt", "Say {review}", "--model", MODEL, "--out", "reviews.csv"], "is the input or the state file"),
         (["--prompt", "Say {review}", "--prompt-file", "p.txt", "--model", MODEL], "give the prompt once"),
         (["--prompt", "Say {review}", "--model", MODEL, "--deadline", "soon"], "deadline"),
         (["--prompt", "Say {review}", "--model", MODEL, "--max-tokens", "0"], "Invalid value for '--max-tokens'"),

@@ -167,6 +167,8 @@ def run(out: Path | None, pilot: int | None, quiet: bool, emulator: bool, **argu
     if out is not None:
         check_out(out)
     spec = spec_from(**arguments, out=absolute(out) if out is not None else None, emulator=emulator)
+    if spec.out is not None and Path(spec.out).resolve() in (Path(spec.input).resolve(), Path(spec.state).resolve()):
+        raise InputError(f"--out {str(out)!r} is the input or the state file; give the results a file of their own.")
     _refuse_other_provider(spec)
     state = Path(spec.state)
     with client_for(state, emulator=emulator) as client:
