@@ -19,7 +19,7 @@ from its floor or lower; ``docs/architecture.md`` says more, ``tests/test_archit
                      _sessions, _state, _snapshot, _recorder, _store, _plan, _budget, _estimate,
                      _result_files, _context, _lifecycle, _run, _options; _source (the inputs' labels),
                      _frames_view (to_pandas / failed / exports), _accessor (df.batchnb)
-    5  __main__      the command line (python -m batchnb demo | sim)
+    5  __main__      the command line: batchnb (cli/: run, estimate, status, cancel, retry, export), demo, sim
        sim/          the emulator; imports nothing from the rest of batchnb but contract/
 """
 

@@ -1,4 +1,6 @@
-"""Command line: ``python -m batchnb demo`` and ``python -m batchnb sim --port PORT``."""
+"""Command line: ``batchnb`` (the console script) and ``python -m batchnb``: the commands of ``batchnb.cli``
+(run, estimate, status, cancel, retry, export), plus ``demo`` and ``sim --port PORT``, which keep their own
+argparse parsers (their flags and messages are tested as they are)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,11 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, Literal
 
+import click
 import pydantic
+
+from .cli import add_command
+from .cli import main as cli_main
 
 REVIEWS = [
     "The blender is fantastic: quiet, powerful, and easy to clean. Love it.",
@@ -86,24 +92,37 @@ def demo(argv: Sequence[str] | None = None) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] in ("-h", "--help"):
-        print(
-            "usage: python -m batchnb {demo,sim} [options]\n"
-            "  demo   run a small structured batch (on the embedded emulator without ANTHROPIC_API_KEY)\n"
-            "  sim    serve the Message Batches API emulator on 127.0.0.1 until killed"
-        )
-        return 0
-    command, rest = args[0], args[1:]
-    if command == "demo":
-        return demo(rest)
-    if command == "sim":
-        from .sim.__main__ import main as sim_main
+_RAW = {"ignore_unknown_options": True, "allow_extra_args": True, "help_option_names": []}
 
-        return sim_main(rest) or 0
-    print(f"unknown command {command!r}; use demo or sim", file=sys.stderr)
-    return 2
+
+@click.command("demo", context_settings=_RAW, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _demo_command(args: tuple[str, ...]) -> None:
+    """Run a small structured batch (on the embedded emulator without ANTHROPIC_API_KEY)."""
+    raise SystemExit(demo(args))
+
+
+@click.command("sim", context_settings=_RAW, add_help_option=False)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def _sim_command(args: tuple[str, ...]) -> None:
+    """Serve the Message Batches API emulator on 127.0.0.1 until killed (sim --help: its flags)."""
+    from .sim.__main__ import main as sim_main
+
+    raise SystemExit(sim_main(args) or 0)
+
+
+add_command(_demo_command)
+add_command(_sim_command)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``batchnb`` / ``python -m batchnb``: the commands of ``batchnb.cli``, and ``demo`` and ``sim``."""
+    return cli_main(argv, prog_name="batchnb" if _as_script() else "python -m batchnb")
+
+
+def _as_script() -> bool:
+    """Whether this runs as the ``batchnb`` console script (not ``python -m batchnb``)."""
+    return os.path.basename(sys.argv[0]) not in ("__main__.py", "-m")
 
 
 if __name__ == "__main__":
