@@ -146,12 +146,9 @@ def changed_leaf(value: Any, schema: dict[str, Any], number: int) -> Any:
 
 
 def _in_bounds(value: float, schema: dict[str, Any]) -> bool:
-    return (
-        value >= schema.get("minimum", -math.inf)
-        and value <= schema.get("maximum", math.inf)
-        and value > schema.get("exclusiveMinimum", -math.inf)
-        and value < schema.get("exclusiveMaximum", math.inf)
-    )
+    low, high = float(schema.get("minimum", -math.inf)), float(schema.get("maximum", math.inf))
+    above, below = float(schema.get("exclusiveMinimum", -math.inf)), float(schema.get("exclusiveMaximum", math.inf))
+    return low <= value <= high and above < value < below
 
 
 def _number(value: int | float, schema: dict[str, Any], number: int) -> int | float:
