@@ -11,7 +11,7 @@ carries it, so reuse, reruns and restarts agree. A changed field depends on its 
 *variant* (one per family), so two models of different families that both change a field disagree on it
 (except where the schema leaves no third value: a boolean, an enum of two members):
 
-- a number: the reference plus or minus the variant (a float: that many tenths of it), within its bounds;
+- a number: the variant's own nearby value (+1, -1, +2 ...; a float in tenths of itself), within its bounds;
 - a boolean: flipped; an enum: another member (by the variant);
 - a free-text string: reworded (a variant's own opening word); a date, time, email, URL, UUID or IPv4:
   another one of its kind; a string with a ``pattern``, a ``const`` or a ``null``: left alone.
@@ -152,13 +152,15 @@ def _in_bounds(value: float, schema: dict[str, Any]) -> bool:
 
 
 def _number(value: int | float, schema: dict[str, Any], number: int) -> int | float:
+    """The ``number``-th nearest value in bounds (+1, -1, +2, -2, ...; a float in tenths of itself), so two
+    variants never land on the same one while the bounds leave room."""
     if isinstance(value, int) and schema.get("type") != "number":
-        steps: list[int | float] = [number, -number, *(s for k in range(1, 7) for s in (k, -k))]
-        candidates: list[int | float] = [value + step for step in steps]
+        candidates: list[int | float] = [value + s * k for k in range(1, 7) for s in (1, -1)]
     else:
         unit = max(0.01, round(abs(value) / 10, 2))
-        candidates = [round(value + step * unit, 2) for step in (number, -number, 1, -1)]
-    return next((c for c in candidates if c != value and _in_bounds(c, schema)), value)
+        candidates = [round(value + s * k * unit, 2) for k in range(1, 7) for s in (1, -1)]
+    room = [c for c in candidates if c != value and _in_bounds(c, schema)]
+    return room[(number - 1) % len(room)] if room else value
 
 
 def _string(value: str, schema: dict[str, Any], number: int) -> str:
