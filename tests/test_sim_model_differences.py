@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
+import subprocess
+import sys
 from typing import Any, Literal
 
 import anthropic
@@ -13,6 +16,8 @@ import pydantic
 import pytest
 
 from batchnb.sim import MODEL_DIFFERENCES, Simulator, default_responder, field_differs
+
+from .helpers import end_process
 
 HAIKU, SONNET, OPUS = "claude-haiku-4-5", "claude-sonnet-4-5", "claude-opus-4-5"
 
@@ -139,3 +144,25 @@ def test_rates_that_are_not_fractions_are_refused():
     for bad in (1.5, -0.1, {"haiku": 2}):
         with pytest.raises(ValueError, match="fraction"):
             Simulator(model_differences=bad)
+
+
+def test_the_command_line_turns_model_differences_on(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "batchnb.sim", "--port", "0", "--latency", "0.01",
+                             "--model-differences", "--seed", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout is not None else ""
+        match = re.fullmatch(r"batchnb emulator listening on (http://127\.0\.0\.1:\d+)\n", line)
+        assert match, line
+        client = anthropic.Anthropic(base_url=match.group(1), api_key="k", max_retries=0)
+        texts = TEXTS[:30]
+        batch = client.messages.batches.create(
+            requests=[{"custom_id": f"r{i}", "params": request(t, SONNET)} for i, t in enumerate(texts)])
+        while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+            pass
+        got = {r.custom_id: json.loads(r.result.message.content[0].text)
+               for r in client.messages.batches.results(batch.id)}
+    finally:
+        assert end_process(proc, terminate=True) == 0
+    assert [got[f"r{i}"] for i in range(30)] == [answer(request(t, SONNET), differences=True, seed=3) for t in texts]
+    assert any(got[f"r{i}"] != answer(request(t)) for i, t in enumerate(texts))  # some fields changed
