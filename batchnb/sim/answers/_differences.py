@@ -1,15 +1,16 @@
 """How models differ: each model answers a seeded share of a structured answer's fields differently from
 the request's *reference* answer, so a comparison of models (or a hand review) can be rehearsed and tested.
 
-The reference answer is the one the emulator gave before models differed: today's generator, drawn as
-if the request named ``REFERENCE_MODEL`` (so it is the same for every model, and the answers of the
-model the tests and guides use change only where it deviates). A model then deviates on each leaf field
+The reference answer is the one the emulator gave before models differed, drawn as if the request named
+``REFERENCE_MODEL``: the same for every model, and what every model answers while differences are off (the
+default; ``Simulator(model_differences=True)`` turns them on). A model then deviates on each leaf field
 (``address.city``, a list's elements one by one: ``tags[1]``, ``items[0].amount``) with its rate
 (``MODEL_DIFFERENCES``: larger models fewer), decided by a hash of ``(seed, model, the request's content
 without its model, the field's path)``: the same request gets the same answer whichever batch or custom_id
 carries it, so reuse, reruns and restarts agree. A changed field depends on its type and on the model's
-*variant* (one per family), so two models of different families that both change a field disagree on it
-(except where the schema leaves no third value: a boolean, an enum of two members):
+*variant* (one per family), so two models of different families that both change a field disagree on it,
+unless the schema leaves too few other values (a boolean; an enum of two or three members; a number with
+narrow bounds):
 
 - a number: the variant's own nearby value (+1, -1, +2 ...; a float in tenths of itself), within its bounds;
 - a boolean: flipped; an enum: another member (by the variant);
