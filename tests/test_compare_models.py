@@ -12,7 +12,7 @@ from typing import Any, Literal
 import pydantic
 import pytest
 
-from batchnb import BatchManager, InputError, ModelComparison
+from batchnb import BatchManager, InputError, ModelComparison, StateError
 from batchnb.errors import Interrupted
 from batchnb.manager.plan._budget import fit_prefix
 from batchnb.sim import Faults, RequestEvent, Simulator, field_differs
@@ -232,7 +232,7 @@ def test_the_models_of_one_manager_run_one_at_a_time(tmp_path):
     with Simulator(latency=0.01, on_request=hold_the_create) as sim:
         m = manager(sim, tmp_path / "s.json", n=20)
         m.start(show=False)
-        with pytest.raises(Exception, match="one at a time"):
+        with pytest.raises(StateError, match="one at a time"):
             m.with_model(SONNET).run()
         gate.set()
         m.wait(timeout=60)
