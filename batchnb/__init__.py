@@ -31,9 +31,11 @@ from .errors import BatchnbError, BudgetError, InputError, JobTimeoutError, Prov
 from .inputs._requests import PreparedRequest, RequestOptions
 from .limits import ProviderLimits
 from .manager import BatchManager, Deadline, Estimate, PromptCache
+from .manager.engine._comparison import ModelComparison, PairAgreement
 from .manager.engine._pilot import PilotReport
 from .manager.front._accessor import register_when_pandas_is_imported
 from .manager.plan._deadline import DeadlineTime
+from .results._interval import Share
 from .results._item_result import ItemError, ItemResult
 from .results._usage import Usage
 from .views._progress import ProgressModel
@@ -48,6 +50,9 @@ __all__ = [
     "ProviderLimits",
     "Estimate",
     "PilotReport",
+    "ModelComparison",
+    "PairAgreement",
+    "Share",
     "Progress",
     "FailedRow",
     "ProgressModel",

@@ -97,6 +97,7 @@ def main() -> None:
     prompts = options.pop("prompts", None) or [f"item {i}: say something" for i in range(count)]
     disk_full = options.pop("disk_full_at_run_end", False)
     pilot = options.pop("pilot", None)  # a pilot of this many items first
+    compare = options.pop("compare", None)  # the pilot through these models too (``pilot(n, models=...)``)
     second_now = options.pop("second_now", False)
     if options.pop("deadline_passed", False):  # a deadline already past: every item goes as a realtime call
         options["deadline"] = datetime.now() - timedelta(minutes=1)
@@ -123,7 +124,9 @@ def main() -> None:
         again = [r.status for r in manager.run()]
         print(json.dumps({"error": error, "again": again}))
         return
-    if pilot:
+    if pilot and compare:
+        manager.pilot(pilot, models=compare)
+    elif pilot:
         manager.pilot(pilot)
     try:
         results = manager.run()

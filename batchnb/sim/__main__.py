@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="seed of every random choice (default 0): the same seed and custom_ids fail the same requests",
     )
+    p.add_argument(
+        "--model-differences",
+        action="store_true",
+        help="each model answers a seeded share of structured fields differently from the request's reference "
+        "answer, larger models fewer (batchnb.sim.MODEL_DIFFERENCES), to rehearse a comparison of models",
+    )
     p.add_argument("--extra-model", action="append", default=[], metavar="ID", help="also accept this model id")
     p.add_argument(
         "--lenient",
@@ -205,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         queue_cap=args.queue_cap,
         rpm=args.rpm,
         lenient=args.lenient,
+        model_differences=args.model_differences,
     ) as sim:
         print(f"batchnb emulator listening on {sim.base_url}", flush=True)
         while not stop.wait(0.5):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import os
+import secrets
 import threading
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._config import Faults, RequestEvent, SimCounters, SimLimits
+from .answers._differences import check_differences
 from .answers._responder import default_responder
 from .http._app import App
 from .http._server import EmulatorServer
@@ -47,6 +50,7 @@ class Simulator:
         queue_cap: int | None = 100_000,
         rpm: int | None = None,
         lenient: bool = False,
+        model_differences: Mapping[str, float] | float | bool | None = None,
     ) -> None:
         """``clock_skew``: seconds the provider's clock is ahead of ours (negative: behind); every timestamp
         and ``Date`` header follows it. ``on_request``: see the ``on_request`` property. ``lenient``: check
@@ -60,8 +64,17 @@ class Simulator:
         processing queue at once (tier 1: 100,000); ``rpm``: calls per minute to the batch endpoints (tier 1:
         50), off by default here because tests and rehearsals poll every few milliseconds (the command line
         turns it on). Both answer 429 ``rate_limit_error`` with ``retry-after``; None turns one off.
+
+        ``model_differences``: models answer a seeded share of a structured answer's fields differently from
+        the request's reference answer (to rehearse a comparison of models or a hand review). Off by default
+        (every model gives the reference answer, as the emulator always did); ``True``: the rates of
+        ``MODEL_DIFFERENCES`` (opus 3%, sonnet 6%, haiku 15%, others 8%); a mapping of model ids or family
+        words to rates over them; one rate for every model. Which fields is drawn from ``faults.seed``;
+        ``field_differs`` says it. A ``responder`` of your own says what every model answers.
         """
         self.faults = faults or Faults()
+        check_differences(model_differences)
+        seed = self.faults.seed if self.faults.seed is not None else secrets.randbits(62)
         self.limits = limits or SimLimits()
         self.host, self.port = host, port
         self._clock = EmulatedClock(clock, time_scale=time_scale, skew=clock_skew)
@@ -69,7 +82,7 @@ class Simulator:
         """The queue cap and RPM limit, read live (``sim.quotas.queue_cap = None`` lifts the cap)."""
         self._store = BatchStore(
             latency=latency,
-            responder=responder or default_responder,
+            responder=responder or functools.partial(default_responder, seed=seed, differences=model_differences),
             faults=self.faults,
             limits=self.limits,
             extra_models=extra_models,

@@ -53,6 +53,9 @@ class RunContext:
     deadline_passed: bool = False  # this run's deadline came: no batch is created any more
     resume_hint: str = "Resume with manager.run(), manager.start() or the panel's Resume."  # how, to this user
     table: PriceTable | None = None  # the prices (what another max_tokens would reserve, ``_rounds``)
+    #: what the states of this manager's other models committed (``pilot(models=)``, ``with_model``): they
+    #: share ``max_cost`` with this one
+    spent_elsewhere: Callable[[], float] | None = None
     _provider: Provider | None = None
 
     @property
@@ -99,6 +102,16 @@ class RunContext:
         ended by a run after a kill holds what an earlier run recorded for it too."""
         ledger = self.state.results
         return sum(self.held_worst(job, ledger.item[n]) for n in job.done if ledger.cost_unknown(n))
+
+    @property
+    def elsewhere(self) -> float:
+        """What the manager's other models' states committed (spent, held, reserved): part of ``max_cost``."""
+        return self.spent_elsewhere() if self.spent_elsewhere is not None else 0.0
+
+    @property
+    def cap(self) -> float | None:
+        """What this state may commit: ``max_cost`` less what the manager's other models' states committed."""
+        return None if self.max_cost is None else self.max_cost - self.elsewhere
 
     @property
     def provider(self) -> Provider:

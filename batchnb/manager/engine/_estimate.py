@@ -23,7 +23,7 @@ class Estimate:
     worst_case_cost: float | None
     input_tokens_estimate: int
     max_cost: float | None
-    already_spent: float
+    already_spent: float  # by this state, and by the manager's other models' states (they share max_cost)
     items_at_once: int | None = None  # items left whose worst cases fit in the budget together (None: no limit)
     reused: int = 0  # inputs whose request this state has already answered: reused, never sent or paid again
     repeats: int = 0  # inputs asking the same request as an earlier input: sent once, both rows filled
@@ -39,6 +39,7 @@ class Estimate:
     one_round_max_cost: float | None = None  # the max_cost that would send every item left in one round
     suggested_max_tokens: int | None = None  # from the answers' p95 output with a margin: more items a round
     rounds_words: str = ""  # the rounds in words (what ``str()`` says of them)
+    spent_elsewhere: float = 0.0  # of ``already_spent``: by the manager's other models (``pilot(models=)``)
 
     @property
     def fits(self) -> bool:
@@ -65,7 +66,9 @@ class Estimate:
             ""
             if self.max_cost is None
             else f" against max_cost {money(self.max_cost)}"
-            + (f" (${self.already_spent:.4f} already spent)" if self.already_spent else "")
+            + (f" (${self.already_spent:.4f} already spent" if self.already_spent else "")
+            + (f", {money(self.spent_elsewhere)} of it by other models" if self.spent_elsewhere else "")
+            + (")" if self.already_spent else "")
         )
         if self.reused or self.repeats or self.sent or self.again:
             parts = [f"{self.reused:,} reused (answered before, not paid again)"] if self.reused else []
@@ -130,8 +133,9 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     retry_sizes = [len(again[k : k + per_job]) for k in range(0, len(again), per_job)]
     todo += again
     at_once = None
+    elsewhere = ctx.elsewhere  # the manager's other models' states share max_cost
     if ctx.max_cost is not None:
-        room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
+        room = available(ctx.cap, state.total_cost + state.held, state.reserved)
         at_once = fit_prefix([ctx.worst[i] or 0.0 for i in todo], room).count
     wanted = [w for i, w in enumerate(ctx.worst) if i not in aside]
     worst = None if any(w is None for w in wanted) else sum(ctx.worst[i] or 0.0 for i in todo)
@@ -142,7 +146,7 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
     costings = ctx.costings
     again_set = set(again)
     measured = _measured(state)
-    spent = state.total_cost + state.held
+    spent = state.total_cost + state.held + elsewhere
     binds = ctx.max_cost is not None and worst is not None and worst + spent > ctx.max_cost  # else: one round
     reused = sum(1 for item in positions if item in state.results and item not in again_set)
     sent_again = sum(1 for item in positions if item in again_set)
@@ -160,6 +164,7 @@ def estimate(state: ManagerState, ctx: RunContext) -> Estimate:
         input_tokens_estimate=sum(c.input_tokens for c in (costings[i] for i in todo) if c is not None),
         max_cost=ctx.max_cost,
         already_spent=spent,  # held: results never returned, maybe billed
+        spent_elsewhere=elsewhere,
         items_at_once=at_once,
         deadline=ctx.deadline.words() if ctx.deadline is not None else "",
         deadline_fallback=ctx.deadline_fallback,

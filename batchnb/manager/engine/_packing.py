@@ -47,7 +47,7 @@ class RoundKeeper:
             return
         with ctx.recorder.lock:
             state = ctx.state
-            room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
+            room = available(ctx.cap, state.total_cost + state.held, state.reserved)
             total, worst = 0.0, ctx.worst
             for job in state.open_jobs():
                 if job.status == "pending" and not job.realtime:

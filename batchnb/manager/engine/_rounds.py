@@ -104,7 +104,7 @@ def foresee(ctx: RunContext, state: ManagerState, todo: Sequence[int], cost: flo
         return None
     worst = [ctx.worst[i] or 0.0 for i in todo]
     total = sum(worst)
-    committed = state.committed
+    committed = state.committed + ctx.elsewhere  # the manager's other models' states share max_cost
     room = ctx.max_cost - committed
     if total <= room:
         return None

@@ -261,7 +261,7 @@ class Scheduler:
                 return job
             state = ctx.state
             worst = [ctx.item_worst(job, i) or 0.0 for i in job.items]
-            room = available(ctx.max_cost, state.total_cost + state.held, state.reserved)
+            room = available(ctx.cap, state.total_cost + state.held, state.reserved)
             fit = fit_prefix(worst, room)
             packs = not job.realtime and ctx.only_jobs is None
             rounds = self.rounds
@@ -300,11 +300,13 @@ class Scheduler:
 
     def _budget_stop(self, worst: float, room: float) -> None:
         ctx, state = self.ctx, self.ctx.state
+        elsewhere = ctx.elsewhere
         ctx.recorder.emit(
             BudgetStopped(
                 reason=(
                     f"max_cost {money(ctx.max_cost or 0.0)} reached: {money(state.total_cost)} spent"
                     + (f" and {money(state.held)} held" if state.held else "")
+                    + (f", {money(elsewhere)} by the manager's other models" if elsewhere else "")
                     + f", and the next item's worst case ({money(worst)}) does not "
                     f"fit in the {money(max(room, 0.0))} left; "
                     f"{state.counts['pending']} items not submitted. "

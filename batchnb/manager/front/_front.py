@@ -46,6 +46,7 @@ from ..state._sessions import StateSessions, read_state
 from ..state._state import ManagerState
 from ..state._store import StateStore
 from ._frames_view import FramesView
+from ._models import ModelsView
 from ._options import OptionsView, PromptCache, check_option_objects, check_run_options, refuse_moved
 from ._panel_view import PanelView
 from ._pilot_view import PilotView
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class BatchManager(OptionsView, FramesView, PanelView, PilotView, Lifecycle):
+class BatchManager(OptionsView, FramesView, PanelView, PilotView, ModelsView, Lifecycle):
     """Run many items through the Message Batches API. See the README for the guarantees.
 
     The named parameters are batchnb's own (the inputs, slicing, budget, state, retries, and the grouped
@@ -90,6 +91,12 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView, Lifecycle):
         **params: Any,
     ) -> None:
         refuse_moved(params)  # an old spelling would be sent to the API as a request parameter
+        given = dict(  # what the manager's other models are built with (``with_model``), besides the inputs
+            prompt=prompt, items_per_job=items_per_job, max_parallel_jobs=max_parallel_jobs, max_cost=max_cost,
+            client=client, poll_interval=poll_interval, max_retries=max_retries, response_model=response_model,
+            enable_citations=enable_citations, limits=limits, cache=cache, max_repairs=max_repairs,
+            deadline=deadline, **params,
+        )  # fmt: skip
         max_tokens, system = params.pop("max_tokens", 1024), params.pop("system", None)
         self._source, messages, files = take_inputs(messages, files)  # a Series' index names the rows
         self._cache = check_option_objects(cache, limits)
@@ -186,6 +193,7 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView, Lifecycle):
         #: however it ended (``stats.outcome`` says how); settable later
         self.on_done = on_done
         self._progress.attach(progress_seed(self._recorder.state))
+        self._join_models(given)
 
     # ============================================================================================= public
 

@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable
 from typing import Any
 
+from ._differences import Change, child_path, leaf_schema
 from ._schema_values import _resolve, value_for_schema
 from ._text_cues import TextCues
 
@@ -45,15 +46,18 @@ def cited_json_blocks(
     rng: random.Random,
     cite: Callable[[], dict[str, Any] | None],
     cues: TextCues | None = None,
+    change: Change | None = None,
 ) -> list[dict[str, Any]]:
     """Text blocks whose concatenation is one JSON object valid under ``schema``.
 
     ``cite()`` returns a fresh citation (its ``cited_text`` becomes the value of a free-text leaf) or None.
+    ``change(path, leaf, schema)``: how the request's model answers each leaf (``_differences``); a quoted
+    leaf it changes keeps its citation.
     """
     value = value_for_schema(schema, rng, schema, cues=cues)
     segments: list[tuple[str, dict[str, Any] | None]] = []
     budget = [MAX_CITED_LEAVES]
-    _emit(value, schema, schema, segments, cite, budget)
+    _emit(value, schema, schema, segments, cite, budget, change or _unchanged, "")
     blocks: list[dict[str, Any]] = []
     for text, citation in segments:  # merge neighbouring plain text into one block
         if citation is None and blocks and blocks[-1]["citations"] is None:
@@ -86,6 +90,10 @@ def _branch(schema: dict[str, Any], root: dict[str, Any], value: Any) -> dict[st
     return schema
 
 
+def _unchanged(path: str, value: Any, schema: dict[str, Any]) -> Any:
+    return value
+
+
 def _emit(
     value: Any,
     schema: dict[str, Any],
@@ -93,6 +101,8 @@ def _emit(
     out: list[tuple[str, dict[str, Any] | None]],
     cite: Callable[[], dict[str, Any] | None],
     budget: list[int],
+    change: Change,
+    path: str,
 ) -> None:
     schema = _branch(schema, root, value)
     if isinstance(value, dict):
@@ -100,23 +110,23 @@ def _emit(
         out.append(("{", None))
         for number, (key, item) in enumerate(value.items()):
             out.append((("" if number == 0 else ", ") + json.dumps(key) + ": ", None))
-            _emit(item, properties.get(key) or {}, root, out, cite, budget)
+            _emit(item, properties.get(key) or {}, root, out, cite, budget, change, child_path(path, key))
         out.append(("}", None))
     elif isinstance(value, list):
         out.append(("[", None))
         for number, item in enumerate(value):
             if number:
                 out.append((", ", None))
-            _emit(item, schema.get("items") or {}, root, out, cite, budget)
+            _emit(item, schema.get("items") or {}, root, out, cite, budget, change, child_path(path, number))
         out.append(("]", None))
     elif isinstance(value, str) and budget[0] > 0 and not ({"enum", "const", "format", "pattern"} & set(schema)):
         citation = cite()
         if citation is None:
-            out.append((json.dumps(value), None))
+            out.append((json.dumps(change(path, value, leaf_schema(schema, root, value))), None))
             return
         budget[0] -= 1
         out.append(('"', None))
-        out.append((json.dumps(citation["cited_text"])[1:-1], citation))
+        out.append((json.dumps(change(path, citation["cited_text"], leaf_schema(schema, root, value)))[1:-1], citation))
         out.append(('"', None))
     else:
-        out.append((json.dumps(value), None))
+        out.append((json.dumps(change(path, value, leaf_schema(schema, root, value))), None))

@@ -5,7 +5,8 @@ or a forced tool's input; with citations enabled, JSON spread over cited blocks 
 gives a JSON schema (``_cited_json``), else cited text blocks; without citations, bare JSON when the system
 prompt gives a JSON schema; otherwise a short plain-text reply that quotes the prompt. (The server adds
 thinking blocks and, on demand, the quirks of real answers: ``_answers``.) Structured values are read
-from the request's text where they can be (``_text_cues``).
+from the request's text where they can be (``_text_cues``), and each model answers a seeded share of
+their fields differently from the request's reference answer (``_differences``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._cited_json import cited_json_blocks, schema_in_instructions
+from ._differences import Differences, ModelChanges, apply_changes, reference_params
 from ._schema_values import value_for_schema
 from ._text_cues import TextCues, subject_of
 from ._tokens import decode_pdf, pdf_page_texts
@@ -196,34 +198,42 @@ def _forced_tool(params: dict[str, Any]) -> dict[str, Any] | None:
     return tools[0] if choice.get("type") == "any" else None
 
 
-def default_responder(params: dict[str, Any]) -> str | list[dict[str, Any]]:
-    """Answer one request's ``params`` deterministically (a str is one text block; a list is the blocks)."""
-    rng = request_rng(params)
+def default_responder(
+    params: dict[str, Any], *, seed: int = 0, differences: Differences = None
+) -> str | list[dict[str, Any]]:
+    """Answer one request's ``params`` deterministically (a str is one text block; a list is the blocks).
+
+    A structured answer (JSON) is the request's reference answer, the same for every model, with the fields
+    its model answers differently changed when ``differences`` says so (``_differences``: ``True`` for
+    ``MODEL_DIFFERENCES``; by default none), drawn with ``seed``."""
+    changes = ModelChanges.of(params, seed, differences)
+    change = changes.change if changes is not None else None
+
+    def structured(schema: dict[str, Any], rng: random.Random) -> Any:
+        value = value_for_schema(schema, rng, schema, cues=text_cues(params))
+        return apply_changes(value, schema, schema, change) if change is not None else value
+
     output_config = params.get("output_config")
     fmt = output_config.get("format") if isinstance(output_config, dict) else None
     if isinstance(fmt, dict) and fmt.get("type") == "json_schema":
         schema = fmt.get("schema") or {}
-        return json.dumps(value_for_schema(schema, rng, schema, cues=text_cues(params)))
+        return json.dumps(structured(schema, request_rng(reference_params(params))))
     tool = _forced_tool(params)
     if tool is not None:
         schema = tool.get("input_schema") or {}
+        rng = request_rng(reference_params(params))
         tool_id = "toolu_" + "".join(
             rng.choice("ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz0123456789") for _ in range(24)
         )
-        return [
-            {
-                "type": "tool_use",
-                "id": tool_id,
-                "name": tool.get("name"),
-                "input": value_for_schema(schema, rng, schema, cues=text_cues(params)) or {},
-            }
-        ]
+        return [{"type": "tool_use", "id": tool_id, "name": tool.get("name"), "input": structured(schema, rng) or {}}]
     cited = [d for d in iter_documents(params) if d.citations_enabled]
     schema = schema_in_instructions(params)
     if schema is not None and cited:
-        return cited_json_blocks(schema, rng, lambda: _citation(rng.choice(cited), rng), text_cues(params))
+        rng = request_rng(reference_params(params))
+        return cited_json_blocks(schema, rng, lambda: _citation(rng.choice(cited), rng), text_cues(params), change)
     if schema is not None:
-        return json.dumps(value_for_schema(schema, rng, schema, cues=text_cues(params)))
+        return json.dumps(structured(schema, request_rng(reference_params(params))))
+    rng = request_rng(params)
     if cited:
         return _cited_answer(cited, rng)
     prompt = " ".join(last_user_text(params).split())

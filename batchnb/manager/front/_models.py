@@ -1,0 +1,175 @@
+"""A manager's other models: the states a comparison of models (``pilot(n, models=[...])``) and
+``with_model(model)`` run the same inputs and options through, and the one ``max_cost`` they share.
+
+Each other model has a state of its own, ``models/<model>.state.json`` inside the manager's state folder
+(``.S.d``: beside its journal; in memory when the manager has no state file), driven by a ``BatchManager``
+on that model: a state pins its model (its options' fingerprint), and the answers there are that model's,
+reused by its ``run()`` like any others. The members of one group (the manager and its other models) share
+``max_cost``: each reserves against what is left of it once the others' commitments (spent, held, reserved)
+are counted (``RunContext.spent_elsewhere``), so everything the group bills stays within it. They run one
+at a time (a run of one while another runs is refused), so each reads the others' totals while they stand
+still. A new manager on the same state finds the other models' states on disk before its first run.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from ...errors import InputError, StateError
+from ...inputs._requests import RequestOptions
+from ..engine._context import RunContext
+from ..engine._lifecycle import Lifecycle, live_owner
+from ..state._recorder import Recorder
+from ..state._store import StateStore
+from ._source import Source
+
+#: A model id as a file name (ids are letters, digits, dots and dashes; anything else becomes ``_``).
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+SUFFIX = ".state.json"
+
+
+class Member(Protocol):
+    """What the group reads of each of its managers (``BatchManager``, named by this protocol so this module
+    knows nothing of the front that uses it)."""
+
+    @property
+    def _committed(self) -> float: ...
+    @property
+    def done(self) -> bool: ...
+
+
+M = TypeVar("M", bound=Member)
+
+
+class ModelStates(Generic[M]):
+    """The managers of one group by model: the first one's, and its other models' (built once, when first
+    asked for or found on disk)."""
+
+    def __init__(self, model: str, owner: M, folder: Path | None, build: Callable[[str, Path | None], M]) -> None:
+        """``folder``: the owner's state folder (``None``: no state file, the others in memory too);
+        ``build(model, state_path)``: a manager on ``model`` with the owner's inputs and options."""
+        self.model, self.folder, self._build = model, folder, build
+        self._members: dict[str, M] = {model: owner}
+        self._found = False
+        self._lock = threading.RLock()
+
+    def path(self, model: str) -> Path | None:
+        """Where ``model``'s state lives (``None``: in memory)."""
+        return None if self.folder is None else self.folder / "models" / (_UNSAFE.sub("_", model) + SUFFIX)
+
+    def get(self, model: str) -> M:
+        """The manager on ``model``: the owner for its own model, else the one built for it (built now)."""
+        with self._lock:
+            member = self._members.get(model)
+            if member is None:
+                path = self.path(model)
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                member = self._members[model] = self._build(model, path)
+            return member
+
+    def members(self) -> dict[str, M]:
+        """Every manager of the group, the other models' states on disk found first."""
+        self.discover()
+        with self._lock:
+            return dict(self._members)
+
+    def discover(self) -> None:
+        """Build a manager for each other model's state on disk (once): what they spent counts in max_cost."""
+        with self._lock:
+            if self._found:
+                return
+            self._found = True
+            folder = self.folder / "models" if self.folder is not None else None
+            if folder is None or not folder.is_dir():
+                return
+            for path in sorted(folder.glob("*" + SUFFIX)):
+                model = path.name[: -len(SUFFIX)]
+                if model not in self._members and self.path(model) == path:
+                    try:
+                        self.get(model)
+                    except BaseException:
+                        self._found = False  # asked again next time: its money must be counted
+                        raise
+
+    def spent_besides(self, model: str) -> Callable[[], float]:
+        """What every member but ``model``'s committed (spent, held, reserved), read when called."""
+
+        def spent() -> float:
+            return sum(m._committed for name, m in self.members().items() if name != model)
+
+        return spent
+
+    def check_idle(self, model: str) -> None:
+        """Refuse a run of ``model``'s manager while another model of the group runs: they share max_cost."""
+        busy = [name for name, member in self.members().items() if name != model and not member.done]
+        if busy:
+            raise StateError(
+                f"{busy[0]} is running for this manager (pilot(models=) or with_model()); its models share "
+                "max_cost, so they run one at a time. Wait for that run to end (or cancel it), then run again."
+            )
+
+
+_View = TypeVar("_View", bound="ModelsView")
+
+
+class ModelsView(Lifecycle):
+    """``with_model(model)``, and the group a manager's models form (a mixin of ``BatchManager``)."""
+
+    options: RequestOptions
+    _source: Source
+    _store: StateStore | None
+    _ctx: RunContext
+    _recorder: Recorder
+    _models: ModelStates[Any]
+    _given: dict[str, Any]  # the constructor's arguments but the inputs, the model and the state
+
+    if TYPE_CHECKING:
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None: ...
+
+    def with_model(self: _View, model: str) -> _View:
+        """A manager on ``model`` with these inputs and options, whose state lives in this manager's state
+        folder (``models/<model>.state.json``; in memory without a state file): ``run()`` there reuses that
+        model's answers from ``pilot(n, models=[...])`` and pays only for the rest. This manager for its own
+        model. The manager and its other models share ``max_cost``: everything they bill together stays
+        within it (each reserves against what the others left), and they run one at a time."""
+        if not isinstance(model, str) or not model:
+            raise InputError(f"with_model() takes a model id such as 'claude-haiku-4-5', got {model!r}.")
+        return self._models.get(model)  # type: ignore[no-any-return]
+
+    @property
+    def _committed(self) -> float:
+        """What this state committed against max_cost (spent, held, reserved); read without the lock (the
+        group runs one at a time)."""
+        return self._recorder.state.committed
+
+    def _join_models(self, given: dict[str, Any]) -> None:
+        """Start a group of one (this manager) from its constructor's other arguments ``given``."""
+        self._given = given
+        folder = self._store.folder if self._store is not None else None
+        self._in_group(ModelStates(self.options.model, self, folder, self._other_model))
+
+    def _in_group(self, group: ModelStates[Any]) -> None:
+        self._models = group
+        self._ctx.spent_elsewhere = group.spent_besides(self.options.model)
+
+    def _other_model(self: _View, model: str, path: Path | None) -> _View:
+        """The manager on ``model`` at ``path``: the one running there in this process, or a new one."""
+        live = live_owner(path) if path is not None else None
+        if isinstance(live, type(self)) and live.options.model == model:
+            built = live
+        else:
+            inputs = {self._source.kind: list(self._source.values)}
+            built = type(self)(**inputs, **self._given, model=model, state_path=path)
+            built._source = self._source  # the same rows, named the same way
+        built._in_group(self._models)
+        return built
+
+    def _claim_run(self) -> None:
+        self._models.check_idle(self.options.model)  # finds the other models' states on disk first
+        super()._claim_run()
