@@ -102,13 +102,16 @@ class Review:
 
         display(self)  # type: ignore[no-untyped-call]
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The widget where a kernel runs it; its text and static HTML elsewhere (a saved notebook)."""
         from ._panel import widgets_available
 
-        bundle: dict[str, Any] = {"text/plain": str(self), "text/html": self.static_html()}
+        data: dict[str, Any] = {}
+        metadata: dict[str, Any] = {}
         if widgets_available():
-            bundle.update(self.widget._repr_mimebundle_() or {})
-        return bundle
+            shown: Any = self.widget._repr_mimebundle_() or ({}, {})
+            data, metadata = shown if isinstance(shown, tuple) else (shown, {})
+        return {**data, "text/plain": str(self), "text/html": self.static_html()}, dict(metadata)
 
     def __str__(self) -> str:
         lines = [f"{self.title}: {len(self.items):,} sampled answers (seed {self.seed}), {self.reviewed:,} reviewed"]
