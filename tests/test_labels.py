@@ -26,6 +26,7 @@ import pytest
 from batchnb import Accuracy, BatchManager, InputError, StateError
 from batchnb.results._accuracy import accuracy_of
 from batchnb.sim import Faults, Simulator
+from batchnb.views._panel_html import plain_text, status_html
 
 from .helpers import communicate_or_dump, end_process, make_pdf, wait_for
 
@@ -113,7 +114,10 @@ def test_labels_are_taken_while_a_run_goes_and_touch_no_money(tmp_path):
         m.wait()
     again = manager(None, state, n=60, items_per_job=30)
     assert again.accuracy().reviewed == 2 and again.stats.reviewed == 2
-    assert "Reviewed: accuracy 50% (95% interval 9%–91%): 1 of 2 reviewed right" in again.stats.summary()
+    words = "Reviewed: accuracy 50% (95% interval 9%–91%): 1 of 2 reviewed right"
+    assert words in again.stats.summary()  # the console's summary and the panel's text
+    assert words in status_html(again.stats) and words in plain_text(again.stats, "t")  # the panel's status line
+    assert "Reviewed" not in status_html(manager(None, tmp_path / "other.json", n=60, items_per_job=30).stats)
 
 
 WORKER = textwrap.dedent('''
