@@ -175,7 +175,8 @@ class TrustView:
                 for item in state.labels.items()
             }
             count = state.inputs.input_count if state.inputs is not None else 0
-            return [by_item.get(_slot(state, p), {}) for p in (range(count) if positions is None else positions)]
+            none: RowLabels = {}
+            return [by_item.get(_slot(state, p), none) for p in (range(count) if positions is None else positions)]
 
         return self._recorder.read(read)
 
