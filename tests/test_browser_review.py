@@ -1,6 +1,7 @@
 """The hand review under a person's hands (issue #26), in JupyterLab with headless Chromium (the harness of
 ``test_browser_hands.py``): ``manager.review(4)`` shows the sampled answers one at a time; three are labelled by
-clicking (a field right, a field wrong with the right value typed, a whole answer right); the kernel is
+clicking (a field right, a field wrong with the right value typed, a whole answer right while a cell of the
+user's blocks the kernel's main thread: served on its click subshell); the kernel is
 restarted from the Kernel menu; the cell that builds the manager runs again, and the labels are there:
 ``accuracy()`` counts them, ``to_pandas()`` has them, and the review opened again shows them.
 
@@ -84,7 +85,8 @@ def restart_kernel(nb: Notebook) -> None:
 def test_labels_clicked_in_the_review_are_there_after_a_kernel_restart(lab, browser, shots):  # noqa: F811
     from playwright.sync_api import expect
 
-    nb = Notebook(lab, browser, "trust-review", [SETUP, "results = manager.run()", "manager.review(4)", REPORT])
+    block = "import os, time\nwhile not os.path.exists('go'):  # a cell of the user's that blocks\n    time.sleep(0.05)"
+    nb = Notebook(lab, browser, "trust-review", [SETUP, "results = manager.run()", "manager.review(4)", REPORT, block])
     try:
         nb.run_to_end(0, 1, 2)
         review = nb.output(2).locator(".batchnb-review")
@@ -112,8 +114,13 @@ def test_labels_clicked_in_the_review_are_there_after_a_kernel_restart(lab, brow
         nb.shoot(shots / "review.png", 2)
         review.get_by_role("button", name="Next").click()
         expect(where).to_have_text("item 3 of 4")
+        nb.run(4)  # the kernel's main thread is busy: the click is served on its click subshell at once
+        expect(nb.cell(4).locator(".jp-InputPrompt").first).to_contain_text("*")
         review.get_by_role("button", name="whole answer right").click()  # item 3: all of it is right
         expect(counter).to_have_text("3 of 4 reviewed")
+        assert nb.is_running(4)  # recorded while the cell still blocks
+        (nb.root / "go").touch()
+        nb.wait_finished(4)
         before = labels_printed(nb, 3)
         assert before["reviewed"] == 3 and before["right"] == 2 and len(before["rows"]) == 3
         assert list(before["corrected"].values()) == [2]
