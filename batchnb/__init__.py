@@ -36,10 +36,12 @@ from .manager.engine._pilot import PilotReport
 from .manager.front._accessor import register_when_pandas_is_imported
 from .manager.plan._deadline import DeadlineTime
 from .results._interval import Share
+from .results._accuracy import Accuracy, FieldAccuracy
 from .results._item_result import ItemError, ItemResult
 from .results._usage import Usage
 from .views._progress import ProgressModel
 from .views._readings import FailedRow, Progress
+from .views._review import Review
 
 __all__ = [
     "batch",
@@ -53,6 +55,9 @@ __all__ = [
     "ModelComparison",
     "PairAgreement",
     "Share",
+    "Accuracy",
+    "FieldAccuracy",
+    "Review",
     "Progress",
     "FailedRow",
     "ProgressModel",

@@ -263,6 +263,21 @@ class QueueWaiting(Event):
     reason: str
 
 
+@dataclass(frozen=True)
+class Labelled(Event):
+    """A person's verdict on one answer (``manager.label()``, the review's buttons): state item ``item``'s
+    ``field`` (``None``: the whole answer) was found right or wrong, and ``value`` is the right value typed in
+    (JSON data; ``None``: not given). A later label of the same (item, field) replaces it; every label is kept
+    (the history). It touches no money and no job: allowed while a run goes."""
+
+    kind: ClassVar[str] = "label"
+    item: int
+    field: str | None
+    correct: bool
+    value: Any
+    at: str
+
+
 JOURNALED: dict[str, type[Event]] = {
     cls.kind: cls
     for cls in (
@@ -282,6 +297,7 @@ JOURNALED: dict[str, type[Event]] = {
         BudgetStopped,
         CancelRequested,
         RunEnded,
+        Labelled,
     )
 }
 

@@ -23,6 +23,7 @@ from batchnb._events import (
     JobCut,
     JobEnded,
     JobsPlanned,
+    Labelled,
     RealtimeCall,
     ReservationReleased,
     Reserved,
@@ -300,6 +301,7 @@ SAMPLES: list[Event] = [
     BudgetStopped(reason="max_cost reached"),
     CancelRequested(at=T, jobs=[0, 1]),
     RunEnded(at=T),
+    Labelled(item=3, field="address.city", correct=False, value={"name": "Lyon", "zip": [69001]}, at=T),
 ]
 
 

@@ -129,6 +129,8 @@ def status_html(p: Progress, notice: str = "") -> str:
     state, why = state_words(p)
     colour = {"done": GREEN, "running": BLUE}.get(state, RED if state in ("error", "stopped by max_cost") else AMBER)
     text = f"<b style='color:{colour}'>{html.escape(state)}</b>" + (f" — {html.escape(why)}" if why else "")
+    if accuracy := p.accuracy_words():  # once some answers are labelled (``review()``)
+        text += f"<br><span class='batchnb-accuracy'>Reviewed: {html.escape(accuracy)}</span>"
     if notice:
         text += f"<br><span style='color:{RED}'>{html.escape(notice)}</span>"
     return text

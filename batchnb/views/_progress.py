@@ -1,9 +1,8 @@
 """Progress: a model fed by engine events (its console view is ``_console``, its notebook panel ``_panel``).
 
-The model owns the numbers (items, jobs, cost, ETA, failed rows); views only render a ``Progress``
-snapshot of it. The model is built by
-applying events alone (``_events`` is the one contract with the engine); listeners are called under the
-engine's recorder lock, so they must be quick.
+The model owns the numbers (items, jobs, cost, ETA, failed rows, the review's labels); views only render a
+``Progress`` snapshot of it. The model is built by applying events alone (``_events`` is the one contract with
+the engine); listeners are called under the engine's recorder lock, so they must be quick.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from .._events import (
     JobCut,
     JobEnded,
     JobsPlanned,
+    Labelled,
     QueueWaiting,
     RealtimeCall,
     ReservationReleased,
@@ -41,6 +41,7 @@ from .._events import (
     Submitted,
 )
 from .._outcome_pairs import OutcomePairs
+from ..results._accuracy import overall_verdict
 from ._readings import FailedRow, Progress, money, queue_words, rounds_eta
 
 
@@ -77,6 +78,7 @@ class ProgressSeed:
     aside: frozenset[int] = frozenset()  # items no current input asks: their cost counts, they do not
     note: str = ""  # how the inputs met the state (answers reused, repeated requests)
     pairs: OutcomePairs = field(default_factory=OutcomePairs)  # which (item, job) pairs have an outcome
+    labels: dict[int, dict[str | None, bool]] = field(default_factory=dict)  # item -> field -> found right
 
 
 #: An item's statuses, stored as their index.
@@ -104,29 +106,25 @@ class ProgressModel:
         self._item_job = array("i")
         self._counts: Counter[str] = Counter()
         self._aside: frozenset[int] = frozenset()
-        self._note = ""
+        self._note = self._rounds_words = ""
         self._jobs: dict[int, JobCounts] = {}
         self._pairs = OutcomePairs()  # which (item, job) pairs have an outcome: each counted once
         self._cost, self._max_cost, self._budget_stop = 0.0, None, None  # type: tuple[float, float | None, str | None]
         self._failed: dict[int, FailedRow] = {}
         self._retrying: set[int] = set()
-        self._started: float | None = None
-        self._ended: float | None = None
-        self._elapsed_before = 0.0
+        self._started, self._ended, self._elapsed_before = None, None, 0.0  # type: tuple[float | None, float | None, float]
         self._run_jobs: set[int] = set()  # jobs whose batch this run submitted
-        self._run_finished = 0  # items those batches returned
-        self._run_batch_ended = False
+        self._run_finished, self._run_batch_ended = 0, False  # items those batches returned; one has ended
         self._outcome, self._outcome_message = "", ""
-        self._budget_waiting: str | None = None
+        # why the next job waits for the budget; what the deadline did (while the run goes on)
+        self._budget_waiting, self._deadline = None, None  # type: tuple[str | None, str | None]
         self._queue_waiting: tuple[int, str] | None = None  # (job, why) while a create waits for queue room
-        self._jobs_cut = 0
-        self._cache_read, self._cache_write, self._cache_saved = 0, 0, 0.0
-        self._deadline: str | None = None  # what the deadline did (while the run goes on)
+        self._jobs_cut, self._cache_read, self._cache_write, self._cache_saved = 0, 0, 0, 0.0
         self._deadline_at: float | None = None  # this run's deadline, epoch seconds
         self._realtime, self._realtime_cost = 0, 0.0
         self._starting = False  # a run was asked for and its RunStarted has not come yet
         self._round: tuple[RoundStarted, float, float] | None = None  # max_cost binds: this round, when 1st & it began
-        self._rounds_words = ""
+        self._labels: dict[int, dict[str | None, bool]] = {}  # a person's latest verdicts (``Labelled``)
         self.version = 0  # bumped on every change, so views can skip redraws
         self._on_run_end: list[weakref.WeakMethod[Any]] = []
 
@@ -173,6 +171,7 @@ class ProgressModel:
             self._outcome, self._outcome_message = seed.outcome, seed.outcome_message
             self._cache_read, self._cache_write = seed.cache_read_tokens, seed.cache_write_tokens
             self._cache_saved = seed.cache_saved
+            self._labels = {item: dict(labels) for item, labels in seed.labels.items()}
             self.version += 1
 
     def on_event(self, event: Event) -> None:
@@ -277,6 +276,8 @@ class ProgressModel:
                     jobs[index].canceling = True
             case BudgetStopped():
                 self._budget_stop = event.reason
+            case Labelled():
+                self._labels.setdefault(event.item, {})[event.field] = event.correct
 
     def _in_flight(self, index: int) -> None:
         """The job's batch exists, or its first realtime call went: its items without an outcome are in flight."""
@@ -346,6 +347,7 @@ class ProgressModel:
             holding = [j for j in jobs if j.status in ("reserved", "submitting", "processing")]
             in_flight = [j for j in holding if j.status != "reserved"]  # a reserved job waits for its create
             round_ = self._round[0] if self._round is not None else None
+            verdicts = [overall_verdict(v) for i, v in self._labels.items() if i not in self._aside]
             return Progress(
                 items_total=total,
                 succeeded=counts["succeeded"],
@@ -388,6 +390,8 @@ class ProgressModel:
                 rounds_left=max(round_.rounds - round_.round + 1, 1) if running and round_ is not None else None,
                 rounds_at_least=round_ is not None and round_.at_least,
                 rounds_words=self._rounds_words if running else "",
+                reviewed=len(verdicts),
+                reviewed_right=sum(1 for v in verdicts if v),
             )
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from ..results._interval import wilson
+
 
 @dataclass(frozen=True)
 class FailedRow:
@@ -55,6 +57,19 @@ class Progress:
     rounds_left: int | None = None  # max_cost binds: rounds of batches left, this one included (while running)
     rounds_at_least: bool = False  # no cost measured yet: at least that many
     rounds_words: str = ""  # what the binding cap implies, said as its first round starts (while running)
+    reviewed: int = 0  # items a person labelled (``label()``, ``review()``)
+    reviewed_right: int = 0  # of those, found right (none of their labels says wrong)
+
+    def accuracy_words(self) -> str:
+        """The hand review's figure ("" before any label), e.g. "accuracy 80% (95% interval 65–90%): 32 of 40
+        reviewed right" (Wilson score interval)."""
+        if not self.reviewed:
+            return ""
+        share = wilson(self.reviewed_right, self.reviewed)
+        return (
+            f"accuracy {share.value:.0%} (95% interval {share.low:.0%}–{share.high:.0%}): "
+            f"{self.reviewed_right:,} of {self.reviewed:,} reviewed right"
+        )
 
     def eta_words(self) -> str:
         """The ETA in a few words ("" when there is none to say), e.g. "~2 h 10 min (13 rounds left)"."""
@@ -114,6 +129,8 @@ class Progress:
         )
         if self.held:
             lines.append(f"Held: {money(self.held)} for results the provider never returned (maybe billed)")
+        if accuracy := self.accuracy_words():
+            lines.append(f"Reviewed: {accuracy}")
         if self.budget_stop:
             lines.append(f"Stopped: {self.budget_stop}")
         elif self.outcome == "pilot":

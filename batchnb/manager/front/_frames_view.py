@@ -14,6 +14,7 @@ from ._source import Source
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ...frames._labels import RowLabels
     from ...results._item_result import ItemResult
 
 
@@ -26,6 +27,7 @@ class FramesView:
     if TYPE_CHECKING:
 
         def results(self) -> Sequence[ItemResult]: ...
+        def _label_rows(self, positions: Sequence[int] | None = None) -> list[RowLabels]: ...
 
     @collector_paused  # a bulk build: a row tuple and a value per input, no cycles to collect (``_gc``)
     def to_pandas(
@@ -43,13 +45,26 @@ class FramesView:
         ``join=True``: the frame given to ``from_frame`` (or the inputs as a column) with the output columns
         added, one per model field (``text`` without a model); ``with_meta=True`` adds ``status``, ``error``
         and ``cost`` (or name the bookkeeping columns: ``with_meta=["status", "cost"]``). An output column
-        whose name the frame already has gets ``suffix``."""
+        whose name the frame already has gets ``suffix``.
+
+        Once answers are labelled (``label()``, ``review()``) the frame has the labels too: ``label_correct``,
+        ``label.<field>`` and ``corrected.<field>`` (rules in ``batchnb/frames/_labels.py``); ``failed()``
+        and the exports keep the results only."""
+        return self._frame(flatten, join=join, with_meta=with_meta, suffix=suffix, labelled=True)
+
+    def _frame(
+        self, flatten: bool, *, join: bool, with_meta: bool | Sequence[str], suffix: str, labelled: bool
+    ) -> pd.DataFrame:
         from ...frames import joined_frame, rows_frame, value_data  # pandas is imported on first use
         from ..state._frame_rows import frame_rows  # msgspec too
 
         model = self.options.response_model
         rows = frame_rows(self.results(), model, lambda result: value_data(result, model))
         frame = rows_frame(rows, model, flatten=flatten, labels=self._source.labels)
+        if labelled and (labels := self._label_rows()):
+            from ...frames._labels import with_labels
+
+            frame = with_labels(frame, labels, list(model.model_fields) if model is not None else [])
         if not join:
             return frame
         return joined_frame(self._source.joined_to(frame.index), frame, model, with_meta=with_meta, suffix=suffix)
@@ -61,7 +76,7 @@ class FramesView:
         ``join=True``. ``join=False``: the rows of ``to_pandas()``."""
         from ...frames import bookkeeping_columns
 
-        frame = self.to_pandas()
+        frame = self._frame(False, join=False, with_meta=False, suffix="_out", labelled=False)
         status = frame[bookkeeping_columns(self.options.response_model)["status"]]
         mask = (status == "failed").fillna(False).to_numpy(dtype=bool)
         rows = self._export_frame(False, join) if join else frame
@@ -90,7 +105,7 @@ class FramesView:
         """What an export writes: ``to_pandas()``, or joined with every bookkeeping column (a file keeps all)."""
         from ...frames import BOOKKEEPING
 
-        return self.to_pandas(flatten=flatten, join=True, with_meta=BOOKKEEPING) if join else self.to_pandas(flatten)
+        return self._frame(flatten, join=join, with_meta=BOOKKEEPING if join else False, suffix="_out", labelled=False)
 
 
 def _cost_column(frame: pd.DataFrame) -> str:

@@ -51,12 +51,13 @@ from ._options import OptionsView, PromptCache, check_option_objects, check_run_
 from ._panel_view import PanelView
 from ._pilot_view import PilotView
 from ._source import manager_from_frame, take_inputs
+from ._trust_view import TrustView
 
 if TYPE_CHECKING:
     import pandas as pd
 
 
-class BatchManager(OptionsView, FramesView, PanelView, PilotView, ModelsView, Lifecycle):
+class BatchManager(OptionsView, FramesView, PanelView, PilotView, ModelsView, TrustView, Lifecycle):
     """Run many items through the Message Batches API. See the README for the guarantees.
 
     The named parameters are batchnb's own (the inputs, slicing, budget, state, retries, and the grouped

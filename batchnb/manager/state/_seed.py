@@ -39,4 +39,5 @@ def progress_seed(state: ManagerState) -> ProgressSeed:
         cache_read_tokens=cache_read,
         cache_write_tokens=cache_write,
         cache_saved=cache_saved,
+        labels={item: state.labels.verdicts(item) for item in state.labels.items()},
     )

@@ -67,18 +67,22 @@ class StateSessions:
             raise write_error(self.store, problem)
 
     @contextmanager
-    def session(self) -> Iterator[None]:
-        """The files open for appending: the run's own, or (no run going) opened just for the block."""
+    def session(self, *, snapshot: bool = True, refused: str | None = None) -> Iterator[None]:
+        """The files open for appending: the run's own, or (no run going) opened just for the block.
+
+        ``snapshot=False`` (a label): no snapshot is written on opening or closing, only the block's journal
+        lines (the next run or cancel writes one); a state of a million items is not rewritten per click.
+        ``refused``: what the error says to do when another manager holds the files."""
         with self._lock:
             store = self.store
             if store is None or store.is_open:
                 yield
                 return
-            self._open()
+            self._open(snapshot=snapshot, refused=refused)
             try:
                 yield
             finally:
-                problem = self.close()
+                problem = self.close(snapshot=snapshot)
             if problem is not None:
                 raise write_error(store, problem)
 
@@ -87,27 +91,30 @@ class StateSessions:
         with self._lock:
             self._open()
 
-    def _open(self) -> None:
+    def _open(self, *, snapshot: bool = True, refused: str | None = None) -> None:
         store = self.store
         if store is None:
             return
-        store.acquire()
+        store.acquire(refused)
         try:
             if store.signature() != self._loaded:  # changed on disk since we last read or wrote it
                 self.recorder.state = self.resumer.load_or_new(store)
                 self.progress.attach(progress_seed(self.recorder.state))
             store.open_for_append()
-            self.recorder.snapshot_now()
+            if snapshot:
+                self.recorder.snapshot_now()
         except BaseException:
             store.release()
             raise
 
-    def close(self, console: Any = None) -> OSError | None:
-        """Final snapshot, files closed, every lock released; never raises (a failed write is returned)."""
+    def close(self, console: Any = None, *, snapshot: bool = True) -> OSError | None:
+        """Final snapshot (unless ``snapshot=False``), files closed, every lock released; never raises (a failed
+        write is returned)."""
         with self._lock:
             problem: OSError | None = None
             try:
-                self.recorder.snapshot_now()
+                if snapshot:
+                    self.recorder.snapshot_now()
             except StateError as exc:
                 problem = exc.__cause__ if isinstance(exc.__cause__, OSError) else OSError(str(exc))
             if console is not None and console in self.recorder.listeners:

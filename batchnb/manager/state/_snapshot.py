@@ -1,6 +1,6 @@
 """The state file's snapshot: the seed's JSON schema plus what resuming needs (fingerprints, the custom_id
-nonce, reservations, doubts, cancels, foreign batches, held costs, each item's request key). Item outcomes
-are not in it: they are rebuilt from the results log.
+nonce, reservations, doubts, cancels, foreign batches, held costs, each item's request key, every label of
+the answers). Item outcomes are not in it: they are rebuilt from the results log.
 
 An item's ``original_index`` is its number in the state: the input position it had when first planned (for
 a run whose inputs never changed and repeat no request, its position). Its ``key`` is its request's content
@@ -91,6 +91,7 @@ def _head(state: ManagerState) -> dict[str, Any]:
         "last_message": state.last_message,
         "journal_seq": state.journal_seq,
         "last_updated": state.last_updated,
+        "labels": state.labels.records(),  # every label, in order: the journal restarts after a snapshot
     }
 
 
@@ -228,6 +229,7 @@ def from_snapshot(
         last_updated=data["last_updated"],
         foreign_batches=set(data.get("foreign_batches", ())),
     )
+    state.labels.load(data.get("labels") or ())  # absent in states written before labels
     for raw in jobs:
         if legacy is None:
             for entry in raw.items:

@@ -26,6 +26,7 @@ from ..._events import (
     JobCut,
     JobEnded,
     JobsPlanned,
+    Labelled,
     RealtimeCall,
     ReservationReleased,
     Reserved,
@@ -37,6 +38,7 @@ from ..._events import (
 )
 from ...results._item_result import ItemResult
 from ..plan._job import JobRecord
+from ._labels import Labels
 from ._ledger import Ledger
 from ._result_files import ResultReader, StoredHead
 from ._view import InputView
@@ -86,6 +88,7 @@ class ManagerState:
     holding: dict[int, JobRecord] = field(default_factory=dict, repr=False)
     holding_back: dict[int, JobRecord] = field(default_factory=dict, repr=False)
     first_open: int = 0  # every job before it is finished (completed, failed, dropped), for good
+    labels: Labels = field(default_factory=Labels, repr=False)  # a person's verdicts on answers (``label()``)
 
     def __post_init__(self) -> None:
         if not self.item_status:
@@ -194,6 +197,8 @@ class ManagerState:
                     self.jobs[index].cancel_requested = True
             case RunEnded():
                 self._on_run_ended(event)
+            case Labelled():
+                self.labels.apply(event)
             case _:
                 raise TypeError(f"unknown event {event!r}")
         if isinstance(event, RunStarted):

@@ -123,8 +123,9 @@ class StateStore:
                 "untouched. Keep the set that belongs to this state (move the other away), then run again."
             )
 
-    def acquire(self) -> None:
-        """Lock the state (creating its folder: the first write of a new state)."""
+    def acquire(self, refused: str | None = None) -> None:
+        """Lock the state (creating its folder: the first write of a new state). ``refused``: what to do when
+        another manager holds it (by default: wait for its run)."""
         if not self.legacy and not self.folder.is_dir():
             try:
                 self.folder.mkdir(exist_ok=True)
@@ -136,7 +137,7 @@ class StateStore:
         except Timeout:
             raise StateError(
                 f"{self.path} is being driven by another manager (lock {self.lock_path} is held). "
-                "Wait for that run to end or stop it; two runs on one state would submit twice."
+                + (refused or "Wait for that run to end or stop it; two runs on one state would submit twice.")
             ) from None
 
     def release(self) -> OSError | None:
