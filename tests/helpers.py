@@ -152,3 +152,13 @@ def interrupt_main_when(condition: Callable[[], bool]) -> threading.Thread:
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread
+
+
+def click_panel(panel: Any, action: str, seq: int | None = None) -> int:
+    """What the panel's front end (``batchnb/views/panel.js``) does on a click of ``action``'s button: a custom
+    message ``{"click": action, "seq": n}`` on the widget's comm, handled as the kernel handles any comm
+    message (``Widget._handle_msg``). Returns the click's number ``n``."""
+    seq = panel.widget.handled + 1 if seq is None else seq
+    message = {"content": {"data": {"method": "custom", "content": {"click": action, "seq": seq}}}, "buffers": []}
+    panel.widget._handle_msg(message)
+    return seq

@@ -103,11 +103,12 @@ def test_the_panel_renders_in_jupyterlab_and_retry_resubmits_the_failed_items(ju
         page.locator(".jp-Cell .jp-InputArea-editor").first.click()
         page.keyboard.press("Shift+Enter")  # run the cell: the manager starts and shows its panel
 
-        panel = page.locator(".widget-vbox").filter(has_text="Retry failed").first
+        panel = page.locator(".batchnb-live").first  # the anywidget's view
         panel.wait_for(timeout=60_000)
-        items_label = panel.locator(".widget-html").filter(has_text="succeeded").first
+        items_label = panel.locator(".batchnb-part[data-part=items]")
         expect(items_label).to_contain_text(f"25 succeeded · {len(FAILING)} failed · 0 in flight", timeout=60_000)
-        expect(panel.locator(".widget-html").filter(has_text="spent").first).to_contain_text("limit $0.0500")
+        expect(panel.locator(".batchnb-part[data-part=cost]")).to_contain_text("spent")
+        expect(panel.locator(".batchnb-part[data-part=cost]")).to_contain_text("limit $0.0500")
         assert panel.locator(".batchnb-bar").count() == 3  # items, jobs, cost: stacked HTML bars
         group = panel.locator("details.batchnb-failed-group")
         expect(group).to_have_count(1)
@@ -117,6 +118,7 @@ def test_the_panel_renders_in_jupyterlab_and_retry_resubmits_the_failed_items(ju
         expect(rows).to_have_count(len(FAILING))
         assert [int(rows.nth(i).locator("td").first.inner_text()) for i in range(len(FAILING))] == FAILING
         retry = panel.get_by_role("button", name=re.compile("Retry failed"))
+        assert retry.get_attribute("data-action") == "retry"
         expect(retry).to_be_enabled()
         no_news = page.get_by_role("button", name="No", exact=True)
         if no_news.count():

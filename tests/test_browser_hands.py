@@ -245,8 +245,8 @@ class Notebook:
         self.page.locator(".lm-Menu-itemLabel", has_text=re.compile("^Interrupt Kernel$")).click()
 
     def panel(self, i: int) -> Any:
-        """The live panel (widget) in the output of cell ``i``."""
-        return self.cell(i).locator(".widget-vbox").filter(has_text="Retry failed").first
+        """The live panel (the anywidget's view) in the output of cell ``i``."""
+        return self.cell(i).locator(".batchnb-live").first
 
     def static_panel(self, i: int) -> Any:
         """The panel turned into static HTML in the output of cell ``i``."""
@@ -290,9 +290,12 @@ class Notebook:
             self.page.close()
 
 
+LINES = ("title", "items", "jobs", "cost", "timing", "status", "failed-items")
+
+
 def line(panel: Any, k: int) -> Any:
     """Line ``k`` of a live panel: 0 title, 1 items, 2 jobs, 3 cost, 4 timing, 5 status, 6 failed items."""
-    return panel.locator(".widget-html").nth(k)
+    return panel.locator(f".batchnb-part[data-part={LINES[k]}]")
 
 
 def status(panel: Any) -> Any:
@@ -300,17 +303,17 @@ def status(panel: Any) -> Any:
 
 
 def button(panel: Any, label: str) -> Any:
-    # a pressed button's CSS appends " · queued: ..." to its name
+    # a queued button's CSS appends " · queued: ..." to its name
     return panel.get_by_role("button", name=re.compile(f"^{re.escape(label)}"))
 
 
 WATCH_JS = """([button, status, word]) => {
-  // when the click is made, how long the button reads "queued" (mod-active), when the status line first
+  // when the click is made, how long the button reads "queued" (batchnb-queued), when the status line first
   // contains `word`: all in the page's clock, so the measurement has no polling delay
   const w = {clickAt: null, activeMs: 0, activeSince: null, statusAt: null};
   window.__watch = w;
   new MutationObserver(() => {
-    const active = button.classList.contains('mod-active');
+    const active = button.classList.contains('batchnb-queued');
     if (active && w.activeSince === null) w.activeSince = performance.now();
     if (!active && w.activeSince !== null) { w.activeMs += performance.now() - w.activeSince; w.activeSince = null; }
   }).observe(button, {attributes: true, attributeFilter: ['class']});
@@ -679,7 +682,7 @@ print("RETRIED WHILE BUSY", retried)''',
         nb.kernel_is("Busy")
         retry = button(panel, "Retry failed")
         retry.click()
-        expect(retry).to_have_class(re.compile(r"\bmod-active\b"))
+        expect(retry).to_have_class(re.compile(r"\bbatchnb-queued\b"))
         after = retry.evaluate("el => getComputedStyle(el, '::after').content")
         assert after == '" · queued: the kernel is busy"', after
         nb.shoot(shots / "hands-queued.png", 1)
@@ -690,7 +693,7 @@ print("RETRIED WHILE BUSY", retried)''',
         assert "RETRIED WHILE BUSY []" in nb.output(2).inner_text()
         # then the click acted; the retry ended with nothing left to click: the panel is static HTML now
         expect(nb.static_panel(1)).to_contain_text("20 succeeded · 0 failed", timeout=HANG)
-        expect(nb.output(1).locator(".widget-vbox")).to_have_count(0)
+        expect(nb.output(1).locator(".batchnb-live")).to_have_count(0)
         counters = nb.counters(3)
         assert counters["served_at_once"] is False and counters["duplicates"] == []
         assert retried(counters) == FAILING
@@ -746,7 +749,7 @@ def test_the_static_panel_reads_as_text_in_jupyterlab(lab, browser):
         nb.run_to_end(0)
         static = nb.static_panel(0)
         expect(static).to_contain_text("5 succeeded · 0 failed", timeout=HANG)  # all done: static HTML
-        expect(nb.output(0).locator(".widget-vbox")).to_have_count(0)
+        expect(nb.output(0).locator(".batchnb-live")).to_have_count(0)
         nb.output(0).locator(".typeset-control mjx-container").wait_for(timeout=HANG)  # the panel's turn is over
         assert static.locator("mjx-container").count() == 0
         expect(static).to_contain_text(re.compile(r"\$0\.\d+ spent · \$0\.0+ reserved · limit \$0\.05"))

@@ -14,6 +14,8 @@ import pytest
 from batchnb import BatchManager, InputError
 from batchnb.sim import Simulator
 
+from .helpers import click_panel
+
 MODEL = "claude-haiku-4-5"
 
 
@@ -68,14 +70,14 @@ def test_nothing_to_do_is_no_run_and_tells_nobody():
 
 def test_what_the_hook_prints_in_a_buttons_run_goes_to_the_panel():
     """A run a panel button started has no cell waiting for it: the hook's print would be lost."""
-    pytest.importorskip("ipywidgets")
+    pytest.importorskip("anywidget")
     with Simulator(latency=0.01) as sim:
         m = manager(sim, on_done=lambda m: print(f"DONE: {m.stats.outcome}"))
         panel = m.panel()
         panel.refresh(force=True)
-        panel.resume_button.value = True  # what the browser does on a click: a background run
+        click_panel(panel, "resume")  # what the browser does on a click: a background run
         m.wait(timeout=60)
-        assert [o["text"] for o in panel.frame.outputs if o.get("name") == "stdout"] == ["DONE: finished\n"]
+        assert panel.widget.printed == "DONE: finished\n"
 
 
 def test_a_hook_that_raises_is_a_warning_and_the_run_is_intact():

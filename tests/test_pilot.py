@@ -17,7 +17,7 @@ from batchnb.manager.engine._pilot import sample_positions
 from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
 
 from .fault_harness import Killer, run_worker
-from .helpers import interrupt_main_when, main_is_in
+from .helpers import click_panel, interrupt_main_when, main_is_in
 
 MODEL = "claude-haiku-4-5"
 
@@ -114,20 +114,20 @@ def test_a_kill_during_the_pilot_then_a_plain_run_sends_every_item_once(tmp_path
 
 
 def test_the_panels_pilot_button_runs_the_sample_in_the_background_and_shows_its_figures(tmp_path):
-    pytest.importorskip("ipywidgets")
+    pytest.importorskip("anywidget")
     with Simulator(latency=0.01) as sim:
         m = manager(sim, tmp_path / "s.json", n=100)
         panel = m.panel()
         panel.refresh(force=True)
-        assert not panel.pilot_button.disabled  # nothing answered yet: a pilot is how a run starts
-        assert "not started</b> — Pilot runs a sample first" in panel.status.value
-        panel.pilot_button.value = True  # what the browser does on a click
+        assert "pilot" in panel.widget.enabled  # nothing answered yet: a pilot is how a run starts
+        assert "not started</b> — Pilot runs a sample first" in panel.widget.status_html
+        click_panel(panel, "pilot")  # what the browser does on a click
         m.wait(timeout=60)
         assert sum(submitted(sim).values()) == 20 and sim.counters.creates == 1
         panel.refresh(force=True)
-        assert "pilot</b> — 20 sampled items answered in 1 batch, 20 succeeded" in panel.status.value
-        assert "per item measured" in panel.status.value
-        assert panel.pilot_button.disabled and not panel.resume_button.disabled  # now: the rest
+        assert "pilot</b> — 20 sampled items answered in 1 batch, 20 succeeded" in panel.widget.status_html
+        assert "per item measured" in panel.widget.status_html
+        assert "pilot" not in panel.widget.enabled and "resume" in panel.widget.enabled  # now: the rest
         m.run()
         assert sum(submitted(sim).values()) == 100 and not sim.counters.duplicate_submissions
 
@@ -166,7 +166,7 @@ def test_after_an_interrupted_pilot_a_new_pilot_finishes_the_sample_paying_nothi
 def test_the_pilot_button_says_what_it_sends_at_once_and_shows_the_report_when_done(tmp_path):
     """Issue #22: the Pilot button did nothing visible (the panel showed no sign of it until a run's figures
     came, and none at all when nothing was sent). The create is held until the panel has been read."""
-    pytest.importorskip("ipywidgets")
+    pytest.importorskip("anywidget")
     gate = threading.Event()
 
     def hold_the_create(event: RequestEvent) -> None:
@@ -176,16 +176,16 @@ def test_the_pilot_button_says_what_it_sends_at_once_and_shows_the_report_when_d
     with Simulator(latency=0.01, on_request=hold_the_create) as sim:
         m = manager(sim, tmp_path / "s.json", n=100)
         panel = m.panel()
-        panel.pilot_button.value = True  # what the browser does on a click
-        assert "Pilot: 20 items sampled across the inputs are sent alone first" in panel.status.value
+        click_panel(panel, "pilot")  # what the browser does on a click
+        assert "Pilot: 20 items sampled across the inputs are sent alone first" in panel.widget.status_html
         gate.set()
         m.wait(timeout=60)
         panel.refresh(force=True)
-        assert "Pilot: 20 of 20 sampled items answered; 20 validated against Answer (100%)" in panel.status.value
-        assert "Cost: " in panel.status.value and "per item measured" in panel.status.value
-        panel.pilot_button.value = True  # disabled in the browser now; a second pilot has nothing to send
+        assert "Pilot: 20 of 20 sampled items answered; 20 validated against Answer (100%)" in panel.widget.status_html
+        assert "Cost: " in panel.widget.status_html and "per item measured" in panel.widget.status_html
+        click_panel(panel, "pilot")  # disabled in the browser now; a second pilot has nothing to send
         m.wait(timeout=60)
-        assert "Pilot: 20 of 20 sampled items answered" in panel.status.value and sim.counters.creates == 1
+        assert "Pilot: 20 of 20 sampled items answered" in panel.widget.status_html and sim.counters.creates == 1
 
 
 def test_a_pilot_shows_its_progress_as_a_run_does(tmp_path, capfd):

@@ -1,14 +1,17 @@
-"""The notebook panel: ipywidgets bound to the progress model (ipywidgets is imported only here).
+"""The notebook panel: one anywidget (``_panel_widget``) bound to the progress model (anywidget and its base,
+ipywidgets, are imported only from here, lazily).
 
-The panel only reads ``ProgressModel.snapshot()``; its pictures are ``_panel_html``'s. A daemon thread
-refreshes it a few times a second when the model's ``version`` moved; widget traits are set from that
-thread, never ``with output:``. Buttons call the manager's public methods through the callbacks given
-(``on_pilot``, ``on_retry``, ``on_cancel``, ``on_resume``, ``on_failed``), the same paths as ``retry_failed()``,
-``cancel()``, ``start()`` and ``failed()``; a callback's error is shown in the panel, not lost in a log.
+The panel only reads ``ProgressModel.snapshot()``; its pictures are ``_panel_html``'s, synced as HTML through
+the widget's traits (a trait is set only when its value changed: an idle panel sends nothing). A daemon
+thread refreshes it a few times a second when the model's ``version`` moved. Buttons call the manager's
+public methods through the callbacks given (``on_pilot``, ``on_retry``, ``on_cancel``, ``on_resume``,
+``on_failed``), the same paths as ``retry_failed()``, ``cancel()``, ``start()`` and ``failed()``; a callback's
+error is shown in the panel, not lost in a log.
 
-Buttons are toggle buttons: the browser marks one pressed the instant it is clicked, before the kernel
-hears of it, and the panel's CSS then reads "queued: the kernel is busy" until its handler runs (at once
-where ``_kernel_clicks`` could route clicks off the main thread; after the running cell elsewhere).
+Clicks come as the widget's custom messages, numbered by the front end; the panel acknowledges a click's
+number the moment it takes it, and the clicked button reads "queued: the kernel is busy" until then: at
+once where ``_kernel_clicks`` routes the widget's messages off the main thread; after the running cell
+elsewhere.
 
 Display: ``show()`` displays the panel with a display id, and its bundle carries a text and an HTML
 rendering beside the widget, so a saved notebook reads well in nbconvert or on GitHub. When a run ends
@@ -40,17 +43,11 @@ from ._readings import FailedRow, Progress
 #: Refreshes per second while the panel is live.
 REFRESH_HZ = 4.0
 
-_CSS = """<style>
-.batchnb-btn.mod-active::after { content: " · queued: the kernel is busy"; font-style: italic; }
-.batchnb-btn:disabled { filter: grayscale(1); opacity: 0.45; cursor: default; }
-.batchnb-panel details summary { cursor: pointer; }
-</style>"""
-
 
 def widgets_available() -> bool:
-    """True inside an IPython kernel with ipywidgets importable (else the text repr is used)."""
+    """True inside an IPython kernel with anywidget importable (else the text repr is used)."""
     try:
-        import ipywidgets  # noqa: F401
+        import anywidget  # noqa: F401
         from IPython import get_ipython
     except ImportError:
         return False
@@ -62,6 +59,22 @@ def actionable(p: Progress) -> bool:
     """Whether a button of the panel could still do something (else a finished panel may become static)."""
     cancelable = p.jobs_in_flight - p.jobs_reconciling - p.jobs_canceling
     return p.running or p.failed > 0 or cancelable > 0 or (p.remaining > 0 and not p.budget_stop)
+
+
+def enabled_actions(p: Progress, *, can_show_failed: bool) -> set[str]:
+    """The buttons that can act on this snapshot."""
+    cancelable = p.jobs_in_flight - p.jobs_reconciling - p.jobs_canceling
+    # Cancel also with no run going (after a kernel restart, or a run that raised): batches may be in
+    # flight; a batch whose cancel was accepted, or a create still being reconciled, has nothing to cancel
+    wanted = {
+        "retry": not p.running and p.failed > 0,
+        "cancel": p.running or cancelable > 0,
+        "resume": not p.running and p.remaining > 0 and not p.budget_stop,
+        # before anything was answered: a pilot is how a run starts, not something to do halfway
+        "pilot": not p.running and p.finished == 0 and p.remaining > 0 and not p.budget_stop,
+        "failed": p.failed > 0 and can_show_failed,
+    }
+    return {action for action, on in wanted.items() if on}
 
 
 class Panel:
@@ -80,41 +93,30 @@ class Panel:
         index_name: str = "index",
         row_label: Callable[[int], object] | None = None,
     ) -> None:
-        import ipywidgets as w
+        from ._panel_widget import PanelWidget
 
         self.model = model
         self.index_name, self.row_label = index_name, row_label  # failed rows named by the user's labels
         self.title_text = title
         self.notice = ""  # the last button error, shown under the status
         self.info = ""  # what a button does or did (the Pilot's report), shown under the status
-        self.title = w.HTML(f"{_CSS}<b>{html.escape(title)}</b>")
-        self.items = w.HTML()
-        self.jobs = w.HTML()
-        self.cost = w.HTML()
-        self.timing = w.HTML()
-        self.status = w.HTML()
-        self.retry_button = self._button("Retry failed", "warning", on_retry, "resubmit the failed items")
-        self.cancel_button = self._button("Cancel", "danger", on_cancel, "cancel the batches in flight")
-        self.resume_button = self._button("Resume", "info", on_resume, "run what is not finished")
-        self.pilot_button = self._button(
-            "Pilot", "", on_pilot, "run a sample spread over the inputs first: its cost and quality (manager.pilot())"
-        )
-        self.failed_button = self._button("Failed rows as DataFrame", "", self._show_failed, "manager.failed()")
         self._on_failed = on_failed
-        self.failed_table = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
-        self.frame = w.Output()
-        self.buttons = [
-            self.pilot_button, self.retry_button, self.cancel_button, self.resume_button, self.failed_button
-        ]  # fmt: skip
-        self.widget = w.VBox(
-            [self.title, self.items, self.jobs, self.cost, self.timing, self.status, w.HBox(self.buttons)]
-            + [self.failed_table, self.frame]
-        )
-        self.clicks_served_at_once = serve_clicks_off_main_thread(self.buttons)
+        self._actions: dict[str, Callable[[], Any] | None] = {
+            "pilot": on_pilot, "retry": on_retry, "cancel": on_cancel, "resume": on_resume,
+            "failed": self._show_failed,
+        }  # fmt: skip
+        self._acting: set[str] = set()  # actions whose handler runs now: their button is disabled
+        self._handled = 0  # the highest click number taken
+        self._frame_html = ""
+        self._printed = ""
+        self.widget = PanelWidget(title=title)
+        self.widget.on_msg(self._message)
+        self.clicks_served_at_once = serve_clicks_off_main_thread([self.widget])
         self._handles: list[Any] = []
         self._updating = threading.Lock()
-        # one refresh at a time: the refresher thread and a run's end (``show_final``) both render, and an
-        # older snapshot rendered last would leave "running" on a panel whose run is over (seen in CI)
+        # one refresh at a time: the refresher thread, a click and a run's end (``show_final``) all render,
+        # and an older snapshot rendered last would leave "running" on a panel whose run is over (seen in CI);
+        # every trait is set under it
         self._rendering = threading.Lock()
         self._seen = -1
         self.last_error: Exception | None = None  # the last exception a background refresh met, if any
@@ -124,42 +126,57 @@ class Panel:
         model.when_run_ends(self.show_final)
         _start_refresher(self)
 
-    def _button(self, label: str, style: str, action: Callable[[], Any] | None, tip: str) -> Any:
-        import ipywidgets as w
+    # ------------------------------------------------------------------------------------------ clicks
 
-        button = w.ToggleButton(
-            description=label, button_style=style, disabled=True, tooltip=tip, layout=w.Layout(width="auto")
-        )
-        button.add_class("batchnb-btn")
+    def _message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        from ._panel_widget import click_of
 
-        def pressed(change: dict[str, Any]) -> None:
-            if not change["new"]:
+        click = click_of(content)
+        if click is not None:
+            self.click(*click)
+
+    def click(self, action: str, seq: int = 0) -> None:
+        """What the click numbered ``seq`` on ``action``'s button does: taken at once (the number is
+        acknowledged, the button disabled while it acts), then its callback; an error shows in the panel."""
+        from ._panel_widget import LABELS
+
+        with self._rendering:
+            self._handled = max(self._handled, seq)
+            again = action in self._acting  # a second click while the first acts does nothing
+            self._acting.add(action)
+        callback = self._actions.get(action)
+        try:
+            if again:
                 return
-            try:
-                button.disabled = True  # a second click while this one acts does nothing
-                self.notice = self.info = ""
-                if action is not None:
-                    action()
-            except Exception as exc:  # shown in the panel: a button's error must not vanish into a log
-                self.notice = f"{label}: {exc}"
-            finally:
-                button.value = False
-                self.refresh(force=True)
-
-        button.observe(pressed, names="value")
-        return button
+            self.notice = self.info = ""
+            self.refresh(force=True)  # the click is taken: no longer "queued"
+            if callback is not None:
+                callback()
+        except Exception as exc:  # shown in the panel: a button's error must not vanish into a log
+            self.notice = f"{LABELS[action]}: {exc}"
+        finally:
+            if not again:
+                with self._rendering:
+                    self._acting.discard(action)
+            self.refresh(force=True)
 
     def say(self, text: str) -> None:
         """Show what a button does or did under the status (plain text, kept until the next click)."""
         self.info = text
         self.refresh(force=True)
 
+    def append_stdout(self, text: str) -> None:
+        """Show text printed where no cell waits (``on_done`` in a run a button started) under the panel."""
+        self._printed += text
+        self.refresh(force=True)
+
     def _show_failed(self) -> None:
         if self._on_failed is None:
             return
         frame = self._on_failed()
-        self.frame.clear_output()
-        self.frame.append_display_data(frame)
+        shown = getattr(frame, "_repr_html_", None)
+        page = shown() if callable(shown) else None
+        self._frame_html = page or f"<pre>{html.escape(repr(frame))}</pre>"
 
     def show_final(self) -> None:
         """Render the final state as soon as a run ends (called from the engine's thread)."""
@@ -181,32 +198,33 @@ class Panel:
             self.render(progress)
 
     def render(self, p: Progress) -> None:
-        self.items.value = items_html(p)
-        self.jobs.value = jobs_html(p)
-        self.cost.value = cost_html(p)
-        self.timing.value = timing_html(p)
-        self.status.value = status_html(p, self.notice) + (
+        """Put one snapshot into the widget's traits; only the traits whose value changed are set (and sent).
+        Called under the render lock."""
+        info = (
             f"<div class='batchnb-info' style='white-space:pre-wrap;margin-top:4px'>{html.escape(self.info)}</div>"
             if self.info
             else ""
         )
-        cancelable = p.jobs_in_flight - p.jobs_reconciling - p.jobs_canceling
-        # Cancel also with no run going (after a kernel restart, or a run that raised): batches may be in
-        # flight; a batch whose cancel was accepted, or a create still being reconciled, has nothing to cancel
-        enabled = {
-            self.retry_button: not p.running and p.failed > 0,
-            self.cancel_button: p.running or cancelable > 0,
-            self.resume_button: not p.running and p.remaining > 0 and not p.budget_stop,
-            # before anything was answered: a pilot is how a run starts, not something to do halfway
-            self.pilot_button: not p.running and p.finished == 0 and p.remaining > 0 and not p.budget_stop,
-            self.failed_button: p.failed > 0 and self._on_failed is not None,
+        on = enabled_actions(p, can_show_failed=self._on_failed is not None) - self._acting
+        values: dict[str, Any] = {
+            "items_html": items_html(p),
+            "jobs_html": jobs_html(p),
+            "cost_html": cost_html(p),
+            "timing_html": timing_html(p),
+            "status_html": status_html(p, self.notice) + info,
+            "frame_html": self._frame_html,
+            "printed": self._printed,
+            "enabled": [action for action in self._actions if action in on],
+            "handled": self._handled,
         }
-        for button, on in enabled.items():
-            if not button.value:  # a pressed button stays disabled until its handler is done
-                button.disabled = not on
         if p.failed_rows != self._failed_seen:
             self._failed_seen = p.failed_rows
-            self.failed_table.value = failed_html(p.failed_rows, index_name=self.index_name, label=self.row_label)
+            values["failed_html"] = failed_html(p.failed_rows, index_name=self.index_name, label=self.row_label)
+        widget = self.widget
+        with widget.hold_sync():  # the changed traits go in one message
+            for name, value in values.items():
+                if getattr(widget, name) != value:
+                    setattr(widget, name, value)
 
     # ------------------------------------------------------------------------------------------ display
 
@@ -240,10 +258,15 @@ class Panel:
         page = static_html(p, self.title_text, self.notice, index_name=self.index_name, label=self.row_label)
         return {"text/plain": plain_text(p, self.title_text), "text/html": page}
 
-    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = dict(self.widget._repr_mimebundle_(**kwargs) or {})
-        bundle.update(self.static_bundle())  # the widget view where a kernel runs it; text and HTML elsewhere
-        return bundle
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The widget view where a front end runs it; text and HTML beside it for everywhere else."""
+        shown = self.widget._repr_mimebundle_(**kwargs)
+        data, metadata = shown if isinstance(shown, tuple) else (shown or {}, {})
+        return {**data, **self.static_bundle()}, dict(metadata or {})
+
+    def _display_(self) -> Any:
+        """The widget itself, for front ends that display objects by this protocol (marimo)."""
+        return self.widget
 
     def close(self) -> None:
         self._closed.set()

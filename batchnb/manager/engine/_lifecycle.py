@@ -184,7 +184,7 @@ def tell_done(manager: Any, hook: Callable[[Any], object], panel: Any) -> None:
     except Exception as exc:
         warnings.warn(f"on_done raised {type(exc).__name__}: {exc}", RuntimeWarning, stacklevel=3)
     if printed.getvalue():
-        panel.frame.append_stdout(printed.getvalue())
+        panel.append_stdout(printed.getvalue())
 
 
 def _nothing() -> None:

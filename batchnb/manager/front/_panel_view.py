@@ -1,6 +1,6 @@
 """The manager in a notebook: its panel (created on first use), how it displays itself, and the updates of
 every display when a run ends. A mixin of ``BatchManager``; with ``_front`` the only room of manager/ that
-imports the views (the panel, lazily: ipywidgets only when a panel is asked for)."""
+imports the views (the panel, lazily: anywidget only when a panel is asked for)."""
 
 from __future__ import annotations
 
@@ -92,12 +92,12 @@ class PanelView:
 
         self._launch(retry=False, show=False, pilot=slots, background=True, then=report)
 
-    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> dict[str, Any]:
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None) -> Any:
+        """The panel's bundle (data, metadata) in a kernel; plain text elsewhere."""
         from ...views._panel import widgets_available
 
         if widgets_available():
-            bundle: dict[str, Any] = self.panel()._repr_mimebundle_(include=include, exclude=exclude)
-            return bundle
+            return self.panel()._repr_mimebundle_(include=include, exclude=exclude)
         return {"text/plain": repr(self)}
 
     def _display_(self) -> Any:
