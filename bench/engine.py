@@ -38,7 +38,7 @@ def client_run(base_url: str, count: int, panel: bool = False, state_dir: str | 
     from batchnb import BatchManager
 
     if panel:  # a one-time import (~0.3 s), done by the kernel's widget machinery before any run in practice
-        import ipywidgets  # noqa: F401
+        import anywidget  # noqa: F401
     messages = messages_of(count)
     client = anthropic.Anthropic(base_url=base_url, api_key="bench")
     before = current_rss_mb()  # the interpreter, the imports and the caller's inputs: not the engine's

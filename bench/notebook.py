@@ -4,8 +4,8 @@ run costs the user's own cells (its share of the GIL).
 ``python bench/notebook.py [N]`` (default 10,000 items): (1) constructs a manager on N items and times
 ``start()`` (the run goes on in the background); (2) runs the engine benchmark's workload with and without
 the panel (alternating, 3 runs each, zero-latency emulator) and prints the wall-time overhead of ``run()``
-while the panel is live, and, apart, the one-time cost of creating the panel (building its widgets;
-importing ipywidgets is not counted); (3) times a cell's pure-Python work alone and while ``start()``-ed
+while the panel is live, and, apart, the one-time cost of creating the panel (building its widget;
+importing anywidget is not counted); (3) times a cell's pure-Python work alone and while ``start()``-ed
 runs of 100,000 items go on against an emulator process whose batches take ``GIL_LATENCY`` seconds (5 runs
 each, alternating), and prints the slowdown. ``python bench/notebook.py --gil`` runs (3) only.
 """
@@ -111,17 +111,22 @@ def main(argv: list[str]) -> None:
           f"{refresh_ms * REFRESH_HZ / 10:.2f}% of one core")
     with emulator_process() as base_url:
         walls: dict[str, list[float]] = {"plain": [], "panel": []}
+        cpus: dict[str, list[float]] = {"plain": [], "panel": []}  # the process's CPU (every thread) per item
         creates: list[float] = []
         for _ in range(3):
             for mode in ("plain", "panel"):
                 row = measured_run(base_url, count, panel=mode == "panel")
                 walls[mode].append(row["run_wall_s"])
+                cpus[mode].append(row["cpu_ms_per_item"])
                 if mode == "panel":
                     creates.append(row["panel_create_s"])
         plain, panel = statistics.median(walls["plain"]), statistics.median(walls["panel"])
         print(f"engine run(), {count:,} items: median wall {plain:.2f} s without the panel, {panel:.2f} s with it "
               f"live -> overhead {100 * (panel / plain - 1):+.1f}% (runs: {walls}); creating the panel: "
               f"{1000 * statistics.median(creates):.0f} ms once")
+        plain, panel = statistics.median(cpus["plain"]), statistics.median(cpus["panel"])
+        print(f"client CPU per item (every thread, the panel's refresher included): median {plain:.4f} ms without "
+              f"the panel, {panel:.4f} ms with it -> {100 * (panel / plain - 1):+.1f}% (runs: {cpus})")
 
 
 if __name__ == "__main__":
