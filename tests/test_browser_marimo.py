@@ -8,7 +8,7 @@ when the notebook opens (``auto_instantiate``). What the emulator counted is rea
 server is gone. Nothing waits for a time: items are held by the emulator (``Faults.item_outcome``) and a
 blocking cell of the user's waits for a file the test drops; timeouts only stop a broken test.
 
-Screenshots go to a temporary directory; ``BATCHNB_UPDATE_SCREENSHOTS=1`` also copies them to
+Screenshots go to a temporary directory; ``BATCHNB_UPDATE_SCREENSHOTS=1`` also copies the guide's to
 ``docs/marimo-*.png`` (from tests that passed).
 """
 
@@ -214,8 +214,9 @@ def test_the_reviews_notebook_runs_in_marimo_edit_with_its_live_panels(root, bro
         expect(page_text).to_contain_text("batches created so far: 3", timeout=HANG)
         expect(page_text).to_contain_text("batches created so far: 4", timeout=HANG)
         expect(page_text).to_contain_text("350 rows, 350 classified", timeout=HANG)
-        first.scroll_into_view_if_needed()
-        first.screenshot(path=str(shots / "marimo-reviews.png"))
+        start_cell = nb.page.locator("div[data-cell-id]").filter(has=nb.page.locator(".batchnb-live")).first
+        start_cell.scroll_into_view_if_needed()
+        start_cell.screenshot(path=str(shots / "marimo-reviews.png"))
         nb.assert_no_page_errors()
     finally:
         nb.close()
@@ -265,7 +266,7 @@ print("RETRIED WHILE BUSY", retried, manager.stats.failed)''',
         nb.close()
     counters = counters_of(root / "queued.sim")
     assert retried({"submissions": counters.submissions}) == FAILING and counters.duplicate_submissions == []
-    publish(shots, "marimo-queued.png", "marimo-retried.png")
+    publish(shots, "marimo-queued.png")
 
 
 def test_cancel_and_resume_act_at_once_while_no_cell_runs(root, browser, shots):
@@ -301,7 +302,6 @@ def test_cancel_and_resume_act_at_once_while_no_cell_runs(root, browser, shots):
         nb.assert_no_page_errors()
     finally:
         nb.close()
-    publish(shots, "marimo-running.png", "marimo-canceled.png")
 
 
 def test_the_panel_shown_again_by_a_cell_run_again_is_live(root, browser):
@@ -328,6 +328,71 @@ def test_the_panel_shown_again_by_a_cell_run_again_is_live(root, browser):
         expect(status(panel)).to_contain_text("canceled — 2 batch(es) in flight canceled", timeout=HANG)
         counters = nb.counters(2)
         assert sorted(counters["cancels"].values()) == [1, 1] and counters["duplicates"] == []
+        assert counters["outcome"] == "canceled"
+        nb.assert_no_page_errors()
+    finally:
+        nb.close()
+
+
+def test_interrupting_run_cancels_its_batches_and_the_panel_shown_again_resumes(root, browser, shots):
+    """marimo's interrupt (■) is Ctrl-C: in ``run()`` it cancels the batches in flight. marimo then shows the
+    error where the cell's panel was; a cell holding the manager, run again, shows the panel with Resume."""
+    from playwright.sync_api import expect
+
+    nb = Marimo(root, browser, "interrupt-run.py", cells=[
+        IMPORTS + f"\nsim = Simulator(latency=0.2, faults={HOLD_FIRST_ATTEMPT}).start()\n"
+        "manager = BatchManager(messages=messages(20), client=sim.client(), **OPTIONS)",
+        "results = manager.run(print_progress=True)",
+        "manager",
+        REPORT,
+    ])
+    try:
+        expect(line(nb.panel(1), 2)).to_contain_text("2 in flight · 0 pending", timeout=HANG)
+        expect(nb.cell_status(1)).to_have_attribute("data-status", "running")
+        nb.page.get_by_test_id("interrupt-button").click()
+        expect(nb.output(1)).to_contain_text("This cell was interrupted", timeout=HANG)
+        expect(nb.output(1).locator(".batchnb-live")).to_have_count(0)  # the error instead of the panel
+        expect(nb.cell(1)).to_contain_text("run() interrupted by Ctrl-C: 2 batch(es) in flight canceled")
+        nb.run(2)
+        panel = nb.panel(2)
+        expect(status(panel)).to_contain_text("interrupted — by Ctrl-C: 2 batch(es) in flight canceled",
+                                              timeout=HANG)
+        nb.shoot(shots / "marimo-interrupted.png", 2)
+        button(panel, "Resume").click()
+        expect(line(panel, 1)).to_contain_text("20 succeeded · 0 failed", timeout=HANG)
+        expect(status(panel)).to_contain_text("done")
+        counters = nb.counters(3)
+        assert counters["creates"] == 4 and sorted(counters["cancels"].values()) == [1, 1]
+        assert counters["duplicates"] == [] and counters["outcome"] == "finished"
+        nb.assert_no_page_errors()
+    finally:
+        nb.close()
+
+
+def test_interrupting_wait_leaves_the_run_going(root, browser):
+    from playwright.sync_api import expect
+
+    nb = Marimo(root, browser, "interrupt-wait.py", cells=[
+        IMPORTS + f"\nsim = Simulator(latency=0.2, faults={HOLD_ALL}).start()\n"
+        "manager = BatchManager(messages=messages(20), client=sim.client(), **OPTIONS)\n"
+        "manager.start()",
+        "results = manager.wait()",
+        'print("DONE", manager.done, "RUNNING", manager.stats.running)',
+        REPORT,
+    ])
+    try:
+        panel = nb.panel(0)
+        expect(line(panel, 2)).to_contain_text("2 in flight · 0 pending", timeout=HANG)
+        expect(nb.cell_status(1)).to_have_attribute("data-status", "running")
+        nb.page.get_by_test_id("interrupt-button").click()
+        expect(nb.cell(1)).to_contain_text("wait() interrupted; the run goes on in the background", timeout=HANG)
+        nb.run(2)
+        expect(nb.console(2)).to_contain_text("DONE False RUNNING True", timeout=HANG)
+        expect(status(panel)).to_contain_text("running")
+        button(panel, "Cancel").click()  # the kernel is free: the click acts at once
+        expect(status(panel)).to_contain_text("canceled — 2 batch(es) in flight canceled", timeout=HANG)
+        counters = nb.counters(3)
+        assert counters["creates"] == 2 and sorted(counters["cancels"].values()) == [1, 1]
         assert counters["outcome"] == "canceled"
         nb.assert_no_page_errors()
     finally:

@@ -1,6 +1,7 @@
-"""The manager in a notebook: its panel (created on first use), how it displays itself, and the updates of
-every display when a run ends. A mixin of ``BatchManager``; with ``_front`` the only room of manager/ that
-imports the views (the panel, lazily: anywidget only when a panel is asked for)."""
+"""The manager in a notebook: its panel (created on first use), how it displays itself (a Jupyter kernel's
+display bundle; marimo's ``_display_``), and the updates of every display when a run ends. A mixin of
+``BatchManager``; with ``_front`` the only room of manager/ that imports the views (the panel, lazily: anywidget
+only when a panel is asked for)."""
 
 from __future__ import annotations
 
