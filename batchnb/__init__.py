@@ -12,8 +12,8 @@ from its floor or lower; ``docs/architecture.md`` says more, ``tests/test_archit
        _progress     progress model, from events alone  _console  console view (tqdm / plain lines)
        _readings     Progress values, money, durations  _request_check  requests vs the contract
     2  _provider     every SDK call, SDK errors mapped  frames/  results as a DataFrame, CSV, Parquet
-       _panel        the notebook panel (ipywidgets), a view of _progress; _panel_html its HTML;
-                     _kernel_clicks serves its clicks on a kernel subshell
+       _panel        the notebook panel, a view of _progress: one anywidget (_panel_widget, panel.js,
+                     panel.css); _panel_html its HTML; _kernel_clicks serves its clicks on a subshell
     3  _batch_job    batch() and BatchJob: one provider batch
     4  manager/      BatchManager (_front) and its engine: _scheduler, _driver, _reconcile, _resume,
                      _sessions, _state, _snapshot, _recorder, _store, _plan, _budget, _estimate,

@@ -113,6 +113,7 @@ def main(argv: list[str]) -> None:
         walls: dict[str, list[float]] = {"plain": [], "panel": []}
         cpus: dict[str, list[float]] = {"plain": [], "panel": []}  # the process's CPU (every thread) per item
         creates: list[float] = []
+        refresher: list[float] = []  # the panel's refresher thread's CPU, as a share of the run's
         for _ in range(3):
             for mode in ("plain", "panel"):
                 row = measured_run(base_url, count, panel=mode == "panel")
@@ -120,6 +121,7 @@ def main(argv: list[str]) -> None:
                 cpus[mode].append(row["cpu_ms_per_item"])
                 if mode == "panel":
                     creates.append(row["panel_create_s"])
+                    refresher.append(row["panel_thread_cpu_s"] / row["cpu_s"])
         plain, panel = statistics.median(walls["plain"]), statistics.median(walls["panel"])
         print(f"engine run(), {count:,} items: median wall {plain:.2f} s without the panel, {panel:.2f} s with it "
               f"live -> overhead {100 * (panel / plain - 1):+.1f}% (runs: {walls}); creating the panel: "
@@ -127,6 +129,8 @@ def main(argv: list[str]) -> None:
         plain, panel = statistics.median(cpus["plain"]), statistics.median(cpus["panel"])
         print(f"client CPU per item (every thread, the panel's refresher included): median {plain:.4f} ms without "
               f"the panel, {panel:.4f} ms with it -> {100 * (panel / plain - 1):+.1f}% (runs: {cpus})")
+        print(f"the panel's refresher thread: median {100 * statistics.median(refresher):.2f}% of the run's CPU "
+              f"(runs: {[f'{100 * r:.2f}%' for r in refresher]})")
 
 
 if __name__ == "__main__":

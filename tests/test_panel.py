@@ -245,3 +245,14 @@ def test_a_click_is_acknowledged_when_taken_and_a_second_click_while_it_acts_doe
         assert sim.counters.requests_by_endpoint.get("cancel") == 2 and panel.notice == ""
         panel.refresh(force=True)
         assert "canceled" in panel.widget.status_html and "cancel" not in panel.widget.enabled
+
+
+def test_the_front_end_ships_as_package_data():
+    """``pip install .`` must carry panel.js and panel.css (the widget reads them when batchnb is imported)."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")
+    root = Path(__file__).resolve().parent.parent
+    globs = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["batchnb"]
+    shipped = {p.relative_to(root / "batchnb").as_posix() for g in globs for p in (root / "batchnb").glob(g)}
+    assert {"views/panel.js", "views/panel.css"} <= shipped
