@@ -125,6 +125,10 @@ def test_the_panel_renders_in_jupyterlab_and_retry_resubmits_the_failed_items(ju
             no_news.first.click()  # JupyterLab's "get notified about news?" toast would cover the panel
         panel.screenshot(path=str(shots / "panel.png"))
 
+        panel.get_by_role("button", name=re.compile("^Failed rows as DataFrame")).click()
+        frame = panel.locator(".batchnb-part[data-part=frame] table")  # manager.failed(), under the panel
+        expect(frame.locator("tbody tr")).to_have_count(len(FAILING))
+        expect(frame).to_contain_text("errored:overloaded_error")
         retry.click()
         final = page.locator(".batchnb-panel")  # all done, nothing left to click: the panel turns static HTML
         expect(final).to_contain_text("30 succeeded · 0 failed · 0 in flight", timeout=60_000)

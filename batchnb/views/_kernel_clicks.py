@@ -3,14 +3,14 @@
 
 An IPython kernel handles a widget's click on its main thread, after the running cell. ipykernel 7 has
 *subshells*: threads with their own message loop, and it routes each comm's messages to the subshell its
-``_reply_subshell_for`` names. We start one subshell per kernel and route the panel's buttons to it, so
-their handlers run on that thread, at once. Why not ``jupyter-ui-poll``: it drives ``Kernel.
+``_reply_subshell_for`` names. We start one subshell per kernel and route the panel widget's comm to it,
+so its click handlers run on that thread, at once. Why not ``jupyter-ui-poll``: it drives ``Kernel.
 do_one_iteration()``, which ipykernel 7.4 no longer has (its poll silently does nothing), and it can only
 help while *our* code blocks, not during the user's own ``time.sleep``.
 
 This leans on ipykernel internals (``shell_channel_thread.manager._create_subshell``); anything unexpected
-turns it off and the buttons fall back to the kernel's queue, where they show "queued" (the panel's CSS)
-until the kernel is free.
+turns it off and the clicks fall back to the kernel's queue: a clicked button shows "queued" until the
+kernel takes the click (the panel acknowledges its number), after the running cell.
 """
 
 from __future__ import annotations
