@@ -8,20 +8,23 @@ app = marimo.App(width="medium")
 def _():
     import marimo as mo
 
-    mo.md(
-        """
-        # Reviews in marimo: the live panel, columns out, and re-runs that pay only for what changed
-
-        The reviews extraction of `reviews_dataframe.ipynb`, as a marimo notebook: a DataFrame of reviews in, one
-        Claude request per row at batch prices, the answers back as columns of the same frame. `manager.start()`
-        shows batchnb's live panel (bars, cost gauge, failed items, buttons) and the run goes on in the background.
-
-        Without `ANTHROPIC_API_KEY` this runs on batchnb's emulator, for free; with a key it runs for real (about 350
-        short requests to `claude-haiku-4-5`, a few cents). Open it with `marimo edit notebooks/reviews_marimo.py`
-        (`pip install "batchnb[marimo]"`).
-        """
-    )
     return (mo,)
+
+
+@app.cell
+def _(mo):
+    mo.md("""
+    # Reviews in marimo: the live panel, columns out, and re-runs that pay only for what changed
+
+    The reviews extraction of `reviews_dataframe.ipynb`, as a marimo notebook: a DataFrame of reviews in, one
+    Claude request per row at batch prices, the answers back as columns of the same frame. `manager.start()`
+    shows batchnb's live panel (bars, cost gauge, failed items, buttons) and the run goes on in the background.
+
+    Without `ANTHROPIC_API_KEY` this runs on batchnb's emulator, for free; with a key it runs for real (about 350
+    short requests to `claude-haiku-4-5`, a few cents). Open it with `marimo edit notebooks/reviews_marimo.py`
+    (`pip install "batchnb[marimo]"`).
+    """)
+    return
 
 
 @app.cell
@@ -37,12 +40,15 @@ def _():
 
     def batches_created() -> str:
         return f"batches created so far: {sim.counters.creates}" if sim else ""
+
     return batches_created, client
 
 
 @app.cell
 def _(mo):
-    mo.md("""## 300 reviews, indexed by their own ids""")
+    mo.md("""
+    ## 300 reviews, indexed by their own ids
+    """)
     return
 
 
@@ -97,14 +103,12 @@ def _(client, mo):
 
 @app.cell
 def _(mo):
-    mo.md(
-        """
-        ## The run, with its live panel
+    mo.md("""
+    ## The run, with its live panel
 
-        `start()` returns at once: the panel below follows the run, and its buttons act whenever the kernel is free
-        (**Cancel** stops the batches in flight, **Retry failed** sends the failed items again).
-        """
-    )
+    `start()` returns at once: the panel below follows the run, and its buttons act whenever the kernel is free
+    (**Cancel** stops the batches in flight, **Retry failed** sends the failed items again).
+    """)
     return
 
 
@@ -117,15 +121,13 @@ def _(PROMPT, options, reviews):
 
 @app.cell
 def _(mo):
-    mo.md(
-        """
-        ## Columns out: the same frame, with the answers joined back
+    mo.md("""
+    ## Columns out: the same frame, with the answers joined back
 
-        The next cell waits for the run (`wait()`), then joins the answers to the reviews. While a cell runs, marimo
-        takes the panel's clicks after it (the clicked button says "queued"); to act at once, interrupt the cell
-        (the run goes on) and click.
-        """
-    )
+    The next cell waits for the run (`wait()`), then joins the answers to the reviews. While a cell runs, marimo
+    takes the panel's clicks after it (the clicked button says "queued"); to act at once, interrupt the cell
+    (the run goes on) and click.
+    """)
     return
 
 
@@ -140,14 +142,12 @@ def _(batches_created, manager):
 
 @app.cell
 def _(mo):
-    mo.md(
-        """
-        ## 50 new rows arrive: only they are sent
+    mo.md("""
+    ## 50 new rows arrive: only they are sent
 
-        Same `state_path`: `estimate()` says what will be reused and what will be sent, before anything is spent;
-        `run(print_progress=True)` blocks, with its own live panel.
-        """
-    )
+    Same `state_path`: `estimate()` says what will be reused and what will be sent, before anything is spent;
+    `run(print_progress=True)` blocks, with its own live panel.
+    """)
     return
 
 
