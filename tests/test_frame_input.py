@@ -261,7 +261,7 @@ def test_failed_rows_show_the_users_index(tmp_path):
         m.run()
         failed = m.failed()
         assert list(failed.index) == ["r11"] and failed.index.name == "review_id"
-        for table in (m.panel().failed_table.value, m.panel().static_bundle()["text/html"]):  # live and saved
+        for table in (m.panel().widget.failed_html, m.panel().static_bundle()["text/html"]):  # live and saved
             assert re.findall(r"<th style[^>]*>(.*?)</th>", table) == ["review_id", "job", "message"]
             assert re.findall(r"<td style[^>]*>(.*?)</td>", table)[:2] == ["r11", "0"]  # the label, not the position
         assert "<td style='padding:1px 10px 1px 0;text-align:left;vertical-align:top'>1</td>" in failed_html(

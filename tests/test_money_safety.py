@@ -20,7 +20,7 @@ from batchnb.manager.state._store import StateStore
 from batchnb.sim import FaultRule, Faults, RequestEvent, Simulator
 
 from .fault_harness import Killer, run_worker
-from .helpers import wait_for
+from .helpers import click_panel, wait_for
 
 COUNT, PER_JOB = 60, 10  # six jobs
 VISIBLE = 0.5  # create_visible_within for tests: how long a lost create's batch may take to be listed
@@ -397,11 +397,11 @@ def test_cancel_with_no_run_cancels_the_batches_in_flight_once(tmp_path):
         manager = make_manager(sim, state, count=30, max_parallel_jobs=3)
         panel = manager.panel()  # what a manager shows as a cell's value after the restart
         panel.refresh(force=True)
-        assert not manager.stats.running and not panel.cancel_button.disabled  # batches are in flight
-        panel.cancel_button.value = True  # a click, as the browser sends it
+        assert not manager.stats.running and "cancel" in panel.widget.enabled  # batches are in flight
+        click_panel(panel, "cancel")  # a click, as the browser sends it
         assert sorted(sim.counters.cancels.values()) == [1, 1, 1]
         panel.refresh(force=True)
-        assert "(3 of them canceling)" in panel.jobs.value and panel.cancel_button.disabled  # nothing left to cancel
+        assert "(3 of them canceling)" in panel.widget.jobs_html and "cancel" not in panel.widget.enabled  # all sent
         manager.cancel()
         assert sorted(sim.counters.cancels.values()) == [1, 1, 1]
         manager.run()  # collects the canceled items, then runs them again (-r1)
