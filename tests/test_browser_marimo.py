@@ -14,6 +14,7 @@ Screenshots go to a temporary directory; ``BATCHNB_UPDATE_SCREENSHOTS=1`` also c
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -51,9 +52,10 @@ from .test_browser_hands import (
 browser = hands.browser  # the fixtures of the JupyterLab hands tests: one Chromium for the module
 shots = hands.shots  # screenshots, outside every notebook's folder
 
-pytest.importorskip("marimo")
+# marimo runs in the servers the tests start, never in this process (importing it writes under ~/.cache)
 pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")]
+              pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed"),
+              pytest.mark.skipif(importlib.util.find_spec("marimo") is None, reason="marimo is in the dev extra")]
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 

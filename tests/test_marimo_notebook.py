@@ -11,6 +11,8 @@ A second test opens such a page in Chromium and reads both panels' final state t
 from __future__ import annotations
 
 import html
+import importlib.metadata
+import importlib.util
 import os
 import re
 import shutil
@@ -28,8 +30,9 @@ from .test_notebooks import NOTEBOOKS, git
 offline, notebooks_dir_untouched = notebooks.offline, notebooks.notebooks_dir_untouched
 installed, checkout = notebooks.installed, notebooks.checkout
 
-pytest.importorskip("marimo")
-pytestmark = pytest.mark.slow
+# marimo is never imported in this process: importing it writes a log file under the user's cache directory
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(importlib.util.find_spec("marimo") is None, reason="marimo is in the dev extra")]
 
 
 def readable(page: str) -> str:
@@ -71,14 +74,15 @@ def test_the_marimo_notebook_runs_in_marimo_export_html(checkout, tmp_path):
 def test_the_exported_page_shows_both_panels_final_state(tmp_path):
     """The page draws the panels from their kept state, in Chromium; marimo's front end, which the page loads
     from its CDN, is served from the installed marimo instead (no network)."""
-    import marimo
     from playwright.sync_api import expect, sync_playwright
 
     shutil.copy(NOTEBOOKS / "reviews_marimo.py", tmp_path / "reviews_marimo.py")
     page_path = tmp_path / "reviews_marimo.html"
     export_html("reviews_marimo.py", tmp_path, page_path, tmp_path)
-    static = Path(marimo.__file__).parent / "_static"
-    cdn = f"https://cdn.jsdelivr.net/npm/@marimo-team/frontend@{marimo.__version__}/dist/"
+    spec = importlib.util.find_spec("marimo")
+    assert spec is not None and spec.submodule_search_locations
+    static = Path(spec.submodule_search_locations[0]) / "_static"
+    cdn = f"https://cdn.jsdelivr.net/npm/@marimo-team/frontend@{importlib.metadata.version('marimo')}/dist/"
     elsewhere: list[str] = []
 
     def serve(route):
