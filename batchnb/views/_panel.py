@@ -265,8 +265,10 @@ class Panel:
         return {**data, **self.static_bundle()}, dict(metadata or {})
 
     def _display_(self) -> Any:
-        """The widget itself, for front ends that display objects by this protocol (marimo)."""
-        return self.widget
+        """The widget, for front ends that display objects by this protocol (marimo: a live view of it)."""
+        from ._marimo import active, view
+
+        return view(self.widget) if active() else self.widget
 
     def close(self) -> None:
         self._closed.set()

@@ -329,7 +329,5 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView, ModelsView, Tr
 
 def _show_live_panel(owner: object) -> None:
     """The live run's panel, shown again in the cell that tried to build a second manager on its state."""
-    from ...views._panel import widgets_available
-
-    if widgets_available() and isinstance(owner, BatchManager):
-        owner.panel().show()
+    if isinstance(owner, BatchManager):
+        owner._show_panel()

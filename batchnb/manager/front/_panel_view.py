@@ -1,6 +1,7 @@
-"""The manager in a notebook: its panel (created on first use), how it displays itself, and the updates of
-every display when a run ends. A mixin of ``BatchManager``; with ``_front`` the only room of manager/ that
-imports the views (the panel, lazily: anywidget only when a panel is asked for)."""
+"""The manager in a notebook: its panel (created on first use), how it displays itself (a Jupyter kernel's
+display bundle; marimo's ``_display_``), and the updates of every display when a run ends. A mixin of
+``BatchManager``; with ``_front`` the only room of manager/ that imports the views (the panel, lazily: anywidget
+only when a panel is asked for)."""
 
 from __future__ import annotations
 
@@ -100,13 +101,28 @@ class PanelView:
             return self.panel()._repr_mimebundle_(include=include, exclude=exclude)
         return {"text/plain": repr(self)}
 
+    def _display_(self) -> Any:
+        """marimo's display protocol (the manager as a cell's value): the live panel in a marimo notebook."""
+        from ...views import _marimo
+
+        return self.panel() if _marimo.active() else repr(self)
+
     def _show_progress(self, wanted: bool) -> None:
+        self._panel_shown = wanted and self._show_panel()
+
+    def _show_panel(self) -> bool:
+        """Show the live panel in the running cell where a front end can run it: a Jupyter kernel (a display
+        that a run's end updates) or a marimo notebook (appended to the cell's output)."""
+        from ...views import _marimo
         from ...views._panel import widgets_available
 
-        self._panel_shown = False
-        if wanted and widgets_available():
+        if widgets_available():
             self.panel().show()
-            self._panel_shown = True
+            return True
+        if _marimo.active():
+            _marimo.show(self.panel())
+            return True
+        return False
 
     def _show_run(self, wanted: bool, *, console: bool) -> ConsoleView | None:
         """Show a run if ``wanted``: the live panel in a kernel; elsewhere, with ``console``, the console view
