@@ -35,8 +35,8 @@ from .manager.engine._comparison import ModelComparison, PairAgreement
 from .manager.engine._pilot import PilotReport
 from .manager.front._accessor import register_when_pandas_is_imported
 from .manager.plan._deadline import DeadlineTime
-from .results._interval import Share
 from .results._accuracy import Accuracy, FieldAccuracy
+from .results._interval import Share
 from .results._item_result import ItemError, ItemResult
 from .results._usage import Usage
 from .views._progress import ProgressModel
