@@ -97,7 +97,7 @@ def test_by_default_the_simulator_makes_haiku_and_sonnet_differ_on_some_fields_a
         haiku, sonnet = batch_answers(sim, HAIKU, texts), batch_answers(sim, SONNET, texts)
     pairs = [(leaves(h)[f], leaves(s)[f]) for h, s in zip(haiku, sonnet, strict=True) for f in Review.fields()]
     disagree = sum(a != b for a, b in pairs) / len(pairs)
-    assert 0.05 < disagree < 0.4  # some fields differ, most agree (15% and 6% of fields changed)
+    assert 0.02 < disagree < 0.25  # some fields differ, most agree (6% and 3% of fields changed)
     for text, h, s in zip(texts, haiku, sonnet, strict=True):
         for f in Review.fields():
             assert (leaves(h)[f] != leaves(s)[f]) == field_differs(HAIKU, request(text), f, than=SONNET), (text, f)

@@ -67,7 +67,7 @@ class Simulator:
 
         ``model_differences``: models answer a seeded share of a structured answer's fields differently from
         the request's reference answer (to rehearse a comparison of models or a hand review). On by default
-        (``True``: the rates of ``MODEL_DIFFERENCES``, opus 3%, sonnet 6%, haiku 15%, others 8%), so models
+        (``True``: the rates of ``MODEL_DIFFERENCES``, opus 1.5%, sonnet 3%, haiku 6%, others 4%), so models
         do not agree on everything as no real ones do; ``False`` (or ``None``) turns it off: every model gives
         the reference answer, as the emulator did before; a mapping of model ids or family words to rates
         over them; one rate for every model. Which fields is drawn from ``faults.seed``; ``field_differs``

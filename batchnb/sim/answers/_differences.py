@@ -36,7 +36,7 @@ from ._schema_values import _resolve, _with_described_constraints
 #: (UNVERIFIED, chosen: the order of the families' sizes, not measured). ``"*"``: any other model. In use by
 #: default (``Simulator(model_differences=True)``; ``False`` turns it off); ``model_differences={...}`` (a
 #: model id or a family word as key) changes some rates, one number sets every model's.
-MODEL_DIFFERENCES: Mapping[str, float] = {"opus": 0.03, "sonnet": 0.06, "haiku": 0.15, "*": 0.08}
+MODEL_DIFFERENCES: Mapping[str, float] = {"opus": 0.015, "sonnet": 0.03, "haiku": 0.06, "*": 0.04}
 
 #: The model whose draw gives every model's reference answer: the emulator's answers before models differed.
 REFERENCE_MODEL = "claude-haiku-4-5"
