@@ -228,7 +228,7 @@ def test_join_returns_the_frame_with_output_columns_and_suffixes_a_colliding_nam
     assert list(joined.columns) == ["review", "stars", "product", "sentiment", "stars_out"]
     pd.testing.assert_frame_equal(joined[list(df.columns)], df)  # the frame as it was: values, dtypes, index
     assert str(joined["stars_out"].dtype) == "Int64" and str(joined["sentiment"].dtype) == "string"
-    assert list(joined["stars_out"]) == [5, 1, 3, 4, 2]
+    assert list(joined["stars_out"]) == [5, 1, 3, 4, 2]  # each row's text
     meta = m.to_pandas(join=True, suffix="_llm", with_meta=True)
     assert list(meta.columns)[3:] == ["sentiment", "stars_llm", "status", "error", "cost"]
     assert str(meta["cost"].dtype) == "float64" and (meta["status"] == "succeeded").all()

@@ -73,7 +73,9 @@ def check(value: Any, model: type[BaseModel]) -> BaseModel:
 
 @pytest.fixture(scope="module")
 def client() -> Any:
-    with Simulator(latency=0.05) as sim:
+    # These tests are about how the reference answer reads the request's text; the share of fields each model
+    # then answers differently (on by default) is test_sim_model_differences' subject, so it is off here.
+    with Simulator(latency=0.05, model_differences=False) as sim:
         yield sim.client(max_retries=0)
 
 
@@ -199,7 +201,8 @@ def test_the_same_request_gets_the_same_answer(client):
     first = answers(client, [structured("a", text, Review), structured("b", text, Ticket)])
     second = answers(client, [structured("b", text, Ticket), structured("a", text, Review)])
     assert first == second
-    with Simulator(latency=0.05) as other:  # another emulator: the answer depends on the request alone
+    # another emulator, set up as client()'s: the answer depends on the request alone
+    with Simulator(latency=0.05, model_differences=False) as other:
         assert answers(other.client(max_retries=0), [structured("a", text, Review)])["a"] == first["a"]
 
 
@@ -240,7 +243,7 @@ def test_json_in_the_instructions_with_cited_documents_reads_the_documents(clien
 
 def test_batch_with_a_response_model_gets_answers_that_follow_the_reviews():
     reviews = ["Fantastic blender, I love it. 5 stars.", "Broken on arrival, terrible support. 1 star."]
-    with Simulator(latency=0.05) as sim:
+    with Simulator(latency=0.05, model_differences=False) as sim:  # the text's reading, as in client() above
         job = batch(
             [[{"role": "user", "content": f"Classify this review.\n\n{r}"}] for r in reviews],
             model=MODEL,

@@ -100,9 +100,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--model-differences",
-        action="store_true",
+        action=argparse.BooleanOptionalAction,
+        default=True,
         help="each model answers a seeded share of structured fields differently from the request's reference "
-        "answer, larger models fewer (batchnb.sim.MODEL_DIFFERENCES), to rehearse a comparison of models",
+        "answer, larger models fewer (batchnb.sim.MODEL_DIFFERENCES), to rehearse a comparison of models (on by "
+        "default; --no-model-differences: every model gives the reference answer)",
     )
     p.add_argument("--extra-model", action="append", default=[], metavar="ID", help="also accept this model id")
     p.add_argument(

@@ -50,7 +50,7 @@ class Simulator:
         queue_cap: int | None = 100_000,
         rpm: int | None = None,
         lenient: bool = False,
-        model_differences: Mapping[str, float] | float | bool | None = None,
+        model_differences: Mapping[str, float] | float | bool | None = True,
     ) -> None:
         """``clock_skew``: seconds the provider's clock is ahead of ours (negative: behind); every timestamp
         and ``Date`` header follows it. ``on_request``: see the ``on_request`` property. ``lenient``: check
@@ -66,11 +66,12 @@ class Simulator:
         turns it on). Both answer 429 ``rate_limit_error`` with ``retry-after``; None turns one off.
 
         ``model_differences``: models answer a seeded share of a structured answer's fields differently from
-        the request's reference answer (to rehearse a comparison of models or a hand review). Off by default
-        (every model gives the reference answer, as the emulator always did); ``True``: the rates of
-        ``MODEL_DIFFERENCES`` (opus 3%, sonnet 6%, haiku 15%, others 8%); a mapping of model ids or family
-        words to rates over them; one rate for every model. Which fields is drawn from ``faults.seed``;
-        ``field_differs`` says it. A ``responder`` of your own says what every model answers.
+        the request's reference answer (to rehearse a comparison of models or a hand review). On by default
+        (``True``: the rates of ``MODEL_DIFFERENCES``, opus 1.5%, sonnet 3%, haiku 6%, others 4%), so models
+        do not agree on everything as no real ones do; ``False`` (or ``None``) turns it off: every model gives
+        the reference answer, as the emulator did before; a mapping of model ids or family words to rates
+        over them; one rate for every model. Which fields is drawn from ``faults.seed``; ``field_differs``
+        says it. A ``responder`` of your own says what every model answers.
         """
         self.faults = faults or Faults()
         check_differences(model_differences)

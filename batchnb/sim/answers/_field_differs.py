@@ -14,7 +14,7 @@ _STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 _MISSING = object()
 
 
-def structured_answer(params: dict[str, Any], *, seed: int = 0, differences: Differences = None) -> Any:
+def structured_answer(params: dict[str, Any], *, seed: int = 0, differences: Differences = True) -> Any:
     """The JSON value the emulator's default responder answers ``params`` with (a forced tool's input, the
     JSON of text blocks); ``None`` when the answer is not JSON."""
     answer = default_responder(params, seed=seed, differences=differences)
@@ -53,8 +53,8 @@ def field_differs(
     """Whether ``model``'s answer to the request ``params`` (its own ``model`` is replaced) differs at ``field``
     from the request's reference answer, or, with ``than``, from that model's answer. ``field``: a leaf's path
     (``address.city``; a list's element ``tags[1]``; a whole list or object: any of its leaves). ``seed`` and
-    ``differences``: the ``Simulator``'s (``Faults(seed=...)``, ``model_differences=``; by default the
-    rates of ``MODEL_DIFFERENCES``)."""
+    ``differences``: the ``Simulator``'s (``Faults(seed=...)``, ``model_differences=``; by default, as the
+    ``Simulator``'s, the rates of ``MODEL_DIFFERENCES``)."""
     mine = structured_answer({**params, "model": model}, seed=seed, differences=differences)
     if than is None:
         other = structured_answer(params, seed=seed, differences=0.0)

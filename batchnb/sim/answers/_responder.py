@@ -199,13 +199,13 @@ def _forced_tool(params: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def default_responder(
-    params: dict[str, Any], *, seed: int = 0, differences: Differences = None
+    params: dict[str, Any], *, seed: int = 0, differences: Differences = True
 ) -> str | list[dict[str, Any]]:
     """Answer one request's ``params`` deterministically (a str is one text block; a list is the blocks).
 
     A structured answer (JSON) is the request's reference answer, the same for every model, with the fields
-    its model answers differently changed when ``differences`` says so (``_differences``: ``True`` for
-    ``MODEL_DIFFERENCES``; by default none), drawn with ``seed``."""
+    its model answers differently changed as ``differences`` says (``_differences``; by default, as the
+    ``Simulator``'s, the rates of ``MODEL_DIFFERENCES``; ``False``: none), drawn with ``seed``."""
     changes = ModelChanges.of(params, seed, differences)
     change = changes.change if changes is not None else None
 
