@@ -94,6 +94,7 @@ def test_two_models_agree_per_field_as_the_emulators_seeded_differences_imply_an
     words = f"{HAIKU} agrees with {SONNET} on {overall:.0%} of fields (95% interval {low:.0%}–{high:.0%}) at " \
             f"{costs[HAIKU] / costs[SONNET]:.0%} of the cost"
     assert words in comparison.recommendation and words in str(comparison) and "<table>" in comparison._repr_html_()
+    assert "mathjax_ignore tex2jax_ignore" in comparison._repr_html_()  # its "$" amounts are not typeset as TeX
     assert "all fields" in str(comparison) and "This comparison spent $" in str(comparison)
 
 
