@@ -232,6 +232,9 @@ def test_the_trust_notebook_pilots_two_models_runs_the_chosen_one_and_measures_t
     out, shown = stdout_of(nb), shown_of(nb)
     [comparison] = [text for text in shown if text.startswith("Model comparison on 30 sampled items")]
     assert "claude-haiku-4-5 vs claude-sonnet-4-5" in comparison
+    [html_table] = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
+                    for out in cell.get("outputs", []) if "Model comparison" in out.get("data", {}).get("text/html", "")]
+    assert "mathjax_ignore" in html_table  # JupyterLab shows its "$" amounts as they are, not as TeX
     for row in ("sentiment", "stars", "summary", "topics", "all fields"):
         assert re.search(rf"^{row} +\d+% \(\d+%–\d+%\)$", comparison, re.M), row
     assert re.search(r"Cost per item \(measured\): claude-haiku-4-5 \$\S+, claude-sonnet-4-5 \$\S+", comparison)
