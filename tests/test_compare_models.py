@@ -253,7 +253,7 @@ def test_request_params_are_what_the_emulator_is_sent_and_tell_field_differs_whe
     with Simulator(latency=0.01, model_differences=True, faults=Faults(item_outcome=sent)) as sim:
         m = BatchManager(messages=texts, client=sim.client(), state_path=tmp_path / "s.json", **options)
         answers = m.run()
-    with Simulator(latency=0.01) as sim:  # differences off: every model gives the reference answer
+    with Simulator(latency=0.01, model_differences=False) as sim:  # every model gives the reference answer
         reference = BatchManager(messages=texts, client=sim.client(), **options).run()
     deviations = 0
     for position, row in enumerate(texts.index):
