@@ -94,6 +94,7 @@ def test_two_models_agree_per_field_as_the_emulators_seeded_differences_imply_an
     words = f"{HAIKU} agrees with {SONNET} on {overall:.0%} of fields (95% interval {low:.0%}–{high:.0%}) at " \
             f"{costs[HAIKU] / costs[SONNET]:.0%} of the cost"
     assert words in comparison.recommendation and words in str(comparison) and "<table>" in comparison._repr_html_()
+    assert "mathjax_ignore tex2jax_ignore" in comparison._repr_html_()  # its "$" amounts are not typeset as TeX
     assert "all fields" in str(comparison) and "This comparison spent $" in str(comparison)
 
 
@@ -238,3 +239,33 @@ def test_the_models_of_one_manager_run_one_at_a_time(tmp_path):
         m.wait(timeout=60)
         m.with_model(SONNET).run()
         assert sim.counters.items_by_result.get("succeeded") == 40
+
+
+def test_request_params_are_what_the_emulator_is_sent_and_tell_field_differs_where_an_answer_deviates(tmp_path):
+    """``manager.request_params(row)`` (issue #26's rehearsed review): the params a row's request is sent with,
+    so ``field_differs(model, params, field)`` says exactly where the model's answer deviates from the reference
+    answer (the one every model gives with differences off)."""
+    import pandas as pd
+
+    texts = pd.Series(TEXTS[:60], index=pd.Index([f"r{i}" for i in range(60)], name="review_id"))
+    options: dict[str, Any] = {"model": SONNET, "poll_interval": 0.01, "max_tokens": 128, "response_model": Review}
+    sent = Sent()
+    with Simulator(latency=0.01, model_differences=True, faults=Faults(item_outcome=sent)) as sim:
+        m = BatchManager(messages=texts, client=sim.client(), state_path=tmp_path / "s.json", **options)
+        answers = m.run()
+    with Simulator(latency=0.01, model_differences=False) as sim:  # every model gives the reference answer
+        reference = BatchManager(messages=texts, client=sim.client(), **options).run()
+    deviations = 0
+    for position, row in enumerate(texts.index):
+        params = m.request_params(row)
+        assert params == sent.params[texts[row]] and params["model"] == SONNET
+        params["messages"].clear()  # a copy: the manager's own request is untouched
+        assert m.request_params(row) == sent.params[texts[row]]
+        mine, theirs = answers[position].data(), reference[position].data()
+        for field in ("sentiment", "stars", "summary", "recommended", "tags"):
+            differs = field_differs(SONNET, m.request_params(row), field)
+            assert differs == (mine[field] != theirs[field]), (row, field)
+            deviations += differs
+    assert deviations > 0  # the model does deviate somewhere
+    with pytest.raises(InputError, match=r"request_params\(\): no row 'r60'"):
+        m.request_params("r60")

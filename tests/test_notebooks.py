@@ -218,3 +218,52 @@ def test_an_input_error_in_a_cell_reads_as_its_message_and_the_users_line(tmp_pa
         "InputError: messages is empty: pass at least one conversation.",
         "  at line 3: manager = batchnb.BatchManager(messages=[], model='claude-haiku-4-5')",
     ]
+
+
+def shown_of(nb: nbformat.NotebookNode) -> list[str]:
+    """The plain text of what the cells showed (their values: a comparison, a panel, a frame), in order."""
+    return [out["data"].get("text/plain", "") for cell in nb.cells if cell.cell_type == "code"
+            for out in cell.get("outputs", []) if out.get("output_type") in ("execute_result", "display_data")]
+
+
+def test_the_trust_notebook_pilots_two_models_runs_the_chosen_one_and_measures_the_review(checkout):
+    """notebooks/trust.ipynb (issue #26): pilot across two models -> choose -> run -> review 30 -> accuracy."""
+    nb = execute_where_it_stands("trust.ipynb", checkout)
+    out, shown = stdout_of(nb), shown_of(nb)
+    [comparison] = [text for text in shown if text.startswith("Model comparison on 30 sampled items")]
+    assert "claude-haiku-4-5 vs claude-sonnet-4-5" in comparison
+    [html_table] = [out["data"]["text/html"] for cell in nb.cells if cell.cell_type == "code"
+                    for out in cell.get("outputs", []) if "Model comparison" in out.get("data", {}).get("text/html", "")]
+    assert "mathjax_ignore" in html_table  # JupyterLab shows its "$" amounts as they are, not as TeX
+    for row in ("sentiment", "stars", "summary", "topics", "all fields"):
+        assert re.search(rf"^{row} +\d+% \(\d+%–\d+%\)$", comparison, re.M), row
+    assert re.search(r"Cost per item \(measured\): claude-haiku-4-5 \$\S+, claude-sonnet-4-5 \$\S+", comparison)
+    assert re.search(r"claude-haiku-4-5 agrees with claude-sonnet-4-5 on \d+% of fields .* at \d+% of the cost",
+                     comparison)
+    # the choice follows the notebook's rule: the cheaper model only if even its interval's low end is >= 90%
+    share, low, high, chosen = re.search(r"on (\d+)% of fields \(95% interval (\d+)%–(\d+)%\)\nchosen: (\S+)",
+                                         out).groups()
+    assert int(low) <= int(share) <= int(high) and int(low) < 90 and chosen == "claude-sonnet-4-5"
+    # run() on the chosen model sent only what its pilot had not answered (the emulator's counters)
+    assert "30 answers reused from the pilot, 270 reviews to send" in out
+    assert ("run() sent 270 requests to claude-sonnet-4-5 (the emulator's count); "
+            "30 of the 300 answers came from the pilot") in out
+    assert any("claude-sonnet-4-5" in text and "Processing: 300/300 items (100.0%)" in text for text in shown)
+    # 30 answers labelled, field by field, and the review widget shows every label
+    assert "30 of 30 sampled answers labelled, field by field" in out
+    [review] = [s for s in widget_states(nb) if s["_model_name"] == "AnyModel" and "items" in s and "index" in s]
+    assert len(review["items"]) == 30
+    assert all(set(item["labels"]) == {"sentiment", "stars", "summary", "topics"} for item in review["items"])
+    # accuracy: each share within its interval, the expected wrong rows within theirs
+    [accuracy] = [text for text in shown if text.startswith("Accuracy of 30 reviewed items (95% Wilson score")]
+    lines = re.findall(r"^  (\w+): (\d+)% right \(95% interval (\d+)%–(\d+)%\), (\d+) of 30 reviewed; "
+                       r"about (\d+) of 300 rows wrong \((\d+)–(\d+)\)$", accuracy, re.M)
+    assert [line[0] for line in lines] == ["overall", "sentiment", "stars", "summary", "topics"]
+    for _, share, low, high, right, wrong, wrong_low, wrong_high in lines:
+        assert int(low) <= int(share) <= int(high) and round(100 * int(right) / 30) == int(share)
+        assert int(wrong_low) <= int(wrong) <= int(wrong_high)
+    right = int(lines[0][4])
+    assert 0 < right < 30  # some answers of the chosen model are wrong, as the emulator's differences make them
+    # the frame carries the labels: the wrong answers are the rows with a wrong field
+    assert f"30 answers reviewed, {30 - right} with a wrong field" in out
+    assert "label.sentiment" in shown[-1] and "corrected.stars" in shown[-1]

@@ -198,7 +198,9 @@ class ModelComparison:
         notes = "".join(f"<li>{e(n)}</li>" for n in self._notes())
         advice = "<br>".join(e(line) for line in self.recommendation.splitlines())
         return (
-            f"<div><b>Model comparison</b> on {len(self.positions):,} sampled items (share agreeing, 95% interval)"
+            # not TeX: JupyterLab's MathJax would typeset what lies between two of its amounts ($0.000182 ... $)
+            "<div class='batchnb-comparison mathjax_ignore tex2jax_ignore'>"
+            f"<b>Model comparison</b> on {len(self.positions):,} sampled items (share agreeing, 95% interval)"
             f"<table><thead><tr><th></th>{head}</tr></thead><tbody>{body}</tbody></table>"
             f"<ul>{notes}</ul><p>{advice}</p></div>"
         )

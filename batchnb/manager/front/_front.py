@@ -9,6 +9,7 @@ imports views (the notebook panel, the console); frames are reached through ``_f
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Callable, Hashable, Iterable, Sequence
@@ -309,6 +310,15 @@ class BatchManager(OptionsView, FramesView, PanelView, PilotView, ModelsView, Tr
     def results(self) -> Sequence[ItemResult]:
         """One result per input, in input order; items not finished yet are ``pending`` / ``processing``."""
         return self._recorder.read(results_in_order)
+
+    def request_params(self, index: Hashable) -> dict[str, Any]:
+        """The Messages API parameters of row ``index``'s request (named as ``to_pandas()``'s index names it),
+        as they are sent: ``model``, ``max_tokens``, ``messages``, ``system``, the schema's ``output_config``,
+        your ``**params``. A copy: to try one row by hand, or to ask the emulator how a model answers it
+        (``batchnb.sim.field_differs(model, params, field)``). A repair (``max_repairs``) sends them with the
+        invalid answer appended."""
+        position = self._row_position(index, "request_params")
+        return copy.deepcopy(self._ctx.builder.params(self._resumer.items[position]))
 
     @property
     def client(self) -> anthropic.Anthropic:

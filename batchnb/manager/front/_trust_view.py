@@ -180,8 +180,9 @@ class TrustView:
 
         return self._recorder.read(read)
 
-    def _row_position(self, index: Hashable) -> int:
-        """The input position of the row labelled ``index`` (a position when the inputs had no labels)."""
+    def _row_position(self, index: Hashable, call: str = "label") -> int:
+        """The input position of the row labelled ``index`` (a position when the inputs had no labels);
+        ``call`` names the method in the error."""
         labels = self._source.labels
         count = self._recorder.read(lambda state: state.inputs.input_count if state.inputs is not None else 0)
         if labels is None:
@@ -191,7 +192,7 @@ class TrustView:
                 position = -1
             if not 0 <= position < count:
                 raise InputError(
-                    f"label(): no row {index!r}; rows are named by their position, 0 to {count - 1} "
+                    f"{call}(): no row {index!r}; rows are named by their position, 0 to {count - 1} "
                     "(as in to_pandas()'s index)."
                 )
             return position
@@ -200,7 +201,7 @@ class TrustView:
         except Exception:  # KeyError, or a label of another kind (pandas' InvalidIndexError, TypeError)
             found = None
         if not isinstance(found, int):
-            raise InputError(f"label(): no row {_row_name(index)} in the index (as in to_pandas()'s index).")
+            raise InputError(f"{call}(): no row {_row_name(index)} in the index (as in to_pandas()'s index).")
         return found
 
 
