@@ -1,0 +1,81 @@
+"""The models of one manager (``pilot(models=)``, ``with_model()``) under faults the comparison's own tests do
+not stage: two processes (kernels) running two of them at once, a manager that read the other models' states
+before another process ran one of them. ``max_cost`` is one cap over the group in every process."""
+
+from __future__ import annotations
+
+import pytest
+
+from batchnb.sim import Simulator
+
+from .fault_harness import SecondKernel, run_worker
+from .test_compare_models import HAIKU, SONNET, manager
+
+#: 120 items in jobs of 2, one at a time: the first job reserves a small part of the cap; either model alone
+#: would spend nearly all of it (haiku ~$0.0046, sonnet more than the cap)
+CAP = 0.005
+OPTIONS = {"count": 120, "items_per_job": 2, "max_parallel_jobs": 1, "poll_interval": 0.01, "max_cost": CAP}
+
+
+def first_create(event) -> bool:
+    return event.endpoint == "create" and event.count == 1 and event.phase == "received"
+
+
+@pytest.mark.parametrize("first, second", [(HAIKU, SONNET), (SONNET, HAIKU)])
+def test_a_second_process_running_another_model_of_the_manager_meanwhile_is_refused(tmp_path, first, second):
+    """One process runs a model of the manager; from inside its first create (its first reservation journaled)
+    a second process runs the other model on the same state. Each reserved against the other's state as it
+    read it once (a reservation, or nothing), then spent up to the cap on its own: $0.0073 billed for $0.005.
+    The group runs one at a time in every process: the second is refused, the cap holds."""
+    state = tmp_path / "s.json"
+    mine = {**OPTIONS, "run_model": first} if first != HAIKU else OPTIONS
+    theirs = {**OPTIONS, "run_model": second} if second != HAIKU else OPTIONS
+    with Simulator(latency=0.01) as sim:
+        kernel = SecondKernel(sim, state, theirs, first_create, "now")
+        sim.on_request = kernel.hook
+        try:
+            summary = run_worker(sim, state, mine)
+        finally:
+            sim.on_request = None
+            kernel.stop()
+        billed = sim.counters.billed_usd
+        assert kernel.outcome is not None and "one at a time" in kernel.outcome.get("refused", ""), kernel.outcome
+        assert billed <= CAP and summary["cost"] == pytest.approx(billed)
+        assert sum(sim.billed_by_custom_id().values()) == pytest.approx(billed)
+        assert not sim.counters.duplicate_submissions
+
+
+def test_a_kernel_that_read_the_other_models_before_another_process_ran_one_counts_what_it_spent(tmp_path):
+    """A kernel builds the manager and estimates (reading the other models' states: sonnet's first reservation)
+    while another process runs sonnet to the cap; then it runs haiku. Counting what it read back then, it
+    billed up to the cap again on haiku; read again when its run takes the group, it stops at the cap."""
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.01) as sim:
+        kernel = SecondKernel(sim, state, {**OPTIONS, "estimate_first": True}, first_create, "later")
+        sim.on_request = kernel.hook
+        try:
+            sonnet = run_worker(sim, state, {**OPTIONS, "run_model": SONNET})
+            spent = sim.counters.billed_usd
+            assert sonnet["budget_stop"] and spent <= CAP
+            haiku = kernel.finish()
+        finally:
+            sim.on_request = None
+            kernel.stop()
+        billed = sim.counters.billed_usd
+        assert haiku is not None and "by the manager's other models" in (haiku["budget_stop"] or "")
+        assert billed <= CAP and haiku["cost"] == pytest.approx(billed - spent)
+
+
+def test_a_manager_counts_another_models_run_by_another_manager_on_the_same_state(tmp_path):
+    """The same in one process: a manager that estimated before the other model's state existed never looked
+    for it again and billed the whole cap once more ($0.097 for $0.05)."""
+    cap = 0.05
+    with Simulator(latency=0.01) as sim:
+        first = manager(sim, tmp_path / "s.json", n=300, max_cost=cap)
+        assert first.estimate().spent_elsewhere == 0
+        other = manager(sim, tmp_path / "s.json", n=300, max_cost=cap)  # another kernel's manager
+        other.with_model(SONNET).run()
+        spent = sim.counters.billed_usd
+        first.run()
+        assert sim.counters.billed_usd <= cap and first.stats.cost == pytest.approx(sim.counters.billed_usd - spent)
+        assert "by the manager's other models" in first.stats.outcome_message
