@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from batchnb import StateError
 from batchnb.sim import Simulator
 
 from .fault_harness import SecondKernel, run_worker
@@ -79,3 +80,29 @@ def test_a_manager_counts_another_models_run_by_another_manager_on_the_same_stat
         first.run()
         assert sim.counters.billed_usd <= cap and first.stats.cost == pytest.approx(sim.counters.billed_usd - spent)
         assert "by the manager's other models" in first.stats.outcome_message
+
+
+@pytest.mark.parametrize("lost", ["file", "folder's journal"])
+def test_another_models_state_found_damaged_stops_the_run_and_is_left_untouched(tmp_path, lost):
+    """Sonnet's state lost its file (its folder, journal and results log left), or its journal has a bad line:
+    what it spent cannot be read. Counting nothing for it, a new manager billed the cap again on haiku; it
+    must refuse, naming that state, and leave every file as it was."""
+    cap = 0.05
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.01) as sim:
+        first = manager(sim, state, n=300, max_cost=cap)
+        first.pilot(20, models=[SONNET], print_progress=False)
+        first.with_model(SONNET).run()
+        spent = sim.counters.billed_usd
+        sonnet = tmp_path / ".s.json.d" / "models" / f"{SONNET}.state.json"
+        if lost == "file":
+            sonnet.unlink()
+        else:
+            journal = sonnet.with_name(f".{sonnet.name}.d") / "journal"
+            journal.write_bytes(b"not a record\n" + journal.read_bytes())
+        files = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "lock"}
+        for again in (manager(sim, state, n=300, max_cost=cap), first):  # a new kernel, and the same one
+            with pytest.raises(StateError, match=SONNET):
+                again.run()
+        assert sim.counters.billed_usd == spent
+        assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "lock"} == files

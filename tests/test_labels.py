@@ -385,3 +385,27 @@ def test_the_review_of_cited_pdfs_shows_the_cited_pages_with_the_cited_spans(tmp
     assert "not an image of it" in item.source and "Extract the invoice." in item.source
     passages = [p for row in item.answers for p in row["cited"]]
     assert passages and all(p["where"].startswith(("0.pdf, page", "1.pdf, page", "2.pdf, page")) for p in passages)
+
+
+class Scored(pydantic.BaseModel):
+    score: float
+    stars: int
+
+
+@pytest.mark.parametrize("field, value", [("score", float("nan")), ("score", float("inf")), ("score", 1e308 * 10),
+                                          (None, {"score": float("-inf"), "stars": 2})])
+def test_a_right_value_with_nan_or_an_infinity_is_refused_and_writes_nothing(tmp_path, field, value):
+    """A float field takes NaN and infinities; JSON has neither: written, they made the journal and the snapshot
+    something JSON readers other than Python's refuse (``NaN``, ``Infinity``)."""
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.01) as sim:
+        m = manager(sim, state, n=4, response_model=Scored)
+        m.run()
+    before = journal(state)
+    with pytest.raises(InputError, match="NaN or an infinity"):
+        m.label(1, field, value=value)
+    assert journal(state) == before and m.accuracy().reviewed == 0
+    m.label(1, field, value=2.5 if field else {"score": 2.5, "stars": 2})  # a finite one is taken
+    text = (tmp_path / ".s.json.d" / "journal").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert manager(None, state, n=4, response_model=Scored).accuracy().reviewed == 1

@@ -92,9 +92,12 @@ class ModelStates(Generic[M]):
             folder = self.folder / "models" if self.folder is not None else None
             if folder is None or not folder.is_dir():
                 return
-            for path in sorted(folder.glob("*" + SUFFIX)):
-                model = path.name[: -len(SUFFIX)]
-                if model not in self._members and self.path(model) == path:
+            # a state's file, or its folder alone (the file lost: its journal and results log tell it spent,
+            # and loading it says so, rather than the group counting nothing)
+            names = [p.name for p in folder.glob("*" + SUFFIX)] + [p.name[1:-2] for p in folder.glob(f".*{SUFFIX}.d")]
+            for model in sorted({name[: -len(SUFFIX)] for name in names}):
+                path = self.path(model)
+                if model not in self._members and path is not None and path.name == model + SUFFIX:
                     try:
                         self.get(model)
                     except BaseException:
