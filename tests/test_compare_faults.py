@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from batchnb import StateError
-from batchnb.sim import Simulator
+from batchnb.sim import Faults, Simulator
 
 from .fault_harness import SecondKernel, run_worker
 from .test_compare_models import HAIKU, SONNET, manager
@@ -106,3 +106,27 @@ def test_another_models_state_found_damaged_stops_the_run_and_is_left_untouched(
                 again.run()
         assert sim.counters.billed_usd == spent
         assert {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file() and p.name != "lock"} == files
+
+
+def test_a_model_erroring_on_most_items_is_not_called_the_cheaper_one(tmp_path):
+    """Sonnet's answers error (unbilled) on 9 of the 10 sampled items. Its cost per item counted those as free
+    ($0.00005 where one answer costs $0.0005): the comparison called sonnet the cheaper model, "at 30% of the
+    cost" of haiku. A model's cost per item is the mean of its billed answers."""
+    seen: list[str] = []
+
+    def sonnet_errs(custom_id: str, params: dict) -> str | None:
+        if params["model"] != SONNET:
+            return None
+        seen.append(custom_id)
+        return "errored:overloaded_error" if len(seen) > 1 else None
+
+    with Simulator(latency=0.01, faults=Faults(item_outcome=sonnet_errs)) as sim:
+        comparison = manager(sim, tmp_path / "s.json", n=60).pilot(10, models=[SONNET], print_progress=False)
+        billed = sim.billed_by_custom_id()
+    costs = comparison.cost_per_item
+    assert costs[SONNET] == pytest.approx(billed[seen[0]])  # its one billed answer
+    assert costs[HAIKU] is not None and costs[HAIKU] < costs[SONNET] and comparison.reference == SONNET
+    (pair,) = comparison.pairs
+    assert pair.models == (HAIKU, SONNET) and (pair.compared, pair.failed) == (1, 9)
+    assert f"{HAIKU} agrees with {SONNET}" in comparison.recommendation
+    assert f"{costs[HAIKU] / costs[SONNET]:.0%} of the cost" in comparison.recommendation
