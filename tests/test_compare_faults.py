@@ -4,10 +4,12 @@ before another process ran one of them. ``max_cost`` is one cap over the group i
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from batchnb import StateError
-from batchnb.sim import Faults, Simulator
+from batchnb.sim import Faults, RequestEvent, Simulator
 
 from .fault_harness import SecondKernel, run_worker
 from .test_compare_models import HAIKU, SONNET, manager
@@ -130,3 +132,25 @@ def test_a_model_erroring_on_most_items_is_not_called_the_cheaper_one(tmp_path):
     assert pair.models == (HAIKU, SONNET) and (pair.compared, pair.failed) == (1, 9)
     assert f"{HAIKU} agrees with {SONNET}" in comparison.recommendation
     assert f"{costs[HAIKU] / costs[SONNET]:.0%} of the cost" in comparison.recommendation
+
+
+def test_a_manager_built_while_another_managers_model_runs_waits_for_it_then_runs(tmp_path):
+    """A second manager on the same state, in the same kernel, while the first one's sonnet runs: its run is
+    refused (the models run one at a time) and it takes that running sonnet into its own group. Once sonnet is
+    over, its hold of the state (taken through the first manager's files) is given back: the second runs."""
+    gate = threading.Event()
+
+    def hold_creates(event: RequestEvent) -> None:
+        if event.endpoint == "create":
+            gate.wait(60)
+
+    with Simulator(latency=0.01, on_request=hold_creates) as sim:
+        first = manager(sim, tmp_path / "s.json", n=20, max_cost=0.05)
+        first.with_model(SONNET).start(show=False)
+        second = manager(sim, tmp_path / "s.json", n=20, max_cost=0.05)
+        with pytest.raises(StateError, match="one at a time"):
+            second.run()
+        gate.set()
+        first.with_model(SONNET).wait()
+        assert all(r.ok for r in second.run()) and sim.counters.items_by_result == {"succeeded": 40}
+        assert sim.counters.billed_usd <= 0.05

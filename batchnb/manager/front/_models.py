@@ -172,7 +172,7 @@ class ModelsView(Lifecycle):
     _recorder: Recorder
     _models: ModelStates[Any]
     _given: dict[str, Any]  # the constructor's arguments but the inputs, the model and the state
-    _holding: bool  # this manager's run holds its group (``ModelStates.hold``)
+    _holding: ModelStates[Any] | None  # the group this manager's run holds (``ModelStates.hold``)
 
     if TYPE_CHECKING:
 
@@ -196,7 +196,7 @@ class ModelsView(Lifecycle):
 
     def _join_models(self, given: dict[str, Any]) -> None:
         """Start a group of one (this manager) from its constructor's other arguments ``given``."""
-        self._given, self._holding = given, False
+        self._given, self._holding = given, None
         self._in_group(ModelStates(self.options.model, self, self._store, self._other_model))
 
     def _in_group(self, group: ModelStates[Any]) -> None:
@@ -222,17 +222,18 @@ class ModelsView(Lifecycle):
     def _claim_run(self) -> None:
         """The run slot, then the group's hold: no other model of this manager runs meanwhile, here or in
         another process, and what the others committed is read as it stands."""
-        self._models.claim(self.options.model, super()._claim_run)  # finds the other models' states first
+        group = self._models
+        group.claim(self.options.model, super()._claim_run)  # finds the other models' states first
         try:
-            self._holding = self._models.hold(self.options.model)
+            self._holding = group if group.hold(self.options.model) else None
         except BaseException:
             self._give_back(False)
             raise
 
     def _release_run(self) -> None:
         try:
-            if self._holding:
-                self._holding = False
-                self._models.let_go()
+            group, self._holding = self._holding, None
+            if group is not None:  # the group held, even if this manager joined another one meanwhile
+                group.let_go()
         finally:
             super()._release_run()
