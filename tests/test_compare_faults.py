@@ -11,7 +11,7 @@ import pytest
 from batchnb import StateError
 from batchnb.sim import Faults, RequestEvent, Simulator
 
-from .fault_harness import SecondKernel, run_worker
+from .fault_harness import Killer, SecondKernel, run_worker
 from .test_compare_models import HAIKU, SONNET, manager
 
 #: 120 items in jobs of 2, one at a time: the first job reserves a small part of the cap; either model alone
@@ -154,3 +154,23 @@ def test_a_manager_built_while_another_managers_model_runs_waits_for_it_then_run
         first.with_model(SONNET).wait()
         assert all(r.ok for r in second.run()) and sim.counters.items_by_result == {"succeeded": 40}
         assert sim.counters.billed_usd <= 0.05
+
+
+@pytest.mark.parametrize("endpoint, phase", [("retrieve", "applied"), ("results", "received"), ("results", "applied")])
+def test_a_kill_while_the_other_models_pilot_polls_or_collects_then_the_same_comparison_pays_nothing_twice(
+        tmp_path, endpoint, phase):
+    """As the comparison's own test kills inside sonnet's create, at its later calls: the next process collects
+    sonnet's batch (never made again), sends no haiku pilot item again, and every custom_id is billed once."""
+    state = tmp_path / "s.json"
+    options = {"count": 40, "items_per_job": 10, "poll_interval": 0.01, "pilot": 8, "compare": [SONNET],
+               "max_cost": 0.05}
+    with Simulator(latency=0.01, model_differences=True) as sim:
+        # at its first such call once sonnet's pilot batch is made (haiku's was the first)
+        killer = Killer(sim, lambda e: e.endpoint == endpoint and e.phase == phase and sim.counters.creates == 2)
+        assert killer.run(state, options) is None
+        summary = run_worker(sim, state, options)
+        assert summary["statuses"] == ["succeeded"] * 40
+        counters = sim.counters
+        assert sum(counters.submissions.values()) == 48 and not counters.duplicate_submissions
+        assert counters.items_by_result == {"succeeded": 48} and len(sim.billed_by_custom_id()) == 48
+        assert counters.billed_usd <= 0.05
