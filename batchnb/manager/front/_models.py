@@ -33,6 +33,11 @@ from ._source import Source
 #: A model id as a file name (ids are letters, digits, dots and dashes; anything else becomes ``_``).
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 SUFFIX = ".state.json"
+#: What a run refused because another process runs a model of the group says to do.
+GROUP_REFUSED = (
+    "A run of this manager or of one of its other models (pilot(models=), with_model()) holds it: they share "
+    "max_cost, so they run one at a time. Wait for that run to end or stop it, then run again."
+)
 
 
 class Member(Protocol):
@@ -128,10 +133,8 @@ class ModelStates(Generic[M]):
         store = self._store
         if store is None:
             return False
-        store.acquire(
-            "A run of this manager or of one of its other models (pilot(models=), with_model()) holds it: they "
-            "share max_cost, so they run one at a time. Wait for that run to end or stop it, then run again."
-        )
+        alone = model == self.model and len(self.members()) == 1  # a manager without other models: as ever
+        store.acquire(None if alone else GROUP_REFUSED)
         try:
             with self._lock:
                 self._found = False
