@@ -83,26 +83,26 @@ class SecondKernel:
         self._lock = threading.Lock()
 
     def hook(self, event: RequestEvent) -> None:
-        with self._lock:
+        with self._lock:  # taken only to start it: the second process's own calls come through here too
             if self.process is not None or not self.when(event):
                 return
             flag = "second_kernel" if self.mode == "later" else "second_now"
             command = worker_command(self.sim, self.state, {**self.options, flag: True})
             self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                             stderr=subprocess.PIPE, text=True)
-            try:
-                if self.mode == "later":  # the first process waits in this call meanwhile
-                    while (line := self.process.stdout.readline().strip()) == "read":
-                        self.process.stdin.write("go\n")  # it read the snapshot and journal: read on
-                        self.process.stdin.flush()
-                    assert line == "built", line + self.process.stderr.read()
-                else:
-                    out, err = self.process.communicate(timeout=300)
-                    assert self.process.returncode == 0, err
-                    self.outcome = json.loads(out.strip().splitlines()[-1])
-            except BaseException:
-                self.stop()
-                raise
+        try:
+            if self.mode == "later":  # the first process waits in this call meanwhile
+                while (line := self.process.stdout.readline().strip()) == "read":
+                    self.process.stdin.write("go\n")  # it read the snapshot and journal: read on
+                    self.process.stdin.flush()
+                assert line == "built", line + self.process.stderr.read()
+            else:
+                out, err = self.process.communicate(timeout=300)
+                assert self.process.returncode == 0, err
+                self.outcome = json.loads(out.strip().splitlines()[-1])
+        except BaseException:
+            self.stop()
+            raise
 
     def finish(self) -> dict | None:
         """A "later" process's run, once the first process is gone: its summary (None if it never started)."""

@@ -7,8 +7,9 @@ makes the worker SIGKILL itself at the n-th atomic replace of the state file, it
 yet renamed (an exact kill point, whatever the machine's speed). ``second_kernel`` makes it a kernel built
 on a state another process is driving, stepped by the test through stdin: it prints ``read`` and waits for a
 line once it has read the snapshot and journal (before the results log), prints ``built`` and waits again
-once the manager is built, then runs. ``second_now`` runs at once beside another process and prints
-``{"refused": ...}`` when that process holds the state (``StateError``).
+once the manager is built (``estimate_first``: and has estimated), then runs. ``second_now`` runs at once
+beside another process and prints ``{"refused": ...}`` when that process holds the state (``StateError``).
+``run_model`` runs ``manager.with_model(run_model).run()`` (one of the manager's other models) instead.
 """
 
 import builtins
@@ -99,6 +100,8 @@ def main() -> None:
     pilot = options.pop("pilot", None)  # a pilot of this many items first
     compare = options.pop("compare", None)  # the pilot through these models too (``pilot(n, models=...)``)
     second_now = options.pop("second_now", False)
+    run_model = options.pop("run_model", None)  # run ``with_model(run_model)`` (the manager's other model)
+    estimate_first = options.pop("estimate_first", False)  # estimate() as soon as it is built (reads the others)
     if options.pop("deadline_passed", False):  # a deadline already past: every item goes as a realtime call
         options["deadline"] = datetime.now() - timedelta(minutes=1)
     if "deadline" in options:  # and what happens then: the Deadline's fallback and concurrency
@@ -110,6 +113,8 @@ def main() -> None:
     limits = ProviderLimits(create_visible_within=options.pop("visible_within", 0.5), **wait)
     manager = BatchManager(messages=prompts, model="claude-haiku-4-5",
                            client=client, max_tokens=64, limits=limits, **options)
+    if estimate_first:
+        manager.estimate()
     if second_kernel:
         step("built")
     if disk_full:
@@ -128,19 +133,20 @@ def main() -> None:
         manager.pilot(pilot, models=compare)
     elif pilot:
         manager.pilot(pilot)
+    runner = manager.with_model(run_model) if run_model else manager
     try:
-        results = manager.run()
+        results = runner.run()
     except StateError as exc:
         if not second_now:
             raise
         print(json.dumps({"refused": str(exc)}))
         return
-    stats = manager.stats
+    stats = runner.stats
     print(json.dumps({"statuses": [r.status for r in results], "indices": [r.index for r in results],
                       "reasons": [r.error.reason if r.error else None for r in results],
                       "texts": [r.text for r in results],
                       "cost": stats.cost, "held": stats.held, "budget_stop": stats.budget_stop,
-                      "prefix": manager.manager_id.replace("-", "")[:16] + "-"}))
+                      "prefix": runner.manager_id.replace("-", "")[:16] + "-"}))
 
 
 if __name__ == "__main__":

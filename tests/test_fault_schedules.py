@@ -13,6 +13,11 @@ type; a realtime gateway that strips the usage or answers a 200 carrying an API 
 calls refused with a 429 whose ``retry-after`` is missing, a date (past or ahead) or huge. A gateway is a
 callable, so these rules live in the emulator (in this process) only, never in the worker's options.
 
+Kind added for #26's models of one manager (``with_model``): the second process runs another model of the
+manager (its state in the manager's folder, one ``max_cost`` over both): at once beside the first it is
+refused (the models run one at a time in every process); built at that instant and run after the first ended,
+it counts what the first spent. ``max_cost`` then holds over both states' bills together.
+
 Each schedule is drawn from its seed, so a failure is replayed with the seed it prints. CI runs
 ``BATCHNB_SCHEDULES`` of them (default 10); a ``slow`` run sets it higher, e.g.
 ``BATCHNB_SCHEDULES=200 pytest tests/test_fault_schedules.py``. Kill points are exact calls (the
@@ -41,6 +46,7 @@ STEPS = (-900.0, -3600.0, -7200.0, 3600.0, 7200.0)
 ARCHIVAL = 30 * 86400.0  # a step this long archives every batch (results kept 29 days)
 #: What a gateway's 429 says of when to ask again ("huge" is cut to the worker's ``longest_wait``).
 RETRY_AFTERS = ("missing", "date_past", "date_ahead", "words", "huge")
+SECOND_MODEL = "claude-sonnet-4-5"  # what a second process may run instead of the worker's model (``with_model``)
 
 
 @dataclass
@@ -52,12 +58,13 @@ class Schedule:
     rules: list[FaultRule]
     kills: list[tuple[str, int, str]] = field(default_factory=list)  # (endpoint, nth call from now, phase)
     second: tuple[str, int, str] | None = None  # a second process at (endpoint, nth call, "later"/"now")
+    second_model: str | None = None  # the model the second process runs (``with_model``; None: the same)
 
     def __str__(self) -> str:
         rules = ", ".join(f"{r.endpoint}:{r.action}" + (f"({r.gateway!r})" if r.gateway else "")
                           + f"x{r.times}+{r.skip}" + (f"{r.step:+g}s" if r.step else "") for r in self.rules)
         return (f"seed {self.seed}: {self.count} items {self.options}, skew {self.skew:+g} s, rules [{rules}], "
-                f"kills {self.kills}, second {self.second}")
+                f"kills {self.kills}, second {self.second}" + (f" on {self.second_model}" if self.second_model else ""))
 
     @property
     def refused_for_good(self) -> bool:
@@ -140,7 +147,12 @@ def draw(seed: int) -> Schedule:
     second = None
     if rng.random() < 0.3:
         second = (rng.choice(killable), rng.randint(1, 8), rng.choice(["later", "later", "now"]))
-    return Schedule(seed, count, options, skew, rules, kills, second)
+    second_model = None
+    # drawn last (earlier seeds keep their schedules); not past a deadline: realtime calls carry no custom_id,
+    # so the emulator could not tell the two models' bills apart
+    if second is not None and not options.get("deadline_passed") and rng.random() < 0.5:
+        second_model = SECOND_MODEL
+    return Schedule(seed, count, options, skew, rules, kills, second, second_model)
 
 
 @pytest.mark.slow
@@ -153,7 +165,10 @@ def test_money_invariants_hold_under_a_random_fault_schedule(tmp_path: Path, see
         second = None
         if schedule.second is not None:
             where, at, mode = schedule.second
-            second = SecondKernel(sim, state, schedule.options, lambda e: e.endpoint == where and e.count == at
+            options = schedule.options
+            if schedule.second_model:
+                options = {**options, "run_model": schedule.second_model}
+            second = SecondKernel(sim, state, options, lambda e: e.endpoint == where and e.count == at
                                   and e.phase == "received", mode)
         try:
             for endpoint, nth, phase in schedule.kills:
@@ -170,11 +185,18 @@ def test_money_invariants_hold_under_a_random_fault_schedule(tmp_path: Path, see
                 check(sim, later, schedule)
             if second is not None and second.outcome is not None and "refused" in second.outcome:
                 assert "another" in second.outcome["refused"], second.outcome
+            if second is not None and second.mode == "now" and second.process is not None and schedule.second_model:
+                # the first process was inside its run: another model of the manager may not run beside it
+                assert second.outcome is not None and "one at a time" in second.outcome.get("refused", ""), schedule
         finally:
             sim.on_request = None
             if second is not None:
                 second.stop()
         check(sim, summary, schedule)
+        max_cost = schedule.options.get("max_cost")
+        if schedule.second_model and max_cost is not None:  # one cap over both models' states
+            billed = sum(usd for cid, usd in sim.billed_by_custom_id().items() if not cid.startswith("neighbour-"))
+            assert billed <= max_cost + 1e-12, f"both models billed ${billed:.6f} > max_cost ${max_cost}; {schedule}"
 
 
 def check(sim: Simulator, summary: dict, schedule: Schedule) -> None:

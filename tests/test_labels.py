@@ -385,3 +385,62 @@ def test_the_review_of_cited_pdfs_shows_the_cited_pages_with_the_cited_spans(tmp
     assert "not an image of it" in item.source and "Extract the invoice." in item.source
     passages = [p for row in item.answers for p in row["cited"]]
     assert passages and all(p["where"].startswith(("0.pdf, page", "1.pdf, page", "2.pdf, page")) for p in passages)
+
+
+class Scored(pydantic.BaseModel):
+    score: float
+    stars: int
+
+
+@pytest.mark.parametrize("field, value", [("score", float("nan")), ("score", float("inf")), ("score", 1e308 * 10),
+                                          (None, {"score": float("-inf"), "stars": 2})])
+def test_a_right_value_with_nan_or_an_infinity_is_refused_and_writes_nothing(tmp_path, field, value):
+    """A float field takes NaN and infinities; JSON has neither: written, they made the journal and the snapshot
+    something JSON readers other than Python's refuse (``NaN``, ``Infinity``)."""
+    state = tmp_path / "s.json"
+    with Simulator(latency=0.01) as sim:
+        m = manager(sim, state, n=4, response_model=Scored)
+        m.run()
+    before = journal(state)
+    with pytest.raises(InputError, match="NaN or an infinity"):
+        m.label(1, field, value=value)
+    assert journal(state) == before and m.accuracy().reviewed == 0
+    m.label(1, field, value=2.5 if field else {"score": 2.5, "stars": 2})  # a finite one is taken
+    text = (tmp_path / ".s.json.d" / "journal").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert manager(None, state, n=4, response_model=Scored).accuracy().reviewed == 1
+
+
+def test_a_label_stays_with_the_answer_it_judged_through_retries_and_changed_inputs(tmp_path):
+    """A failed row takes no label; once retried and answered it does. A later retry_failed() sends nothing
+    labelled again; a row whose input changes is a new request: its label does not pass to the new answer."""
+    state = tmp_path / "s.json"
+    fail_once = {3}
+
+    def outcome(custom_id: str, params: dict[str, Any]) -> str | None:
+        if number(params) in fail_once:
+            fail_once.discard(number(params))
+            return "errored:overloaded_error"
+        return None
+
+    with Simulator(latency=0.01, faults=Faults(item_outcome=outcome)) as sim:
+        m = manager(sim, state, n=6)
+        m.run()
+        with pytest.raises(InputError, match="no answer to label"):
+            m.label(3, correct=True)
+        m.retry_failed()
+        m.label(3, "stars", value=2)
+        m.label(2, correct=False)
+        m.retry_failed()
+        assert sum(sim.counters.submissions.values()) == 7  # the 6, and row 3 once more
+        frame = m.to_pandas()
+        assert frame["label_correct"].tolist()[2:4] == [False, False] and frame.loc[3, "corrected.stars"] == 2
+        texts = messages(6)
+        texts[2] = "review 2: the lamp is broken"
+        changed = BatchManager(messages=texts, model=MODEL, client=sim.client(), poll_interval=0.01, max_tokens=64,
+                               items_per_job=50, state_path=state, response_model=Review)
+        changed.run()
+        frame = changed.to_pandas()
+        assert frame["label_correct"].isna().tolist() == [True, True, True, False, True, True]
+        assert changed.accuracy().reviewed == 1
+    assert manager(None, state, n=6).accuracy().reviewed == 2  # back to the first inputs: both labels show

@@ -83,11 +83,15 @@ class ModelComparison:
     spent: float
     max_cost: float | None
     field_order: list[str] = field(default_factory=list)
+    answers: dict[str, list[ItemResult]] = field(default_factory=dict)  # each model's results at ``positions``
 
     @property
     def cost_per_item(self) -> dict[str, float | None]:
-        """Each model's measured cost per item (``None``: nothing answered, or no price)."""
-        return {model: self.reports[model].cost_per_item for model in self.models}
+        """Each model's measured cost per item: the mean of its billed answers in the sample (``None``: none
+        billed, or no price). An errored answer is free and says nothing of what a model costs: counted, a
+        model erroring on most items would look that much cheaper (``PilotReport.cost_per_item`` counts them:
+        it projects what a run pays)."""
+        return {model: _billed_mean(self.answers.get(model, ())) for model in self.models}
 
     @property
     def reference(self) -> str:
@@ -222,7 +226,8 @@ def compare_models(
     max_cost: float | None,
 ) -> ModelComparison:
     """The comparison of ``models`` from each one's ``results`` at the sampled ``positions`` (in order)."""
-    costs = {m: reports[m].cost_per_item for m in models}
+    answers = {m: list(results[m]) for m in models}
+    costs = {m: _billed_mean(answers[m]) for m in models}
 
     def cheaper_first(a: str, b: str) -> tuple[str, str]:
         ca, cb = costs[a], costs[b]
@@ -235,4 +240,12 @@ def compare_models(
     order: list[str] = []
     for pair in pairs:
         order += [name for name in pair.fields if name not in order]
-    return ModelComparison(models, positions, dict(reports), pairs, spent, max_cost, order)
+    return ModelComparison(models, positions, dict(reports), pairs, spent, max_cost, order, answers)
+
+
+def _billed_mean(results: Sequence[ItemResult]) -> float | None:
+    """The mean cost of the billed ``results`` (those with usage); ``None`` when none, or one has no price."""
+    billed = [r.cost for r in results if r.usage is not None]
+    if not billed or any(cost is None for cost in billed):
+        return None
+    return sum(c for c in billed if c is not None) / len(billed)

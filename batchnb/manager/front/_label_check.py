@@ -1,10 +1,12 @@
 """A label checked before anything is written: its verdict, its field (a field of the response model, a dotted
 path into a sub-model, or ``None`` for the whole answer) and the right value typed for a wrong answer,
-validated against that field's type and kept as JSON data. A bad one is an ``InputError`` naming the row and
-the field."""
+validated against that field's type and kept as JSON data: no NaN or infinity, which a float field takes but
+JSON has not (the state's files and the review's widget are JSON). A bad one is an ``InputError`` naming the
+row and the field."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 import pydantic
@@ -47,7 +49,7 @@ def checked_value(model: type[pydantic.BaseModel] | None, field: Any, value: Any
             raise InputError(
                 f"label({where}): the right answer is not a valid {model.__name__}: {_first(exc)}"
             ) from None
-        return None, instance.model_dump(mode="json")
+        return None, _json_data(instance.model_dump(mode="json"), value, where)
     if not isinstance(field, str):
         raise InputError(f"label({where}): field= is a field name (a string) or None, got {field!r}.")
     info = _field_info(model, field, where)
@@ -58,11 +60,24 @@ def checked_value(model: type[pydantic.BaseModel] | None, field: Any, value: Any
     target: Any = Annotated[constrained] if info.metadata else info.annotation
     adapter: pydantic.TypeAdapter[Any] = pydantic.TypeAdapter(target)
     try:
-        return field, adapter.dump_python(adapter.validate_python(value), mode="json")
+        data = adapter.dump_python(adapter.validate_python(value), mode="json")
     except pydantic.ValidationError as exc:
         raise InputError(
             f"label({where}, field={field!r}): value {value!r} does not fit the field: {_first(exc)}"
         ) from None
+    return field, _json_data(data, value, f"{where}, field={field!r}")
+
+
+def _json_data(data: Any, value: Any, where: str) -> Any:
+    """``data`` when it is JSON: a NaN or an infinity in it is an ``InputError``."""
+    try:
+        json.dumps(data, allow_nan=False)
+    except ValueError:
+        raise InputError(
+            f"label({where}): value {value!r} holds NaN or an infinity, which a right value cannot be (it is "
+            "kept as JSON data)."
+        ) from None
+    return data
 
 
 def model_fields(model: type[pydantic.BaseModel] | None) -> list[str]:

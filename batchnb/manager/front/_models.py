@@ -7,8 +7,10 @@ on that model: a state pins its model (its options' fingerprint), and the answer
 reused by its ``run()`` like any others. The members of one group (the manager and its other models) share
 ``max_cost``: each reserves against what is left of it once the others' commitments (spent, held, reserved)
 are counted (``RunContext.spent_elsewhere``), so everything the group bills stays within it. They run one
-at a time (a run of one while another runs is refused), so each reads the others' totals while they stand
-still. A new manager on the same state finds the other models' states on disk before its first run.
+at a time, in every process: a run of any of them holds the lock of the owner's state (the manager whose
+folder it is), which another process's run of the group then finds taken, and reads the others' states
+again from disk under it (another process may have run them since), so each counts the others' totals as
+they stand still. A new manager on the same state finds the other models' states on disk at each run.
 """
 
 from __future__ import annotations
@@ -24,12 +26,18 @@ from ...inputs._requests import RequestOptions
 from ..engine._context import RunContext
 from ..engine._lifecycle import Lifecycle, live_owner
 from ..state._recorder import Recorder
+from ..state._sessions import StateSessions
 from ..state._store import StateStore
 from ._source import Source
 
 #: A model id as a file name (ids are letters, digits, dots and dashes; anything else becomes ``_``).
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 SUFFIX = ".state.json"
+#: What a run refused because another process runs a model of the group says to do.
+GROUP_REFUSED = (
+    "A run of this manager or of one of its other models (pilot(models=), with_model()) holds it: they share "
+    "max_cost, so they run one at a time. Wait for that run to end or stop it, then run again."
+)
 
 
 class Member(Protocol):
@@ -40,6 +48,7 @@ class Member(Protocol):
     def _committed(self) -> float: ...
     @property
     def done(self) -> bool: ...
+    def _reread(self) -> None: ...
 
 
 M = TypeVar("M", bound=Member)
@@ -49,10 +58,11 @@ class ModelStates(Generic[M]):
     """The managers of one group by model: the first one's, and its other models' (built once, when first
     asked for or found on disk)."""
 
-    def __init__(self, model: str, owner: M, folder: Path | None, build: Callable[[str, Path | None], M]) -> None:
-        """``folder``: the owner's state folder (``None``: no state file, the others in memory too);
+    def __init__(self, model: str, owner: M, store: StateStore | None, build: Callable[[str, Path | None], M]) -> None:
+        """``store``: the owner's state files (``None``: no state file, the others in memory too);
         ``build(model, state_path)``: a manager on ``model`` with the owner's inputs and options."""
-        self.model, self.folder, self._build = model, folder, build
+        self.model, self._store, self._build = model, store, build
+        self.folder = store.folder if store is not None else None
         self._members: dict[str, M] = {model: owner}
         self._found = False
         self._lock = threading.RLock()
@@ -87,9 +97,12 @@ class ModelStates(Generic[M]):
             folder = self.folder / "models" if self.folder is not None else None
             if folder is None or not folder.is_dir():
                 return
-            for path in sorted(folder.glob("*" + SUFFIX)):
-                model = path.name[: -len(SUFFIX)]
-                if model not in self._members and self.path(model) == path:
+            # a state's file, or its folder alone (the file lost: its journal and results log tell it spent,
+            # and loading it says so, rather than the group counting nothing)
+            names = [p.name for p in folder.glob("*" + SUFFIX)] + [p.name[1:-2] for p in folder.glob(f".*{SUFFIX}.d")]
+            for model in sorted({name[: -len(SUFFIX)] for name in names}):
+                path = self.path(model)
+                if model not in self._members and path is not None and path.name == model + SUFFIX:
                     try:
                         self.get(model)
                     except BaseException:
@@ -103,6 +116,40 @@ class ModelStates(Generic[M]):
             return sum(m._committed for name, m in self.members().items() if name != model)
 
         return spent
+
+    def claim(self, model: str, claim: Callable[[], None]) -> None:
+        """``claim()`` the run slot of ``model``'s manager unless another model of the group runs in this
+        process, both at once (two threads starting two of them cannot both pass)."""
+        with self._lock:
+            self.check_idle(model)
+            claim()
+
+    def hold(self, model: str) -> bool:
+        """Around a run of ``model``'s manager (claimed): the owner's state lock, then every other model's
+        state read again from disk (found anew: another process may have made one since) so that what they
+        committed counts as it stands. The runs of a group hold that lock in every process, so two of them
+        never run at once, which would each reserve what the other is about to spend. ``True``: held, to be
+        given back by ``let_go()``; ``False``: nothing to hold (no state file: the group lives in memory)."""
+        store = self._store
+        if store is None:
+            return False
+        alone = model == self.model and len(self.members()) == 1  # a manager without other models: as ever
+        store.acquire(None if alone else GROUP_REFUSED)
+        try:
+            with self._lock:
+                self._found = False
+            for name, member in self.members().items():
+                if name != model:
+                    member._reread()
+        except BaseException:
+            store.unlock()
+            raise
+        return True
+
+    def let_go(self) -> None:
+        """The run that ``hold()`` was taken for is over."""
+        if self._store is not None:
+            self._store.unlock()
 
     def check_idle(self, model: str) -> None:
         """Refuse a run of ``model``'s manager while another model of the group runs: they share max_cost."""
@@ -123,10 +170,12 @@ class ModelsView(Lifecycle):
     options: RequestOptions
     _source: Source
     _store: StateStore | None
+    _files: StateSessions
     _ctx: RunContext
     _recorder: Recorder
     _models: ModelStates[Any]
     _given: dict[str, Any]  # the constructor's arguments but the inputs, the model and the state
+    _holding: ModelStates[Any] | None  # the group this manager's run holds (``ModelStates.hold``)
 
     if TYPE_CHECKING:
 
@@ -150,9 +199,8 @@ class ModelsView(Lifecycle):
 
     def _join_models(self, given: dict[str, Any]) -> None:
         """Start a group of one (this manager) from its constructor's other arguments ``given``."""
-        self._given = given
-        folder = self._store.folder if self._store is not None else None
-        self._in_group(ModelStates(self.options.model, self, folder, self._other_model))
+        self._given, self._holding = given, None
+        self._in_group(ModelStates(self.options.model, self, self._store, self._other_model))
 
     def _in_group(self, group: ModelStates[Any]) -> None:
         self._models = group
@@ -170,6 +218,25 @@ class ModelsView(Lifecycle):
         built._in_group(self._models)
         return built
 
+    def _reread(self) -> None:
+        """This state read again if another process changed it (a run of another model holds the group)."""
+        self._files.refresh()
+
     def _claim_run(self) -> None:
-        self._models.check_idle(self.options.model)  # finds the other models' states on disk first
-        super()._claim_run()
+        """The run slot, then the group's hold: no other model of this manager runs meanwhile, here or in
+        another process, and what the others committed is read as it stands."""
+        group = self._models
+        group.claim(self.options.model, super()._claim_run)  # finds the other models' states first
+        try:
+            self._holding = group if group.hold(self.options.model) else None
+        except BaseException:
+            self._give_back(False)
+            raise
+
+    def _release_run(self) -> None:
+        try:
+            group, self._holding = self._holding, None
+            if group is not None:  # the group held, even if this manager joined another one meanwhile
+                group.let_go()
+        finally:
+            super()._release_run()

@@ -86,6 +86,19 @@ class StateSessions:
             if problem is not None:
                 raise write_error(store, problem)
 
+    def refresh(self) -> None:
+        """Read the files again if another process changed them since this manager last read or wrote them,
+        without taking their lock: the caller keeps them still otherwise (the run of a manager's other model
+        holds the group's lock while it reads what this state committed, ``_models``)."""
+        with self._lock:
+            store = self.store
+            if store is None or store.is_open or store.signature() == self._loaded:
+                return
+            state, self._loaded = read_state(store, self.resumer)
+            with self.recorder.lock:
+                self.recorder.state = state
+            self.progress.attach(progress_seed(state))
+
     def open(self) -> None:
         """Lock the files, reload them if they changed on disk, open them for appending."""
         with self._lock:

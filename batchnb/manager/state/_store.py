@@ -148,6 +148,12 @@ class StateStore:
             if self._lock.is_locked:
                 self._lock.release()
 
+    def unlock(self) -> None:
+        """Give back one ``acquire`` of the lock, the files left as they are: the hold of a manager's group of
+        models on the owner's state, taken around a run of any of them (``front/_models``)."""
+        if self._lock.is_locked:
+            self._lock.release()
+
     @property
     def is_open(self) -> bool:
         return self._journal is not None
