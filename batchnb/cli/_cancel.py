@@ -17,14 +17,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from .._files import write_atomic
 from ..errors import BatchnbError
 from ..manager import BatchManager
-from ..manager.state._store import StateStore
 from ._exit import ExitCode, code_for, one_line
-from ._spec import state_folder
+from ._spec import lock_held, state_folder
 
 #: Seconds between two looks of a running command for a cancel request.
 WATCH_INTERVAL = 0.2
@@ -39,33 +36,21 @@ def reply_path(state: Path) -> Path:
     return state_folder(state) / (REQUEST + ".reply")
 
 
-def lock_held(state: Path) -> bool:
-    """Whether a process holds ``state``'s lock now (tried, and released at once if it was free)."""
-    lock_path = StateStore(state).lock_path
-    if not lock_path.exists():
-        return False
-    lock = FileLock(str(lock_path), timeout=0, thread_local=False)
-    try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False
-
-
 @contextlib.contextmanager
 def watching(manager: BatchManager, state: Path) -> Iterator[None]:
     """While a command runs ``manager`` on ``state``: a cancel request stops it (``manager.cancel()``), and
     the reply says how that went."""
     path, reply = request_path(state), reply_path(state)
-    # a request from before this run was left by a cancel that was killed: not for it (a second of margin:
-    # a file's mtime is read from a coarser clock than time.time())
-    since = time.time() - 1.0
+    # a request from before this run was left by a cancel that was killed: not for it. A new one is another
+    # file (written whole, then renamed into place); no clock is compared: on shared storage a file's mtime is
+    # the file server's clock, which may be behind or ahead of this machine's
+    before = _identity(path)
     stop = threading.Event()
 
     def watch() -> None:
         while not stop.wait(WATCH_INTERVAL):
-            if _written_since(path, since):
+            now = _identity(path)
+            if now is not None and now != before:
                 try:
                     manager.cancel()
                     answer = f"{int(ExitCode.DONE)} canceled"
@@ -122,8 +107,10 @@ def ask_running(state: Path, wait: float) -> Answer:
         reply.unlink(missing_ok=True)
 
 
-def _written_since(path: Path, since: float) -> bool:
+def _identity(path: Path) -> tuple[int, int, int, int] | None:
+    """What tells one request file from another (device, inode, size, mtime); ``None``: no request."""
     try:
-        return path.stat().st_mtime >= since
-    except OSError:  # no request
-        return False
+        found = path.stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns

@@ -22,14 +22,14 @@ import click
 
 from ..errors import BatchnbError, InputError, StateError
 from ._build import build_manager
-from ._cancel import ask_running, lock_held
+from ._cancel import ask_running
 from ._client import client_for
 from ._drive import drive
 from ._exit import ExitCode, epilog, report
 from ._read import read_prompt
-from ._spec import RunSpec, absolute, default_state, read_spec, sidecar_path, write_spec
+from ._spec import RunSpec, absolute, default_state, driving, lock_held, read_spec, sidecar_path, write_spec
 from ._status import read_status, status_words
-from ._write import check_out, write_out
+from ._write import check_not_state, check_out, write_out
 
 F = TypeVar("F", bound=Callable[..., Any])
 FILE = click.Path(path_type=Path, dir_okay=False)
@@ -167,14 +167,15 @@ def run(out: Path | None, pilot: int | None, quiet: bool, emulator: bool, **argu
     if out is not None:
         check_out(out)
     spec = spec_from(**arguments, out=absolute(out) if out is not None else None, emulator=emulator)
-    if spec.out is not None and Path(spec.out).resolve() in (Path(spec.input).resolve(), Path(spec.state).resolve()):
-        raise InputError(f"--out {str(out)!r} is the input or the state file; give the results a file of their own.")
+    if out is not None:
+        check_not_state(out, spec)
     _refuse_other_provider(spec)
     state = Path(spec.state)
     with client_for(state, emulator=emulator) as client:
         manager = build_manager(spec, client)  # every check: nothing is sent before this passed
-        write_spec(spec)
-        return drive(manager, state, out, quiet=quiet, pilot=pilot)
+        with driving(state):  # another run driving the state: exit 4, its sidecar kept
+            write_spec(spec)
+            return drive(manager, state, out, quiet=quiet, pilot=pilot)
 
 
 @cli.command()
@@ -254,7 +255,8 @@ def retry(state: Path, quiet: bool) -> ExitCode:
     spec = read_spec(state)
     with client_for(state, emulator=spec.emulator) as client:
         manager = build_manager(spec, client)
-        return drive(manager, state, Path(spec.out) if spec.out else None, quiet=quiet, retry=True)
+        with driving(state):
+            return drive(manager, state, Path(spec.out) if spec.out else None, quiet=quiet, retry=True)
 
 
 @cli.command()
@@ -265,7 +267,9 @@ def export(state: Path, out: Path) -> ExitCode:
     """Write the results of STATE to OUT (.parquet, .csv or .jsonl), one row per input row, in input order;
     rows not finished show their status. Sends nothing."""
     check_out(out)
-    rows = write_out(build_manager(read_spec(state), None), out)
+    spec = read_spec(state)
+    check_not_state(out, spec)
+    rows = write_out(build_manager(spec, None), out)
     click.echo(f"wrote {rows:,} rows to {out}")
     return ExitCode.DONE
 

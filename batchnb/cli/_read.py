@@ -97,8 +97,9 @@ def import_schema(spec: str, cwd: Path) -> type[pydantic.BaseModel]:
                 sys.path.remove(str(cwd))
     except InputError:
         raise
-    except Exception as exc:  # the user's module: whatever it raised on import
-        raise InputError(f"--schema {spec!r}: importing {source} failed: {type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit) as exc:  # the user's module: whatever it raised on import, sys.exit() too
+        what = f"it called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        raise InputError(f"--schema {spec!r}: importing {source} failed: {what}") from None
     model = getattr(module, name, None)
     if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
         got = "nothing" if model is None else type(model).__name__
