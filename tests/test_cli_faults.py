@@ -157,6 +157,21 @@ def test_options_that_cannot_work_exit_2_before_anything_is_sent(sim, tmp_path, 
     assert sim.counters.creates == creates and not (tmp_path / STATE).exists()
 
 
+def test_a_csv_with_two_columns_of_one_name_is_refused_naming_them(sim, tmp_path):
+    """pandas renamed the second ``review.1``: the template read the first, the output's columns were not
+    the input's. Empty names (trailing commas, pandas' ``Unnamed: n``) are told apart and pass."""
+    (tmp_path / "twice.csv").write_bytes(b"review,stars,review\r\nnice,5,x\r\nbad,1,y\r\n")
+    (tmp_path / "commas.csv").write_bytes(b"\xef\xbb\xbfreview,stars,,\r\nnice,5,,\r\nbad,1,,\r\n")
+    creates = sim.counters.creates
+    args = ["--prompt", "Say {review}", "--model", MODEL]
+    done = batchnb_cli(sim, tmp_path, "run", "twice.csv", *args)
+    assert done.returncode == ExitCode.BAD_INPUT, done.stderr
+    assert "has two columns named 'review' (columns 1 and 3)" in one_line(done)
+    assert sim.counters.creates == creates
+    commas = batchnb_cli(None, tmp_path, "estimate", "commas.csv", *args, key=None)
+    assert commas.returncode == ExitCode.DONE and commas.stdout.startswith("2 items in 1 job"), commas.stderr
+
+
 def test_an_output_on_the_state_files_or_the_input_is_refused_and_nothing_is_written(sim, finished, tmp_path):
     """The results log is a ``.jsonl`` file: exported over it, every answer paid for was lost (and the state
     unusable); exported over the input, the input was."""
