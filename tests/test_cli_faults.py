@@ -228,3 +228,47 @@ def test_a_cancel_request_stamped_by_a_clock_an_hour_behind_still_stops_the_run(
         assert process.returncode == ExitCode.UNFINISHED, err
         assert len(sim.counters.cancels) == 2 and not request.exists()
         assert (tmp_path / FOLDER / "cli-cancel.reply").read_text() == "0 canceled"
+
+
+HELD_SCHEMA = SCHEMA + """
+import os
+import pathlib
+import time
+
+if os.environ.get("HOLD_IMPORT"):  # the command is starting: it says so, then waits for the test's word
+    folder = pathlib.Path(os.environ["HOLD_IMPORT"])
+    (folder / "importing").touch()
+    while not (folder / "go").exists():
+        time.sleep(0.01)
+"""
+
+
+def test_a_cancel_while_the_run_is_starting_stops_it_before_it_sends(tmp_path):
+    """A run reading its input (seconds, for a large one) holds no lock yet: ``cancel`` found the state free,
+    canceled nothing in flight, said so with exit 0, and the run then sent everything. Staged exactly: the
+    run's --schema module waits, while it is imported, for the test's word."""
+    write_inputs(tmp_path, 20)
+    (tmp_path / "review_model.py").write_text(HELD_SCHEMA)
+    with Simulator(latency=0.02) as sim:
+        pilot = batchnb_cli(sim, tmp_path, *run_args(items_per_job=10), "--pilot", "2")  # the state, rows left
+        assert pilot.returncode == ExitCode.DONE, pilot.stderr
+        creates = sim.counters.creates
+        env = {**environment(sim), "HOLD_IMPORT": str(tmp_path)}
+        process = subprocess.Popen(batchnb_command(*run_args(items_per_job=10), "--out", "out.csv"), cwd=tmp_path,
+                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(lambda: (tmp_path / "importing").exists() or process.poll() is not None)
+            assert process.poll() is None, process.stderr.read()
+            canceled = batchnb_cli(sim, tmp_path, "cancel", STATE)
+            assert canceled.returncode == ExitCode.DONE, canceled.stderr
+            assert "a `batchnb run` starting meanwhile stops before it sends" in canceled.stdout
+            (tmp_path / "go").touch()
+            out, err = communicate_or_dump(process, timeout=60)
+        finally:
+            end_process(process)
+        assert process.returncode == ExitCode.UNFINISHED, err
+        assert out.startswith("canceled before it started: nothing was sent")
+        assert sim.counters.creates == creates and not (tmp_path / "out.csv").exists()
+        again = batchnb_cli(sim, tmp_path, *run_args(items_per_job=10))  # a later run ignores that request
+        assert again.returncode == ExitCode.DONE, again.stderr
+        assert len(sim.counters.submissions) == 20 and not sim.counters.duplicate_submissions

@@ -22,7 +22,7 @@ import click
 
 from ..errors import BatchnbError, InputError, StateError
 from ._build import build_manager
-from ._cancel import ask_running
+from ._cancel import ask_running, ask_starting, request_seen
 from ._client import client_for
 from ._drive import drive
 from ._exit import ExitCode, epilog, report
@@ -171,11 +171,12 @@ def run(out: Path | None, pilot: int | None, quiet: bool, emulator: bool, **argu
         check_not_state(out, spec)
     _refuse_other_provider(spec)
     state = Path(spec.state)
+    seen = request_seen(state)  # a `batchnb cancel` from now on stops this command, even while it starts
     with client_for(state, emulator=emulator) as client:
         manager = build_manager(spec, client)  # every check: nothing is sent before this passed
         with driving(state):  # another run driving the state: exit 4, its sidecar kept
             write_spec(spec)
-            return drive(manager, state, out, quiet=quiet, pilot=pilot)
+            return drive(manager, state, out, quiet=quiet, pilot=pilot, seen=seen)
 
 
 @cli.command()
@@ -229,6 +230,7 @@ def cancel(state: Path, wait: float) -> ExitCode:
             answer = ask_running(state, wait)
             if answer.code is None:  # that run ended meanwhile: what it left in flight is canceled from here
                 manager.cancel()
+                ask_starting(state)
             elif answer.code == ExitCode.DONE:
                 click.echo(
                     f"canceled: the batchnb run driving {state} canceled its batches in flight and stops (exit "
@@ -238,10 +240,13 @@ def cancel(state: Path, wait: float) -> ExitCode:
             else:
                 print(answer.words, file=sys.stderr)
                 return answer.code
+        else:
+            ask_starting(state)  # a `batchnb run` starting now (reading its input) stops before it sends
     p = manager.stats
     click.echo(
         f"canceled: {p.jobs_canceling} batch(es) in flight told to stop; {p.finished:,}/{p.items_total:,} "
-        f"rows done. `batchnb run` (the same command) collects what they finished and sends the rest."
+        f"rows done; a `batchnb run` starting meanwhile stops before it sends. `batchnb run` (the same command) "
+        "collects what they finished and sends the rest."
     )
     return ExitCode.DONE
 
@@ -253,10 +258,12 @@ def cancel(state: Path, wait: float) -> ExitCode:
 def retry(state: Path, quiet: bool) -> ExitCode:
     """Send the failed rows of STATE again (within its max-cost) and rewrite the run's --out."""
     spec = read_spec(state)
+    seen = request_seen(state)
     with client_for(state, emulator=spec.emulator) as client:
         manager = build_manager(spec, client)
         with driving(state):
-            return drive(manager, state, Path(spec.out) if spec.out else None, quiet=quiet, retry=True)
+            out = Path(spec.out) if spec.out else None
+            return drive(manager, state, out, quiet=quiet, retry=True, seen=seen)
 
 
 @cli.command()
