@@ -141,12 +141,14 @@ def test_a_sidecar_of_the_wrong_shape_exits_4_and_is_left_untouched(finished, tm
         (["--poll-interval", "1e12"], "poll_interval must be a positive number of seconds, at most 86400"),
         (["--schema", "exits:Model"], "--schema 'exits:Model': importing exits failed: it called sys.exit(0)"),
         (["--schema", "exits3.py:Model"], "importing exits3.py failed: it called sys.exit(3)"),
+        (["--max-cost", "0"], "batchnb: BadParameter: Invalid value for '--max-cost': 0.0 is not in the range x>0."),
+        (["--items-per-job", "0"], "BadParameter: Invalid value for '--items-per-job': 0 is not in the range x>=1."),
     ],
 )
 def test_options_that_cannot_work_exit_2_before_anything_is_sent(sim, tmp_path, args, words):
     """An endless poll interval passed every check and failed once the batches were made (exit 5, batches
     left in flight); a --schema module calling sys.exit() on import ended the command with its code (0:
-    "done", with nothing done)."""
+    "done", with nothing done); a value out of range was click's usage paragraph, not one line."""
     write_inputs(tmp_path, 4)
     (tmp_path / "exits.py").write_text("import sys\n\nsys.exit(0)\n")
     (tmp_path / "exits3.py").write_text("import sys\n\nsys.exit(3)\n")
