@@ -274,3 +274,25 @@ def test_a_cancel_while_the_run_is_starting_stops_it_before_it_sends(tmp_path):
         again = batchnb_cli(sim, tmp_path, *run_args(items_per_job=10))  # a later run ignores that request
         assert again.returncode == ExitCode.DONE, again.stderr
         assert len(sim.counters.submissions) == 20 and not sim.counters.duplicate_submissions
+
+
+def test_retry_whose_output_folder_is_gone_exits_2_before_it_sends(tmp_path):
+    """``retry`` rewrites the run's --out: its folder gone since, the failed rows were sent again and paid,
+    then the write failed (exit 70, "a bug"). Now it is said first, as ``run`` says it, and nothing is sent."""
+    write_inputs(tmp_path, 10)
+    (tmp_path / "results").mkdir()
+    faults = Faults(item_outcome=lambda cid, params: "errored:overloaded_error" if cid.endswith("-3") else None)
+    with Simulator(latency=0.02, faults=faults) as sim:
+        done = batchnb_cli(sim, tmp_path, *run_args(items_per_job=10), "--out", "results/out.csv")
+        assert done.returncode == ExitCode.FAILURES, done.stderr
+        shutil.rmtree(tmp_path / "results")
+        faults.item_outcome = None
+        creates = sim.counters.creates
+        retried = batchnb_cli(sim, tmp_path, "retry", STATE)
+        assert retried.returncode == ExitCode.BAD_INPUT, retried.stderr
+        assert "its folder" in one_line(retried) and "does not exist" in retried.stderr
+        assert sim.counters.creates == creates
+        (tmp_path / "results").mkdir()
+        again = batchnb_cli(sim, tmp_path, "retry", STATE)
+        assert again.returncode == ExitCode.DONE, again.stderr
+        assert sim.counters.creates == creates + 1 and (tmp_path / "results" / "out.csv").exists()

@@ -259,10 +259,12 @@ def retry(state: Path, quiet: bool) -> ExitCode:
     """Send the failed rows of STATE again (within its max-cost) and rewrite the run's --out."""
     spec = read_spec(state)
     seen = request_seen(state)
+    out = Path(spec.out) if spec.out else None
+    if out is not None:
+        check_out(out)  # its folder may be gone since the run: said before anything is sent
     with client_for(state, emulator=spec.emulator) as client:
         manager = build_manager(spec, client)
         with driving(state):
-            out = Path(spec.out) if spec.out else None
             return drive(manager, state, out, quiet=quiet, retry=True, seen=seen)
 
 
