@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -18,9 +19,10 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
+import batchnb
 from batchnb.cli import ExitCode
 from batchnb.manager.state._store import StateStore
-from batchnb.sim import Faults, Simulator
+from batchnb.sim import Faults, RequestEvent, Simulator
 
 from .cli_harness import MODEL, SCHEMA, batchnb_command, environment, journal_count, run_args, start, write_inputs
 from .cli_harness import batchnb as batchnb_cli
@@ -296,3 +298,45 @@ def test_retry_whose_output_folder_is_gone_exits_2_before_it_sends(tmp_path):
         again = batchnb_cli(sim, tmp_path, "retry", STATE)
         assert again.returncode == ExitCode.DONE, again.stderr
         assert sim.counters.creates == creates + 1 and (tmp_path / "results" / "out.csv").exists()
+
+
+def test_sigterm_in_a_create_then_sigkill_in_the_cancel_it_starts_and_the_rerun_pays_nothing_twice(tmp_path):
+    """A scheduler's timeout: SIGTERM, then SIGKILL once its grace period is over. Staged at the worst
+    instants: SIGTERM while a create is on the wire (its batch made, its answer not yet read), SIGKILL inside
+    the first cancel the stopping run sends (the other batch never told). The rerun finds both batches,
+    collects them and sends each row once more at most (a canceled row again, under an id of its own)."""
+    write_inputs(tmp_path, 40)
+    args = [*run_args(items_per_job=20), "--out", "out.csv"]
+    faults = slow_batches()
+    with Simulator(latency=0.05, faults=faults) as sim:
+        signals: list[int] = []
+        process: subprocess.Popen[str] | None = None
+
+        def hook(event: RequestEvent) -> None:
+            if process is None:
+                return
+            if event.endpoint == "create" and event.phase == "applied" and sim.counters.creates == 2 and not signals:
+                signals.append(signal.SIGTERM)
+                os.kill(process.pid, signal.SIGTERM)
+            elif event.endpoint == "cancel" and event.phase == "received" and signals == [signal.SIGTERM]:
+                signals.append(signal.SIGKILL)
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+
+        sim.on_request = hook
+        try:
+            process = start(sim, tmp_path, *args)
+            communicate_or_dump(process, timeout=60)
+        finally:
+            sim.on_request = None
+            end_process(process)
+        assert signals == [signal.SIGTERM, signal.SIGKILL] and process.returncode == -signal.SIGKILL
+        assert sim.counters.creates == 2 and len(sim.counters.cancels) <= 1
+        faults.slow_rate = 0.0
+        sim.step_clock(10_000.0)  # the batch never told to cancel ends (it was made slow)
+        again = batchnb_cli(sim, tmp_path, *args)
+        assert again.returncode == ExitCode.DONE, again.stderr
+        counters = sim.counters
+    assert not counters.duplicate_submissions and counters.items_by_result.get("succeeded") == 40
+    out = batchnb.read_csv(tmp_path / "out.csv")
+    assert (out["status"] == "succeeded").all() and out["cost"].sum() == pytest.approx(counters.billed_usd, rel=1e-9)
