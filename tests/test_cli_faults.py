@@ -145,6 +145,8 @@ def test_a_sidecar_of_the_wrong_shape_exits_4_and_is_left_untouched(finished, tm
         (["--schema", "exits3.py:Model"], "importing exits3.py failed: it called sys.exit(3)"),
         (["--max-cost", "0"], "batchnb: BadParameter: Invalid value for '--max-cost': 0.0 is not in the range x>0."),
         (["--items-per-job", "0"], "BadParameter: Invalid value for '--items-per-job': 0 is not in the range x>=1."),
+        (["--max-cost", "inf"], "Invalid value for '--max-cost': inf is not an amount of USD"),
+        (["--max-cost", "1e400"], "Invalid value for '--max-cost': inf is not an amount of USD"),
     ],
 )
 def test_options_that_cannot_work_exit_2_before_anything_is_sent(sim, tmp_path, args, words):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 import traceback
@@ -57,6 +58,14 @@ def exits(command: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """``--max-cost inf`` (or ``1e400``, or ``nan``) is no budget, and ``status --json`` would print it as no
+    JSON reader takes it: refused (no --max-cost is no limit)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not an amount of USD; leave --max-cost out for no limit.")
+    return value
+
+
 def run_options(command: F) -> F:
     """The options ``run`` and ``estimate`` share (the estimate is of the run they describe)."""
     options = [
@@ -84,6 +93,7 @@ def run_options(command: F) -> F:
         click.option(
             "--max-cost",
             type=click.FloatRange(min=0, min_open=True),
+            callback=_finite,
             metavar="USD",
             help="Hard budget in USD over every run of this state; never exceeded.",
         ),
