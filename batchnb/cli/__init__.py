@@ -15,6 +15,7 @@ folder sits on the top floor of ``batchnb/``, beside ``__main__``: a front end o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 
 import click
@@ -26,13 +27,22 @@ __all__ = ["ExitCode", "cli", "main"]
 
 
 def main(argv: Sequence[str] | None = None, *, prog_name: str = "batchnb") -> int:
-    """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``); its exit status (click's
-    standalone mode always ends in ``SystemExit``, which carries it)."""
+    """Run the command line (``argv``: the arguments, default ``sys.argv[1:]``); its exit status (a command
+    ends in ``SystemExit``, which carries it). A usage error (an option's value out of range, one missing) is
+    one line on stderr, as every error of the command is, instead of click's usage paragraph: exit 2."""
     try:
-        cli.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=True)
+        code = cli.main(args=list(argv) if argv is not None else None, prog_name=prog_name, standalone_mode=False)
+    except click.ClickException as error:
+        context = getattr(error, "ctx", None)
+        where = f" (see {context.command_path} --help)" if context is not None else ""
+        message = " ".join(error.format_message().split())
+        print(f"batchnb: {type(error).__name__}: {message}{where}", file=sys.stderr, flush=True)
+        return error.exit_code
+    except click.Abort:  # Ctrl-C while the arguments were read: nothing was sent
+        return int(ExitCode.INTERRUPTED)
     except SystemExit as done:
         code = done.code
-        return code if isinstance(code, int) else (0 if code is None else 1)
+    return code if isinstance(code, int) else (0 if code is None else 1)
 
 
 def add_command(command: click.Command) -> None:

@@ -5,7 +5,9 @@ talk through a file in the state's folder: ``cancel`` writes ``.S.d/cli-cancel``
 watches for it (``watching``, a look every ``WATCH_INTERVAL`` seconds), cancels its own run as a click of
 Cancel would (``BatchManager.cancel()``: batches in flight canceled, the state kept) and removes the file;
 ``cancel`` waits for that. A holder that never answers (a notebook) leaves the request unanswered: ``cancel``
-removes it and says so. A run ignores a request written before it started (left by a killed ``cancel``).
+removes it and says so. A run ignores a request written before it started (left by a killed ``cancel``, or
+by one that found no run going); one written while it was starting (reading its input, before it holds the
+state) keeps it from sending anything.
 """
 
 from __future__ import annotations
@@ -17,14 +19,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from filelock import FileLock, Timeout
-
 from .._files import write_atomic
 from ..errors import BatchnbError
 from ..manager import BatchManager
-from ..manager.state._store import StateStore
 from ._exit import ExitCode, code_for, one_line
-from ._spec import state_folder
+from ._spec import lock_held, state_folder
 
 #: Seconds between two looks of a running command for a cancel request.
 WATCH_INTERVAL = 0.2
@@ -39,46 +38,57 @@ def reply_path(state: Path) -> Path:
     return state_folder(state) / (REQUEST + ".reply")
 
 
-def lock_held(state: Path) -> bool:
-    """Whether a process holds ``state``'s lock now (tried, and released at once if it was free)."""
-    lock_path = StateStore(state).lock_path
-    if not lock_path.exists():
-        return False
-    lock = FileLock(str(lock_path), timeout=0, thread_local=False)
+#: What tells one request file from another (device, inode, size, mtime); ``None``: no request.
+Identity = tuple[int, int, int, int] | None
+
+
+def request_seen(state: Path) -> Identity:
+    """The cancel request on ``state`` now, taken as a command starts: only a request written after that is
+    for it (one from before was left by a ``cancel`` that was killed, or that found no run going). A new
+    request is another file (written whole, then renamed into place): no clock is compared, since on shared
+    storage a file's mtime is the file server's clock, which may be behind or ahead of this machine's."""
     try:
-        lock.acquire()
-    except Timeout:
-        return True
-    lock.release()
-    return False
+        found = request_path(state).stat()
+    except OSError:
+        return None
+    return found.st_dev, found.st_ino, found.st_size, found.st_mtime_ns
 
 
 @contextlib.contextmanager
-def watching(manager: BatchManager, state: Path) -> Iterator[None]:
-    """While a command runs ``manager`` on ``state``: a cancel request stops it (``manager.cancel()``), and
-    the reply says how that went."""
+def watching(manager: BatchManager, state: Path, seen: Identity) -> Iterator[bool]:
+    """While a command runs ``manager`` on ``state``: a cancel request written since ``seen`` (the command's
+    start) stops it (``manager.cancel()``), and the reply says how that went. Yields ``True`` when one came
+    while the command was starting (reading its input, say): the run is then not started, nothing is sent."""
     path, reply = request_path(state), reply_path(state)
-    # a request from before this run was left by a cancel that was killed: not for it (a second of margin:
-    # a file's mtime is read from a coarser clock than time.time())
-    since = time.time() - 1.0
     stop = threading.Event()
+
+    def asked() -> bool:
+        now = request_seen(state)
+        return now is not None and now != seen
+
+    def answer(words: str) -> None:
+        write_atomic(reply, words.encode())
+        path.unlink(missing_ok=True)
 
     def watch() -> None:
         while not stop.wait(WATCH_INTERVAL):
-            if _written_since(path, since):
+            if asked():
                 try:
                     manager.cancel()
-                    answer = f"{int(ExitCode.DONE)} canceled"
+                    words = f"{int(ExitCode.DONE)} canceled"
                 except BatchnbError as exc:  # said to the cancel command, which reports it
-                    answer = f"{int(code_for(exc))} {one_line(exc)}"
-                write_atomic(reply, answer.encode())
-                path.unlink(missing_ok=True)
+                    words = f"{int(code_for(exc))} {one_line(exc)}"
+                answer(words)
                 return
 
+    if asked():
+        answer(f"{int(ExitCode.DONE)} canceled")
+        yield True
+        return
     thread = threading.Thread(target=watch, name="batchnb-cancel-watch", daemon=True)
     thread.start()
     try:
-        yield
+        yield False
     finally:
         stop.set()
         thread.join()
@@ -91,6 +101,13 @@ class Answer:
 
     code: ExitCode | None
     words: str = ""
+
+
+def ask_starting(state: Path) -> None:
+    """With no run going: leave a request that a command starting meanwhile (reading its input, not yet
+    holding the state) finds before it sends anything, and answers; a command started later ignores it."""
+    reply_path(state).unlink(missing_ok=True)
+    write_atomic(request_path(state), b"cancel\n")
 
 
 def ask_running(state: Path, wait: float) -> Answer:
@@ -120,10 +137,3 @@ def ask_running(state: Path, wait: float) -> Answer:
         return Answer(ExitCode.DONE)  # taken, and its reply lost: the run canceled (it writes one otherwise)
     finally:
         reply.unlink(missing_ok=True)
-
-
-def _written_since(path: Path, since: float) -> bool:
-    try:
-        return path.stat().st_mtime >= since
-    except OSError:  # no request
-        return False

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 import sys
 import traceback
@@ -22,14 +23,14 @@ import click
 
 from ..errors import BatchnbError, InputError, StateError
 from ._build import build_manager
-from ._cancel import ask_running, lock_held
+from ._cancel import ask_running, ask_starting, request_seen
 from ._client import client_for
 from ._drive import drive
 from ._exit import ExitCode, epilog, report
 from ._read import read_prompt
-from ._spec import RunSpec, absolute, default_state, read_spec, sidecar_path, write_spec
+from ._spec import RunSpec, absolute, default_state, driving, lock_held, read_spec, sidecar_path, write_spec
 from ._status import read_status, status_words
-from ._write import check_out, write_out
+from ._write import check_not_state, check_out, write_out
 
 F = TypeVar("F", bound=Callable[..., Any])
 FILE = click.Path(path_type=Path, dir_okay=False)
@@ -55,6 +56,14 @@ def exits(command: F) -> F:
         raise SystemExit(int(code))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _finite(ctx: click.Context, param: click.Parameter, value: float | None) -> float | None:
+    """``--max-cost inf`` (or ``1e400``, or ``nan``) is no budget, and ``status --json`` would print it as no
+    JSON reader takes it: refused (no --max-cost is no limit)."""
+    if value is not None and not math.isfinite(value):
+        raise click.BadParameter(f"{value} is not an amount of USD; leave --max-cost out for no limit.")
+    return value
 
 
 def run_options(command: F) -> F:
@@ -84,6 +93,7 @@ def run_options(command: F) -> F:
         click.option(
             "--max-cost",
             type=click.FloatRange(min=0, min_open=True),
+            callback=_finite,
             metavar="USD",
             help="Hard budget in USD over every run of this state; never exceeded.",
         ),
@@ -167,14 +177,16 @@ def run(out: Path | None, pilot: int | None, quiet: bool, emulator: bool, **argu
     if out is not None:
         check_out(out)
     spec = spec_from(**arguments, out=absolute(out) if out is not None else None, emulator=emulator)
-    if spec.out is not None and Path(spec.out).resolve() in (Path(spec.input).resolve(), Path(spec.state).resolve()):
-        raise InputError(f"--out {str(out)!r} is the input or the state file; give the results a file of their own.")
+    if out is not None:
+        check_not_state(out, spec)
     _refuse_other_provider(spec)
     state = Path(spec.state)
+    seen = request_seen(state)  # a `batchnb cancel` from now on stops this command, even while it starts
     with client_for(state, emulator=emulator) as client:
         manager = build_manager(spec, client)  # every check: nothing is sent before this passed
-        write_spec(spec)
-        return drive(manager, state, out, quiet=quiet, pilot=pilot)
+        with driving(state):  # another run driving the state: exit 4, its sidecar kept
+            write_spec(spec)
+            return drive(manager, state, out, quiet=quiet, pilot=pilot, seen=seen)
 
 
 @cli.command()
@@ -228,6 +240,7 @@ def cancel(state: Path, wait: float) -> ExitCode:
             answer = ask_running(state, wait)
             if answer.code is None:  # that run ended meanwhile: what it left in flight is canceled from here
                 manager.cancel()
+                ask_starting(state)
             elif answer.code == ExitCode.DONE:
                 click.echo(
                     f"canceled: the batchnb run driving {state} canceled its batches in flight and stops (exit "
@@ -237,10 +250,13 @@ def cancel(state: Path, wait: float) -> ExitCode:
             else:
                 print(answer.words, file=sys.stderr)
                 return answer.code
+        else:
+            ask_starting(state)  # a `batchnb run` starting now (reading its input) stops before it sends
     p = manager.stats
     click.echo(
         f"canceled: {p.jobs_canceling} batch(es) in flight told to stop; {p.finished:,}/{p.items_total:,} "
-        f"rows done. `batchnb run` (the same command) collects what they finished and sends the rest."
+        f"rows done; a `batchnb run` starting meanwhile stops before it sends. `batchnb run` (the same command) "
+        "collects what they finished and sends the rest."
     )
     return ExitCode.DONE
 
@@ -252,9 +268,14 @@ def cancel(state: Path, wait: float) -> ExitCode:
 def retry(state: Path, quiet: bool) -> ExitCode:
     """Send the failed rows of STATE again (within its max-cost) and rewrite the run's --out."""
     spec = read_spec(state)
+    seen = request_seen(state)
+    out = Path(spec.out) if spec.out else None
+    if out is not None:
+        check_out(out)  # its folder may be gone since the run: said before anything is sent
     with client_for(state, emulator=spec.emulator) as client:
         manager = build_manager(spec, client)
-        return drive(manager, state, Path(spec.out) if spec.out else None, quiet=quiet, retry=True)
+        with driving(state):
+            return drive(manager, state, out, quiet=quiet, retry=True, seen=seen)
 
 
 @cli.command()
@@ -265,7 +286,9 @@ def export(state: Path, out: Path) -> ExitCode:
     """Write the results of STATE to OUT (.parquet, .csv or .jsonl), one row per input row, in input order;
     rows not finished show their status. Sends nothing."""
     check_out(out)
-    rows = write_out(build_manager(read_spec(state), None), out)
+    spec = read_spec(state)
+    check_not_state(out, spec)
+    rows = write_out(build_manager(spec, None), out)
     click.echo(f"wrote {rows:,} rows to {out}")
     return ExitCode.DONE
 

@@ -17,7 +17,7 @@ from typing import Any
 from ..errors import ProviderError
 from ..manager import BatchManager
 from ..views._readings import Progress
-from ._cancel import watching
+from ._cancel import Identity, watching
 from ._exit import ExitCode
 from ._write import write_out
 
@@ -64,12 +64,18 @@ def drive(
     quiet: bool,
     pilot: int | None = None,
     retry: bool = False,
+    seen: Identity = None,
     say: Callable[[str], None] = print,
 ) -> ExitCode:
     """Run ``manager`` (``pilot``: that many sampled rows alone; ``retry``: the failed rows again) and write
-    ``out``; the exit code. Errors (``Interrupted`` included) are the caller's to report."""
+    ``out``; the exit code. ``seen``: the cancel request there was as the command started (``request_seen``):
+    one written since stops the run, or keeps it from starting. Errors (``Interrupted`` included) are the
+    caller's to report."""
     try:
-        with signals_interrupt(), watching(manager, state):
+        with signals_interrupt(), watching(manager, state, seen) as canceled:
+            if canceled:  # asked while the command was starting: nothing sent, nothing written
+                say(f"canceled before it started: nothing was sent; the same command again goes on ({state})")
+                return ExitCode.UNFINISHED
             if pilot is not None:
                 report = manager.pilot(pilot, print_progress=not quiet)
             elif retry:

@@ -9,6 +9,7 @@ own types and keep them.
 
 from __future__ import annotations
 
+import csv
 import importlib
 import importlib.util
 import sys
@@ -57,9 +58,29 @@ def read_table(path: Path) -> pd.DataFrame:
         raise InputError(f"INPUT {str(path)!r} cannot be read as {kind}: {' '.join(str(exc).split())}") from None
     if not isinstance(frame, pd.DataFrame) or not len(frame.index):
         raise InputError(f"INPUT {str(path)!r} has no rows: there is nothing to do.")
+    if kind == "csv":
+        _refuse_repeated_names(path)
     if isinstance(frame.index, pd.RangeIndex) or kind != "parquet":
         frame = frame.reset_index(drop=True)  # rows are named by their number, from 0
     return frame
+
+
+def _refuse_repeated_names(path: Path) -> None:
+    """Two columns of one name: pandas renames the second ``name.1``, so a template's ``{name}`` reads the first
+    and the output's columns are not the input's. Refused, naming them (a CSV read well has a header line)."""
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, ValueError, csv.Error):  # read by pandas already: a header csv cannot read is pandas' word
+        return
+    seen: dict[str, int] = {}
+    for number, name in enumerate(header, start=1):
+        if name in seen and name.strip():  # empty names (trailing commas) are pandas' "Unnamed: n", told apart
+            raise InputError(
+                f"INPUT {str(path)!r} has two columns named {name!r} (columns {seen[name]} and {number}); a "
+                "template could not tell them apart. Rename one."
+            )
+        seen[name] = number
 
 
 def read_prompt(template: str | None, prompt_file: Path | None) -> str:
@@ -97,8 +118,9 @@ def import_schema(spec: str, cwd: Path) -> type[pydantic.BaseModel]:
                 sys.path.remove(str(cwd))
     except InputError:
         raise
-    except Exception as exc:  # the user's module: whatever it raised on import
-        raise InputError(f"--schema {spec!r}: importing {source} failed: {type(exc).__name__}: {exc}") from None
+    except (Exception, SystemExit) as exc:  # the user's module: whatever it raised on import, sys.exit() too
+        what = f"it called sys.exit({exc.code!r})" if isinstance(exc, SystemExit) else f"{type(exc).__name__}: {exc}"
+        raise InputError(f"--schema {spec!r}: importing {source} failed: {what}") from None
     model = getattr(module, name, None)
     if not (isinstance(model, type) and issubclass(model, pydantic.BaseModel)):
         got = "nothing" if model is None else type(model).__name__

@@ -6,7 +6,8 @@ labels, the template, the response model's class), so the command keeps what it 
 the state's hidden folder: ``.S.d/cli.json`` for a state ``S`` (the input's absolute path, the template's
 text, the ``--schema`` spec and the directory it is imported from, the model and the other options). It is
 written atomically (and durably) after the inputs and options were checked and before anything is sent, so
-a kill at any instant leaves either the previous sidecar or the new one.
+a kill at any instant leaves either the previous sidecar or the new one, and only by the command holding
+``.S.d/cli.lock`` (``driving``), so a run refused because another drives the state leaves it as it was.
 
 The default state of ``batchnb run INPUT`` is ``INPUT.state.json`` beside the input (``reviews.csv`` ->
 ``reviews.csv.state.json``, its hidden folder ``.reviews.csv.state.json.d/``): the same command finds the
@@ -17,9 +18,13 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from .._files import write_atomic
 from ..errors import InputError, StateError
@@ -28,6 +33,8 @@ from ..manager.state._store import StateStore
 #: The sidecar's file name in the state's folder, and the format its ``format`` field says.
 SIDECAR = "cli.json"
 SIDECAR_FORMAT = "batchnb-cli/1"
+#: Held by the command driving a state (``run``, ``retry``) from before it writes the sidecar to its end.
+COMMAND_LOCK = "cli.lock"
 
 
 @dataclass(frozen=True)
@@ -81,6 +88,52 @@ def write_spec(spec: RunSpec) -> None:
         raise StateError(f"cannot write {folder / SIDECAR}: {exc.strerror or exc}.") from None
 
 
+def lock_held(state: Path) -> bool:
+    """Whether a process holds ``state``'s lock now (tried, and released at once if it was free)."""
+    lock_path = StateStore(state).lock_path
+    if not lock_path.exists():
+        return False
+    lock = FileLock(str(lock_path), timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        return True
+    lock.release()
+    return False
+
+
+@contextmanager
+def driving(state: Path) -> Iterator[None]:
+    """The command lock of ``state`` held for a command that drives it, or a ``StateError`` (exit 4) with the
+    sidecar left as it is: a second ``batchnb run`` started meanwhile (cron overlapping itself, a scheduler
+    starting a task twice) must not rewrite what the run driving the state was given, which ``status``,
+    ``cancel``, ``retry`` and ``export`` read. The manager's own lock is taken only once the run starts, after
+    the sidecar is written, so it cannot guard the sidecar; this one is taken before. A manager driving the
+    state outside the command (a notebook) does not take it: its lock is tried here too."""
+    folder = state_folder(state)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:
+        raise StateError(f"cannot create the state's folder {folder}: {exc.strerror or exc}.") from None
+    lock = FileLock(str(folder / COMMAND_LOCK), timeout=0, thread_local=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise StateError(
+            f"{state} is being driven by another manager (a batchnb command: lock {folder / COMMAND_LOCK} is held); "
+            "it was left untouched. Wait for that run to end, or stop it: batchnb cancel STATE."
+        ) from None
+    try:
+        if lock_held(state):
+            raise StateError(
+                f"{state} is being driven by another manager (lock {StateStore(state).lock_path} is held); it was "
+                "left untouched. Wait for that run to end or stop it."
+            )
+        yield
+    finally:
+        lock.release()
+
+
 def read_spec(state: Path) -> RunSpec:
     """What the ``batchnb run`` that made ``state`` was given; a ``StateError`` saying why not."""
     path = sidecar_path(state)
@@ -95,13 +148,41 @@ def read_spec(state: Path) -> RunSpec:
         data: Any = json.loads(path.read_bytes())
     except (OSError, ValueError) as exc:
         raise StateError(f"{path} cannot be read ({exc}); it was left untouched.") from None
-    names = {f.name for f in fields(RunSpec)}
-    if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT or not {"input", "prompt"} <= data.keys():
+    if not isinstance(data, dict) or data.get("format") != SIDECAR_FORMAT:
         raise StateError(f"{path} is not a {SIDECAR_FORMAT} file; it was left untouched.")
+    misfit = _misfit(data)
+    if misfit is not None:
+        raise StateError(f"{path} is corrupted ({misfit}); it was left untouched.")
+    names = {f.name for f in fields(RunSpec)}
     spec = RunSpec(**{k: v for k, v in data.items() if k in names})
     if Path(spec.state) != state.absolute():  # the state was moved (with its folder): it is where it is now
         spec = RunSpec(**{**asdict(spec), "state": str(state.absolute())})
     return spec
+
+
+#: What each type of ``RunSpec``'s fields admits in the sidecar's JSON (a bool is no number there).
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "str": (str,),
+    "int": (int,),
+    "float": (int, float),
+    "bool": (bool,),
+    "None": (type(None),),
+}
+
+
+def _misfit(data: dict[str, Any]) -> str | None:
+    """The first field the sidecar lacks or holds a value of the wrong type in; ``None``: every field fits
+    (a sidecar edited by hand or cut short must be a ``StateError``, not a traceback later on)."""
+    for field in fields(RunSpec):
+        if field.name not in data:
+            if field.default is MISSING:
+                return f"no {field.name}"
+            continue
+        value = data[field.name]
+        kinds = tuple(kind for name in str(field.type).split(" | ") for kind in _JSON_TYPES[name])
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            return f"{field.name} is {value!r}"
+    return None
 
 
 def absolute(path: Path) -> str:

@@ -3,7 +3,8 @@ columns first, then the answer's (one per ``--schema`` field, ``text`` without o
 column (``status``, ``error``, ``cost``, ...). The format follows the suffix: Parquet and CSV are the
 manager's own exports (``to_parquet`` / ``to_csv`` with ``join=True``, docs/dataframes.md), JSONL one JSON
 object a line (nested values as JSON, a missing one ``null``). Every file is replaced atomically: a kill
-while writing leaves the previous one whole.
+while writing leaves the previous one whole; it gets the permissions the umask gives (the state's files stay
+private), and it is never one of the state's own files.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from .._files import write_atomic
 from ..errors import InputError
 from ..manager import BatchManager
 from ._read import table_format
+from ._spec import RunSpec, state_folder
 
 
 def check_out(path: Path) -> None:
@@ -25,6 +27,17 @@ def check_out(path: Path) -> None:
         raise InputError(f"OUT {str(path)!r}: its folder {str(path.parent)!r} does not exist; create it first.")
     if path.is_dir():
         raise InputError(f"OUT {str(path)!r} is a folder; give a file name such as results.parquet.")
+
+
+def check_not_state(path: Path, spec: RunSpec) -> None:
+    """Refuse an output path that is the input, the state file or a file in the state's folder: the results
+    written over the results log would lose every answer paid for (``.S.d/results.jsonl`` is a ``.jsonl``)."""
+    target, folder = path.resolve(), state_folder(Path(spec.state)).resolve()
+    if target in (Path(spec.input).resolve(), Path(spec.state).resolve()) or folder in target.parents:
+        raise InputError(
+            f"OUT {str(path)!r} is the input or the state file (or in the state's folder {str(folder)!r}); give "
+            "the results a file of their own."
+        )
 
 
 def write_out(manager: BatchManager, path: Path) -> int:
@@ -39,5 +52,5 @@ def write_out(manager: BatchManager, path: Path) -> int:
 
         frame = manager.to_pandas(join=True, with_meta=BOOKKEEPING)
         text = frame.to_json(orient="records", lines=True, force_ascii=False, date_format="iso")
-        write_atomic(path, text.encode("utf-8"))
+        write_atomic(path, text.encode("utf-8"), private=False)
     return len(manager.results())

@@ -144,7 +144,7 @@ def write_csv(frame: pd.DataFrame, path: str | os.PathLike[str], money: Sequence
             cells[name] = object_series([None if _missing(v) else _decimal(v) for v in frame[name].tolist()]).to_numpy()
     buffer = io.StringIO()
     cells.to_csv(buffer, lineterminator="\n")  # floats by repr, so exactly; missing -> empty cell
-    write_atomic(path, buffer.getvalue().encode("utf-8"))
+    write_atomic(path, buffer.getvalue().encode("utf-8"), private=False)  # a file for people: their umask
 
 
 def _decimal(value: float) -> str:
@@ -311,7 +311,7 @@ def write_parquet(frame: pd.DataFrame, path: str | os.PathLike[str] | BinaryIO) 
     if isinstance(path, (str, os.PathLike)):
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
-        write_atomic(path, buffer.getvalue())
+        write_atomic(path, buffer.getvalue(), private=False)
     else:
         pq.write_table(table, path)
 

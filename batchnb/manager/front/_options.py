@@ -14,6 +14,9 @@ from ...limits import ProviderLimits
 from ..engine._context import RunContext
 from ..plan._deadline import Deadline
 
+#: The longest ``poll_interval``, in seconds: a day (a batch ends within 24 h).
+LONGEST_POLL = 86400.0
+
 #: Options that moved into an option object, and where they live now. Without this they would fall into
 #: ``**params`` and be refused as request parameters the API does not know, with no word of the new home.
 MOVED = {
@@ -107,8 +110,14 @@ def check_run_options(
         isinstance(max_cost, bool) or not isinstance(max_cost, (int, float)) or not max_cost > 0
     ):
         raise InputError(f"max_cost must be a positive number of USD (or None for no limit), got {max_cost!r}.")
-    if poll_interval is not None and not (isinstance(poll_interval, (int, float)) and poll_interval > 0):
-        raise InputError(f"poll_interval must be a positive number of seconds, got {poll_interval!r}.")
+    if poll_interval is not None and not (
+        isinstance(poll_interval, (int, float)) and 0 < poll_interval <= LONGEST_POLL
+    ):
+        # refused before anything is sent: an infinite (or huge) wait overflows the clock once a batch is made
+        raise InputError(
+            f"poll_interval must be a positive number of seconds, at most {LONGEST_POLL:g} (a day), "
+            f"got {poll_interval!r}."
+        )
     if save_results_dir is not None and Path(save_results_dir).exists() and not Path(save_results_dir).is_dir():
         raise InputError(f"save_results_dir {save_results_dir} is a file, not a directory: pass a directory path.")
 
