@@ -36,8 +36,13 @@ def table_format(path: Path, what: str) -> str:
     return found
 
 
+#: The name of the row numbers a CSV or JSONL input is given (the index, the first column of a CSV output).
+ROW = "row"
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """The input file as a DataFrame, one request per row (its index: the row number, from 0)."""
+    """The input file as a DataFrame, one request per row (its index: the row number from 0, named ``row``
+    unless the input has a column of that name)."""
     import pandas as pd
 
     kind = table_format(path, "INPUT")
@@ -62,6 +67,8 @@ def read_table(path: Path) -> pd.DataFrame:
         _refuse_repeated_names(path)
     if isinstance(frame.index, pd.RangeIndex) or kind != "parquet":
         frame = frame.reset_index(drop=True)  # rows are named by their number, from 0
+        if ROW not in frame.columns:  # the output's first column then reads "row", not a blank header
+            frame.index.name = ROW
     return frame
 
 
