@@ -81,6 +81,7 @@ class SecondKernel:
         self.process: subprocess.Popen[str] | None = None
         self.outcome: dict | None = None  # what a "now" run printed
         self._lock = threading.Lock()
+        self._heard = threading.Event()  # a "now" process ended and its outcome was read (or failed)
 
     def hook(self, event: RequestEvent) -> None:
         with self._lock:  # taken only to start it: the second process's own calls come through here too
@@ -97,12 +98,22 @@ class SecondKernel:
                     self.process.stdin.flush()
                 assert line == "built", line + self.process.stderr.read()
             else:
-                out, err = self.process.communicate(timeout=300)
-                assert self.process.returncode == 0, err
-                self.outcome = json.loads(out.strip().splitlines()[-1])
+                try:
+                    out, err = self.process.communicate(timeout=300)
+                    assert self.process.returncode == 0, err
+                    self.outcome = json.loads(out.strip().splitlines()[-1])
+                finally:
+                    self._heard.set()
         except BaseException:
             self.stop()
             raise
+
+    def settle(self) -> None:
+        """Wait for a "now" process to end. It may outlive the first process (killed while it started): it then
+        finds the state free and drives it alone, legitimately; the next process must start after it, or that
+        one is refused (seed 6090 under load). Two processes beside each other are what is staged, not three."""
+        if self.mode == "now" and self.process is not None:
+            assert self._heard.wait(300), "the second process did not end"
 
     def finish(self) -> dict | None:
         """A "later" process's run, once the first process is gone: its summary (None if it never started)."""
